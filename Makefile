@@ -1,0 +1,74 @@
+# The study's two commands:  make reproduce   and   make test   (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PROFILE ?= embedded
+REPRODUCE_PROFILES := embedded paper
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv npm chromium reproduce test lab clean distclean lock benchmarks check
+
+help:
+	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/)"
+	@echo "make test                                unit tests + every notebook with its smallest parameters"
+	@echo "make lab                                 JupyterLab on the project's kernel"
+	@echo "make setup | clean | distclean | lock | benchmarks | check"
+
+setup: venv npm chromium
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements/base.txt requirements/nodeps.txt requirements/lock.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q pip==25.3
+	$(PIP) install -c requirements/lock.txt -r requirements/base.txt
+	$(PIP) install --no-deps -r requirements/nodeps.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
+	@touch $@
+
+npm: web/node_modules/.installed
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory apt PKGS="nodejs npm"
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+chromium:
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory apt PKGS="chromium"
+
+# Debian packages: installed when running as root, otherwise the exact command is printed.
+apt:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages: $(PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKGS); \
+	else \
+	  echo "missing Debian packages; run: sudo apt-get install -y $(PKGS)"; \
+	fi
+
+check-profile:
+	@case " $(REPRODUCE_PROFILES) " in *" $(PROFILE) "*) ;; \
+	  *) echo "error: unknown PROFILE=$(PROFILE); valid profiles: $(REPRODUCE_PROFILES)" >&2; exit 2;; esac
+
+reproduce: check-profile setup
+	$(PY) -m study reproduce --profile $(PROFILE)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: setup
+	$(PY) -m study check --profile $(PROFILE)
+
+lab: setup
+	$(PY) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+benchmarks: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lock: venv
+	$(PY) -m study.lockfile > requirements/lock.txt.new && mv requirements/lock.txt.new requirements/lock.txt
+
+clean:
+	rm -rf results .cache figures/*.pdf figures/*.png .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) web/node_modules

@@ -1,0 +1,56 @@
+"""Foundation subcommands: `reproduce`, `paper`, `check`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from study import config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="run every notebook through papermill (results/notebooks/)")
+    p.add_argument("--profile", default=None, help=f"one of {', '.join(config.REPRODUCE_PROFILES)} (default: $PROFILE or embedded)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="run only notebooks whose name contains NAME")
+    p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("paper", help="print one of the paper's tables (data/paper/) as CSV")
+    p.add_argument("table", help="I-III, IV-V, VI, VII, VIII, IX, X or XI")
+    p.set_defaults(func=_paper)
+
+    p = sub.add_parser("check", help="check prerequisites (Chromium, npm packages) and a profile's inputs")
+    p.add_argument("--profile", default=None)
+    p.set_defaults(func=_check)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from study.reproduce import reproduce
+
+    runs = reproduce(args.profile, args.only, allowed=config.REPRODUCE_PROFILES + ("smoke",))
+    print(f"[reproduce] {len(runs)} notebooks in {sum(r.seconds for r in runs):.0f} s")
+    return 0
+
+
+def _paper(args: argparse.Namespace) -> int:
+    from study import paper
+
+    try:
+        df = paper.load(args.table)
+    except KeyError as exc:
+        from study.errors import StudyError
+
+        raise StudyError(exc.args[0]) from exc
+    df.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from study import environment
+
+    profile = config.get_profile(args.profile)
+    ok = True
+    for name, good, detail in environment.report():
+        ok &= good
+        print(f"{'ok  ' if good else 'MISSING'} {name}: {detail}")
+    config.check_profile_inputs(profile)
+    print(f"ok   profile {profile.name}: {profile.description}")
+    return 0 if ok else 1

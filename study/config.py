@@ -1,0 +1,96 @@
+"""Paths and profiles: the one place that knows where things live and what each profile means."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from study.errors import StudyError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+PAPER_DATA = DATA / "paper"
+NOTEBOOKS = ROOT / "notebooks"
+WEB = ROOT / "web"
+SHARED = ROOT.parent / "shared"
+ZOO_SNAPSHOTS = SHARED / "zoo-snapshots"
+
+
+def results_dir() -> Path:
+    """Generated tables, executed notebooks and the manifest (`STUDY_RESULTS_DIR` overrides)."""
+    return Path(os.environ.get("STUDY_RESULTS_DIR", ROOT / "results"))
+
+
+def figures_dir() -> Path:
+    """Figures for the paper draft, PDF + PNG (`STUDY_FIGURES_DIR` overrides)."""
+    return Path(os.environ.get("STUDY_FIGURES_DIR", ROOT / "figures"))
+
+
+def cache_dir() -> Path:
+    """Built embedded assets, generated data sets (`STUDY_CACHE_DIR` overrides); never committed."""
+    return Path(os.environ.get("STUDY_CACHE_DIR", ROOT / ".cache"))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much of the study a run does and with which inputs."""
+
+    name: str
+    description: str
+    online: bool  # needs real TF Hub assets / Flower Photos
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("smoke", "smallest parameters: tiny generated inputs, for tests and CI", online=False),
+        Profile("embedded", "default: fully offline on shipped or generated inputs", online=False),
+        Profile("paper", "the paper's protocol on the real TF Hub assets and Flower Photos", online=True),
+    )
+}
+# `make reproduce` offers these; `smoke` is what the tests use.
+REPRODUCE_PROFILES = ("embedded", "paper")
+
+
+class ProfileError(StudyError, ValueError):
+    """An unknown profile, or a profile whose inputs are not available."""
+
+
+def get_profile(name: str | None = None, allowed: tuple[str, ...] | None = None) -> Profile:
+    """The profile called `name` (default: `$PROFILE`, else `embedded`), or a ProfileError naming the valid ones."""
+    name = name or os.environ.get("PROFILE") or "embedded"
+    valid = allowed or tuple(PROFILES)
+    if name not in valid:
+        raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(valid)}")
+    return PROFILES[name]
+
+
+FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+
+
+def flower_photos_path() -> Path | None:
+    """A local copy of Flower Photos (class folders or the original .tgz), if there is one."""
+    candidates = [os.environ.get("FLOWER_PHOTOS")] if os.environ.get("FLOWER_PHOTOS") else []
+    candidates += [DATA / "external" / "flower_photos", DATA / "external" / "flower_photos.tgz"]
+    for c in candidates:
+        if c and Path(c).exists():
+            return Path(c)
+    return None
+
+
+def check_profile_inputs(profile: Profile) -> None:
+    """Fail fast, before any notebook runs, when an online profile's inputs cannot be found.
+
+    Only local checks: the paper profile needs a local Flower Photos copy (the archive is not fetched
+    behind the user's back); TF Hub assets are resolved by `tensorflow_hub` itself, which honours
+    `TFHUB_CACHE_DIR` and fails with its own message when offline.
+    """
+    if not profile.online:
+        return
+    if flower_photos_path() is None:
+        raise ProfileError(
+            "PROFILE=paper needs the Flower Photos data set, which is not here.\n"
+            f"  Download it: curl -L -o data/external/flower_photos.tgz {FLOWER_PHOTOS_URL}\n"
+            "  or point FLOWER_PHOTOS at a folder of class folders / the .tgz, then run again.\n"
+            "  Offline? Use the default PROFILE=embedded."
+        )

@@ -1,0 +1,112 @@
+"""Saving what a notebook produces: tables (CSV + LaTeX booktabs) and figures (PDF + PNG).
+
+Every saved artefact gets an entry in `results/manifest.json`: the producing notebook, its
+parameters, the git commit, the time and checksums of its inputs. A reader of the paper draft can go
+from a figure to the notebook and inputs that made it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from study import files
+from study.config import ROOT, figures_dir, results_dir
+
+
+def git_commit() -> str:
+    """HEAD of the project checkout, with '-dirty' when the tree has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def checksum(path: str | Path) -> str:
+    """sha256 of a file, or of the sorted (relative path, sha256) list of a folder's files."""
+    path = Path(path)
+    if path.is_dir():
+        listing = "\n".join(f"{p.relative_to(path)}\t{files.sha256(p)}"
+                            for p in sorted(path.rglob("*")) if p.is_file())
+        import hashlib
+
+        return hashlib.sha256(listing.encode()).hexdigest()
+    return files.sha256(path)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class Report:
+    """The outputs of one notebook run."""
+
+    notebook: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    results: Path = field(default_factory=results_dir)
+    figures: Path = field(default_factory=figures_dir)
+
+    def __post_init__(self) -> None:
+        self.results = Path(self.results)
+        self.figures = Path(self.figures)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.results / "manifest.json"
+
+    def table(self, df: pd.DataFrame, name: str, *, inputs: Iterable[str | Path] = (),
+              caption: str | None = None, float_format: str = "{:.2f}") -> list[Path]:
+        """Write `df` as `results/tables/<name>.csv` and `.tex` (booktabs) and record both."""
+        base = self.results / "tables" / name
+        csv_path = files.write_csv(base.with_suffix(".csv"), df)
+        latex = df.to_latex(index=False, escape=True, caption=caption, label=f"tab:{name}",
+                            float_format=float_format.format, na_rep="--")
+        tex_path = files.write_text(base.with_suffix(".tex"), latex)
+        self._record([csv_path, tex_path], "table", inputs, caption=caption or df.attrs.get("source"))
+        return [csv_path, tex_path]
+
+    def figure(self, fig, name: str, *, inputs: Iterable[str | Path] = (), caption: str | None = None) -> list[Path]:
+        """Write `fig` as `figures/<name>.pdf` (for the draft) and `.png`, and record both."""
+        paths = []
+        for suffix in (".pdf", ".png"):
+            path = self.figures / f"{name}{suffix}"
+            files.atomic_write(path, lambda tmp, s=suffix: fig.savefig(tmp, format=s[1:]))
+            paths.append(path)
+        self._record(paths, "figure", inputs, caption=caption)
+        return paths
+
+    def _record(self, paths: list[Path], kind: str, inputs: Iterable[str | Path], caption: str | None) -> None:
+        entry = {
+            "kind": kind,
+            "notebook": self.notebook,
+            "parameters": self.parameters,
+            "git_commit": git_commit(),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "inputs": {_display(Path(p)): checksum(p) for p in inputs},
+            "caption": caption,
+        }
+        with files.locked(self.manifest_path):
+            manifest = read_manifest(self.manifest_path)
+            for p in paths:
+                manifest["artifacts"][_display(p)] = {**entry, "sha256": files.sha256(p)}
+            files.write_text(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_manifest(path: str | Path | None = None) -> dict[str, Any]:
+    path = Path(path) if path else results_dir() / "manifest.json"
+    if not path.exists():
+        return {"artifacts": {}}
+    return json.loads(path.read_text())
