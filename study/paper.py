@@ -47,7 +47,7 @@ def parse_elapse(text: str) -> int:
         raise ValueError(f"elapsed time {text!r} is not H:MM:SS (e.g. 0:02:48)")
     h, m, s = (int(p) for p in parts)
     if m >= 60 or s >= 60:
-        raise ValueError(f"elapsed time {text!r} has minutes or seconds >= 60")
+        raise ValueError(f"elapsed time {text!r} has minutes or seconds >= 60 (expected H:MM:SS)")
     return h * 3600 + m * 60 + s
 
 

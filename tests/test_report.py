@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from study import files, plots
+from study.report import Report, read_manifest
+
+
+def test_table_writes_csv_latex_and_manifest(outdirs, tmp_path):
+    source = tmp_path / "input.csv"
+    source.write_text("a\n1\n")
+    report = Report("99_test", parameters={"profile": "smoke"})
+    df = pd.DataFrame({"model": ["mobilenet_v2_100_160"], "accuracy": [0.662], "note": ["50%"]})
+    csv_path, tex_path = report.table(df, "t1", inputs=[source], caption="A caption")
+    assert pd.read_csv(csv_path).equals(df)
+    tex = tex_path.read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex  # booktabs
+    assert "mobilenet\\_v2\\_100\\_160" in tex and "50\\%" in tex  # escaped
+    manifest = read_manifest(outdirs["results"] / "manifest.json")["artifacts"]
+    entry = manifest[str(csv_path)]
+    assert entry["notebook"] == "99_test" and entry["parameters"] == {"profile": "smoke"}
+    assert entry["inputs"] == {str(source): files.sha256(source)}
+    assert entry["sha256"] == files.sha256(csv_path)
+    assert entry["git_commit"] and entry["created"]
+
+
+def test_figure_writes_pdf_and_png(outdirs):
+    fig, ax = plots.figure()
+    ax.plot([0, 1], [1, 0])
+    pdf, png = Report("99_test").figure(fig, "f1")
+    assert pdf.read_bytes().startswith(b"%PDF") and png.read_bytes().startswith(b"\x89PNG")
+    assert set(read_manifest(outdirs["results"] / "manifest.json")["artifacts"]) == {str(pdf), str(png)}
+
+
+def test_rerun_replaces_manifest_entries(outdirs):
+    report = Report("99_test")
+    df = pd.DataFrame({"x": [1]})
+    report.table(df, "t")
+    report.table(df.assign(x=2), "t")
+    arts = read_manifest(outdirs["results"] / "manifest.json")["artifacts"]
+    assert len(arts) == 2  # csv + tex, once each
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "table.csv"
+    files.write_text(target, "old\n")
+
+    def boom(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        files.atomic_write(target, boom)
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]  # no temp file left
+
+
+def test_kill_during_write_keeps_the_previous_file(tmp_path):
+    """SIGKILL a process in the middle of a large atomic write: the old content survives intact."""
+    target = tmp_path / "table.csv"
+    files.write_text(target, "old\n")
+    code = textwrap.dedent(f"""
+        import sys, time
+        from study import files
+        def slow(tmp):
+            with open(tmp, "w") as fh:
+                fh.write("partial"); fh.flush(); print("writing", flush=True); time.sleep(60)
+        files.atomic_write({str(target)!r}, slow)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert target.read_text() == "old\n"
+
+
+def test_unwritable_output_dir_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="not writable.*--out"):
+        files.ensure_writable_dir(blocker / "sub")
