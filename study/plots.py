@@ -48,12 +48,14 @@ def figure(width: str | float = "column", aspect: float = 0.75, **kwargs):
 def family_sizes(families, *, ax=None):
     """Members per family (Tables I-III), one bar per family row, coloured by zoo."""
     df = families.copy()
-    df["label"] = df["algorithm"] + " / " + df["training_data"].str.slice(0, 22)
-    df = df.sort_values(["zoo", "members"], ascending=[True, True])
+    data = df["training_data"].where(df["training_data"].str.len() <= 28, df["training_data"].str.slice(0, 27) + "…")
+    df["label"] = df["algorithm"] + " / " + data
+    df = df.sort_values(["zoo", "members"], ascending=[False, True]).reset_index(drop=True)
     if ax is None:
         _, ax = figure("full", aspect=0.9)
     colors = dict(zip(sorted(df["zoo"].unique()), sns.color_palette(PALETTE)))
-    ax.barh(df["label"], df["members"], color=[colors[z] for z in df["zoo"]])
+    ax.barh(range(len(df)), df["members"], color=[colors[z] for z in df["zoo"]])
+    ax.set_yticks(range(len(df)), df["label"])  # positions, not categories: labels may repeat
     ax.set_xlabel("members per family (paper)")
     ax.set_ylabel("")
     ax.tick_params(axis="y", labelsize=5)

@@ -47,3 +47,26 @@ def test_npm_pins_are_exact_and_locked():
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
     assert package["dependencies"]["@tensorflow/tfjs"] == "4.22.0"
     assert package["dependencies"]["@tensorflow/tfjs-backend-wasm"] == "4.22.0"
+
+
+def test_missing_npm_packages_name_the_fix(monkeypatch, tmp_path):
+    import pytest
+
+    from study import environment
+    from study.errors import StudyError
+
+    monkeypatch.setattr(environment, "WEB", tmp_path)
+    with pytest.raises(StudyError, match="(?s)@tensorflow/tfjs.*make setup.*npm ci"):
+        environment.node_modules()
+
+
+def test_missing_chromium_names_the_fix(monkeypatch):
+    import pytest
+
+    from study import environment
+    from study.errors import StudyError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    with pytest.raises(StudyError, match="apt-get install -y chromium"):
+        environment.chromium()
