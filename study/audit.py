@@ -1,0 +1,630 @@
+"""The paper audit: every numeric claim the paper's own tables (and text) can check, re-derived.
+
+Each claim row quotes the paper (fragments in double quotes are verbatim, checked against the paper's text by
+the tests), gives the paper's value, the value derived from `data/paper/` (never typed in: computed by
+`study.paper`, `study.decision`), and a verdict:
+
+- `yes` — the derived value equals the paper's at the precision the paper prints;
+- `conditional` — it holds only under a particular reading, tie rule or coarser rounding, named in `note`;
+- `no` — it does not follow from the tables;
+- `not derivable` — the tables cannot check it (`note` says why).
+
+A few claims are checked against other sentences of the paper (`TEXT`, each with its verbatim quote).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import pandas as pd
+
+from study import decision, paper
+from study.errors import StudyError
+
+COLUMNS = ["claim_id", "section", "statement", "paper_value", "derived_value", "reproduced", "note"]
+VERDICTS = ("yes", "conditional", "no", "not derivable")
+
+
+@dataclass(frozen=True)
+class TextFact:
+    """A number stated in one sentence of the paper, used to check a claim made in another."""
+
+    value: float
+    quote: str
+
+
+TEXT: dict[str, TextFact] = {
+    "process_periods": TextFact(3, "The whole fine-tuning process has 3 periods"),
+    "cool_down_samples": TextFact(6, "In cool down period, stats function will be run 6 times"),
+    "gpu_vram_gb": TextFact(4, "Nvidia GeForce GTX 745 4GB VRAM"),
+    "resnet_epoch_minutes": TextFact(25, "one training epoch on around 2600 images took 25 minutes"),
+    "checkpoint_files": TextFact(4, "A typical checkpoint model contains 4 files"),
+    "optional_checkpoint_files": TextFact(1, "checkpoint file is not necessary for loading a checkpoint"),
+}
+
+BEST, FOURTH = "mobilenet_v2_100_160", "mobilenet_v2_075_192"
+TIE_NAMES = {"strict": "strictly less", "or_equal": "less or equal"}
+
+
+def _row(claim_id: str, section: str, statement: str, paper_value, derived_value, reproduced: str,
+         note: str = "") -> dict:
+    if reproduced not in VERDICTS:
+        raise ValueError(f"verdict {reproduced!r} not in {VERDICTS}")
+    return {"claim_id": claim_id, "section": section, "statement": statement, "paper_value": str(paper_value),
+            "derived_value": "" if derived_value is None else str(derived_value), "reproduced": reproduced,
+            "note": note}
+
+
+def _yes_no(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+def _pct(x: float, decimals: int = 2) -> str:
+    return f"{x:.{decimals}f}%"
+
+
+def _decimals(text: str) -> int:
+    m = re.search(r"\.(\d+)", text)
+    return len(m.group(1)) if m else 0
+
+
+# --- Sections III and IV -------------------------------------------------------------------------
+
+def _scenarios(cell) -> list[str]:
+    """Named scenarios of a Table IV/V cell ('Browsers: Chrome, FireFox, etc.; Node.js' -> Chrome, FireFox, Node.js)."""
+    if not isinstance(cell, str) or not cell.strip():
+        return []
+    names = []
+    for part in cell.split(";"):
+        part = part.split(":", 1)[-1]
+        names += [n.strip() for n in part.split(",") if n.strip() and n.strip().rstrip(".") != "etc"]
+    return names
+
+
+def sections_iii_iv() -> Iterator[dict]:
+    fam = paper.families()
+    resnet_v2 = fam[(fam["zoo"] == "AIHub") & (fam["algorithm"] == "ResNet V2")]["members"].sum()
+    yield _row("III-B.resnet_v2", "III-B", '"The 3 models using ResNet V2 algorithm"', 3, int(resnet_v2),
+               _yes_no(resnet_v2 == 3), "Table I, ResNet V2 row")
+    low = fam["members"].min()
+    yield _row("III-B.min_members", "III-B", '"a family must have at least 2 members"', ">= 2",
+               f"smallest family: {low}", _yes_no(low >= 2), "Tables I-III, every row")
+
+    dep = paper.deployment_methods()
+    groups = dep.groupby("framework", sort=False).size()
+    yield _row("IV.groups", "IV", '"Both of the DL frameworks have 5 deployment scenario"', "5 and 5",
+               " and ".join(f"{n} ({fw})" for fw, n in groups.items()), _yes_no((groups == 5).all()),
+               "rows of Tables IV and V")
+    tf_python = dep[(dep["framework"] == "TensorFlow 1") & (dep["scenario_group"] == "Python Env.")]
+    formats = tf_python["output_format"].iloc[0].split("; ")
+    yield _row("IV.tf1_formats", "IV", '"For TensorFlow 1, there are 4 common save model format"', 4,
+               f"{len(formats)} ({', '.join(formats)})", _yes_no(len(formats) == 4), "Table IV, Python Env. row")
+    counts = {fw: sum(max(1, len(_scenarios(c))) for c in part["scenarios"])
+              for fw, part in dep.groupby("framework", sort=False)}
+    tf, pt = counts["TensorFlow 1"], counts["PyTorch"]
+    yield _row("IV.more_scenarios", "IV", '"in total TensorFlow supports more deployment scenarios"',
+               "TensorFlow > PyTorch", f"{tf} vs {pt} named scenarios", _yes_no(tf > pt),
+               "counting the scenarios Tables IV/V name ('etc.' not counted; a group that names none counts once)")
+    langs = _scenarios(dep[(dep["framework"] == "PyTorch") & (dep["scenario_group"] == "Other Languages")]["scenarios"].iloc[0])
+    yield _row("IV.pytorch_languages", "IV", '"it only support C++ and Java"', "2 (C++, Java)",
+               f"{len(langs)} ({', '.join(langs)})", _yes_no(langs == ["C++", "Java"]), "Table V, Other Languages row")
+
+
+# --- Section V (Tables I-III) --------------------------------------------------------------------
+
+def _provider_free(algorithm: str) -> str:
+    return re.sub(r"\s*\(by [^)]*\)", "", algorithm)
+
+
+def _domains(domain: str) -> list[str]:
+    return [d.strip() for d in domain.split("&")]
+
+
+def section_v() -> Iterator[dict]:
+    fam = paper.families()
+    zoo = {z: part.reset_index(drop=True) for z, part in fam.groupby("zoo")}
+    ai, pt = zoo["AIHub"], zoo["PyTorch Hub"]
+    nnlm_multi = ai[ai["families"] > 1]
+    yield _row("V.families_aihub", "V-A.3", '"There are 20 and 28 families in AIHub and PyTorch Hub respectively"', 20,
+               f"{len(ai)} rows; {ai['families'].sum()} families",
+               "conditional" if len(ai) == 20 and ai["families"].sum() != 20 else _yes_no(ai["families"].sum() == 20),
+               "holds when each Table I row counts as one family; the row "
+               + "; ".join(f"{r.algorithm} '{r.training_data}' stands for {r.families}" for r in nnlm_multi.itertuples())
+               + " families, and Section V itself counts NNLM as 7 families (V.nnlm)")
+    yield _row("V.families_pytorch", "V-A.3", '"There are 20 and 28 families in AIHub and PyTorch Hub respectively"', 28,
+               f"{len(pt)} rows; {pt['families'].sum()} families", _yes_no(pt["families"].sum() == 28), "Tables II and III")
+    n_ai = ai["algorithm"].nunique()
+    yield _row("V.algorithms_aihub", "V-A.1", '"AIHub families use 17 DL algorithms"', 17, n_ai, _yes_no(n_ai == 17),
+               "distinct algorithm names in Table I")
+    n_pt, n_pt_free = pt["algorithm"].nunique(), pt["algorithm"].map(_provider_free).nunique()
+    merged = sorted({a for a in pt["algorithm"] if _provider_free(a) != a
+                     and (pt["algorithm"].map(_provider_free) == _provider_free(a)).sum() > (pt["algorithm"] == a).sum()})
+    yield _row("V.algorithms_pytorch", "V-A.1", '"PyTorch Hub families use 20"', 20,
+               f"{n_pt} names; {n_pt_free} without the '(by ...)' provider",
+               "yes" if n_pt == 20 else "conditional" if n_pt_free == 20 else "no",
+               f"holds only when {' and '.join(merged)} count as one algorithm (provider suffix dropped)"
+               if n_pt != 20 and n_pt_free == 20 else "distinct algorithm names in Tables II and III")
+    top = ai.sort_values("members", ascending=False).reset_index(drop=True)
+    yield _row("V.largest_aihub", "V-A.3", '"MobileNet V1 trained on ImageNet is the largest family, having 32 members"',
+               "MobileNet V1, 32", f"{top.loc[0, 'algorithm']}, {top.loc[0, 'members']}",
+               _yes_no(top.loc[0, "algorithm"] == "MobileNet V1" and top.loc[0, "members"] == 32
+                       and top.loc[1, "members"] < 32), "largest member count in Table I")
+    yield _row("V.second_aihub", "V-A.3", '"MobileNet V2 is the second large family with 22 members"',
+               "MobileNet V2, 22", f"{top.loc[1, 'algorithm']}, {top.loc[1, 'members']}",
+               _yes_no(top.loc[1, "algorithm"] == "MobileNet V2" and top.loc[1, "members"] == 22
+                       and top.loc[2, "members"] < 22), "second largest in Table I")
+    rest = top.loc[2:]
+    inside = rest["members"].between(3, 10)
+    yield _row("V.other_aihub", "V-A.3", '"Other families generally have 3 to 10 members"', "3-10",
+               f"{rest['members'].min()}-{rest['members'].max()}; {inside.sum()} of {len(rest)} rows in 3-10",
+               "yes" if inside.all() else "conditional",
+               "'generally': outside 3-10: " + ", ".join(f"{r.algorithm} ({r.members})" for r in rest[~inside].itertuples())
+               if not inside.all() else "Table I rows other than MobileNet V1/V2")
+    pmax = pt["members"].max()
+    largest = pt[pt["members"] == pmax]["algorithm"].tolist()
+    yield _row("V.largest_pytorch", "V-A.3", '"VGG Nets family and BERT family have the largest number of members (8)"',
+               "VGG Nets, BERT; 8", f"{', '.join(largest)}; {pmax}",
+               _yes_no(pmax == 8 and sorted(map(_provider_free, largest)) == ["BERT", "VGG Nets"]), "Tables II and III")
+    prest = pt[pt["members"] < pmax]["members"]
+    yield _row("V.other_pytorch", "V-A.3", '"Other families have 2 to 6 members"', "2-6",
+               f"{prest.min()}-{prest.max()}", _yes_no(prest.between(2, 6).all()),
+               f"every other row lies within 2-6; the bound 6 is not attained (largest {prest.max()})"
+               if prest.max() < 6 else "Tables II and III")
+    cg = ai[ai["algorithm"] == "Compare-GAN Model"]
+    yield _row("V.compare_gan", "V-A.2", '"Compare-GAN assets trained on CIFAR-10, CelebA HQ and LSUN-Bedroom will be regard as 3 families"',
+               3, f"{cg['families'].sum()} ({', '.join(cg['training_data'])})", _yes_no(cg["families"].sum() == 3), "Table I")
+    nn = ai[ai["algorithm"] == "NNLM"]
+    yield _row("V.nnlm", "V-A.2", '"NNLM assets trained on Google News in 7 languages will be grouped into 7 families"', 7,
+               int(nn["families"].sum()), _yes_no(nn["families"].sum() == 7),
+               "Table I: NNLM '4(x6 Families)' (6 languages) + NNLM Google News in English")
+    dom = {z: {d for cell in part["domain"] for d in _domains(cell)} for z, part in zoo.items()}
+    both = [d for d in ("Image Classification", "Image Generation", "Text Embedding", "Object Detection", "Image Feature Vector")
+            if all(d in s for s in dom.values())]
+    yield _row("V.domains", "V-A", '"family phenomenon in 3 DL task domains: Image Classification, Image Generation, Text Embedding"',
+               "3", f"{len(both)} ({', '.join(both)})",
+               _yes_no(both == ["Image Classification", "Image Generation", "Text Embedding"]),
+               "domains with families in both zoos (Table I's 'Image Classification & Image Feature Vector' split at '&')")
+
+    def rows_in(z: str, d: str) -> int:
+        return int(zoo[z]["domain"].map(lambda c: d in _domains(c)).sum())
+
+    ifv, od = (rows_in("AIHub", "Image Feature Vector"), rows_in("PyTorch Hub", "Image Feature Vector")), \
+              (rows_in("AIHub", "Object Detection"), rows_in("PyTorch Hub", "Object Detection"))
+    yield _row("V.ifv_od", "V-A", '"Image Feature Vector families are only discovered in AIHub, while Object Detection family only exists in PyTorch Hub"',
+               "IFV: AIHub only; OD: PyTorch Hub only", f"IFV rows {ifv[0]}/{ifv[1]}, OD rows {od[0]}/{od[1]} (AIHub/PyTorch Hub)",
+               _yes_no(ifv[0] > 0 == ifv[1] and od[1] > 0 == od[0]), "Tables I-III")
+    members = fam.assign(assets=fam["members"] * fam["families"],
+                         first=fam["domain"].map(lambda c: _domains(c)[0])).groupby(["zoo", "first"])["assets"].sum()
+    tops = {z: members[z].idxmax() for z in zoo}
+    yield _row("V.ic_largest", "V-A.1", '"Image Classification algorithms have the largest number of assets"',
+               "Image Classification",
+               "; ".join(f"{z}: {tops[z]} {members[z].max()} of {members[z].sum()}" for z in zoo),
+               _yes_no(all(t == "Image Classification" for t in tops.values())),
+               "members x families per domain; AIHub counts Image Classification and Image Feature Vector together (one Table I block)")
+    hub = ai["output_format"].str.contains("hub.Module", regex=False)
+    yield _row("V.hub_module", "V-A.4", '"All of the assets on AIHub have hub.Module format"', "all",
+               f"{hub.sum()} of {len(ai)} rows", _yes_no(hub.all()), "Table I output format")
+    tf2 = ai["output_format"].str.contains("TF2 SavedModel", regex=False)
+    yield _row("V.tf2", "V-A.4", '"Some of the assets have TF2 SaveModel format"', "some",
+               f"{tf2.sum()} of {len(ai)} rows", _yes_no(0 < tf2.sum() < len(ai)), "Table I output format")
+    pth = pt["output_format"] == ".pth"
+    yield _row("V.pth", "V-A.4", '"Most of the assets on PyTorch Hub are in .pth files"', "most",
+               f"{pth.sum()} of {len(pt)} families ({pt.loc[pth, 'members'].sum()} of {pt['members'].sum()} members)",
+               _yes_no(pth.mean() > 0.5 and pt.loc[pth, "members"].sum() > pt["members"].sum() / 2), "Tables II and III")
+
+
+# --- Section VI (Tables VI-VIII) -----------------------------------------------------------------
+
+def section_vi() -> Iterator[dict]:
+    vi = paper.version_statistics()
+    for r in vi.itertuples():
+        shown = f"{r.products_ge2_versions} ({r.percent_text})"
+        dec = _decimals(r.percent_text)
+        derived = round(100 * r.products_ge2_versions / r.products, 2)
+        ok = math.isclose(round(derived, dec), float(r.percent_text.rstrip("%")), abs_tol=1e-9)
+        task = r.task + (f" ({r.task_detail})" if isinstance(r.task_detail, str) else "")
+        yield _row(f"VI.table.{r.input.lower()}_{r.task.lower().replace(' ', '_')}", "VI (Table VI)",
+                   f'Table VI, {r.type} {r.input} {task}: "{shown}" of {r.products} products have >= 2 versions',
+                   r.percent_text, _pct(derived), _yes_no(ok),
+                   f"{r.products_ge2_versions}/{r.products}" + (f", printed to {dec} decimals" if dec != 2 else ""))
+    k, n = vi["products_ge2_versions"].sum(), vi["products"].sum()
+    yield _row("VI.most_versions", "VI", '"Most of the assets have at least 2 versions"', "most (> 50%)",
+               f"{k} of {n} ({_pct(100 * k / n)})", _yes_no(k / n > 0.5), "Table VI, all rows")
+    img = vi[vi["input"] == "Image"].set_index("task")["products"]
+    biggest = vi.loc[vi["products"].idxmax()]
+    ic, ic_fv = img["Classification"], img["Classification"] + img["Feature Vector"]
+    yield _row("VI.ic_largest", "VI-B", '"the image classification modules account for the largest proportion of the module population on AIHub"',
+               "largest", f"Classification {ic} vs {biggest['task']} {biggest['products']}; with Feature Vector {ic_fv} of {n}",
+               "yes" if ic >= vi["products"].max() else "conditional" if ic_fv >= vi["products"].max() else "no",
+               f"holds only if Image Feature Vector modules (Table VI row of {img['Feature Vector']}) count as image classification"
+               if ic < vi["products"].max() <= ic_fv else "Table VI")
+    files = TEXT["checkpoint_files"].value - TEXT["optional_checkpoint_files"].value
+    mnv1 = paper.checkpoint_files().set_index("algorithm").loc["MobileNet V1", "files"].split("; ")
+    core = [f for f in mnv1 if f in (".meta", ".index", ".data-00000-of-00001")]
+    yield _row("VI.checkpoint_files", "IV / VI-B", '"a complete checkpoint model at least contains 3 files (see Section VI-B)"',
+               3, f"{files:g} ({len(core)} of them listed for MobileNet V1 in Table VII)",
+               _yes_no(files == 3 and len(core) == 3),
+               f'from VI-B: "{TEXT["checkpoint_files"].quote}" minus "{TEXT["optional_checkpoint_files"].quote}"')
+    yield _row("VI.gpu_4gb", "VI-C", '"needs larger than 4GB GPU memory, which is the limit on our computer"', "4 GB",
+               f"{TEXT['gpu_vram_gb'].value:g} GB", _yes_no(TEXT["gpu_vram_gb"].value == 4),
+               f'against VII-D: "{TEXT["gpu_vram_gb"].quote}"')
+    train = paper.flower_split()["training"].sum()
+    yield _row("VI.epoch_images", "VI-C", '"one training epoch on around 2600 images took 25 minutes"', "around 2600",
+               f"{train} (Table XI training split)", "conditional" if round(train, -2) == 2600 else "no",
+               "holds as 'around': 2646 rounds to 2600 at hundreds; the 25 minutes is in no table")
+
+
+
+# --- Section VII (Tables IX-XI) ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CountClaim:
+    """'uses less X than N (p%) models', as printed in Section VII-G."""
+
+    claim_id: str
+    section: str
+    quote: str
+    model: str
+    resource: str  # decision.Resource key
+    n: int
+    percent: str
+    note: str = ""
+
+
+COUNT_CLAIMS: tuple[CountClaim, ...] = (
+    CountClaim("VII-G.1.best.ix_cpu", "VII-G.1", "use less CPU than 14 (36.84%)", BEST, "ix.delta_cpu", 14, "36.84%"),
+    CountClaim("VII-G.1.best.ix_mem", "VII-G.1", "less memory than 9 (23.68%)", BEST, "ix.delta_mem", 9, "23.68%"),
+    CountClaim("VII-G.1.best.ix_elapse", "VII-G.1", "less training time elapse than 10 (26.32%) models", BEST, "ix.elapse", 10, "26.32%"),
+    CountClaim("VII-G.2.best.x_cpu", "VII-G.2", "use less CPU usage than 2 (5.26%) models", BEST, "x.cpu", 2, "5.26%"),
+    CountClaim("VII-G.2.best.x_memory", "VII-G.2", "less memory usage than 8 (21.05%) models", BEST, "x.memory", 8, "21.05%"),
+    CountClaim("VII-G.2.best.x_gpu", "VII-G.2", "less GPU usage than 9 (23.68%)", BEST, "x.gpu", 9, "23.68%"),
+    CountClaim("VII-G.2.best.x_gpu_memory", "VII-G.2", "less GPU memory usage than 13 (34.21%)", BEST, "x.gpu_memory", 13, "34.21%"),
+    CountClaim("VII-G.2.best.x_elapse", "VII-G.2", "less fine-tuning time elapse than 16 (42.11%) models", BEST, "x.elapse", 16, "42.11%",
+               "the paper says 'fine-tuning' but lists it with the testing results (VII-G.1 gives the fine-tuning "
+               "elapse as 10); read as Table X's elapse"),
+    CountClaim("VII-G.2.fourth.x_cpu", "VII-G.2", "the previous results are 3 (7.89%)", FOURTH, "x.cpu", 3, "7.89%"),
+    CountClaim("VII-G.2.fourth.x_memory", "VII-G.2", "19 (50.00%)", FOURTH, "x.memory", 19, "50.00%"),
+    CountClaim("VII-G.2.fourth.x_gpu", "VII-G.2", "21 (55.26%)", FOURTH, "x.gpu", 21, "55.26%"),
+    CountClaim("VII-G.2.fourth.x_gpu_memory", "VII-G.2", "23 (60.53%)", FOURTH, "x.gpu_memory", 23, "60.53%"),
+    CountClaim("VII-G.2.fourth.x_elapse", "VII-G.2", "18 (47.37%)", FOURTH, "x.elapse", 18, "47.37%"),
+    CountClaim("VII-G.2.fourth.ix_cpu", "VII-G.2", "the stats result is 13 (34.21%)", FOURTH, "ix.delta_cpu", 13, "34.21%"),
+    CountClaim("VII-G.2.fourth.ix_mem", "VII-G.2", "6 (15.79%)", FOURTH, "ix.delta_mem", 6, "15.79%"),
+    CountClaim("VII-G.2.fourth.ix_elapse", "VII-G.2", "8 (21.05%)", FOURTH, "ix.elapse", 8, "21.05%"),
+)
+
+
+def _count_rows(tables: decision.CaseStudyTables, c: CountClaim) -> Iterator[dict]:
+    values = tables.values()[c.resource]
+    by_rule = {rule: decision.uses_less_than(values, c.model, tie_rule=rule) for rule in decision.TIE_RULES}
+    others = decision.uses_less_than(values, c.model, denominator="others")
+    strict = by_rule["strict"]
+    ties = strict.ties
+    what = f"{c.model}, {c.resource}"
+    shown = paper.format_elapse(values[c.model]) if c.resource.endswith("elapse") else f"{values[c.model]:g}"
+    base_note = f"{what} = {shown}; " + (f"{ties} other member(s) print the same value; " if ties else "no ties; ")
+
+    def verdict(get) -> tuple[str, str, str]:
+        got = {rule: get(v) for rule, v in by_rule.items()}
+        if len(set(got.values())) == 1:
+            only = next(iter(got.values()))
+            return str(only[0]), ("yes" if only[1] else "no"), ""
+        derived = " / ".join(f"{g[0]} ({TIE_NAMES[r]})" for r, g in got.items())
+        held = [r for r, g in got.items() if g[1]]
+        if held:
+            return derived, "conditional", f"holds only under the tie rule '{TIE_NAMES[held[0]]}'"
+        return derived, "no", "holds under neither tie rule"
+
+    d, v, extra = verdict(lambda lt: (lt.n, lt.n == c.n))
+    if v == "no" and by_rule["strict"].n < c.n < by_rule["or_equal"].n:
+        extra += f"; the paper's {c.n} lies between them: it needs times finer than the table prints"
+    yield _row(f"{c.claim_id}.count", c.section, f'"{c.quote}" ({what}: count)', c.n, d, v,
+               "; ".join(p for p in (base_note.rstrip("; "), extra.lstrip("; "), c.note) if p))
+    dec = _decimals(c.percent)
+    paper_pct = float(c.percent.rstrip("%"))
+    d, v, extra = verdict(lambda lt: (_pct(lt.percent, dec), math.isclose(round(lt.percent, dec), paper_pct, abs_tol=1e-9)))
+    own = 100 * c.n / strict.n_models
+    consistency = (f"the paper's {c.n}/{strict.n_models} = {_pct(own, dec)}" +
+                   (" (consistent)" if math.isclose(round(own, dec), paper_pct, abs_tol=1e-9)
+                    else " (inconsistent with its count)"))
+    yield _row(f"{c.claim_id}.percent", c.section, f'"{c.quote}" ({what}: percent)', c.percent, d, v,
+               f"percent of all {strict.n_models} members (of the {others.n_models - 1} others it would be "
+               f"{_pct(others.percent, dec)}); {consistency}" + (f"; {extra}" if extra else ""))
+
+
+def _fraction(acc: float, limit: int) -> tuple[int, int, list[int]]:
+    """The fraction k/n (n <= limit) a printed accuracy is, and every n <= limit it is consistent with."""
+    f = Fraction(acc).limit_denominator(limit)
+    if abs(f.numerator / f.denominator - acc) > 1e-12:
+        return -1, -1, []
+    return f.numerator, f.denominator, list(range(f.denominator, limit + 1, f.denominator))
+
+
+def inferred_images(tables: decision.CaseStudyTables | None = None) -> pd.DataFrame:
+    """Per member, what its Table X accuracy implies: correct/inferred images, and whether all test images were inferred.
+
+    Accuracy is "correctly classified number divided by total inferred image number" (VII-F), so a printed
+    accuracy is a fraction k/n; a run that inferred all of Table XI's test images has n = their total.
+    """
+    tables = tables or decision.CaseStudyTables.paper()
+    total = int(paper.flower_split()["testing"].sum())
+    x = tables.x.set_index("model")
+    rows = []
+    for model, r in x.iterrows():
+        k, n, ns = _fraction(r["accuracy"], total)
+        complete = total in ns
+        rows.append({"model": model, "accuracy": r["accuracy"], "correct": k * (total // n) if complete else k,
+                     "inferred": total if complete else max(ns) if ns else None, "smallest_n": n,
+                     "consistent_n": ", ".join(map(str, ns)), "all_test_images": complete,
+                     "elapse": r["elapse_hms"], "test_images": total})
+    return pd.DataFrame(rows)
+
+
+def section_vii() -> Iterator[dict]:
+    tables = decision.CaseStudyTables.paper()
+    ix, x, split = tables.ix, tables.x, paper.flower_split()
+    wide = tables.values()
+    labels = split["label"].tolist()
+    yield _row("VII-A.classes", "VII-A", '"daisy, dandelion, roses, sunflowers and tulips"', 5,
+               f"{len(labels)} ({', '.join(labels)})",
+               _yes_no(labels == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]), "Table XI rows")
+    # Table XI
+    for r in split.itertuples():
+        parts = r.training + r.validation + r.testing
+        yield _row(f"VII-B.table_xi.{r.label}", "VII-B (Table XI)", f"Table XI, {r.label}: # Total {r.total}",
+                   r.total, parts, _yes_no(parts == r.total), f"{r.training} + {r.validation} + {r.testing}")
+    test_share = round(split["testing"].sum() / split["total"].sum(), 2)
+    rest = split["total"] - split["testing"]
+    val_share = round(split["validation"].sum() / rest.sum(), 2)
+    floor_ok = ((split["testing"] == (test_share * split["total"]).map(math.floor))
+                & (split["validation"] == (val_share * rest).map(math.floor))).all()
+    tests, vals = 100 * split["testing"] / split["total"], 100 * split["validation"] / rest
+    yield _row("VII-B.table_xi.split", "VII-B (Table XI)",
+               "Table XI: one split for every class (proportions not stated in the text)", "(implied)",
+               f"testing {_pct(tests.min())}-{_pct(tests.max())} of each class; "
+               f"validation {_pct(vals.min())}-{_pct(vals.max())} of the rest; "
+               f"totals {split['training'].sum()}/{split['validation'].sum()}/{split['testing'].sum()}/{split['total'].sum()}",
+               _yes_no(floor_ok),
+               f"every class: testing = floor({test_share:g} x total), validation = floor({val_share:g} x (total - testing))")
+    # VII-C
+    fam = paper.families().set_index("algorithm")
+    v1 = fam.loc["MobileNet V1"]
+    v1_float = v1["members"] // 2 if "Quantized or Not" in v1["config"] else v1["members"]
+    from_table_i = int(v1_float + fam.loc["MobileNet V2", "members"])
+    yield _row("VII-C.38", "VII-C", '"there are 38 MobileNet assets to be tried"', 38,
+               f"{len(ix)} rows in Table IX, {len(x)} in Table X; "
+               f"Table I: {v1['members']}/2 + {fam.loc['MobileNet V2', 'members']} = {from_table_i}",
+               _yes_no(len(ix) == len(x) == from_table_i == 38),
+               "Table I MobileNet V1 without its quantized half ('Quantized or Not') plus MobileNet V2")
+    minutes = TEXT["resnet_epoch_minutes"].value
+    yield _row("VII-C.resnet_epoch", "VII-C", '"training an ResNet V1 model for one epoch takes around half an hour"',
+               "around 30 min", f"{minutes:g} min (Section VI-C)", "conditional" if abs(minutes - 30) <= 5 else "no",
+               f'against VI-C "{TEXT["resnet_epoch_minutes"].quote}": agrees only to within 5 minutes')
+    ic_ifv = paper.families("AIHub")
+    ic_ifv = ic_ifv[ic_ifv["domain"].str.contains("Image Feature Vector")]["members"].sum()
+    yield _row("VII-C.60", "VII-C", '"there are more than 60 Image Featuring Vector assets to be tried"', "> 60", "",
+               "not derivable",
+               f"Table I counts Image Classification and Image Feature Vector members together ({ic_ifv}); only EfficientNet "
+               "splits them (5 IC, 4 IFV), so the number of Image Feature Vector assets is not in the tables")
+    # VII-E/G: m
+    m = (TEXT["process_periods"].value - 1) * TEXT["cool_down_samples"].value
+    yield _row("VII-G.m", "VII-E/G", '"In our case study, $m = 12$"', 12, f"{m:g}", _yes_no(m == 12),
+               f'2 cool-down periods ("{TEXT["process_periods"].quote}": cool-down, running, cool-down) x '
+               f'"{TEXT["cool_down_samples"].quote}"; one period alone would be 6')
+    # VII-F/G: what each accuracy implies, and the stuck runs
+    inf = inferred_images(tables)
+    printed = pd.read_csv(paper.PAPER_DATA / paper.TABLES["X"].file, dtype=str).set_index("model")["accuracy"]
+    for r in inf.itertuples():
+        derived = (f"{r.correct}/{r.inferred}" if r.all_test_images else
+                   f"{r.correct * r.inferred // r.smallest_n}/{r.inferred}" if r.inferred else "not a fraction of <= 364")
+        yield _row(f"VII-F.images.{r.model}", "VII-F/G (Tables X, XI)",
+                   f"{r.model}: accuracy = correctly classified / inferred images, over the {r.test_images} test images of Table XI",
+                   printed.get(r.model, f"{r.accuracy!r}"), derived, _yes_no(r.all_test_images),
+                   (f"consistent with inferring all {r.test_images}" if r.all_test_images else
+                    f"not k/{r.test_images}: at most {r.inferred} images inferred (a stuck run, elapse {r.elapse})")
+                   + (f"; also with n in {{{r.consistent_n}}}" if r.consistent_n.count(",") else ""))
+    stuck = inf[~inf["all_test_images"]]
+    yield _row("VII-G.stuck", "VII-G", '"there are 5 simple products cannot infer all of the test images"', 5,
+               f"{len(stuck)} ({', '.join(stuck['model'])})", _yes_no(len(stuck) == 5),
+               f"accuracies that are not k/{int(inf['test_images'].iloc[0])} (VII-F.images.*); the paper does not name its 5")
+    same = (ix.set_index("model")["accuracy"] == x.set_index("model")["accuracy"].reindex(ix["model"]))
+    yield _row("VII-G.same_accuracy", "VII-E/F (Tables IX, X)",
+               "Table IX (fine-tuning) and Table X (testing) report one accuracy per model", "(implied)",
+               f"identical in {same.sum()} of {len(same)} rows", _yes_no(same.all()),
+               "Table IX's accuracy is the browser test accuracy, so it inherits the partial runs of VII-G.stuck")
+    # VII-G.1
+    acc = wide["x.accuracy"]
+    ranked = acc.sort_values(ascending=False, kind="stable")
+    best = ranked.index[0]
+    yield _row("VII-G.1.best", "VII-G.1", '"we select the best performing model"', BEST, best,
+               _yes_no(best == BEST and ranked.iloc[1] < ranked.iloc[0]), f"highest accuracy, {ranked.iloc[0]:.4f}")
+    yield _row("VII-G.1.best_66", "VII-G.1", '"whose top 1 accuracy is 66%"', "66%", _pct(100 * acc[BEST], 2),
+               _yes_no(round(100 * acc[BEST]) == 66), "printed to whole percent")
+    for c in COUNT_CLAIMS[:3]:
+        yield from _count_rows(tables, c)
+    train = [r for r in tables.resources() if r.phase == "training"]
+    heaviest = {r.key: wide[r.key].idxmax() for r in train}
+    yield _row("VII-G.1.not_heaviest", "VII-G.1", '"it is not the most resource consuming one"',
+               f"{BEST} is not the heaviest", "heaviest: " + ", ".join(f"{k} {m}" for k, m in heaviest.items()),
+               _yes_no(BEST not in heaviest.values()), "Table IX resources")
+    sel = decision.select(tables, decision.PAPER_PRIORITIES["VII-G.1 fine-tuning machine not resource critical: best performing"])
+    yield _row("VII-G.1.decision", "VII-G.1", '"If a machine used for fine-tuning is not resource critical"', BEST, sel.model,
+               _yes_no(sel.model == BEST), "decision.select(max:accuracy)")
+    # VII-G.2
+    for c in COUNT_CLAIMS[3:8]:
+        yield from _count_rows(tables, c)
+    infer = [r for r in tables.resources() if r.phase == "inference"]
+    heaviest = {r.key: wide.index[wide[r.key] == wide[r.key].max()].tolist() for r in infer}
+    yield _row("VII-G.2.not_heaviest", "VII-G.2", '"So the best performing model is not the most resource consuming one"',
+               f"{BEST} is not the heaviest", "heaviest: " + ", ".join(f"{k} {'/'.join(m)}" for k, m in heaviest.items()),
+               _yes_no(all(BEST not in m for m in heaviest.values())), "Table X resources")
+    rank_max = acc.rank(ascending=False, method="max")[FOURTH]
+    rank_min = acc.rank(ascending=False, method="min")[FOURTH]
+    ordinal = list(ranked.index).index(FOURTH) + 1
+    tied = acc.index[(acc == acc[FOURTH]) & (acc.index != FOURTH)].tolist()
+    yield _row("VII-G.2.fourth", "VII-G.2", '"we select the 4th best performance model"', f"{FOURTH}: 4th",
+               f"rank {rank_min:.0f}-{rank_max:.0f} (tied with {', '.join(tied)})" if tied else f"rank {ordinal}",
+               "yes" if rank_min == rank_max == 4 else "conditional" if rank_min <= 4 <= rank_max else "no",
+               f"accuracy {acc[FOURTH]:.4f} equals {', '.join(tied)}'s: 4th only if the tie is broken by table order "
+               f"(stable sort puts it {ordinal}th) or ties take their lowest rank" if tied else "")
+    above = acc[acc > 0.62]
+    lowest = above.index[above == above.min()].tolist()
+    yield _row("VII-G.2.worst_above_62", "VII-G.2", '"the worst performance one among models whose performance is better than 62%"',
+               FOURTH, f"{len(above)} models > 62%; lowest {above.min():.4f}: {', '.join(lowest)}",
+               "yes" if lowest == [FOURTH] else "conditional" if FOURTH in lowest else "no",
+               f"holds only with the tie broken in its favour: the lowest accuracy above 62% is shared with "
+               + ", ".join(m for m in lowest if m != FOURTH) if len(lowest) > 1 else "")
+    for c in COUNT_CLAIMS[8:13]:
+        yield from _count_rows(tables, c)
+    better = {r.key: (decision.uses_less_than(wide[r.key], FOURTH).n, decision.uses_less_than(wide[r.key], BEST).n)
+              for r in infer}
+    wins = [k for k, (a, b) in better.items() if a > b]
+    even = [k for k, (a, b) in better.items() if a == b]
+    yield _row("VII-G.2.more_acceptable", "VII-G.2", '"The resources usages are much more acceptable"',
+               f"{FOURTH} lighter than {BEST} at inference",
+               f"lighter on {len(wins)} of {len(infer)} resources" + (f"; equal on {', '.join(even)}" if even else ""),
+               "yes" if len(wins) == len(infer) else "conditional" if wins and not set(better) - set(wins) - set(even) else "no",
+               ("holds only where the printed values differ; " if even else "") + "counts under the strict tie rule: "
+               + ", ".join(f"{k}: {a} vs {b}" for k, (a, b) in better.items())
+               + ("; both print elapse 0:00:08" if "x.elapse" in even else ""))
+    for c in COUNT_CLAIMS[13:]:
+        yield from _count_rows(tables, c)
+    heavier = [r.key for r in train if wide.loc[FOURTH, r.key] > wide.loc[BEST, r.key]]
+    yield _row("VII-G.2.demands_more", "VII-G.2", '"which demands more than"', f"{FOURTH} heavier in training",
+               f"heavier on {len(heavier)} of {len(train)} Table IX resources", _yes_no(len(heavier) == len(train)),
+               ", ".join(f"{r.key}: {wide.loc[FOURTH, r.key]:g} vs {wide.loc[BEST, r.key]:g}" for r in train))
+    # VII-I
+    name = "VII-I inference resources first, then performance (> 62 %)"
+    sel = decision.select(tables, decision.PAPER_PRIORITIES[name])
+    dom = decision.dominators(tables, FOURTH)
+    cols = ["x.accuracy"] + [r.key for r in tables.resources()]
+    sign = pd.Series({k: -1 if k.endswith("accuracy") else 1 for k in cols})
+    strictly = "; ".join(
+        f"{m}: " + ("better on accuracy and every Table IX and X resource"
+                    if ((wide.loc[m, cols] - wide.loc[FOURTH, cols]) * sign < 0).all()
+                    else "at least as good on accuracy and every resource, better on some")
+        for m in dom)
+    yield _row("VII-I.decision", "VII-I (and VII-G.2)", '"The most suitable model is mobilenet_v2_075_192"', FOURTH, sel.model,
+               _yes_no(sel.model == FOURTH),
+               f"decision.select({' > '.join(decision.PAPER_PRIORITIES[name])}); "
+               + (f"{FOURTH} is dominated by {', '.join(dom)} ({strictly}): no priority order over these "
+                  "columns picks it" if dom else f"{FOURTH} is not dominated"))
+    # VII-H
+    ix_row = ix.set_index("model").loc[FOURTH]
+    yield _row("VII-H.elapse", "VII-H", '"fine-tuning time elapse is 10m 46s"', "0:10:46", ix_row["elapse_hms"],
+               _yes_no(ix_row["elapse"] == 10 * 60 + 46), f"Table IX, {FOURTH}")
+    notes = paper.version_notes()
+    for cat, version, quote in (("update_ops", 2, "Version 2 release note of mobilenet_v2_075_192 is Fixed broken UPDATE_OPS"),
+                                ("batch_norm_momentum", 3, "Version 3 release note is Fine-tuning: change default batch norm momentum")):
+        hit = notes[(notes["note_category"] == cat) & (notes["algorithm"] == "MobileNet V2")]["version"].tolist()
+        yield _row(f"VII-H.v{version}", "VII-H", f'"{quote}"', f"V{version}", ", ".join(f"V{v}" for v in hit) or "none",
+                   _yes_no(hit == [version]), "Table VIII, MobileNet V2")
+
+
+def count_claims_table(tables: decision.CaseStudyTables | None = None) -> pd.DataFrame:
+    """Section VII-G's "N (p%)" counts beside the counts `tables` give under each tie rule (default: the paper's)."""
+    tables = tables or decision.CaseStudyTables.paper()
+    wide = tables.values()
+    rows = []
+    for c in COUNT_CLAIMS:
+        got = {rule: decision.uses_less_than(wide[c.resource], c.model, tie_rule=rule) for rule in decision.TIE_RULES}
+        held = [TIE_NAMES[r] for r, lt in got.items() if lt.n == c.n]
+        rows.append({"claim_id": c.claim_id, "model": c.model, "resource": c.resource, "paper": f"{c.n} ({c.percent})",
+                     **{TIE_NAMES[r]: f"{lt.n} ({lt.percent:.2f}%)" for r, lt in got.items()},
+                     "ties": got["strict"].ties,
+                     "holds_under": "neither" if not held else "both" if len(held) == len(got) else held[0]})
+    return pd.DataFrame(rows)
+
+
+def plot_verdicts(summary_table: pd.DataFrame):
+    """Stacked bars: claims per section of the paper, by verdict."""
+    from study import plots
+
+    df = summary_table[summary_table["section"] != "all"].set_index("section")[list(VERDICTS)]
+    fig, ax = plots.figure()
+    colors = dict(zip(VERDICTS, ("#009e73", "#e69f00", "#d55e00", "#999999")))
+    left = pd.Series(0, index=df.index)
+    for verdict in VERDICTS:
+        ax.barh(df.index, df[verdict], left=left, color=colors[verdict], label=verdict)
+        left = left + df[verdict]
+    ax.invert_yaxis()
+    ax.set_xlabel("numeric claims of the paper")
+    ax.set_ylabel("section")
+    ax.legend(title="reproduced", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
+    return fig
+
+
+def plot_inferred_images(inferred: pd.DataFrame):
+    """Images each member's accuracy implies were inferred, against the test split's total."""
+    from study import plots
+
+    df = inferred.sort_values("inferred")
+    fig, ax = plots.figure(aspect=1.1)
+    colors = ["#d55e00" if not ok else plots.SOURCE_COLORS["paper"] for ok in df["all_test_images"]]
+    ax.barh(df["model"].str.removeprefix("mobilenet_"), df["inferred"], color=colors)
+    total = int(df["test_images"].iloc[0])
+    ax.axvline(total, color="black", lw=0.8, ls="--")
+    ax.set_xlim(min(df["inferred"].min() - 20, total - 80), total + 5)
+    ax.set_xlabel(f"test images inferred (implied by accuracy; Table XI: {total})")
+    ax.tick_params(axis="y", labelsize=4)
+    return fig
+
+
+# --- the audit ----------------------------------------------------------------------------------
+
+def audit() -> pd.DataFrame:
+    """Every claim, in paper order: claim_id, section, statement, paper_value, derived_value, reproduced, note."""
+    rows = [*sections_iii_iv(), *section_v(), *section_vi(), *section_vii()]
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    dupes = df.loc[df["claim_id"].duplicated(), "claim_id"].tolist()
+    if dupes:
+        raise StudyError(f"audit claim ids are not unique: {dupes}")
+    df.attrs["source"] = "paper audit: claims of the paper re-derived from data/paper/"
+    return df
+
+
+def summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """Claims per section and verdict (plus a total row)."""
+    part = claims.assign(group=claims["section"].str.extract(r"^([IVX]+)")[0])
+    table = pd.crosstab(part["group"], part["reproduced"]).reindex(columns=list(VERDICTS), fill_value=0)
+    order = sorted(table.index, key=lambda s: ["III", "IV", "V", "VI", "VII"].index(s))
+    table = table.loc[order]
+    table.loc["all"] = table.sum()
+    table["claims"] = table.sum(axis=1)
+    table.index.name = "section"
+    return table.reset_index()
+
+
+def headline(claims: pd.DataFrame) -> str:
+    """One sentence for the README: how many of the paper's numeric claims reproduce."""
+    c = claims["reproduced"].value_counts()
+    per_model = claims["claim_id"].str.startswith("VII-F.images.")
+    core = claims[~per_model]["reproduced"].value_counts()
+    return (f"{len(claims)} claims: {c.get('yes', 0)} reproduce, {c.get('conditional', 0)} only under a stated reading, "
+            f"tie rule or rounding, {c.get('no', 0)} do not, {c.get('not derivable', 0)} cannot be derived "
+            f"(without the {per_model.sum()} per-model accuracy checks: {core.get('yes', 0)} / {core.get('conditional', 0)} / "
+            f"{core.get('no', 0)} / {core.get('not derivable', 0)} of {(~per_model).sum()})")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("audit-paper", help="re-derive every numeric claim of the paper from its own tables",
+                       description="Columns: " + ",".join(COLUMNS) + f". Verdicts: {', '.join(VERDICTS)}.")
+    p.add_argument("--csv", required=True, metavar="FILE|-", help="where to write the claims table ('-' for stdout)")
+    p.set_defaults(func=_audit_paper)
+
+
+def _audit_paper(args) -> int:
+    import sys
+
+    from study import files
+
+    claims = audit()
+    if args.csv == "-":
+        claims.to_csv(sys.stdout, index=False)
+    else:
+        files.write_csv(args.csv, claims)
+        print(f"[audit-paper] {len(claims)} claims -> {args.csv}", file=sys.stderr)
+    print(f"[audit-paper] {headline(claims)}", file=sys.stderr)
+    return 0
