@@ -32,7 +32,7 @@ def main() -> int:
                             check=True).stdout.splitlines()
     lines = []
     for line in frozen:
-        if "==" not in line or normalise(line.split("==")[0]) in SKIP:
+        if line.startswith(("#", "-e")) or "==" not in line or normalise(line.split("==")[0]) in SKIP:
             continue
         name, version = line.split("==", 1)
         lines.append(f"{name}=={version.split('+')[0]}")  # torch 2.13.0+cpu -> torch==2.13.0
