@@ -9,11 +9,7 @@
 // "labels": [...]}. Prints one JSON line: backend, n, correct, accuracy, ms_per_image, load_ms, predictions.
 import fs from 'node:fs';
 import path from 'node:path';
-import {createRequire} from 'node:module';
-import {fileURLToPath} from 'node:url';
-
-const require = createRequire(import.meta.url);
-const here = path.dirname(fileURLToPath(import.meta.url));
+import { loadGraphModelFromFile, tf, useBackend } from './tfjs_node.mjs';
 
 function parseArgs(argv) {
   const args = {backend: 'wasm', batch: '1'};
@@ -29,34 +25,9 @@ function parseArgs(argv) {
   return args;
 }
 
-// A file-system IOHandler: what tfjs-node's file:// loader does, with plain fs.
-function fileHandler(modelJsonPath) {
-  const dir = path.dirname(modelJsonPath);
-  return {
-    load: async () => {
-      const modelJSON = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-      const tf = require('@tensorflow/tfjs');
-      return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
-        const specs = manifest.flatMap((group) => group.weights);
-        const buffers = manifest.flatMap((group) => group.paths.map((p) => {
-          const b = fs.readFileSync(path.join(dir, p));
-          return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
-        }));
-        return [specs, tf.io.concatenateArrayBuffers(buffers)];
-      });
-    },
-  };
-}
-
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const tf = require('@tensorflow/tfjs');
-  if (args.backend === 'wasm') {
-    const wasm = require('@tensorflow/tfjs-backend-wasm');
-    wasm.setWasmPaths(path.join(here, 'node_modules/@tensorflow/tfjs-backend-wasm/dist') + path.sep);
-  }
-  if (!(await tf.setBackend(args.backend))) throw new Error(`backend ${args.backend} is not available`);
-  await tf.ready();
+  await useBackend(args.backend);
 
   const meta = JSON.parse(fs.readFileSync(args.meta, 'utf8'));
   const raw = fs.readFileSync(args.inputs);
@@ -65,7 +36,7 @@ async function main() {
   if (data.length !== n * h * w * c) throw new Error(`inputs hold ${data.length} floats, meta.shape says ${meta.shape}`);
 
   const t0 = performance.now();
-  const model = await tf.loadGraphModel(fileHandler(path.resolve(args.model)));
+  const model = await loadGraphModelFromFile(path.resolve(args.model));
   const loadMs = performance.now() - t0;
   tf.tidy(() => model.predict(tf.zeros([1, h, w, c])).dataSync());  // warm-up, not timed
 
