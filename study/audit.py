@@ -474,7 +474,7 @@ def section_vii() -> Iterator[dict]:
     yield _row("VII-G.2.worst_above_62", "VII-G.2", '"the worst performance one among models whose performance is better than 62%"',
                FOURTH, f"{len(above)} models > 62%; lowest {above.min():.4f}: {', '.join(lowest)}",
                "yes" if lowest == [FOURTH] else "conditional" if FOURTH in lowest else "no",
-               f"holds only with the tie broken in its favour: the lowest accuracy above 62% is shared with "
+               "holds only with the tie broken in its favour: the lowest accuracy above 62% is shared with "
                + ", ".join(m for m in lowest if m != FOURTH) if len(lowest) > 1 else "")
     for c in COUNT_CLAIMS[8:13]:
         yield from _count_rows(tables, c)
@@ -621,10 +621,6 @@ def _audit_paper(args) -> int:
     from study import files
 
     claims = audit()
-    if args.csv == "-":
-        claims.to_csv(sys.stdout, index=False)
-    else:
-        files.write_csv(args.csv, claims)
-        print(f"[audit-paper] {len(claims)} claims -> {args.csv}", file=sys.stderr)
+    files.write_table(args.csv, claims, what="claims", command="audit-paper")
     print(f"[audit-paper] {headline(claims)}", file=sys.stderr)
     return 0

@@ -19,11 +19,8 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import shutil
 import sys
 import tarfile
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -154,15 +151,12 @@ def _extract_archive(archive: Path) -> Path:
     with files.locked(dest):
         if dest.is_dir():
             return dest
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         try:
-            with tarfile.open(archive) as tar:
+            with files.atomic_dir(dest) as tmp, tarfile.open(archive) as tar:
                 tar.extractall(tmp, filter="data")
         except (tarfile.TarError, OSError, EOFError) as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise StudyError(f"cannot unpack {archive}: {exc}; download it again "
                              f"(curl -L -o {archive} {config.FLOWER_PHOTOS_URL})") from exc
-        os.replace(tmp, dest)
     return dest
 
 
@@ -475,12 +469,8 @@ def synthetic_dir(spec: SynthSpec) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with files.locked(dest):
         if not dest.is_dir():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-            try:
+            with files.atomic_dir(dest) as tmp:
                 synth_flowers(tmp, spec.per_class, spec.size, spec.seed)
-                os.replace(tmp, dest)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

@@ -635,9 +635,5 @@ def _decide(args) -> int:
         parts.append(compare(tables, args.model, tie_rule=args.tie_rule, denominator=args.denominator).assign(role="given"))
     out = pd.concat(parts, ignore_index=True)
     out = out[["role"] + [c for c in out.columns if c != "role"]]
-    if args.csv == "-":
-        out.to_csv(sys.stdout, index=False)
-    else:
-        files.write_csv(args.csv, out)
-        print(f"[decide] {len(out)} rows -> {args.csv}", file=sys.stderr)
+    files.write_table(args.csv, out, command="decide")
     return 0

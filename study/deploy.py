@@ -600,11 +600,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cli(args: argparse.Namespace) -> int:
     df = run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
                     progress=True)
-    if args.csv == "-":
-        df.to_csv(sys.stdout, index=False)
-    else:
-        files.write_csv(args.csv, df)
-        print(f"[deploy] {int(df['ok'].sum())}/{len(df)} scenarios ok -> {args.csv}", file=sys.stderr)
+    files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")
     return 0
 
 

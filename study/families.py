@@ -118,7 +118,6 @@ def _classify(tokens: list[str], task: str) -> dict[str, str]:
     i = 0
     while i < len(tokens):
         t = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if m := re.fullmatch(r"([lha])=(\d+)", t):
             out[{"l": "layers", "h": "hidden_size", "a": "attention_heads"}[m.group(1)]] = m.group(2)
         elif t in QUANT_WORDS:
@@ -359,10 +358,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _families(args: argparse.Namespace) -> int:
     cat = cat_mod.build_from_args(args)
     fam = families(cat, paper_rules=args.paper_rules)
-    if args.csv == "-":
-        fam.families.to_csv(sys.stdout, index=False)
-    else:
-        print(files.write_csv(args.csv, fam.families))
+    files.write_table(args.csv, fam.families, what="families", command="families")
     if args.members_csv:
         print(files.write_csv(args.members_csv, fam.members))
     print(f"[families] {len(fam.families)} families, {int(fam.families['members'].sum())} members",

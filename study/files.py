@@ -5,6 +5,8 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +42,30 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_csv(path: str | Path, df: pd.DataFrame, **kwargs) -> Path:
     kwargs.setdefault("index", False)
     return atomic_write(path, lambda tmp: df.to_csv(tmp, **kwargs))
+
+
+def write_table(target: str | Path, df: pd.DataFrame, *, what: str = "rows", command: str = "study") -> None:
+    """The CLI's `--csv FILE|-`: CSV on stdout for '-', else an atomic file and a one-line note on stderr."""
+    if str(target) == "-":
+        df.to_csv(sys.stdout, index=False)
+        return
+    write_csv(target, df)
+    print(f"[{command}] {len(df)} {what} -> {target}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | Path) -> Iterator[Path]:
+    """Build a folder in a temporary sibling, then swap it in for `dest`: a kill leaves the old one or none."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256(path: str | Path) -> str:

@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -208,18 +207,12 @@ def write_checkpoint(member, dest: Path) -> dict[str, Any]:
             raise StudyError(f"{asset}: variable {w.name} has shape {value.shape}, the backbone expects "
                              f"{tuple(w.shape)}; rebuild the asset (python -m study zoo build)")
         w.assign(value)
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=dest.parent))
-    try:
+    with files.atomic_dir(dest) as tmp:
         tf.train.Checkpoint(backbone=backbone).write(str(tmp / "ckpt"))
         info = {"member": member.name, "source": str(asset), "variables": len(backbone.weights),
                 "parameters": int(sum(np.prod(w.shape) for w in backbone.weights)),
                 "files": sorted(p.name for p in tmp.iterdir()), "publish_format": PUBLISH_FORMAT}
         files.write_text(tmp / "checkpoint.json", json.dumps(info, indent=2) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 
@@ -365,16 +358,9 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
             dest = out / spec.name
             if not force and _is_current(dest, spec, info):
                 continue
-            tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=out))
-            try:
-                shutil.rmtree(tmp)
+            with files.atomic_dir(dest) as tmp:
                 record = _export(spec, member_, ckpt, tmp) | {"checkpoint": info}
                 files.write_text(tmp / "version.json", json.dumps(record, indent=2) + "\n")
-                if dest.exists():
-                    shutil.rmtree(dest)
-                os.replace(tmp, dest)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
             if progress:
                 print(f"[publish] {member_.name} {spec.name}: {record['export_seconds']} s -> {dest}",
                       file=sys.stderr, flush=True)

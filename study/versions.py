@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from dataclasses import dataclass
 
 import pandas as pd
@@ -304,10 +303,7 @@ def _versions(args: argparse.Namespace) -> int:
           "notes": lambda: classified_notes(cat),
           "transitions": lambda: format_transitions(cat),
           "variants": lambda: variant_coverage(cat)}[args.table]()
-    if args.csv == "-":
-        df.to_csv(sys.stdout, index=False)
-    else:
-        print(files.write_csv(args.csv, df))
+    files.write_table(args.csv, df, command="versions")
     return 0
 
 

@@ -23,10 +23,8 @@ import argparse
 import functools
 import json
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -217,18 +215,12 @@ def build_embedded(member: str | Member, force: bool = False) -> Path:
             return dest
         t0 = time.perf_counter()
         model = _keras_feature_model(member)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
-            model.save(tmp / "model", save_format="tf", include_optimizer=False)
+        with files.atomic_dir(dest) as tmp:
+            model.save(tmp, save_format="tf", include_optimizer=False)
             info = {"member": member.name, "built_by": "study.zoo.build_embedded",
                     "build_version": EMBEDDED_BUILD_VERSION, "weights": "random init (seeded), batch norm calibrated",
                     "params": int(model.count_params()), "build_seconds": round(time.perf_counter() - t0, 2)}
-            files.write_text(tmp / "model" / "study_build.json", json.dumps(info, indent=2) + "\n")
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp / "model", dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            files.write_text(tmp / "study_build.json", json.dumps(info, indent=2) + "\n")
     return dest
 
 

@@ -87,3 +87,25 @@ def test_unwritable_output_dir_is_one_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OSError, match="not writable.*--out"):
         files.ensure_writable_dir(blocker / "sub")
+
+
+def test_atomic_dir_swaps_in_a_complete_folder_or_keeps_the_old_one(tmp_path):
+    dest = tmp_path / "model"
+    with files.atomic_dir(dest) as tmp:
+        (tmp / "v").write_text("1")
+    assert (dest / "v").read_text() == "1"
+    with pytest.raises(RuntimeError):
+        with files.atomic_dir(dest) as tmp:
+            (tmp / "v").write_text("2")
+            raise RuntimeError("killed mid-build")
+    assert (dest / "v").read_text() == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_write_table_to_stdout_or_file(tmp_path, capsys):
+    df = pd.DataFrame({"a": [1, 2]})
+    files.write_table("-", df)
+    assert capsys.readouterr().out.splitlines() == ["a", "1", "2"]
+    files.write_table(tmp_path / "t.csv", df, what="claims", command="audit-paper")
+    assert capsys.readouterr().err.strip() == f"[audit-paper] 2 claims -> {tmp_path / 't.csv'}"
+    assert pd.read_csv(tmp_path / "t.csv").equals(df)
