@@ -69,6 +69,7 @@ def grouped_bars(df, x: str, y: str, hue: str, *, xlabel: str | None = None, yla
     """Bars of `y` per `x`, side by side per `hue` (e.g. paper vs reproduced)."""
     if ax is None:
         _, ax = figure()
+    df = df.reset_index(drop=True)  # seaborn refuses duplicate index labels (e.g. paper rows + ours)
     sns.barplot(data=df, x=x, y=y, hue=hue, ax=ax,
                 palette=SOURCE_COLORS if set(df[hue]) <= set(SOURCE_COLORS) else PALETTE)
     ax.set_xlabel(xlabel or "")
@@ -84,6 +85,7 @@ def scatter(df, x: str, y: str, *, hue: str | None = None, label: str | None = N
     """A scatter of `y` against `x`; rows whose `label` is in `highlight` are annotated."""
     if ax is None:
         _, ax = figure()
+    df = df.reset_index(drop=True)
     sns.scatterplot(data=df, x=x, y=y, hue=hue, ax=ax, s=18)
     for _, row in df[df[label].isin(highlight or [])].iterrows() if label else []:
         ax.annotate(row[label], (row[x], row[y]), xytext=(3, 3), textcoords="offset points", fontsize=6)

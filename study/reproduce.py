@@ -1,6 +1,7 @@
 """Run the numbered notebooks in order through papermill; a failure names the notebook and the cell."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ class NotebookRun:
 def run_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path | None = None) -> NotebookRun:
     """Execute one notebook with papermill into `out_dir` (default `results/notebooks/`)."""
     import papermill as pm  # heavy; only when running
+
+    # Kernels inherit this environment: keep TensorFlow's C++ info/warning lines out of the run's log.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     out_dir = Path(out_dir or results_dir() / "notebooks")
     out_dir.mkdir(parents=True, exist_ok=True)
