@@ -16,6 +16,8 @@ For every fine-tuned TF member (the sweep's `models/<member>/saved_model` + `met
 
 `python_reference` infers the same images with TensorFlow in Python (accuracy and per-image latency to
 compare against), `node_check` runs the converted model in Node.js (pure `@tensorflow/tfjs` + wasm).
+`LocalServer` (static files + POST endpoints) and `open_page` (Chromium under a watchdog, stopped by PID) are
+also what `study.deploy` runs its TF.js-in-Chromium row with.
 CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webgl|cpu ...] --out DIR`.
 """
 from __future__ import annotations
@@ -33,6 +35,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -190,19 +193,24 @@ mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
 
 
-class StaticServer:
-    """Serves the page, the npm folder, one TF.js model and the test images on 127.0.0.1 (own thread).
+# A POST handler of LocalServer: request body -> (HTTP status, JSON answer).
+PostHandler = Callable[[bytes], tuple[int, dict[str, Any]]]
+MAX_POST_BYTES = 256 * 2**20
 
-    /simple_product/...   the page (`page` folder)       /node_modules/...  web/node_modules
-    /model/...            the TF.js model folder          /images/manifest.json, /images/<i><ext>
+
+class LocalServer:
+    """A static file server on 127.0.0.1 (own thread) for the pages run in headless Chromium.
+
+    /<root>/...  a file under one of `roots` (folder name -> folder), never outside it
+    /<path>      an exact entry of `content` (URL path -> file or bytes)
+    POST /<path> an entry of `posts` (URL path -> handler of the body); same origin as the page, so no CORS
     """
 
-    def __init__(self, page: Path, model_dir: Path, images: list[tuple[Path, int]], size: int):
-        self.roots = {"simple_product": Path(page), "node_modules": environment.node_modules(),
-                      "model": Path(model_dir)}
-        self.images = [Path(p) for p, _ in images]
-        self.manifest = json.dumps({"size": size, "images": [
-            {"url": f"/images/{i}{p.suffix.lower()}", "label": label} for i, (p, label) in enumerate(images)]}).encode()
+    def __init__(self, roots: dict[str, Path], *, content: dict[str, Path | bytes] | None = None,
+                 posts: dict[str, PostHandler] | None = None):
+        self.roots = {name: Path(folder) for name, folder in roots.items()}
+        self.content = dict(content or {})
+        self.posts = dict(posts or {})
         server = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -210,14 +218,32 @@ class StaticServer:
                 return str(server.resolve(urllib.parse.unquote(urllib.parse.urlsplit(path).path)) or "/nonexistent")
 
             def do_GET(self) -> None:
-                if urllib.parse.urlsplit(self.path).path == "/images/manifest.json":
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(server.manifest)))
-                    self.end_headers()
-                    self.wfile.write(server.manifest)
+                path = urllib.parse.urlsplit(self.path).path
+                content = server.content.get(path)
+                if isinstance(content, bytes):
+                    self._answer(200, content, mimetypes.guess_type(path)[0] or "application/octet-stream")
                     return
                 super().do_GET()
+
+            def do_POST(self) -> None:
+                handler = server.posts.get(urllib.parse.urlsplit(self.path).path)
+                length = int(self.headers.get("Content-Length") or 0)
+                if handler is None or not 0 <= length <= MAX_POST_BYTES:
+                    code, answer = (404, {"error": f"no POST endpoint {self.path}"}) if handler is None else \
+                        (413, {"error": f"body of {length} bytes (limit {MAX_POST_BYTES})"})
+                else:
+                    try:
+                        code, answer = handler(self.rfile.read(length))
+                    except Exception as exc:  # noqa: BLE001 - a bad body is a 400 for the page, not a dead server
+                        code, answer = 400, {"error": f"{type(exc).__name__}: {exc}"}
+                self._answer(code, json.dumps(answer).encode(), "application/json")
+
+            def _answer(self, code: int, body: bytes, content_type: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def end_headers(self) -> None:
                 self.send_header("Cache-Control", "no-store")
@@ -235,12 +261,9 @@ class StaticServer:
 
     def resolve(self, url_path: str) -> Path | None:
         """The file behind a URL path, never outside its root."""
+        if isinstance(self.content.get(url_path), Path):
+            return self.content[url_path]
         parts = [p for p in url_path.split("/") if p]
-        if len(parts) == 2 and parts[0] == "images":
-            index = parts[1].split(".")[0]
-            if index.isdigit() and int(index) < len(self.images):
-                return self.images[int(index)]
-            return None
         if not parts or parts[0] not in self.roots:
             return None
         root = self.roots[parts[0]].resolve()
@@ -251,6 +274,30 @@ class StaticServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)
+
+
+class StaticServer(LocalServer):
+    """Serves the page, the npm folder, one TF.js model and the test images on 127.0.0.1 (own thread).
+
+    /simple_product/...   the page (`page` folder)       /node_modules/...  web/node_modules
+    /model/...            the TF.js model folder          /images/manifest.json, /images/<i><ext>
+    """
+
+    def __init__(self, page: Path, model_dir: Path, images: list[tuple[Path, int]], size: int):
+        self.images = [Path(p) for p, _ in images]
+        self.manifest = json.dumps({"size": size, "images": [
+            {"url": f"/images/{i}{p.suffix.lower()}", "label": label} for i, (p, label) in enumerate(images)]}).encode()
+        super().__init__({"simple_product": Path(page), "node_modules": environment.node_modules(),
+                          "model": Path(model_dir)}, content={"/images/manifest.json": self.manifest})
+
+    def resolve(self, url_path: str) -> Path | None:
+        parts = [p for p in url_path.split("/") if p]
+        if len(parts) == 2 and parts[0] == "images" and parts[1] != "manifest.json":
+            index = parts[1].split(".")[0]
+            if index.isdigit() and int(index) < len(self.images):
+                return self.images[int(index)]
+            return None
+        return super().resolve(url_path)
 
 
 # --- Stats server (Flask, the paper's "Python process 2") ---------------------------------------------
@@ -564,6 +611,58 @@ class Browser:
             self.proc.wait()
         self._log_fh.close()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@dataclass
+class PageRun:
+    """How `open_page` ended: `done` (the page signalled), `timeout` or `browser_exited` (with `reason`)."""
+
+    status: str
+    seconds: float
+    peak_tree_rss_mb: float
+    browser_pid: int
+    reason: str = ""
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident set of process `pid` and its descendants (MiB; shared pages counted once per process)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def open_page(url: str, log: Path, done: threading.Event, timeout: float, *,
+              extra_flags: tuple[str, ...] = (), poll: float = 0.1) -> PageRun:
+    """Headless Chromium (`Browser`) on `url` until the page sets `done` (e.g. from a POST handler of a
+    `LocalServer`), Chromium exits, or `timeout` seconds pass; the whole tree is stopped by PID either way.
+    Tracks the tree's peak RSS while it waits."""
+    browser = Browser(url, log, extra_flags=extra_flags)
+    start, peak = time.monotonic(), 0.0
+    try:
+        while True:
+            peak = max(peak, tree_rss_mb(browser.pid))
+            if done.wait(poll):
+                return PageRun("done", time.monotonic() - start, peak, browser.pid)
+            if browser.exited():
+                return PageRun("browser_exited", time.monotonic() - start, peak, browser.pid,
+                               f"Chromium exited with code {browser.proc.returncode}: {log_tail(browser.log)}")
+            if time.monotonic() - start > timeout:
+                return PageRun("timeout", time.monotonic() - start, peak, browser.pid,
+                               f"the page did not finish within {timeout:.0f} s "
+                               f"({log_tail(browser.log, match='CONSOLE') or 'no console output'})")
+    finally:
+        browser.close()
 
 
 def log_tail(path: Path, lines: int = 5, match: str = "") -> str:

@@ -3,7 +3,7 @@
 `data/deployment_scenarios.csv` is the current (2026) scenario table: one row per format, with its lifecycle
 status and a source. For every row that can run here, the framework module (`study.deploy_tf`,
 `study.deploy_torch`) exports the reference model, and a *fresh process* of the format's own runtime
-(Python worker, Node.js, or a Flask server on 127.0.0.1) reloads it and runs the same images. Each row gets:
+(Python worker, Node.js, headless Chromium, or a Flask server on 127.0.0.1) reloads it and runs the same images. Each row gets:
 export seconds, size on disk, load ms, batch-1 latency (median, p90; warm-up, 1 thread), peak RSS of the
 runtime process, max |difference| vs the reference output and top-1 agreement.
 
@@ -291,6 +291,73 @@ def run_node(script: str, model: Path, x: np.ndarray, work: Path, *, warmup: int
                      {k: v for k, v in info.items() if k.endswith("version")})
 
 
+CHROMIUM_PAGE = "rq1_tfjs_page.html"
+
+
+def run_chromium(model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats: int, timeout: float,
+                 name: str, backend: str = "wasm") -> RunResult:
+    """Run a TF.js graph model on `x` in headless Chromium (`web/rq1_tfjs_page.html`), with study.browser's
+    static server and Chromium runner: the page fetches the same raw float32 inputs as `run_node`, runs the
+    same protocol and POSTs the raw outputs (/outputs) and its timings (/report) back; Chromium's whole
+    process tree is stopped by PID when the page reports, fails or times out."""
+    import threading
+    import urllib.parse
+
+    from study import browser, environment
+
+    model = Path(model)
+    inputs = work / f"{name}.in.f32"
+    np.ascontiguousarray(x, dtype="<f4").tofile(inputs)
+    got: dict = {}
+    done = threading.Event()
+
+    def on_outputs(body: bytes) -> tuple[int, dict]:
+        if not body or len(body) % 4:
+            return 400, {"error": f"outputs must be raw float32 bytes; got {len(body)} bytes"}
+        got["outputs"] = body
+        return 200, {"bytes": len(body)}
+
+    def on_report(body: bytes) -> tuple[int, dict]:
+        info = json.loads(body)
+        shape = info.get("output_shape") or []
+        if "outputs" not in got or int(np.prod(shape)) * 4 != len(got["outputs"]):
+            return 400, {"error": f"/report: output_shape {shape} does not match the POSTed outputs; "
+                                  "POST /outputs (raw float32) first"}
+        got["report"] = info
+        done.set()
+        return 200, {"status": "received"}
+
+    def on_error(body: bytes) -> tuple[int, dict]:
+        got["error"] = json.loads(body or b"{}").get("message", "unknown error")
+        done.set()
+        return 200, {"status": "recorded"}
+
+    web = config.WEB
+    server = browser.LocalServer(
+        {"node_modules": environment.node_modules(), "simple_product": browser.PAGE, "model": model.parent},
+        content={f"/{CHROMIUM_PAGE}": web / CHROMIUM_PAGE, "/rq1_tfjs_page.mjs": web / "rq1_tfjs_page.mjs",
+                 "/rq1_measure.mjs": web / "rq1_measure.mjs", "/inputs.f32": inputs.read_bytes()},
+        posts={"/outputs": on_outputs, "/report": on_report, "/error": on_error})
+    try:
+        query = urllib.parse.urlencode({"model": f"/model/{model.name}", "inputs": "/inputs.f32",
+                                        "shape": ",".join(map(str, x.shape)), "warmup": warmup, "repeats": repeats,
+                                        "threads": THREADS, "backend": backend})
+        page = browser.open_page(f"{server.origin}/{CHROMIUM_PAGE}?{query}", work / f"{name}.chromium.log", done,
+                                 timeout)
+    finally:
+        server.close()
+    if "error" in got:
+        raise RuntimeError(f"the page failed in Chromium: {_tail(got['error'])}")
+    if page.status != "done":
+        raise RuntimeError(page.reason)
+    info = got["report"]
+    out = np.frombuffer(got["outputs"], dtype="<f4").reshape(info["output_shape"])
+    return RunResult(out, info["load_ms"], info["latency_ms"], page.peak_tree_rss_mb,
+                     f"headless Chromium {CHROMIUM_PAGE} (backend {info['backend']})",
+                     {"browser_pid": page.browser_pid,
+                      **{k: info[k] for k in ("tfjs_version", "user_agent", "backend") if k in info}})
+
+
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=config.ROOT,
@@ -468,6 +535,9 @@ def _measure_row(row: Row, backend, reference, settings: Settings, work: Path) -
     elif export.runner == "rest":
         result = run_rest(fmt, export.path, x, warmup=settings.warmup, repeats=settings.repeats,
                           timeout=settings.timeout)
+    elif export.runner == "chromium":
+        result = run_chromium(export.model_file or export.path, x, work, warmup=settings.warmup,
+                              repeats=settings.repeats, timeout=settings.timeout, name=fmt)
     else:  # a web/ Node.js script
         result = run_node(export.runner, export.model_file or export.path, x, work,
                           warmup=settings.warmup, repeats=settings.repeats, timeout=settings.timeout, name=fmt)

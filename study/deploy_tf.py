@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from study import deploy, tfjs
+from study import deploy, files, tfjs
 from study.errors import StudyError
 
 OUTPUT_KEY = "feature_vector"
@@ -133,7 +133,7 @@ def predict_module(module, images: np.ndarray) -> np.ndarray:
 @dataclass
 class Export:
     path: Path  # what is measured on disk
-    runner: str  # "python" | "rest" | a web/ Node.js script
+    runner: str  # "python" | "rest" | "chromium" | a web/ Node.js script
     quantised: bool = False
     model_file: Path | None = None
     note: str = ""
@@ -186,6 +186,15 @@ def _litert(ref: Reference, work: Path, mode: str) -> Path:
     return path
 
 
+def _tfjs_graph_model(ref: Reference, work: Path) -> Path:
+    """The TF.js graph model (one conversion per run, shared by the Node.js and the Chromium row)."""
+    folder = work / "tfjs_graph_model"
+    if not (folder / "model.json").is_file():
+        with files.atomic_dir(folder) as tmp:  # a killed conversion leaves no half-written model behind
+            tfjs.convert_saved_model(_saved_model(ref, work), tmp)
+    return folder
+
+
 def _checkpoint(ref: Reference, work: Path) -> Path:
     tf = _tf()
     folder = work / "checkpoint"
@@ -210,15 +219,16 @@ def export(fmt: str, ref: Reference, work: Path, quick: bool) -> Export:
     if fmt.startswith("litert_"):
         mode = fmt.removeprefix("litert_")
         return Export(_litert(ref, work, mode), "python", quantised=mode != "float32")
-    if fmt == "tfjs_graph_model_node":
-        folder = work / "tfjs_graph_model"
-        model_json = tfjs.convert_saved_model(_saved_model(ref, work), folder)
-        return Export(folder, "run_tfjs_node.mjs", model_file=model_json)
+    if fmt in ("tfjs_graph_model_node", "tfjs_graph_model_browser"):
+        folder = _tfjs_graph_model(ref, work)
+        runner = "run_tfjs_node.mjs" if fmt.endswith("_node") else "chromium"
+        return Export(folder, runner, model_file=folder / "model.json")
     raise StudyError(f"no TensorFlow exporter for format {fmt!r}; valid: {', '.join(EXPORTABLE)}")
 
 
 EXPORTABLE = ("saved_model", "hub_keras_layer", "checkpoint", "frozen_graphdef", "litert_float32",
-              "litert_dynamic_int8", "litert_full_int8", "rest_tf_serving_api", "tfjs_graph_model_node")
+              "litert_dynamic_int8", "litert_full_int8", "rest_tf_serving_api", "tfjs_graph_model_node",
+              "tfjs_graph_model_browser")
 
 
 # --- loaders (fresh runtime process) --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,37 @@ from study.errors import StudyError
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None or not (config.WEB / "node_modules").is_dir(),
                                 reason="node or web/node_modules missing (make npm)")
+
+
+def _no_chromium() -> str | None:
+    from study import environment
+
+    try:
+        environment.chromium()
+        environment.node_modules()
+    except StudyError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+needs_chromium = pytest.mark.skipif(_no_chromium() is not None, reason=f"{_no_chromium()} (run: make setup)")
+
+
+def _assert_no_chromium_left(browser_pid: int | None = None) -> None:
+    """No Chromium child of ours is still running, nor anything else in the browser's session."""
+    import psutil
+
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
+    left = []
+    for p in psutil.process_iter():
+        try:
+            ours = (p.pid in children and "chrom" in p.name().lower()) or \
+                (browser_pid is not None and os.getsid(p.pid) == browser_pid)
+            if ours and p.status() != psutil.STATUS_ZOMBIE:
+                left.append((p.pid, p.name()))
+        except (ProcessLookupError, psutil.Error):
+            continue
+    assert not left, f"Chromium processes left running: {left}"
 
 
 # --- study.tfjs ----------------------------------------------------------------------------------------------
@@ -78,6 +110,28 @@ def test_tfjs_model_runs_in_node_like_tensorflow(tiny_saved_model, tmp_path):
     assert len(result.latencies_ms) == 2 and result.peak_rss_mb > 10
 
 
+@needs_chromium
+def test_tfjs_model_runs_in_chromium_like_tensorflow(tiny_saved_model, tmp_path):
+    from study import tfjs
+
+    path, x, expected = tiny_saved_model
+    model_json = tfjs.convert_saved_model(path, tmp_path / "tfjs")
+    result = deploy.run_chromium(model_json, x, tmp_path, warmup=1, repeats=3, timeout=120, name="tiny")
+    assert result.outputs.shape == expected.shape and result.outputs.dtype == np.float32
+    np.testing.assert_allclose(result.outputs, expected, rtol=1e-5, atol=1e-6)  # the raw float32 outputs
+    assert result.extra["backend"] == "wasm" and "HeadlessChrome" in result.extra["user_agent"]
+    assert len(result.latencies_ms) == 3 and result.load_ms > 0 and result.peak_rss_mb > 10
+    _assert_no_chromium_left(result.extra["browser_pid"])
+
+    # a page that fails (unparsable model.json) is reported back and becomes the row's error, nothing left running
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model.json").write_text("{not json")
+    with pytest.raises(RuntimeError, match="the page failed in Chromium"):
+        deploy.run_chromium(tmp_path / "broken" / "model.json", x, tmp_path, warmup=0, repeats=1, timeout=60,
+                            name="broken")
+    _assert_no_chromium_left()
+
+
 # --- the scenario table and bad input ---------------------------------------------------------------------------
 
 def test_scenario_table_covers_the_paper_and_sources_every_status():
@@ -137,8 +191,9 @@ def test_efficientnet_lite0_real_weights_classify_real_photos():
 
 # --- a real quick matrix (a subset of formats; the full matrix is the notebook's and the benchmark's) ----------
 
-QUICK_FORMATS = ["saved_model", "litert_float32", "litert_full_int8", "tfjs_graph_model_node", "grpc_tf_serving",
-                 "state_dict", "torchscript_script", "onnx", "onnx_web_node"]
+QUICK_FORMATS = ["saved_model", "litert_float32", "litert_full_int8", "tfjs_graph_model_node",
+                 "tfjs_graph_model_browser", "grpc_tf_serving", "state_dict", "torchscript_script", "onnx",
+                 "onnx_web_node"]
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +202,9 @@ def quick_matrix(tmp_path_factory):
     csv = out / "matrix.csv"
     argv = ["deploy", "--quick", "--csv", str(csv), "--work", str(out / "work"), "--formats", *QUICK_FORMATS]
     if shutil.which("node") is None or not (config.WEB / "node_modules").is_dir():
-        argv = argv[:-len(QUICK_FORMATS)] + [f for f in QUICK_FORMATS if "node" not in f]
+        argv = argv[:-len(QUICK_FORMATS)] + [f for f in QUICK_FORMATS if "node" not in f and "browser" not in f]
+    elif _no_chromium():
+        argv.remove("tfjs_graph_model_browser")
     assert main(argv) == 0
     return pd.read_csv(csv, keep_default_na=False, na_values=[""]), out
 
@@ -156,8 +213,8 @@ def test_quick_matrix_exports_reloads_and_compares(quick_matrix):
     df, _ = quick_matrix
     assert list(df.columns[:len(deploy.COLUMNS)]) == deploy.COLUMNS
     rows = df.set_index("format")
-    exact = [f for f in ("saved_model", "litert_float32", "tfjs_graph_model_node", "state_dict", "onnx",
-                         "onnx_web_node") if f in rows.index]
+    exact = [f for f in ("saved_model", "litert_float32", "tfjs_graph_model_node", "tfjs_graph_model_browser",
+                         "state_dict", "onnx", "onnx_web_node") if f in rows.index]
     for fmt in exact:
         row = rows.loc[fmt]
         assert row["ok"], f"{fmt}: {row['error']}"
@@ -168,6 +225,11 @@ def test_quick_matrix_exports_reloads_and_compares(quick_matrix):
     int8 = rows.loc["litert_full_int8"]
     assert int8["ok"] and int8["quantised"] and 0 < int8["max_abs_diff"] and 0 <= int8["top1_agreement"] <= 1
     assert rows.loc["onnx", "size_mb"] > 10  # the real EfficientNet-Lite0 weights, in one file
+    if "tfjs_graph_model_browser" in rows.index:  # the same TF.js model in Chromium and in Node.js
+        chromium = rows.loc["tfjs_graph_model_browser"]
+        assert "Chromium" in chromium["runtime_process"] and "Chromium" in chromium["runtime"]
+        assert chromium["size_mb"] == rows.loc["tfjs_graph_model_node", "size_mb"]
+        _assert_no_chromium_left()
 
 
 def test_quick_matrix_records_failures_and_unrunnable_rows(quick_matrix):

@@ -1,9 +1,10 @@
 // Shared by the RQ1 Node.js runners (run_tfjs_node.mjs, run_onnx_node.mjs): the file protocol with
-// study/deploy.py and the timing loop. Inputs/outputs are raw little-endian float32 files; the result is
-// one JSON line on stdout. No network: models and runtimes are read from disk (web/node_modules).
+// study/deploy.py and the timing loop (rq1_measure.mjs, shared with the Chromium page). Inputs/outputs are
+// raw little-endian float32 files; the result is one JSON line on stdout. No network: models and runtimes are read from disk (web/node_modules).
 import { readFileSync, writeFileSync } from 'node:fs';
 
 import { parseArgs } from 'node:util';
+import { measureRuns } from './rq1_measure.mjs';
 
 export function cliArgs() {
   const { values } = parseArgs({
@@ -30,35 +31,11 @@ export function fail(message) {
   process.exit(2);
 }
 
-// The i-th image of a batch as its own batch-1 Float32Array.
-export function image(args, i) {
-  const per = args.shape.slice(1).reduce((a, b) => a * b, 1);
-  return args.data.slice(i * per, (i + 1) * per);
-}
-
-// Run every image at batch 1 (outputs, concatenated), then time `repeats` runs of image 0 after `warmup`.
+// The RQ1 timing protocol (rq1_measure.mjs); the outputs go to --output as raw float32.
 export async function measure(args, run) {
-  const outputs = [];
-  let outShape = null;
-  for (let i = 0; i < args.shape[0]; i++) {
-    const { values, shape } = await run(image(args, i));
-    outputs.push(values);
-    outShape = shape;
-  }
-  for (let i = 0; i < args.warmup; i++) await run(image(args, 0));
-  const latencies = [];
-  for (let i = 0; i < args.repeats; i++) {
-    const first = image(args, 0);
-    const t0 = performance.now();
-    await run(first);
-    latencies.push(performance.now() - t0);
-  }
-  const total = outputs.reduce((n, o) => n + o.length, 0);
-  const flat = new Float32Array(total);
-  let offset = 0;
-  for (const o of outputs) { flat.set(o, offset); offset += o.length; }
-  writeFileSync(args.output, Buffer.from(flat.buffer));
-  return { latency_ms: latencies, output_shape: [args.shape[0], ...outShape.slice(1)] };
+  const { outputs, ...result } = await measureRuns(args, run);
+  writeFileSync(args.output, Buffer.from(outputs.buffer));
+  return result;
 }
 
 export function report(result) {

@@ -9,9 +9,9 @@
 //   stats     origin of the Flask stats server, e.g. http://127.0.0.1:5123
 //   backend   wasm (default) | webgl | cpu
 //   batch     images per predict call (default 1)
+// The backend set-up (pickBackend, wasm from /node_modules/) is tfjs_backend.js, loaded before this file.
 'use strict';
 
-const WASM_PATH = '/node_modules/@tensorflow/tfjs-backend-wasm/dist/';
 const PROGRESS_EVERY_MS = 250;
 
 function log(message) {
@@ -40,13 +40,6 @@ async function report(stats, path, query = {}) {
   const response = await fetch(url, {method: 'GET', cache: 'no-store'});
   if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
   return response.json();
-}
-
-async function pickBackend(name) {
-  if (name === 'wasm') tf.wasm.setWasmPaths(WASM_PATH);
-  if (!(await tf.setBackend(name))) throw new Error(`TF.js backend ${name} is not available in this browser`);
-  await tf.ready();
-  return tf.getBackend();
 }
 
 // The preprocessing of study.dataset.load_images: decode to RGB, bilinear resize to size x size with
