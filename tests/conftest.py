@@ -18,3 +18,19 @@ def outdirs(tmp_path, monkeypatch):
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"../shared not found at {SHARED}")
 needs_snapshots = pytest.mark.skipif(not ZOO_SNAPSHOTS.is_dir(), reason=f"zoo snapshots not found at {ZOO_SNAPSHOTS}")
+
+
+def _browser_missing() -> str | None:
+    """Why the headless-browser tests cannot run here (Chromium or the npm packages missing), or None."""
+    from study import environment
+    from study.errors import StudyError
+
+    try:
+        environment.chromium()
+        environment.node_modules()
+    except StudyError as exc:
+        return f"{str(exc).splitlines()[0]} (run: make setup)"
+    return None
+
+
+needs_browser = pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))

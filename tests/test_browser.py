@@ -12,21 +12,12 @@ import pandas as pd
 import psutil
 import pytest
 
-from study import browser, environment
+from study import browser
 from study.errors import StudyError
 from study.sampler import read_samples
+from tests.conftest import needs_browser
 
 
-def _prerequisites() -> str | None:
-    try:
-        environment.chromium()
-        environment.node_modules()
-    except StudyError as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
-needs_browser = pytest.mark.skipif(_prerequisites() is not None, reason=f"{_prerequisites()} (run: make setup)")
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +157,8 @@ def test_stats_server_validates_start_and_stop(tmp_path):
         stats.shutdown()
 
 
+@needs_browser
 def test_conversion_failure_and_torch_members_become_rows(tmp_path, monkeypatch):
-    if _prerequisites():
-        pytest.skip(_prerequisites())
     models = tmp_path / "sweep" / "models"
     for name, backend in (("broken", "tf"), ("efficientnet_lite0", "torch")):
         (models / name).mkdir(parents=True)

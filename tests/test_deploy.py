@@ -14,23 +14,13 @@ import pytest
 from study import config, deploy, paper
 from study.cli import main
 from study.errors import StudyError
+from tests.conftest import _browser_missing, needs_browser
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None or not (config.WEB / "node_modules").is_dir(),
                                 reason="node or web/node_modules missing (make npm)")
 
 
-def _no_chromium() -> str | None:
-    from study import environment
-
-    try:
-        environment.chromium()
-        environment.node_modules()
-    except StudyError as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
-needs_chromium = pytest.mark.skipif(_no_chromium() is not None, reason=f"{_no_chromium()} (run: make setup)")
+needs_chromium = needs_browser
 
 
 def _assert_no_chromium_left(browser_pid: int | None = None) -> None:
@@ -203,7 +193,7 @@ def quick_matrix(tmp_path_factory):
     argv = ["deploy", "--quick", "--csv", str(csv), "--work", str(out / "work"), "--formats", *QUICK_FORMATS]
     if shutil.which("node") is None or not (config.WEB / "node_modules").is_dir():
         argv = argv[:-len(QUICK_FORMATS)] + [f for f in QUICK_FORMATS if "node" not in f and "browser" not in f]
-    elif _no_chromium():
+    elif _browser_missing():
         argv.remove("tfjs_graph_model_browser")
     assert main(argv) == 0
     return pd.read_csv(csv, keep_default_na=False, na_values=[""]), out
