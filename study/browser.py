@@ -976,10 +976,9 @@ def tiny_classifiers(out: str | Path, profile: str = "smoke", sizes: tuple[int, 
     """
     import numpy as np
     import pandas as pd
-    import tensorflow as tf
     import tf_keras as keras
 
-    from study import dataset
+    from study import dataset, finetune
 
     out = Path(out)
     split = dataset.load_split(profile, seed=seed)
@@ -1006,16 +1005,9 @@ def tiny_classifiers(out: str | Path, profile: str = "smoke", sizes: tuple[int, 
         predictions = model.predict(x_eval, verbose=0).argmax(1)
         accuracy = float((predictions == [l for _, l in evaluation]).mean())
 
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="images")])
-        def serve(x):
-            return {"probabilities": model(x, training=False)}
-
-        module = tf.Module()  # only the variables and the signature: a small, quick-to-load SavedModel
-        module.weights_ = list(model.variables)
-        module.serve = serve
         tmp = folder.with_name(f".{name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        tf.saved_model.save(module, str(tmp / "saved_model"), signatures={"serving_default": serve})
+        finetune.save_classifier(model, tmp / "saved_model", size)
         files.write_text(tmp / "meta.json", json.dumps({
             "member": name, "backend": "tf", "input_size": size, "class_names": list(split.class_names),
             "test_accuracy": accuracy, "profile": profile, "seed": seed, "note": "study.browser.tiny_classifiers",
