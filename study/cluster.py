@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from study.environment import free_port
 from study.errors import StudyError
 
 NODE_RESOURCE = "study_node"  # one unit per node: a measured run holds a whole node
@@ -102,12 +102,6 @@ def node_label(node: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------- a cluster on this machine
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 def ray_command() -> str:
     """The `ray` CLI of this environment (next to the Python running us), or a StudyError saying how to get it."""
     exe = Path(sys.executable).with_name("ray")
@@ -168,7 +162,7 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         if self.nodes < 1:
             raise StudyError(f"a cluster needs at least 1 node (got {self.nodes})")
-        self.port = self.port or free_port()
+        self.port = self.port or free_port(LOOPBACK)
         self._own_temp = self.temp_dir is None
         self.temp_dir = Path(self.temp_dir or tempfile.mkdtemp(prefix="study-ray-", dir="/tmp"))
         try:
@@ -188,11 +182,11 @@ class LocalCluster:
                f"--object-store-memory={self.object_store_mb * 10**6}", "--disable-usage-stats"]
         if head:
             cmd += ["--head", f"--port={self.port}", "--include-dashboard=false",
-                    f"--ray-client-server-port={free_port()}", f"--temp-dir={self.temp_dir}"]
+                    f"--ray-client-server-port={free_port(LOOPBACK)}", f"--temp-dir={self.temp_dir}"]
         else:
             cmd += [f"--address={self.address}"]
-        cmd += [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
-                f"--runtime-env-agent-port={free_port()}"]
+        cmd += [f"--dashboard-agent-listen-port={free_port(LOOPBACK)}", f"--metrics-export-port={free_port(LOOPBACK)}",
+                f"--runtime-env-agent-port={free_port(LOOPBACK)}"]
         log = Path(self.temp_dir) / f"node{index}.log"
         with open(log, "w") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env(),

@@ -247,6 +247,11 @@ def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
     return top + (bottom - top) * fy[:, None, None]
 
 
+def preprocess(rgb: np.ndarray, size: int) -> np.ndarray:
+    """An RGB array (H, W, 3) as the study feeds it to every model: bilinear resize (half-pixel), /255, float32."""
+    return resize_bilinear(np.asarray(rgb), size) / np.float32(255.0)
+
+
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """One image as float32 (size, size, 3) in [0, 1] (see the module docstring for the exact steps)."""
     from PIL import Image
@@ -256,7 +261,7 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
             rgb = np.asarray(im.convert("RGB"))
     except Exception as exc:  # noqa: BLE001
         raise StudyError(f"cannot read image {path}: {exc}; remove it or re-run the split") from exc
-    return resize_bilinear(rgb, size) / np.float32(255.0)
+    return preprocess(rgb, size)
 
 
 def load_images(paths: Iterable[str | Path], size: int) -> np.ndarray:

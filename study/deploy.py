@@ -20,7 +20,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
+from study.dataset import preprocess
+from study.environment import free_port
 from study.errors import StudyError
 
 SCENARIOS_CSV = config.DATA / "deployment_scenarios.csv"
@@ -106,19 +107,11 @@ def photos() -> dict[str, np.ndarray]:
     return out
 
 
-def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
-    """The study's preprocessing (see study.dataset.load_images): RGB, bilinear resize to size x size, /255."""
-    from PIL import Image
-
-    img = Image.fromarray(np.asarray(rgb, dtype=np.uint8)).convert("RGB").resize((size, size), Image.BILINEAR)
-    return np.asarray(img, dtype=np.float32) / 255.0
-
-
 def generated_images(n: int, size: int, seed: int = 0) -> np.ndarray:
     """Smooth random colour fields (upsampled noise), float32 (n, size, size, 3) in [0, 1]."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, size=(n, 6, 6, 3), dtype=np.uint8)
-    return np.stack([_resize(c, size) for c in coarse]) if n else np.zeros((0, size, size, 3), np.float32)
+    return np.stack([preprocess(c, size) for c in coarse]) if n else np.zeros((0, size, size, 3), np.float32)
 
 
 def reference_images(size: int, quick: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -126,23 +119,8 @@ def reference_images(size: int, quick: bool = False) -> tuple[np.ndarray, list[s
     shipped = photos()
     names = list(shipped)[:6] if quick else list(shipped)
     n_generated = 2 if quick else 6
-    x = np.concatenate([np.stack([_resize(shipped[n], size) for n in names]), generated_images(n_generated, size)])
+    x = np.concatenate([np.stack([preprocess(shipped[n], size) for n in names]), generated_images(n_generated, size)])
     return x.astype(np.float32), names + [f"generated_{i}" for i in range(n_generated)]
-
-
-def calibration_images(size: int, n: int = 32, seed: int = 1) -> np.ndarray:
-    """Random crops and flips of the shipped photos: batch-norm recalibration and int8 representative data."""
-    rng = np.random.default_rng(seed)
-    shipped = list(photos().values())
-    out = []
-    for i in range(n):
-        img = shipped[i % len(shipped)]
-        h, w = img.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.5, 1.0))
-        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        crop = img[top:top + side, left:left + side]
-        out.append(_resize(crop[:, ::-1] if rng.random() < 0.5 else crop, size))
-    return np.stack(out).astype(np.float32)
 
 
 def check_images(x: object, size: int, layout: str = "NHWC") -> np.ndarray:
@@ -370,12 +348,6 @@ def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
 
 
 # --- REST: a Flask server on 127.0.0.1 speaking the TF Serving REST API ---------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def run_rest(fmt: str, artifact: Path, x: np.ndarray, *, warmup: int, repeats: int, timeout: float,
              name: str = "model") -> RunResult:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from study import deploy, files, tfjs
+from study import deploy, files, tfjs, zoo
 from study.errors import StudyError
 
 OUTPUT_KEY = "feature_vector"
@@ -109,7 +109,7 @@ def reference(quick: bool, work: Path) -> Reference:
     _tf()
     arch = architecture(quick)
     network = build_network(arch)
-    calibration = deploy.calibration_images(arch.size, n=32)
+    calibration = zoo.calibration_images(arch.size, n=32)
     recalibrate_batch_norm(network, calibration)
     module = feature_module(network, arch)
     images, names = deploy.reference_images(arch.size, quick)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from study import deploy
+from study import deploy, zoo
 from study.errors import StudyError
 
 SIZE = 224
@@ -104,7 +104,7 @@ def reference(quick: bool, work: Path) -> Reference:
     model = build_model()
     images, names = deploy.reference_images(SIZE, quick)
     images = to_nchw(images)
-    calibration = to_nchw(deploy.calibration_images(SIZE, n=16 if quick else 32))
+    calibration = to_nchw(zoo.calibration_images(SIZE, n=16 if quick else 32))
     return Reference(MODEL_NAME, model, images, names, predict_module(model, images), calibration)
 
 

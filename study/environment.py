@@ -1,9 +1,10 @@
-"""Prerequisites outside Python (Chromium, the npm packages): find them or say exactly how to get them."""
+"""This machine: prerequisites outside Python (Chromium, the npm packages) and free loopback ports."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 from study.config import WEB
@@ -43,6 +44,13 @@ def node_modules() -> Path:
 
 def npm_version(package: str) -> str:
     return json.loads((node_modules() / package / "package.json").read_text())["version"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on right now (servers we start bind loopback only)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def report() -> list[tuple[str, bool, str]]:

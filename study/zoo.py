@@ -151,7 +151,7 @@ def calibration_images(size: int, n: int = 32, seed: int = 0):
     import skimage
     from PIL import Image
 
-    from study.dataset import resize_bilinear
+    from study.dataset import preprocess
 
     folder = Path(skimage.__file__).parent / "data"
     photos = []
@@ -170,7 +170,7 @@ def calibration_images(size: int, n: int = 32, seed: int = 0):
         side = int(rng.uniform(0.3, 1.0) * min(h, w))
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
         crop = img[y:y + side, x:x + side]
-        out[i] = resize_bilinear(crop[:, ::-1] if rng.random() < 0.5 else crop, size) / 255.0
+        out[i] = preprocess(crop[:, ::-1] if rng.random() < 0.5 else crop, size)
     return out
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from study import config, deploy, paper
 from study.cli import main
+from study.dataset import preprocess
 from study.errors import StudyError
 from tests.conftest import _browser_missing, needs_browser
 
@@ -173,7 +174,7 @@ def test_efficientnet_lite0_real_weights_classify_real_photos():
     from study import deploy_torch
 
     photos = deploy.photos()
-    x = deploy_torch.to_nchw(np.stack([deploy._resize(photos[n], 224) for n in deploy_torch.IMAGENET_EXPECTED]))
+    x = deploy_torch.to_nchw(np.stack([preprocess(photos[n], 224) for n in deploy_torch.IMAGENET_EXPECTED]))
     top1 = deploy_torch.predict_module(deploy_torch.build_model(), x).argmax(1)
     for (name, classes), label in zip(deploy_torch.IMAGENET_EXPECTED.items(), top1):
         assert label in classes, f"{name} classified as ImageNet class {label}"
