@@ -507,7 +507,7 @@ class StatsServer:
 
 def summarize_samples(samples) -> dict[str, Any]:
     """Table X's resource columns from one run's samples: plain means while running (no cool-down)."""
-    from study.formula1 import running_mean
+    from study.formula1 import regularity, running_mean
 
     if samples is None or len(samples) == 0:
         return {"cpu": None, "memory": None, "gpu": None, "gpu_memory": None, "cpu_tree": None,
@@ -520,7 +520,7 @@ def summarize_samples(samples) -> dict[str, Any]:
     return {"cpu": clean(running_mean(samples, "cpu")), "memory": clean(running_mean(samples, "mem")),
             "gpu": clean(running_mean(samples, "gpu")), "gpu_memory": clean(running_mean(samples, "gpu_memory")),
             "cpu_tree": clean(running_mean(samples, "tree_cpu")), "peak_rss_mb": clean(peak),
-            "n_samples": int(len(samples))}
+            "n_samples": int(len(samples)), **regularity(samples)}
 
 
 # --- Headless Chromium ----------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ STATUSES = ("ok", "timeout", "killed", "failed", "invalid")
 TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "status", "elapse_s", "repeats",
                     "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb", "gpu", "gpu_memory", "n_samples"]
 TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_std", "train_s", "val_accuracy",
-                  "mode", "epochs", "backend", "reason", "node"]
+                  "interval_median_s", "interval_max_s", "missed_slots", "mode", "epochs", "backend", "reason",
+                  "node"]
 
 
 # --------------------------------------------------------------------------------- configuration
@@ -563,6 +564,8 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
     sampler.close()
     if samples.attrs.get("sampler_died") and status == "ok":
         status, reason = "invalid", "the sampler process died during the run; its measurements are incomplete"
+    if status == "ok" and (why := formula1.validity(samples, cfg.interval, min_cooldown=cfg.cooldown_samples)):
+        status, reason = "invalid", why
     result_path = work / "artifacts" / "result.json"
     return RunResult(
         member=job.member, repeat=job.repeat, status=status, reason=reason, elapse_s=elapse,

@@ -20,6 +20,12 @@ Columns of a sample (`COLUMNS`):
     tree_rss_mb    resident memory of the watched trees in MB
     tree_procs     processes in the watched trees
     gpu, gpu_memory  NVML utilisation % and used-memory % (mean over GPUs); empty without a GPU
+    late_s         how late the sample was taken after its slot on the interval grid (s)
+    missed         grid slots skipped just before this sample because the sampler was stalled (0 normally)
+
+Samples sit on a fixed grid (start + k * interval, no drift). When a sample is late (a stalled machine),
+the slots already past are *skipped*, never taken back to back: every sample's CPU values cover at least
+one full interval, and `late_s` / `missed` show how regular the sampling was (`Schedule`).
 
 A sample's CPU values cover the interval that ends at it (psutil's `cpu_percent(None)` semantics); a
 process that appears in a tree is "primed" first and its CPU counted from the next sample on (its
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import select
 import subprocess
@@ -48,7 +55,7 @@ from study.errors import StudyError
 
 PHASES = ("cooldown-before", "running", "cooldown-after")
 COLUMNS = ("timestamp", "t", "phase", "cpu", "mem", "tree_cpu", "tree_mem", "tree_rss_mb", "tree_procs",
-           "gpu", "gpu_memory")
+           "gpu", "gpu_memory", "late_s", "missed")
 MIN_INTERVAL = 0.1
 PAPER_FINETUNE_INTERVAL = 5.0  # Section VII-E: "the stats function is run every 5 seconds"
 PAPER_TEST_INTERVAL = 1.0  # Section VII-F
@@ -176,6 +183,35 @@ class Probe:
         }
 
 
+# --- The schedule -------------------------------------------------------------------------------------
+
+@dataclass
+class Schedule:
+    """Slots on a fixed grid `start + k * interval`; after a stall the slots already past are skipped.
+
+    `next_slot()` is the deadline of the next sample; `taken(now)` records a sample taken at `now` and returns
+    (how late it was after its slot, how many slots were skipped before it). The next slot is the first grid
+    point at least half an interval after `now`: a sample is never taken less than half an interval after the
+    previous one, and a sample on time leaves the grid unchanged.
+    """
+
+    start: float
+    interval: float
+    slot: int = 1  # the grid index of the next sample
+    last: float | None = None  # monotonic time of the previous sample
+
+    def next_slot(self) -> float:
+        return self.start + self.slot * self.interval
+
+    def taken(self, now: float) -> tuple[float, int]:
+        late = max(0.0, now - self.next_slot())
+        following = math.floor((now - self.start) / self.interval + 0.5) + 1
+        missed = max(0, following - self.slot - 1)
+        self.slot = max(self.slot + 1, following)
+        self.last = now
+        return late, missed
+
+
 # --- The sampler process -------------------------------------------------------------------------------
 # Protocol on its stdin, one command a line:  "phase NAME", "pids PID ...", "stop".
 # On its stdout: "ready <gpu status>", then "sample <n> <phase> <n in phase>" after every sample.
@@ -196,19 +232,22 @@ def _commands(fd: int):
     return read
 
 
-def _serve(interval: float, out: Path, phase: str, pids: list[int], gpu: bool) -> int:
+def _serve(interval: float, out: Path, phase: str, pids: list[int], gpu: bool,
+           stall: tuple[int, float] | None = None) -> int:
+    """The sampler's loop. `stall=(n, seconds)` delays the n-th sample's probe (fault injection for tests)."""
     probe = Probe(pids, gpu=gpu)
     fd = sys.stdin.fileno()
     read_commands = _commands(fd)
     print(f"ready {probe.gpu.reason}", flush=True)
     start_mono, start_wall = time.monotonic(), time.time()
+    schedule = Schedule(start_mono, interval)
     n = in_phase = 0
     with open(out, "a", newline="", buffering=1) as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         if fh.tell() == 0:
             writer.writeheader()
         while True:
-            deadline = start_mono + (n + 1) * interval  # a fixed schedule: no drift from sampling time
+            deadline = schedule.next_slot()  # a fixed grid: no drift from sampling time, no catch-up bursts
             stop = False
             while (wait := deadline - time.monotonic()) > 0 and not stop:
                 if not select.select([fd], [], [], wait)[0]:
@@ -226,9 +265,12 @@ def _serve(interval: float, out: Path, phase: str, pids: list[int], gpu: bool) -
                         print(f"ack {line}", flush=True)
             if stop:
                 return 0
+            if stall and stall[0] == n + 1:
+                time.sleep(stall[1])  # injected: the machine stalls just before this sample
             now = time.monotonic()
+            late, missed = schedule.taken(now)
             row = {"timestamp": round(start_wall + now - start_mono, 4), "t": round(now - start_mono, 4),
-                   "phase": phase, **probe.sample()}
+                   "phase": phase, **probe.sample(), "late_s": round(late, 4), "missed": missed}
             writer.writerow(row)
             n += 1
             in_phase += 1
@@ -242,11 +284,16 @@ def _main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phase", default="running")
     ap.add_argument("--pids", type=int, nargs="*", default=[])
     ap.add_argument("--no-gpu", action="store_true")
+    ap.add_argument("--stall", default=None, help=argparse.SUPPRESS)  # "N:SECONDS", fault injection for tests
     args = ap.parse_args(argv)
+    stall = None
+    if args.stall:
+        n, seconds = args.stall.split(":")
+        stall = (int(n), float(seconds))
     try:
-        return _serve(args.interval, args.out, args.phase, args.pids, gpu=not args.no_gpu)
-    except KeyboardInterrupt:
-        return 0
+        return _serve(args.interval, args.out, args.phase, args.pids, gpu=not args.no_gpu, stall=stall)
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 0  # the driver went away: exit quietly
 
 
 # --- The driver side --------------------------------------------------------------------------------
@@ -254,13 +301,15 @@ def _main(argv: list[str] | None = None) -> int:
 class Sampler:
     """Drives a sampler process. `start(pids)` → `set_phase(...)` / `watch(pids)` → `stop()` → samples."""
 
-    def __init__(self, interval: float = PAPER_TEST_INTERVAL, out: str | Path | None = None, gpu: bool = True):
+    def __init__(self, interval: float = PAPER_TEST_INTERVAL, out: str | Path | None = None, gpu: bool = True,
+                 stall: tuple[int, float] | None = None):
         if not interval >= MIN_INTERVAL:
             raise SamplerError(f"sampling interval {interval!r} s is below {MIN_INTERVAL} s; use --interval >= {MIN_INTERVAL}")
         self.interval = float(interval)
         self._tmp = None if out else tempfile.TemporaryDirectory(prefix="study-sampler-")
         self.out = Path(out).resolve() if out else Path(self._tmp.name) / "samples.csv"
         self.gpu = gpu
+        self.stall = stall  # fault injection: delay the n-th sample by s seconds (tests only)
         self.gpu_status = ""
         self.proc: subprocess.Popen | None = None
         self.phase: str | None = None
@@ -282,6 +331,8 @@ class Sampler:
                "--phase", phase, "--pids", *map(str, pids)]
         if not self.gpu:
             cmd.append("--no-gpu")
+        if self.stall:
+            cmd += ["--stall", f"{self.stall[0]}:{self.stall[1]}"]
         self.phase = phase
         root = str(Path(__file__).resolve().parent.parent)  # `study` importable without an install
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
