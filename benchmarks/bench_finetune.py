@@ -17,12 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from study import config, files, finetune
-from study.finetune import RunJob, WorkerSpec
+from study import config, files
+from study.casestudy import executors, training
+from study.casestudy.executors import RunJob
+from study.casestudy.training import WorkerSpec
 
 
 def _train_phase(spec: WorkerSpec) -> tuple[float, float]:
-    r = finetune.train_member(spec)
+    r = training.train_member(spec)
     return r["timings"]["train_s"], r["accuracy"]  # train_s includes computing the cached features
 
 
@@ -42,15 +44,15 @@ def caching(member: str, profile: str, epochs: int, repeats: int) -> dict:
 
 
 def harness(member: str, profile: str, epochs: int, mode: str, repeats: int) -> dict:
-    cfg = finetune.sweep_config(profile, epochs=epochs, mode=mode, interval=1.0, cooldown_samples=1)
+    cfg = executors.sweep_config(profile, epochs=epochs, mode=mode, interval=1.0, cooldown_samples=1)
     plain, measured = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
             spec = WorkerSpec(member=member, profile=profile, epochs=epochs, mode=mode, out=f"{tmp}/plain{i}")
             t0 = time.perf_counter()
-            finetune.train_member(spec)
+            training.train_member(spec)
             plain.append(time.perf_counter() - t0)
-            result = finetune.measure_run(RunJob(member, 0, cfg, Path(tmp) / f"run{i}"))
+            result = executors.measure_run(RunJob(member, 0, cfg, Path(tmp) / f"run{i}"))
             assert result.status == "ok", result.reason
             measured.append(result.elapse_s)
     p, m = statistics.median(plain), statistics.median(measured)
@@ -65,11 +67,11 @@ def main() -> None:
     ap.add_argument("--profile", default="embedded")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    finetune.prepare_assets(args.profile, [*args.caching_members, args.harness_member])
+    training.prepare_assets(args.profile, [*args.caching_members, args.harness_member])
     import psutil
 
     # warm this process (TensorFlow import, data cache) so that "in-process" means a warm interpreter
-    finetune.train_member(WorkerSpec(member=args.harness_member, profile=args.profile, epochs=1, mode="frozen",
+    training.train_member(WorkerSpec(member=args.harness_member, profile=args.profile, epochs=1, mode="frozen",
                                      out=tempfile.mkdtemp(), save=False))
     out = {"machine": {"cpus": psutil.cpu_count(), "load_avg_start": psutil.getloadavg()},
            "caching": [caching(m, args.profile, 5, args.repeats) for m in args.caching_members],

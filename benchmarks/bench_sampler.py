@@ -18,7 +18,7 @@ import numpy as np
 import psutil
 
 from study import config, files
-from study.sampler import Sampler, gpu_status
+from study.casestudy.sampler import Sampler, gpu_status
 
 TREE = """
 import subprocess, sys, time

@@ -2,7 +2,7 @@
 
 Each claim row quotes the paper (fragments in double quotes are verbatim, checked against the paper's text by
 the tests), gives the paper's value, the value derived from `data/paper/` (never typed in: computed by
-`study.paper`, `study.decision`), and a verdict:
+`study.paper`, `study.casestudy.decision`), and a verdict:
 
 - `yes` — the derived value equals the paper's at the precision the paper prints;
 - `conditional` — it holds only under a particular reading, tie rule or coarser rounding, named in `note`;
@@ -21,7 +21,8 @@ from fractions import Fraction
 
 import pandas as pd
 
-from study import decision, paper
+from study.casestudy import decision
+from study import paper
 from study.errors import StudyError
 
 COLUMNS = ["claim_id", "section", "statement", "paper_value", "derived_value", "reproduced", "note"]

@@ -13,18 +13,18 @@ from study.errors import StudyError
 
 SUBCOMMANDS = [
     "study.commands",  # reproduce, paper, check
-    "study.dataset",  # data synth, data split (Section VII-B, Table XI)
-    "study.zoo",  # zoo list, zoo build (the 38 MobileNets + EfficientNet-Lite)
-    "study.finetune",  # finetune (Section VII-E, Table IX)
-    "study.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
-    "study.catalog",  # catalog build / ship (model-zoo pages -> tidy tables, data/zoo/)
-    "study.families",  # families (RQ2, Tables I-III)
-    "study.versions",  # versions (RQ3 Tables VI/VIII, format transitions, deployment variants)
-    "study.decision",  # decide (Sections VII-G, VII-I)
+    "study.casestudy.dataset",  # data synth, data split (Section VII-B, Table XI)
+    "study.casestudy.assets",  # zoo list, zoo build (the 38 MobileNets + EfficientNet-Lite)
+    "study.casestudy.finetune",  # finetune (Section VII-E, Table IX)
+    "study.casestudy.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
+    "study.zoos.catalog",  # catalog build / ship (model-zoo pages -> tidy tables, data/zoo/)
+    "study.zoos.families",  # families (RQ2, Tables I-III)
+    "study.zoos.versions",  # versions (RQ3 Tables VI/VIII, format transitions, deployment variants)
+    "study.casestudy.decision",  # decide (Sections VII-G, VII-I)
     "study.audit",  # audit-paper (every numeric claim against the paper's own tables)
-    "study.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
-    "study.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
-    "study.deploy",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
+    "study.releases.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
+    "study.releases.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
+    "study.deployment.matrix",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
 ]
 
 

@@ -44,7 +44,7 @@ def _paper(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from study import environment
+    from study.runtime import environment
 
     profile = config.get_profile(args.profile)
     ok = True

@@ -5,13 +5,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.errors import StudyError
+from study.errors import ProfileError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 PAPER_DATA = DATA / "paper"
 NOTEBOOKS = ROOT / "notebooks"
 WEB = ROOT / "web"
+SIMPLE_PRODUCT = WEB / "simple_product"  # the case study's browser page (Section VII-F)
 SHARED = ROOT.parent / "shared"
 ZOO_SNAPSHOTS = SHARED / "zoo-snapshots"
 
@@ -50,10 +51,6 @@ PROFILES: dict[str, Profile] = {
 }
 # `make reproduce` offers these; `smoke` is what the tests use.
 REPRODUCE_PROFILES = ("embedded", "paper")
-
-
-class ProfileError(StudyError, ValueError):
-    """An unknown profile, or a profile whose inputs are not available."""
 
 
 def get_profile(name: str | None = None, allowed: tuple[str, ...] | None = None) -> Profile:

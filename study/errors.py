@@ -1,6 +1,31 @@
-"""The one exception type the CLI turns into a one-line message (what, where, how to fix)."""
+"""Every exception and warning class of the package, in one place.
+
+`StudyError` is what the CLI turns into a one-line message (what, where, how to fix), exit code 2; the others
+are its kinds (so a caller can catch one) plus two that are not errors: `Skipped` (an exporter not run in this
+mode) and `DatasetWarning` (files skipped while reading a data set).
+"""
 from __future__ import annotations
 
 
 class StudyError(Exception):
     """Bad input or a missing prerequisite; the message says what, where and how to fix it."""
+
+
+class ProfileError(StudyError, ValueError):
+    """An unknown profile, or a profile whose inputs are not available."""
+
+
+class DatasetWarning(UserWarning):
+    """Files that were skipped while reading a data set (corrupt or not images)."""
+
+
+class CatalogError(StudyError):
+    """A snapshot folder that is missing or unusable, an unknown zoo, or warnings under --strict."""
+
+
+class SamplerError(StudyError):
+    """The sampler could not start, or died while sampling."""
+
+
+class Skipped(Exception):
+    """An exporter deliberately not run in this mode (e.g. AOTInductor in --quick); the row says why."""

@@ -22,7 +22,7 @@ needs_snapshots = pytest.mark.skipif(not ZOO_SNAPSHOTS.is_dir(), reason=f"zoo sn
 
 def _browser_missing() -> str | None:
     """Why the headless-browser tests cannot run here (Chromium or the npm packages missing), or None."""
-    from study import environment
+    from study.runtime import environment
     from study.errors import StudyError
 
     try:

@@ -1,9 +1,9 @@
 // RQ1 "JavaScript" row in the browser: the TF.js graph model of the deployment matrix in headless Chromium.
 // Same protocol as web/run_tfjs_node.mjs: raw float32 inputs, every image at batch 1, then `repeats` timed
-// runs of image 0 after `warmup` (rq1_measure.mjs). The raw outputs go back to study.deploy as a POST of
+// runs of image 0 after `warmup` (rq1_measure.mjs). The raw outputs go back to study.deployment.matrix as a POST of
 // float32 bytes to /outputs, the timings as JSON to /report; a failure goes to /error.
 //
-// Query parameters (set by study.deploy.run_chromium): model (model.json URL), inputs (raw float32 URL),
+// Query parameters (set by study.deployment.matrix.run_chromium): model (model.json URL), inputs (raw float32 URL),
 // shape (N,H,W,C), warmup, repeats, threads, backend (wasm default).
 import { graphModelRunner, measureRuns } from '/rq1_measure.mjs';
 

@@ -1,5 +1,5 @@
 // The simple product's quick-check path in Node.js: pure @tensorflow/tfjs + the wasm (or cpu) backend,
-// no tfjs-node. It infers images that Python already preprocessed (study.dataset.load_images), so it
+// no tfjs-node. It infers images that Python already preprocessed (study.runtime.images.load_images), so it
 // checks the converted model and the backend alone; the browser page checks the whole product.
 //
 //   node web/run_simple_product_node.mjs --model DIR/model.json --inputs inputs.bin --meta inputs.json \

@@ -42,7 +42,7 @@ async function report(stats, path, query = {}) {
   return response.json();
 }
 
-// The preprocessing of study.dataset.load_images: decode to RGB, bilinear resize to size x size with
+// The preprocessing of study.runtime.images.load_images: decode to RGB, bilinear resize to size x size with
 // half-pixel centres and no antialiasing (= tf.image.resize in Python), / 255.
 function preprocess(bitmap, size) {
   return tf.tidy(() => {

@@ -1,0 +1,594 @@
+"""Section VII-F: the fine-tuned assets as TF.js models in the browser "simple product" (Table X).
+
+For every fine-tuned TF member (the sweep's `models/<member>/saved_model` + `meta.json`):
+
+1. **convert** the SavedModel to a TF.js graph model (`study.runtime.tfjs`), recording seconds and size;
+2. serve the project's page (`web/simple_product/`), the npm folder, the model and the test images from a
+   local **static server** (the paper used Nginx);
+3. start the **stats server**, a real Flask app on 127.0.0.1: the page's GET `/start` starts the resource
+   `Sampler` (1 s, browser process tree included), GET `/progress` records how far inference got, GET
+   `/stop?accuracy=..&n=..` is validated (400 and nothing written when malformed), stops sampling, writes
+   the accuracy and samples and shuts the server down; a second `/start` is a 409;
+4. run **headless Chromium** (fresh profile) on the page under a **watchdog**: a page that never calls
+   `/stop` or stops making progress is killed and recorded as `partial` (with the images it did infer) or
+   `timeout` (none) — the paper stopped five stuck runs by hand; ours stops them itself;
+5. stop every process it started, by PID, and append the row to `table_x.csv`.
+
+`python_reference` infers the same images with TensorFlow in Python (accuracy and per-image latency to
+compare against), `node_check` runs the converted model in Node.js (pure `@tensorflow/tfjs` + wasm).
+`LocalServer` (static files + POST endpoints) and `open_page` (Chromium under a watchdog, stopped by PID) are
+also what `study.deployment.matrix` runs its TF.js-in-Chromium row with.
+CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webgl|cpu ...] --out DIR`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from study import config, files
+from study.casestudy.stats_server import StatsServer
+from study.errors import StudyError
+from study.protocol import PAPER
+from study.runtime import environment
+from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
+from study.runtime.processes import stop_tree
+from study.runtime.servers import StaticServer
+
+PAPER_COLUMNS = ("model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy")
+TABLE_X_COLUMNS = PAPER_COLUMNS + ("backend", "n_images", "status", "ms_per_image",
+                                   "elapse_s", "cpu_tree", "peak_rss_mb", "n_samples")
+CONVERSION_COLUMNS = ("model", "status", "seconds", "size_mb", "files", "fingerprint", "error")
+BACKENDS = ("wasm", "webgl", "cpu")
+# ok: /stop received; partial / timeout: the watchdog stopped a run with / without inferred images;
+# error: the page reported an exception; browser_exited: Chromium died; invalid: the sampler died mid-run;
+# conversion_failed / skipped (no TF.js path, e.g. torch members): no run.
+STATUSES = ("ok", "partial", "timeout", "error", "browser_exited", "invalid", "conversion_failed", "skipped")
+PAGE = config.SIMPLE_PRODUCT
+NODE_SCRIPT = config.WEB / "run_simple_product_node.mjs"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The watchdog's limits (seconds): to reach `/start`, without progress while inferring, in all."""
+
+    start: float
+    stall: float
+    total: float
+
+
+PROFILE_LIMITS = {"smoke": Limits(start=30, stall=30, total=90), "embedded": Limits(start=60, stall=60, total=600),
+                  "paper": Limits(start=120, stall=120, total=1800)}
+
+
+# --- The models to test -----------------------------------------------------------------------------
+
+@dataclass
+class TunedModel:
+    """One fine-tuned asset as the sweep left it: `models/<member>/{saved_model/, meta.json}`."""
+
+    name: str
+    folder: Path
+    backend: str
+    input_size: int
+    class_names: tuple[str, ...]
+    images: list[tuple[Path, int]]
+    test_accuracy: float | None = None
+
+    @property
+    def saved_model(self) -> Path:
+        return self.folder / "saved_model"
+
+    @property
+    def convertible(self) -> bool:
+        return self.backend == "tf" and (self.saved_model / "saved_model.pb").is_file()
+
+    def fingerprint(self) -> str:
+        """Identifies this exact fine-tuned model (graph, variable index with its tensor checksums, meta.json)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for part in (self.saved_model / "saved_model.pb", self.saved_model / "variables" / "variables.index",
+                     self.folder / "meta.json"):
+            h.update(files.sha256(part).encode() if part.is_file() else b"-")
+        return h.hexdigest()[:16]
+
+
+def models_root(path: str | Path) -> Path:
+    """`DIR/models` for a sweep's --out DIR, or DIR itself when it already holds member folders."""
+    path = Path(path)
+    if (path / "models").is_dir():
+        return path / "models"
+    if path.is_dir() and any((p / "meta.json").is_file() for p in path.iterdir() if p.is_dir()):
+        return path
+    raise StudyError(f"no fine-tuned models in {path} (expected {path}/models/<member>/meta.json); "
+                     "run `python -m study finetune --out DIR` first and pass that DIR to --models")
+
+
+def find_models(path: str | Path, members: list[str] | None = None) -> list[TunedModel]:
+    """The fine-tuned models under `path` (a sweep's --out DIR), optionally only `members`."""
+    root = models_root(path)
+    found = []
+    for meta_path in sorted(root.glob("*/meta.json")):
+        if meta_path.parent.name.startswith("."):
+            continue  # a sweep's staging folder (.<member>.new / .old)
+        meta = json.loads(meta_path.read_text())
+        try:
+            images = [(Path(i["path"]), int(i["label"])) for i in meta["test_images"]]
+            model = TunedModel(name=meta.get("member", meta_path.parent.name), folder=meta_path.parent,
+                              backend=meta.get("backend", "tf"), input_size=int(meta["input_size"]),
+                              class_names=tuple(meta["class_names"]), images=images,
+                              test_accuracy=meta.get("test_accuracy"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StudyError(f"{meta_path} lacks {exc} (needs input_size, class_names, test_images[path, label]); "
+                             "rerun the fine-tuning sweep for this member") from exc
+        found.append(model)
+    if members:
+        names = {m.name for m in found}
+        unknown = [m for m in members if m not in names]
+        if unknown:
+            raise StudyError(f"no fine-tuned model for {', '.join(unknown)} in {root}; found: {', '.join(sorted(names))}")
+        found = [m for m in found if m.name in members]
+    return found
+
+
+# --- Conversion ---------------------------------------------------------------------------------------
+
+@dataclass
+class Conversion:
+    model: str
+    status: str  # ok | failed | skipped
+    seconds: float = math.nan
+    size_mb: float = math.nan
+    files: int = 0
+    error: str = ""
+    fingerprint: str = ""
+    model_json: Path | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in CONVERSION_COLUMNS}
+
+
+def convert(model: TunedModel, out_dir: Path) -> Conversion:
+    """SavedModel -> TF.js graph model in `out_dir` (time and size on disk); failures become a status."""
+    fingerprint = model.fingerprint()
+    if not model.convertible:
+        why = (f"backend {model.backend!r} has no TF.js path (the paper tested TF members only)"
+               if model.backend != "tf" else f"no SavedModel in {model.saved_model}")
+        return Conversion(model.name, "skipped", error=why, fingerprint=fingerprint)
+    from study.runtime import tfjs
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    start = time.perf_counter()
+    try:
+        model_json = tfjs.convert_saved_model(model.saved_model, out_dir)
+    except Exception as exc:  # a model that fails conversion is a row, the run continues
+        return Conversion(model.name, "failed", seconds=time.perf_counter() - start, fingerprint=fingerprint,
+                          error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+    seconds = time.perf_counter() - start
+    parts = [model_json, *tfjs.weight_files(model_json)]
+    return Conversion(model.name, "ok", seconds=seconds, size_mb=sum(p.stat().st_size for p in parts) / 2**20,
+                      files=len(parts), fingerprint=fingerprint, model_json=model_json)
+
+
+# --- Static server (the paper's Nginx) ----------------------------------------------------------------
+
+
+# --- Stats server (Flask, the paper's "Python process 2") ---------------------------------------------
+
+
+# --- Headless Chromium ----------------------------------------------------------------------------------
+
+
+# --- One model in the browser ---------------------------------------------------------------------------
+
+@dataclass
+class BrowserRun:
+    """What one (model, backend) run gives: the Table X row and the record behind it."""
+
+    row: dict[str, Any]
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def run_browser(model: TunedModel, model_json: Path, out: Path, *, backend: str = "wasm",
+                limits: Limits = PROFILE_LIMITS["embedded"], page: Path = PAGE, batch: int = 1,
+                interval: float = PAPER.test_interval_s) -> BrowserRun:
+    """The simple product for one converted model in headless Chromium, under the watchdog."""
+    if backend not in BACKENDS:
+        raise StudyError(f"unknown TF.js backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if not (Path(page) / "index.html").is_file():
+        raise StudyError(f"no index.html in the page folder {page}")
+    key = f"{model.name}__{backend}"
+    static = StaticServer(page, Path(model_json).parent, model.images, model.input_size)
+    stats = browser = None
+    try:
+        stats = StatsServer(out / "runs" / f"{key}.json", out / "samples" / f"{key}.csv",
+                            allow_origin=static.origin, n_expected=len(model.images), interval=interval,
+                            info={"model": model.name, "backend": backend, "n_expected": len(model.images)})
+        query = urllib.parse.urlencode({"model": f"/model/{Path(model_json).name}", "images": "/images/manifest.json",
+                                        "stats": stats.url, "backend": backend, "batch": batch})
+        browser = Browser(f"{static.origin}/simple_product/index.html?{query}", out / "logs" / f"{key}.chromium.log",
+                          extra_flags=WEBGL_FLAGS if backend == "webgl" else ())
+        stats.info.update(browser_pid=browser.pid, chromium_log=str(browser.log))
+        stats.set_pids([browser.pid])
+        launched = time.monotonic()
+        while not stats.done.wait(0.2):
+            now = time.monotonic()
+            if browser.exited():
+                stats.abort("browser_exited", f"Chromium exited with code {browser.proc.returncode}: "
+                                              f"{log_tail(browser.log)}")
+            elif stats.state == "waiting" and now - launched > limits.start:
+                stats.abort("timeout", f"the page did not call /start within {limits.start:.0f} s "
+                                       f"({log_tail(browser.log, match='CONSOLE') or 'no console output'})")
+            elif stats.state == "sampling" and now - stats.last_activity > limits.stall:
+                stats.abort("partial", f"no progress for {limits.stall:.0f} s (stalled)")
+            elif now - launched > limits.total:
+                stats.abort("partial", f"not finished within {limits.total:.0f} s")
+        if stats.state == "error" and stats.result is None:
+            stats.abort("error", f"the page failed: {stats.error}")
+        record = dict(stats.result or {})
+    finally:
+        if browser is not None:
+            browser.close()
+        if stats is not None:
+            stats.shutdown()
+        static.close()
+    status = record.get("status", "error")
+    return BrowserRun(table_x_row(model.name, backend, status, record), record)
+
+
+def table_x_row(model: str, backend: str, status: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One Table X row (TABLE_X_COLUMNS) from a run record."""
+    from study.paper import format_elapse
+
+    r = record or {}
+    elapse = r.get("elapse_s")
+    return {"model": model, "cpu": r.get("cpu"), "elapse": format_elapse(elapse) if elapse is not None else None,
+            "memory": r.get("memory"), "gpu": r.get("gpu"), "gpu_memory": r.get("gpu_memory"),
+            "accuracy": r.get("accuracy"), "backend": backend, "n_images": r.get("n", 0), "status": status,
+            "ms_per_image": r.get("ms_per_image"), "elapse_s": elapse, "cpu_tree": r.get("cpu_tree"),
+            "peak_rss_mb": r.get("peak_rss_mb"), "n_samples": r.get("n_samples", 0)}
+
+
+# --- The sweep over models and backends -------------------------------------------------------------------
+
+def _read_table(path: Path, columns: tuple[str, ...]):
+    import pandas as pd
+
+    if path.exists():
+        return pd.read_csv(path)
+    return pd.DataFrame(columns=list(columns))
+
+
+def browser_test(models: str | Path, out: str | Path, *, profile: str | None = None,
+                 backends: tuple[str, ...] = ("wasm",), members: list[str] | None = None,
+                 limits: Limits | None = None, redo: bool = False, page: Path = PAGE, batch: int = 1,
+                 progress: bool = True):
+    """Convert and test every fine-tuned model in the browser; writes `out/table_x.csv` (resumable).
+
+    Rows already in `table_x.csv` for a (model, backend) are kept unless `redo`. Conversion results go to
+    `out/conversion.csv`, TF.js models to `out/tfjs/<model>/`, per-run records to `out/runs/`,
+    samples to `out/samples/`, Chromium logs to `out/logs/`.
+    """
+    import pandas as pd
+
+    prof = config.get_profile(profile)
+    limits = limits or PROFILE_LIMITS[prof.name]
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        raise StudyError(f"unknown TF.js backend {', '.join(bad)}; valid: {', '.join(BACKENDS)}")
+    environment.chromium()  # missing Chromium / npm packages: fail before converting anything
+    environment.node_modules()
+    out = files.ensure_writable_dir(out)
+    found = find_models(models, members)
+    if not found:
+        raise StudyError(f"no fine-tuned models found under {models}")
+    table_path, conv_path = out / "table_x.csv", out / "conversion.csv"
+    table = _read_table(table_path, TABLE_X_COLUMNS)
+    conversions = _read_table(conv_path, CONVERSION_COLUMNS)
+    done = set() if redo else set(zip(table["model"], table["backend"]))
+    for i, model in enumerate(found, 1):
+        model_json = out / "tfjs" / model.name / "model.json"
+        previous = conversions[conversions["model"] == model.name]
+        fresh = (not previous.empty and "fingerprint" in previous
+                 and str(previous["fingerprint"].iloc[-1]) == model.fingerprint())
+        # rows of an earlier version of this model (a new sweep) are redone
+        todo = [b for b in backends if redo or not fresh or (model.name, b) not in done]
+        if not todo:
+            continue
+        if redo or not fresh or previous["status"].iloc[-1] != "ok" or not model_json.is_file():
+            conv = convert(model, out / "tfjs" / model.name)
+            conversions = pd.concat([conversions[conversions["model"] != model.name],
+                                     pd.DataFrame([conv.row()])], ignore_index=True)
+            files.write_csv(conv_path, conversions)
+            ok = conv.status == "ok"
+            if progress:
+                print(f"[browser-test] {i}/{len(found)} {model.name}: conversion {conv.status}"
+                      f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}", flush=True)
+        else:
+            ok = True
+        rows = []
+        for backend in todo:
+            if not ok:
+                status = "skipped" if not model.convertible else "conversion_failed"
+                rows.append(table_x_row(model.name, backend, status))
+                continue
+            run = run_browser(model, model_json, out, backend=backend, limits=limits, page=page, batch=batch)
+            rows.append(run.row)
+            if progress:
+                r = run.row
+                acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-"
+                print(f"[browser-test] {i}/{len(found)} {model.name} [{backend}]: {r['status']}, "
+                      f"{r['n_images']} images, accuracy {acc}, {r['elapse']}"
+                      + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""), flush=True)
+        keys = {(model.name, b) for b in todo}
+        keep = [k not in keys for k in zip(table["model"], table["backend"])]
+        table = pd.concat([table[keep], pd.DataFrame(rows, columns=list(TABLE_X_COLUMNS))], ignore_index=True)
+        files.write_csv(table_path, table[list(TABLE_X_COLUMNS)])  # after every model: a crash loses nothing
+    return read_table_x(table_path)
+
+
+def read_table_x(path: str | Path):
+    """Our Table X as written by `browser_test`."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    missing = [c for c in TABLE_X_COLUMNS if c not in df.columns]
+    if missing:
+        raise StudyError(f"{path} is not a browser-test table (missing {', '.join(missing)}); rerun browser-test")
+    return df
+
+
+# --- The same images in Python and in Node.js ------------------------------------------------------------
+
+def python_reference(model: TunedModel, *, batch: int = 1, repeats_warmup: int = 1) -> dict[str, Any]:
+    """TensorFlow in Python on the same test images and preprocessing: accuracy, per-image latency, predictions."""
+    import numpy as np
+    import tensorflow as tf
+
+    from study.runtime.images import load_images
+
+    x = load_images([p for p, _ in model.images], model.input_size)
+    labels = np.array([label for _, label in model.images])
+    fn = tf.saved_model.load(str(model.saved_model)).signatures["serving_default"]
+    for _ in range(repeats_warmup):
+        _ = fn(tf.constant(x[:1]))
+    predictions, seconds = [], 0.0
+    for i in range(0, len(x), batch):
+        xb = tf.constant(x[i:i + batch])
+        t = time.perf_counter()
+        y = next(iter(fn(xb).values())).numpy()
+        seconds += time.perf_counter() - t
+        predictions.extend(np.argmax(y, axis=1).tolist())
+    predictions = np.array(predictions)
+    return {"model": model.name, "n": len(labels), "correct": int((predictions == labels).sum()),
+            "accuracy": float((predictions == labels).mean()) if len(labels) else math.nan,
+            "ms_per_image": 1000 * seconds / max(len(labels), 1), "predictions": predictions.tolist()}
+
+
+def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", batch: int = 1,
+               timeout: float = 300) -> dict[str, Any]:
+    """The converted model in Node.js (pure @tensorflow/tfjs + wasm/cpu) on Python-preprocessed images."""
+    import numpy as np
+
+    from study.runtime.images import load_images
+
+    node = shutil.which("node")
+    if node is None:
+        raise StudyError("Node.js not found; install it: apt-get install -y nodejs npm")
+    environment.node_modules()
+    x = np.ascontiguousarray(load_images([p for p, _ in model.images], model.input_size), dtype="<f4")
+    with tempfile.TemporaryDirectory(prefix="study-node-") as tmp:
+        (Path(tmp) / "x.bin").write_bytes(x.tobytes())
+        (Path(tmp) / "x.json").write_text(json.dumps({"shape": list(x.shape), "labels": [l for _, l in model.images]}))
+        proc = subprocess.Popen([node, str(NODE_SCRIPT), "--model", str(model_json), "--inputs", f"{tmp}/x.bin",
+                                 "--meta", f"{tmp}/x.json", "--backend", backend, "--batch", str(batch)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_tree(proc.pid)
+            proc.communicate()
+            raise StudyError(f"Node.js check of {model.name} did not finish within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise StudyError(f"Node.js check of {model.name} failed: {stderr.strip().splitlines()[-1:] or stderr}")
+    return {"model": model.name, **json.loads(stdout.strip().splitlines()[-1])}
+
+
+# --- Browser vs Python ----------------------------------------------------------------------------------
+
+def python_predictions(models: str | Path, model: TunedModel) -> list[int]:
+    """TensorFlow-in-Python's predictions on the model's test images: the sweep's `predictions/<member>.csv`
+    (written at test time by the same `load_images` preprocessing), else computed now (`python_reference`)."""
+    import pandas as pd
+
+    csv = models_root(models).parent / "predictions" / f"{model.name}.csv"
+    if csv.is_file():
+        df = pd.read_csv(csv)
+        if [str(p) for p in df["path"]] == [str(p) for p, _ in model.images]:
+            return df["prediction"].astype(int).tolist()
+    return python_reference(model)["predictions"]
+
+
+def accuracy_comparison(models: str | Path, out: str | Path):
+    """Per (model, backend): accuracy in the browser vs TensorFlow in Python on the same images, the
+    difference in images, and per-image agreement of the predictions."""
+    import pandas as pd
+
+    rows = []
+    for model in find_models(models):
+        python = None
+        labels = [label for _, label in model.images]
+        for record_path in sorted((Path(out) / "runs").glob(f"{model.name}__*.json")):
+            record = json.loads(record_path.read_text())
+            if record.get("model") != model.name or record.get("status") != "ok" or "predictions" not in record:
+                continue
+            python = python if python is not None else python_predictions(models, model)
+            n = len(labels)
+            python_correct = sum(p == l for p, l in zip(python, labels))
+            rows.append({"model": model.name, "backend": record["backend"], "n_images": n,
+                         "accuracy_browser": record["accuracy"], "accuracy_python": python_correct / n,
+                         "diff_images": record.get("correct", round(record["accuracy"] * n)) - python_correct,
+                         "agreement": sum(a == b for a, b in zip(record["predictions"], python)) / n})
+    return pd.DataFrame(rows, columns=["model", "backend", "n_images", "accuracy_browser", "accuracy_python",
+                                       "diff_images", "agreement"])
+
+
+def latency_comparison(models: str | Path, table, members: list[str]):
+    """Per-image inference latency (ms, batch 1, after a warm-up) of each TF.js backend in Chromium (from
+    `table`, our Table X) and of TensorFlow in Python on the same images, for `members`."""
+    import pandas as pd
+
+    rows = []
+    for model in find_models(models, members):
+        ok = table[(table["model"] == model.name) & (table["status"] == "ok")]
+        rows += [{"model": model.name, "runtime": f"TF.js {r.backend} (Chromium)", "ms_per_image": r.ms_per_image}
+                 for r in ok.itertuples()]
+        if model.convertible:
+            rows.append({"model": model.name, "runtime": "TensorFlow (Python)",
+                         "ms_per_image": python_reference(model)["ms_per_image"]})
+    return pd.DataFrame(rows, columns=["model", "runtime", "ms_per_image"])
+
+
+def sweep_models(profile: str, models: str | Path | None = None) -> Path:
+    """The fine-tuned models to test: `models` (a sweep's --out DIR), else the profile's sweep of notebook 04
+    (`study.casestudy.finetune.default_out`, results/finetune/<profile>); when that has none, the smoke profile builds
+    `tiny_classifiers` (seconds) and other profiles run the fine-tuning sweep there first."""
+    from study.casestudy import finetune
+
+    path = Path(models) if models else finetune.default_out(profile)
+    try:
+        models_root(path)
+        return path
+    except StudyError:
+        if models:
+            raise
+    if config.get_profile(profile).name == "smoke":
+        return tiny_classifiers(config.cache_dir() / "browser-smoke-models", profile="smoke")
+    finetune.sweep(path, profile)
+    return path
+
+
+# --- Tiny stand-ins for the sweep's models (tests, the notebook's smoke run) -----------------------------
+
+def tiny_classifiers(out: str | Path, profile: str = "smoke", sizes: tuple[int, ...] = (32, 48), epochs: int = 40,
+                     seed: int = 0) -> Path:
+    """Small MobileNet-style classifiers (conv, batch norm, ReLU6, depthwise conv) trained on the profile's
+    split, saved exactly as the fine-tuning sweep saves its models (`out/models/<name>/saved_model` with
+    `serving_default`: float32 images (N, S, S, 3) in [0, 1] -> softmax (N, C), plus `meta.json`).
+
+    For when no sweep output exists and seconds matter (the sweep's smoke run takes about a minute): they go
+    through the same conversion, page and stats server. Their evaluation images are the split's test +
+    validation images (more images make the browser-vs-Python comparison stricter). Returns `out`.
+    """
+    import numpy as np
+    import pandas as pd
+    import tf_keras as keras
+
+    from study.casestudy import dataset, training
+    from study.runtime.images import load_images
+
+    out = Path(out)
+    split = dataset.load_split(profile, seed=seed)
+    evaluation = split.test + split.validation
+    layers = keras.layers
+    for size in sizes:
+        name = f"tiny_mobilenet_{size}"
+        folder = out / "models" / name
+        if (folder / "meta.json").is_file():
+            continue
+        keras.utils.set_random_seed(seed)
+        images = keras.Input((size, size, 3), name="images")
+        x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(images)
+        x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.5)(x))
+        x = layers.ReLU(6.0)(layers.DepthwiseConv2D(3, strides=2, padding="same")(x))
+        x = layers.Conv2D(32, 1, use_bias=False)(x)
+        x = layers.ReLU(6.0)(layers.BatchNormalization(momentum=0.5)(x))
+        probabilities = layers.Dense(len(split.class_names), activation="softmax")(layers.GlobalAveragePooling2D()(x))
+        model = keras.Model(images, probabilities, name=name)
+        model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+        model.fit(load_images([p for p, _ in split.train], size), np.array([l for _, l in split.train]),
+                  epochs=epochs, batch_size=16, verbose=0)
+        x_eval = load_images([p for p, _ in evaluation], size)
+        predictions = model.predict(x_eval, verbose=0).argmax(1)
+        accuracy = float((predictions == [l for _, l in evaluation]).mean())
+
+        tmp = folder.with_name(f".{name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        training.save_classifier(model, tmp / "saved_model", size)
+        files.write_text(tmp / "meta.json", json.dumps({
+            "member": name, "backend": "tf", "input_size": size, "class_names": list(split.class_names),
+            "test_accuracy": accuracy, "profile": profile, "seed": seed, "note": "study.casestudy.browser.tiny_classifiers",
+            "test_images": [{"path": str(p), "label": int(l)} for p, l in evaluation]}, indent=2) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        files.write_csv(out / "predictions" / f"{name}.csv", pd.DataFrame(
+            {"path": [str(p) for p, _ in evaluation], "label": [l for _, l in evaluation], "prediction": predictions}))
+        os.replace(tmp, folder)  # a killed build leaves no half-written model behind
+    return out
+
+
+# --- CLI --------------------------------------------------------------------------------------------------
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("browser-test", help="Table X: TF.js conversion + the simple product in headless Chromium")
+    p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
+    p.add_argument("--models", required=True, type=Path, help="the fine-tuning sweep's --out DIR (or its models/)")
+    p.add_argument("--backend", nargs="+", default=["wasm"], choices=BACKENDS, help="TF.js backend(s) (default wasm)")
+    p.add_argument("--out", type=Path, default=None, help="output DIR (default: results/browser/<profile>)")
+    p.add_argument("--members", nargs="+", metavar="MEMBER", help="only these fine-tuned members")
+    p.add_argument("--timeout", type=float, default=None, help="watchdog: seconds per run in all")
+    p.add_argument("--stall", type=float, default=None, help="watchdog: seconds without progress")
+    p.add_argument("--redo", action="store_true", help="rerun (model, backend) pairs already in table_x.csv")
+    p.add_argument("--node", action="store_true",
+                   help="quick check instead: the converted models in Node.js vs TensorFlow in Python")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    prof = config.get_profile(args.profile)
+    out = args.out or config.results_dir() / "browser" / prof.name
+    limits = PROFILE_LIMITS[prof.name]
+    if args.timeout or args.stall:
+        limits = dataclasses.replace(limits, total=args.timeout or limits.total, stall=args.stall or limits.stall)
+    if args.node:
+        return _cli_node(args, out)
+    table = browser_test(args.models, out, profile=prof.name, backends=tuple(args.backend), members=args.members,
+                         limits=limits, redo=args.redo)
+    print(table[list(TABLE_X_COLUMNS[:11])].to_string(index=False))
+    bad = table[~table["status"].isin(["ok", "skipped"])]
+    print(f"[browser-test] {len(table) - len(bad)} of {len(table)} runs ok or skipped -> {Path(out) / 'table_x.csv'}")
+    return 1 if len(bad) else 0
+
+
+def _cli_node(args: argparse.Namespace, out: Path) -> int:
+    import pandas as pd
+
+    rows = []
+    for model in find_models(args.models, args.members):
+        conv = convert(model, Path(out) / "tfjs" / model.name)
+        if conv.status != "ok":
+            rows.append({"model": model.name, "status": conv.status, "error": conv.error})
+            continue
+        ref = python_reference(model)
+        for backend in [b for b in args.backend if b != "webgl"]:
+            res = node_check(model, conv.model_json, backend=backend)
+            agree = sum(a == b for a, b in zip(res["predictions"], ref["predictions"])) / max(ref["n"], 1)
+            rows.append({"model": model.name, "status": "ok", "backend": backend, "n": res["n"],
+                         "accuracy_node": res["accuracy"], "accuracy_python": ref["accuracy"],
+                         "agreement": agree, "ms_per_image_node": res["ms_per_image"],
+                         "ms_per_image_python": ref["ms_per_image"]})
+    df = pd.DataFrame(rows)
+    files.write_csv(Path(out) / "node_check.csv", df)
+    print(df.to_string(index=False))
+    return 0

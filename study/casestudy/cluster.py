@@ -1,0 +1,271 @@
+"""Nodes for the fine-tuning sweep: who measured a run (node identity) and a Ray cluster on one machine.
+
+A *node* runs one measured run at a time: the Ray executor (`study.casestudy.ray_executor`) asks for one unit of the
+custom resource `NODE_RESOURCE`, and every node offers exactly one (`ray start --resources '{"study_node": 1}'`),
+so two measured runs never share a machine and Formula 1's deltas stay clean.
+
+`node_identity()` says which machine measured a run (hostname, CPU model, cores, memory, GPU, and the Ray
+node id when inside Ray); every run record carries it, whichever executor ran it.
+
+`LocalCluster` starts a real multi-node Ray cluster on this machine, loopback only (tests, docs, trying it
+out): `ray start --head` plus `ray start --address` workers, each `--block`ed in its own process so that it is
+stopped by the PID we started, never by name.
+
+    with LocalCluster(nodes=2) as cluster:     # 127.0.0.2:<free port>, 1 CPU and 1 study_node per node
+        sweep(out, "smoke", executor=RayExecutor(cluster.address))
+
+    python -m study.casestudy.cluster --nodes 2           # the same from a shell; prints the address, Ctrl-C stops it
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from study.runtime.environment import free_port
+from study.errors import StudyError
+
+NODE_RESOURCE = "study_node"  # one unit per node: a measured run holds a whole node
+# Loopback, but not the literal 127.0.0.1: Ray on Linux rewrites "127.0.0.1"/"localhost" to the machine's
+# routable address (so that other hosts could join); any other 127.x address stays on the loopback interface.
+LOOPBACK = "127.0.0.2"
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+
+# --------------------------------------------------------------------------------- node identity
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, `platform.processor()` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs NVML sees (empty without a GPU or a driver; never raises)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            names = []
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
+                names.append(name.decode() if isinstance(name, bytes) else str(name))
+            return names
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return []
+
+
+def node_identity() -> dict[str, Any]:
+    """Which machine this is: hostname, CPU model, cores, memory, GPU; plus Ray's node id / IP inside Ray."""
+    import psutil
+
+    gpus = gpu_names()
+    node = {"hostname": platform.node(), "cpu_model": cpu_model(), "cores": psutil.cpu_count(logical=True),
+            "physical_cores": psutil.cpu_count(logical=False),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "gpu": ", ".join(gpus) if gpus else "none", "node_id": "local", "node_ip": ""}
+    if "ray" in sys.modules:  # inside a Ray worker (never import ray just to ask)
+        try:
+            import ray
+
+            if ray.is_initialized():
+                node["node_id"] = ray.get_runtime_context().get_node_id()
+                node["node_ip"] = ray.util.get_node_ip_address()
+        except Exception:
+            pass
+    return node
+
+
+def node_label(node: dict[str, Any]) -> str:
+    """A short human label: `host (CPU model, N cores, GPU)` and the first 8 characters of Ray's node id."""
+    nid = node.get("node_id") or "local"
+    short = nid if nid == "local" else nid[:8]
+    return f"{node.get('hostname', '?')}/{short} ({node.get('cpu_model', '?')}, {node.get('cores', '?')} cores, " \
+           f"GPU: {node.get('gpu', 'none')})"
+
+
+# --------------------------------------------------------------------------------- a cluster on this machine
+def ray_command() -> str:
+    """The `ray` CLI of this environment (next to the Python running us), or a StudyError saying how to get it."""
+    exe = Path(sys.executable).with_name("ray")
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("ray")
+    if found:
+        return found
+    raise StudyError("the `ray` command is not installed in this environment; install the optional extra: "
+                     ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt")
+
+
+@dataclass
+class LocalNode:
+    """One `ray start --block` process we started (its children: raylet, workers, and the head's GCS)."""
+
+    index: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def tree(self) -> list[int]:
+        """PIDs of this node's process tree (the `ray start` process first)."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            return [self.pid] + [c.pid for c in root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+
+@dataclass
+class LocalCluster:
+    """A real Ray cluster of `nodes` nodes on loopback (127.0.0.2): node 0 is the head; each offers 1 `NODE_RESOURCE`.
+
+    Small by default (1 CPU, 200 MB object store, no dashboard) so that it fits beside a training worker.
+    """
+
+    nodes: int = 2
+    num_cpus: int = 1
+    object_store_mb: int = 200
+    port: int | None = None
+    temp_dir: Path | None = None  # Ray's session folder root; short (Unix socket paths), default /tmp/study-ray-*
+    started: list[LocalNode] = field(default_factory=list)
+    start_timeout: float = 90.0
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **QUIET_ENV}
+
+    def start(self) -> LocalCluster:
+        if self.nodes < 1:
+            raise StudyError(f"a cluster needs at least 1 node (got {self.nodes})")
+        self.port = self.port or free_port(LOOPBACK)
+        self._own_temp = self.temp_dir is None
+        self.temp_dir = Path(self.temp_dir or tempfile.mkdtemp(prefix="study-ray-", dir="/tmp"))
+        try:
+            for i in range(self.nodes):
+                self.add_node()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_node(self) -> LocalNode:
+        """Start one more node (the head first) and wait until it has joined."""
+        head = not self.started
+        index = len(self.started)
+        cmd = [ray_command(), "start", "--block", f"--node-ip-address={LOOPBACK}", f"--num-cpus={self.num_cpus}",
+               "--num-gpus=0", f"--resources={json.dumps({NODE_RESOURCE: 1})}",
+               f"--object-store-memory={self.object_store_mb * 10**6}", "--disable-usage-stats"]
+        if head:
+            cmd += ["--head", f"--port={self.port}", "--include-dashboard=false",
+                    f"--ray-client-server-port={free_port(LOOPBACK)}", f"--temp-dir={self.temp_dir}"]
+        else:
+            cmd += [f"--address={self.address}"]
+        cmd += [f"--dashboard-agent-listen-port={free_port(LOOPBACK)}", f"--metrics-export-port={free_port(LOOPBACK)}",
+                f"--runtime-env-agent-port={free_port(LOOPBACK)}"]
+        log = Path(self.temp_dir) / f"node{index}.log"
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env(),
+                                    start_new_session=True)
+        node = LocalNode(index, proc, log)
+        self.started.append(node)
+        deadline = time.monotonic() + self.start_timeout
+        while "Ray runtime started" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+                raise StudyError(f"Ray node {index} ({'head' if head else 'worker'}) did not start "
+                                 f"(exit code {proc.poll()}); log {log}: {tail}")
+            time.sleep(0.2)
+        return node
+
+    def kill_node(self, index: int) -> list[int]:
+        """SIGKILL a node's whole process tree at once (a machine dying mid-run); returns the PIDs killed."""
+        node = self.started[index]
+        pids = node.tree()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        node.proc.wait()
+        return pids
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the nodes we started, workers first: SIGTERM to each `ray start --block`, SIGKILL what is left."""
+        import psutil
+
+        for node in reversed(self.started):
+            leftovers = node.tree()[1:]
+            if node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)  # `ray start --block` stops its own children
+                try:
+                    node.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    node.proc.kill()
+                    node.proc.wait()
+            for pid in leftovers:  # anything that outlived its `ray start` (by PID, from the tree we started)
+                try:
+                    psutil.Process(pid).kill()
+                except psutil.NoSuchProcess:
+                    pass
+        self.started.clear()
+        if getattr(self, "_own_temp", False) and self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m study.casestudy.cluster",
+                                 description="Start a Ray cluster of N nodes on loopback until Ctrl-C.")
+    ap.add_argument("--nodes", type=int, default=2)
+    ap.add_argument("--num-cpus", type=int, default=1)
+    ap.add_argument("--object-store-mb", type=int, default=200)
+    ap.add_argument("--port", type=int, default=None)
+    args = ap.parse_args(argv)
+    cluster = LocalCluster(args.nodes, args.num_cpus, args.object_store_mb, args.port)
+    try:
+        cluster.start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        print(f"Ray cluster of {args.nodes} node(s) at {cluster.address} (logs: {cluster.temp_dir})\n"
+              f"  python -m study finetune --executor ray --address {cluster.address} ...\n"
+              "Ctrl-C stops it.", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except StudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

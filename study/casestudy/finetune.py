@@ -1,0 +1,430 @@
+"""The fine-tuning sweep of Section VII-E (Table IX): train every member while a Sampler measures it.
+
+One *run* = one member, one repeat, the paper's three periods:
+
+    cooldown-before (N samples)  ->  running: the training worker, its own process  ->  cooldown-after (N samples)
+
+and Formula 1 (`study.casestudy.formula1`) turns the samples into ΔCPU / ΔMEM. The worker (`python -m study.casestudy.training
+SPEC`) loads the zoo member through `study.casestudy.assets.feature_extractor` (the same code path for real TF Hub
+assets and the embedded ones; PyTorch for EfficientNet-Lite), adds a classification head, trains with batch
+size 32, validates, tests, and saves the classifier (TF2 SavedModel, `.pt` for torch) with its predictions.
+
+Layers, so that another executor (e.g. Ray, one run per node) plugs in at one seam:
+
+- `train_member(spec)`      the training itself, in-process (the worker's body; benchmarks call it directly)
+- `measure_run(job)`        sampler + worker process + watchdog on *one machine* -> `RunResult`
+- `Executor` / `LocalExecutor`  how runs are placed; `LocalExecutor.run = measure_run` on this machine
+- `sweep(...)`              the driver: resume, progress, atomic records / tables, publishing models
+
+Output layout under the sweep's `out` DIR (see the contract in README):
+
+    table_ix.csv                      Table IX (model, delta_cpu, delta_mem, elapse, accuracy, status, ...)
+    samples/<member>.csv              every sample of every repeat (column `repeat`)
+    models/<member>/saved_model/      the fine-tuned classifier (torch members: model.pt)
+    models/<member>/meta.json         member, backend, input_size, class_names, test_accuracy, test_images
+    predictions/<member>.csv          path, label, prediction
+    runs/<member>/r<k>.json           one record per run (status, measurements, versions, threads): resume state
+    runs/<member>/r<k>/               the run's work folder (sampler CSV, worker log, staged artefacts)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from study import config, files
+from study.casestudy.executors import EXECUTORS, Executor, MODES, RunJob, RunResult, SweepConfig, get_executor, sweep_config
+from study.casestudy.training import library_versions, prepare_assets
+from study.errors import StudyError
+
+# Table IX as the paper prints it, then what we add (issue 6 fixes this order).
+TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "status", "elapse_s", "repeats",
+                    "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb", "gpu", "gpu_memory", "n_samples"]
+TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_std", "train_s", "val_accuracy",
+                  "interval_median_s", "interval_max_s", "missed_slots", "mode", "epochs", "backend", "reason",
+                  "node"]
+
+
+# --------------------------------------------------------------------------------- configuration
+
+
+def sweep_members(profile: str, names: Sequence[str] | None = None) -> list[str]:
+    """Member names for a sweep: `names` checked against the zoo, or the profile's (`study.casestudy.assets.members`)."""
+    from study.casestudy import assets
+
+    if names:
+        return [assets.get_member(n).name for n in names]  # an unknown name is a StudyError listing valid ones
+    return [m.name for m in assets.members(profile)]
+
+
+
+
+# --------------------------------------------------------------------------------- the training
+
+
+# ------------------------------------------------------------------------- one measured run (node side)
+
+
+# --------------------------------------------------------------------------------- executors (the seam)
+
+
+# --------------------------------------------------------------------------------- the driver
+def _record_path(out: Path, member: str, repeat: int) -> Path:
+    return out / "runs" / member / f"r{repeat}.json"
+
+
+def read_records(out: str | Path) -> list[dict[str, Any]]:
+    """Every run record under `out/runs/` (unreadable ones are skipped: they are rerun)."""
+    records = []
+    for path in sorted(Path(out).glob("runs/*/r*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return records
+
+
+def _is_done(out: Path, member: str, repeat: int, cfg: SweepConfig) -> bool:
+    path = _record_path(out, member, repeat)
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return rec.get("status") == "ok" and rec.get("config") == cfg.key()
+
+
+def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequence[str] = ()) -> "pd.DataFrame":
+    """Table IX from run records of `cfg`: one row per member, repeats averaged (ok runs when there are any)."""
+    import pandas as pd
+
+    from study.casestudy import formula1
+    from study.paper import format_elapse
+
+    runs = pd.DataFrame([r for r in records if r.get("config") == cfg.key()])
+    if runs.empty:
+        return pd.DataFrame(columns=TABLE_IX_COLUMNS + TABLE_IX_EXTRA)
+    runs = runs.rename(columns={"member": "model"})
+    numeric = ["elapse_s", "accuracy", "val_accuracy", "train_s", *formula1.SUMMARY_COLUMNS]
+    runs[numeric] = runs.reindex(columns=numeric).apply(pd.to_numeric, errors="coerce")
+    rows = []
+    for model, group in runs.groupby("model", sort=False):
+        ok = group[group["status"] == "ok"]
+        used = ok if not ok.empty else group
+        agg = formula1.aggregate(used.assign(model=model)).iloc[0].to_dict()
+        bad = group[group["status"] != "ok"].sort_values("repeat")
+        backend = next((w.get("backend") for w in group["worker"] if isinstance(w, dict) and w.get("backend")), None)
+        rows.append({**agg, "model": model, "status": "ok" if bad.empty else bad["status"].iloc[0],
+                     "train_s": pd.to_numeric(used["train_s"], errors="coerce").mean(),
+                     "val_accuracy": pd.to_numeric(used["val_accuracy"], errors="coerce").mean(),
+                     "mode": cfg.mode, "epochs": cfg.epochs, "backend": backend,
+                     "reason": "; ".join(f"r{r}: {why}" for r, why in zip(bad["repeat"], bad["reason"])),
+                     "node": _node_labels(used)})
+    table = pd.DataFrame(rows)
+    table["elapse"] = [format_elapse(s) if pd.notna(s) else "" for s in table["elapse_s"]]
+    rank = {m: i for i, m in enumerate(order)}
+    table = table.sort_values("model", key=lambda s: s.map(lambda m: (rank.get(m, len(rank)), m)))
+    return table[TABLE_IX_COLUMNS + TABLE_IX_EXTRA].reset_index(drop=True)
+
+
+def _node_labels(runs: "pd.DataFrame") -> str:
+    """The machines that measured `runs` (study.casestudy.cluster.node_label), for Table IX's `node` column."""
+    from study.casestudy.cluster import node_label
+
+    nodes = runs["node"] if "node" in runs else []
+    return "; ".join(sorted({node_label(n) for n in nodes if isinstance(n, dict) and n}))
+
+
+def _check_output(out: Path, n_members: int, min_free_mb: float) -> None:
+    """Fail before any training when `out` cannot take the results (unwritable, or the disk is nearly full)."""
+    try:
+        files.ensure_writable_dir(out)
+    except OSError as exc:
+        raise StudyError(str(exc)) from exc
+    free_mb = shutil.disk_usage(out).free / 2**20
+    need = min_free_mb * max(1, n_members)
+    if free_mb < need:
+        raise StudyError(f"only {free_mb:.0f} MB free on the disk of {out}; the sweep of {n_members} member(s) "
+                         f"needs about {need:.0f} MB (models, samples). Free space or choose another --out")
+
+
+def _publish(out: Path, result: RunResult) -> None:
+    """Move a run's model, meta.json and predictions into the sweep layout, replacing older ones atomically."""
+    src = result.artifacts
+    dest = out / "models" / result.member
+    staged = out / "models" / f".{result.member}.new"
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    for name in ("saved_model", "model.pt", "meta.json"):
+        if (src / name).exists():
+            shutil.move(str(src / name), staged / name)
+    old = out / "models" / f".{result.member}.old"
+    if dest.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(dest, old)
+    os.replace(staged, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    files.atomic_write(out / "predictions" / f"{result.member}.csv",
+                       lambda tmp: shutil.copyfile(src / "predictions.csv", tmp))
+
+
+def _write_samples(out: Path, member: str, cfg: SweepConfig) -> None:
+    """samples/<member>.csv: the samples of every recorded repeat of this config, with a `repeat` column."""
+    import pandas as pd
+
+    from study.casestudy.sampler import read_samples
+
+    parts = []
+    for rec in read_records(out):
+        path = out / "runs" / member / f"r{rec['repeat']}" / "samples.csv"
+        if rec.get("member") == member and rec.get("config") == cfg.key() and path.exists():
+            df = read_samples(path)
+            df.insert(0, "repeat", rec["repeat"])
+            parts.append(df)
+    if parts:
+        files.write_csv(out / "samples" / f"{member}.csv", pd.concat(parts, ignore_index=True))
+
+
+def write_table(out: str | Path, table) -> Path:
+    """DIR/table_ix.csv, atomically: a crash mid-write leaves the previous table as it was."""
+    return files.write_csv(Path(out) / "table_ix.csv", table)
+
+
+def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | None = None, *,
+          epochs: int | None = None, repeats: int = 1, mode: str | None = None, force: bool = False,
+          interval: float | None = None, cooldown_samples: int | None = None, timeout_s: float | None = None,
+          threads: int | None = None, seed: int = 0, executor: Executor | str = "local", progress: bool = True,
+          min_free_mb: float = 60.0, log: Callable[[str], None] | None = None) -> "pd.DataFrame":
+    """Fine-tune `members` (default: the profile's) one after another under the Sampler; returns Table IX.
+
+    Resumable: runs recorded `ok` under the same config are skipped (`force=True` reruns them). A run that
+    times out, is killed or fails is recorded with what was measured, and the sweep goes on.
+    """
+    from tqdm import tqdm
+
+    from study.casestudy import dataset
+
+    cfg = sweep_config(profile, epochs=epochs, mode=mode, interval=interval, cooldown_samples=cooldown_samples,
+                       timeout_s=timeout_s, threads=threads, seed=seed)
+    if repeats < 1:
+        raise StudyError(f"--repeats must be at least 1 (got {repeats})")
+    names = sweep_members(cfg.profile, members)
+    out = Path(out)
+    _check_output(out, len(names), min_free_mb)
+    dataset.load_split(cfg.profile, seed=cfg.seed)  # generate / check the data outside any measured run
+    prepare_assets(cfg.profile, names)
+    say = log or (lambda msg: tqdm.write(msg) if progress else None)
+    files.write_text(out / "sweep.json", json.dumps({"config": cfg.key(), "members": names, "repeats": repeats,
+                                                     "versions": library_versions()}, indent=2) + "\n")
+    ex = get_executor(executor) if isinstance(executor, str) else executor
+    jobs = [RunJob(m, r, cfg, out / "runs" / m / f"r{r}") for m in names for r in range(repeats)]
+    todo = [j for j in jobs if force or not _is_done(out, j.member, j.repeat, cfg)]
+    if len(todo) < len(jobs):
+        say(f"[finetune] resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already done (--force reruns them)")
+    try:
+        bar = tqdm(total=len(todo), desc="fine-tuning", unit="run", disable=not progress)
+        run_many = getattr(ex, "run_many", None)  # executors running several jobs at once (Ray)
+        for result in run_many(todo) if run_many else map(ex.run, todo):
+            run_id = f"{result.member}/r{result.repeat}"
+            bar.set_postfix_str(run_id)
+            bar.update(1)
+            try:
+                if result.status == "ok":
+                    _publish(out, result)
+                files.write_text(_record_path(out, result.member, result.repeat),
+                                 json.dumps(_clean(result.record(cfg)), indent=2, default=str) + "\n")
+                _write_samples(out, result.member, cfg)
+                write_table(out, table_ix(read_records(out), cfg, names))
+            except OSError as exc:  # disk full, folder removed mid-sweep: earlier results stay intact
+                raise StudyError(f"cannot write the results of {run_id} under {out}: {exc.strerror or exc}; "
+                                 "free space / fix the folder and rerun (completed runs are kept)") from exc
+            if result.status != "ok":
+                say(f"[finetune] {run_id}: {result.status} ({result.reason})")
+    finally:
+        ex.close()
+    table = table_ix(read_records(out), cfg, names)
+    write_table(out, table)
+    return table
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN -> null, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def default_out(profile: str | None = None) -> Path:
+    """Where the notebook (and `make reproduce`) keeps a profile's sweep: results/finetune/<profile>/."""
+    return config.results_dir() / "finetune" / config.get_profile(profile).name
+
+
+def load_table(out: str | Path) -> "pd.DataFrame":
+    """A sweep's table_ix.csv."""
+    import pandas as pd
+
+    path = Path(out) / "table_ix.csv"
+    if not path.exists():
+        raise StudyError(f"no Table IX at {path}; run: python -m study finetune --out {out}")
+    return pd.read_csv(path)
+
+
+def load_samples(out: str | Path, member: str) -> "pd.DataFrame":
+    """A member's samples (every repeat, column `repeat`)."""
+    import pandas as pd
+
+    path = Path(out) / "samples" / f"{member}.csv"
+    if not path.exists():
+        raise StudyError(f"no samples for {member} at {path}")
+    return pd.read_csv(path)
+
+
+# --------------------------------------------------------------------------------- beside the paper
+PAPER_IX_COLUMNS = ("delta_cpu", "delta_mem", "elapse_s", "accuracy")
+
+
+def beside_paper(table: "pd.DataFrame") -> "pd.DataFrame":
+    """Our Table IX next to the paper's, one row per member we ran (`<column>_paper` / `<column>_ours`)."""
+    import pandas as pd
+
+    from study import paper
+
+    cols = list(PAPER_IX_COLUMNS)
+    theirs = paper.finetuning()[["model", "elapse", *cols]].rename(columns={"elapse": "elapse_paper"})
+    ours = table[["model", "elapse", *cols, "status"]].rename(columns={"elapse": "elapse_ours"})
+    both = theirs.merge(ours, on="model", how="right", suffixes=("_paper", "_ours"))  # our members
+    order = ["model"] + [f"{c}_{s}" for c in ("delta_cpu", "delta_mem", "elapse", "accuracy") for s in ("paper", "ours")]
+    return both[order + ["status"]].sort_values("model", ignore_index=True).pipe(pd.DataFrame)
+
+
+def ranking_vs_paper(table: "pd.DataFrame") -> "pd.DataFrame":
+    """How our ranking of the members both tables have compares with the paper's, per Table IX column:
+    Spearman's ρ of the ranks, and which member is highest / lowest in each table."""
+    import pandas as pd
+
+    from study import paper
+
+    ours = table[table["status"] == "ok"].set_index("model")
+    theirs = paper.finetuning().set_index("model")
+    common = ours.index.intersection(theirs.index)
+    rows = []
+    for col in PAPER_IX_COLUMNS:
+        a, b = ours.loc[common, col].astype(float), theirs.loc[common, col].astype(float)
+        rows.append({"column": col, "common_members": len(common),
+                     "spearman_rho": a.rank().corr(b.rank()) if len(common) >= 3 else math.nan,
+                     "highest_ours": a.idxmax() if a.notna().any() else None,
+                     "highest_paper": b.idxmax() if len(b) else None,
+                     "lowest_ours": a.idxmin() if a.notna().any() else None,
+                     "lowest_paper": b.idxmin() if len(b) else None})
+    return pd.DataFrame(rows)
+
+
+def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[str] = ("cpu", "tree_cpu", "mem")):
+    """Per-member CPU / memory over time, cool-down periods shaded (one panel per member, first repeat)."""
+    from study import plots
+
+    members = list(members)
+    ncols = 2 if len(members) > 1 else 1
+    nrows = math.ceil(len(members) / ncols)
+    fig, axes = plots.figure("full", aspect=0.32 * nrows, nrows=nrows, ncols=ncols, squeeze=False, sharey=True)
+    labels = {"cpu": "system CPU %", "tree_cpu": "worker tree CPU %", "mem": "system memory %",
+              "tree_mem": "worker tree memory %"}
+    for ax, member in zip(axes.flat, members):
+        s = load_samples(out, member)
+        s = s[s["repeat"] == s["repeat"].min()]
+        step = float(s["t"].diff().median()) if len(s) > 1 else 0.0  # a sample covers the interval before it
+        for phase in ("cooldown-before", "cooldown-after"):
+            part = s[s["phase"] == phase]
+            if len(part):
+                ax.axvspan(part["t"].min() - step, part["t"].max(), color="0.88", zorder=0, lw=0,
+                           label="cool-down" if phase == "cooldown-before" else None)
+        for col in columns:
+            ax.plot(s["t"], s[col], lw=0.8, label=labels.get(col, col))
+        ax.set_title(member, fontsize=7)
+        ax.set_xlabel("time (s)")
+    for ax in list(axes.flat)[len(members):]:
+        ax.set_visible(False)
+    axes.flat[0].set_ylabel("%")
+    axes.flat[0].legend(loc="upper left", fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def cost_scatter_figure(table: "pd.DataFrame"):
+    """Accuracy against ΔCPU, ΔMEM and elapsed time: the paper's 38 assets and our sweep, side by side."""
+    import pandas as pd
+
+    from study import paper, plots
+
+    both = pd.concat([paper.finetuning().assign(source="paper"),
+                      table[table["status"] == "ok"].assign(source="reproduced")], ignore_index=True)
+    fig, axes = plots.figure("full", aspect=0.3, ncols=3, sharey=True)
+    for ax, (col, label) in zip(axes, (("delta_cpu", "ΔCPU (%, Formula 1)"), ("delta_mem", "ΔMEM (%, Formula 1)"),
+                                       ("elapse_s", "elapse (s)"))):
+        for source, part in both.groupby("source"):
+            ax.scatter(part[col], part["accuracy"], s=10, label=source, color=plots.SOURCE_COLORS[source])
+        ax.set_xlabel(label)
+    axes[2].set_xscale("log")
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------- CLI
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finetune", help="fine-tune zoo members under the resource Sampler (Table IX)")
+    p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
+    p.add_argument("--members", nargs="+", metavar="NAME", help="zoo members (default: the profile's)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=1, help="runs per member; Table IX shows mean and spread")
+    p.add_argument("--mode", choices=MODES, default=None, help="full fine-tuning or frozen backbone")
+    p.add_argument("--interval", type=float, default=None, help="sampling interval in s (>= 0.1; paper: 5)")
+    p.add_argument("--cooldown", type=int, default=None, dest="cooldown_samples",
+                   help="samples in each cool-down period (paper: 6)")
+    p.add_argument("--timeout", type=float, default=None, dest="timeout_s", help="watchdog per run, seconds")
+    p.add_argument("--threads", type=int, default=None, help="worker intra-op threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
+                   help="local: one run at a time here; ray: one run per node of a Ray cluster")
+    p.add_argument("--address", default=None, help="ray: the cluster's HOST:PORT (default: $RAY_ADDRESS)")
+    p.add_argument("--retries", type=int, default=None, help="ray: resubmit a lost run to another node N times")
+    p.add_argument("--artifacts", default=None, metavar="URI",
+                   help="ray: shared folder (path or file://) for the models instead of returning them via Ray")
+    p.add_argument("--force", action="store_true", help="rerun members that already have complete results")
+    p.add_argument("--out", required=True, type=Path, help="output folder (table_ix.csv, samples/, models/)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    opts = {k: v for k, v in (("address", args.address), ("retries", args.retries), ("artifacts", args.artifacts))
+            if v is not None}
+    if opts and args.executor != "ray":
+        raise StudyError(f"{', '.join('--' + k for k in opts)} only apply to --executor ray")
+    table = sweep(args.out, args.profile, args.members, epochs=args.epochs, repeats=args.repeats, mode=args.mode,
+                  force=args.force, interval=args.interval, cooldown_samples=args.cooldown_samples,
+                  timeout_s=args.timeout_s, threads=args.threads, seed=args.seed,
+                  executor=get_executor(args.executor, **opts))
+    print(table[TABLE_IX_COLUMNS].to_string(index=False))
+    bad = table[table["status"] != "ok"]
+    print(f"[finetune] {len(table) - len(bad)} of {len(table)} members ok -> {Path(args.out) / 'table_ix.csv'}")
+    return 1 if len(bad) else 0
+
+
+if __name__ == "__main__":
+    from study.cli import main
+
+    raise SystemExit(main(["finetune", *sys.argv[1:]]))

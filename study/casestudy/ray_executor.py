@@ -1,0 +1,309 @@
+"""The Ray executor of the fine-tuning sweep: one measured run per node, many nodes at once.
+
+`study.casestudy.finetune.sweep` (the driver) keeps what it always does: resume, run records, Table IX, publishing the
+models, every write atomic. This executor only places runs (`Executor.run_many`):
+
+- each run is a Ray task that asks for one unit of `study.casestudy.cluster.NODE_RESOURCE`; every node offers exactly
+  one, so a measured run holds a whole node and two measured runs never share one (Formula 1 stays clean);
+- on that node the task prepares the data and the asset *outside* the measured window, then calls the same
+  `executors.measure_run` as the local executor (Sampler process + training worker + watchdog);
+- the samples, the summary and the fine-tuned model (a tar.gz of the run's artefacts) come back to the driver
+  as the task's result, or through a shared folder given by `--artifacts URI` (`/shared/path` or
+  `file:///shared/path`, mounted at the same place on every node);
+- every run carries the node's identity (hostname, CPU model, cores, GPU, Ray node id) and the time it held
+  the node (`node.held_from` / `held_to`);
+- a task lost with its node or its Ray worker becomes a `failed` RunResult naming the node and the reason;
+  with `retries=N` it is resubmitted (up to N times) to a *different* node, and the final record keeps the
+  failed attempts (`node.attempts`).
+
+Every node needs this checkout at the same path with its `.venv` (the task runs `study` from there).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import ipaddress
+import math
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from study import config, files
+from study.casestudy.cluster import NODE_RESOURCE, node_identity, node_label
+from study.errors import StudyError
+
+INSTALL_HINT = ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt"
+_PASSED_ENV = ("STUDY_CACHE_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def artifacts_root(uri: str | None) -> Path | None:
+    """`--artifacts URI` as a folder: a plain path or file:// URI (shared storage mounted on every node)."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path if parsed.scheme else uri)
+    raise StudyError(f"--artifacts {uri!r}: only shared folders are supported (a path or file:///path mounted at "
+                     "the same place on every node); leave it out to bring the artefacts back through Ray")
+
+
+# --------------------------------------------------------------------------------- node side
+def _pack(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(folder, arcname=".")
+    return buf.getvalue()
+
+
+def _unpack(data: bytes, dest: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+def run_on_node(job, attempt: int, artifacts: str | None, tracker=None) -> dict[str, Any]:
+    """The body of the Ray task, on the node that holds the run: prepare, measure, pack the results."""
+    from study.casestudy import dataset, executors, training
+
+    if os.environ.get("OMP_NUM_THREADS") == "":
+        del os.environ["OMP_NUM_THREADS"]  # Ray's default of 1 thread per task: the run holds the whole node
+    node = node_identity()
+    if tracker is not None:  # wait for it: if this worker dies next, the driver still knows the node
+        import ray
+
+        try:
+            ray.get(tracker.started.remote(job.run_id, attempt, node), timeout=60)
+        except ray.exceptions.RayError:
+            pass
+    cfg = job.config
+    # data and asset ready before the measured window (cached after the first run on this node)
+    dataset.load_split(cfg.profile, seed=cfg.seed)
+    training.prepare_assets(cfg.profile, [job.member])
+    _stop_orphans()
+    scratch = Path(tempfile.mkdtemp(prefix="study-run-"))
+    pidfile = RUNNING_DIR / f"{os.getpid()}.pid"
+    try:
+        node["held_from"] = time.time()
+        result = executors.measure_run(dataclasses.replace(job, workdir=scratch / "run"),
+                                      on_start=lambda _job, worker, _sampler: files.write_text(pidfile, f"{worker}\n"))
+        node["held_to"] = time.time()
+        result.node = {**result.node, **node}
+        payload: dict[str, Any] = {"result": result, "artifacts": None, "artifacts_path": None,
+                                   "worker_log": _read(scratch / "run" / "worker.log")}
+        if result.artifacts is not None:
+            root = artifacts_root(artifacts)
+            if root is None:
+                payload["artifacts"] = _pack(result.artifacts)
+            else:
+                dest = root / job.member / f"r{job.repeat}" / f"attempt{attempt}"
+                shutil.rmtree(dest, ignore_errors=True)
+                shutil.copytree(result.artifacts, dest)
+                payload["artifacts_path"] = str(dest)
+        result.artifacts = None  # a path on this node means nothing to the driver
+        return payload
+    finally:
+        pidfile.unlink(missing_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# The training worker runs in its own session (measure_run), so a Ray worker killed on its own (Ray's memory
+# monitor, a crash) can leave it training. Each task notes its worker's PID; the next task on the node stops
+# such orphans *before* measuring, so that they never overlap a measured run.
+RUNNING_DIR = Path(tempfile.gettempdir()) / "study-measured-runs"
+
+
+def _stop_orphans() -> list[int]:
+    """SIGKILL the process groups of training workers whose Ray task is gone; returns their PIDs."""
+    import signal
+
+    import psutil
+
+    RUNNING_DIR.mkdir(parents=True, exist_ok=True)
+    stopped = []
+    for pidfile in RUNNING_DIR.glob("*.pid"):
+        if psutil.pid_exists(int(pidfile.stem)):
+            continue  # its task is still running (another node on this machine)
+        try:
+            worker = int(pidfile.read_text().strip())
+            proc = psutil.Process(worker)
+            if "study.casestudy.training" in proc.cmdline():
+                os.killpg(worker, signal.SIGKILL)  # the worker's session: PGID = its PID
+                stopped.append(worker)
+        except (ValueError, OSError, psutil.Error):
+            pass
+        pidfile.unlink(missing_ok=True)
+    return stopped
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------------- driver side
+class RayExecutor:
+    """Runs the sweep's measured runs on a Ray cluster, one per node (`--executor ray --address ADDR`)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, retries: int = 0, artifacts: str | None = None,
+                 connect_timeout: float = 10.0):
+        address = address or os.environ.get("RAY_ADDRESS")
+        if not address:
+            raise StudyError("--executor ray needs the address of a running Ray cluster: --address HOST:PORT "
+                             "(start one with `ray start --head ...`, see README 'Running the sweep on a cluster')")
+        if retries < 0:
+            raise StudyError(f"--retries must be 0 or more (got {retries})")
+        self.address, self.retries, self.artifacts = address, retries, artifacts
+        artifacts_root(artifacts)  # validate early
+        host, _, port = address.rpartition(":")
+        if not port.isdigit():
+            raise StudyError(f"--address {address!r} is not HOST:PORT (e.g. 127.0.0.1:6379)")
+        try:  # fail fast and clearly instead of Ray's long reconnect loop
+            socket.create_connection((host, int(port)), timeout=connect_timeout).close()
+        except OSError as exc:
+            raise StudyError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                             f"`ray start --head --port {port} ...` or check --address") from exc
+        try:
+            import ray
+        except ImportError as exc:
+            raise StudyError(f"--executor ray needs the optional package ray: {INSTALL_HINT}") from exc
+        self._ray = ray
+        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+        env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "")  # "" = unset on the node (run_on_node)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")]))
+        if ray.is_initialized():
+            raise StudyError("this process is already connected to Ray; one RayExecutor per driver process")
+        extra = {"_node_ip_address": host} if _is_loopback(host) and host != "127.0.0.1" else {}
+        ray.init(address=address, namespace="study", log_to_driver=False, logging_level="WARNING",
+                 runtime_env={"env_vars": env}, **extra)  # a loopback cluster (study.casestudy.cluster): its own IP
+        self.nodes = self.measuring_nodes()
+        if not self.nodes:
+            ray.shutdown()
+            raise StudyError(f"the Ray cluster at {address} has no node offering the resource {NODE_RESOURCE!r}; "
+                             f"start every node with --resources '{{\"{NODE_RESOURCE}\": 1}}'")
+        self._task = ray.remote(run_on_node)
+        # a whole node per run; no Ray-level retries: a lost attempt is recorded, then retried by run_many
+        self._task_options = dict(num_cpus=0, resources={NODE_RESOURCE: 1}, max_retries=0, name="study-measured-run")
+        # on the head: it outlives any worker node (and the cluster does not outlive its head)
+        self._tracker = ray.remote(_Tracker).options(num_cpus=0, resources={"node:__internal_head__": 0.001}).remote()
+        ray.get(self._tracker.get.remote("", 0))  # up before any run reports to it
+
+    def measuring_nodes(self) -> list[dict[str, Any]]:
+        """Alive nodes that offer the per-node resource (one measured run at a time each)."""
+        return [n for n in self._ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(NODE_RESOURCE)]
+
+    # the seam
+    def run(self, job):
+        return next(iter(self.run_many([job])))
+
+    def run_many(self, jobs: Iterable) -> Iterator:
+        """Submit every job at once (Ray queues them on the per-node resource); yield results as they end.
+
+        A lost attempt is yielded as a `failed` result (the driver records it) and, while retries are left,
+        resubmitted to a node other than those it failed on; its final result then carries `node.attempts`.
+        """
+        ray = self._ray
+        pending: dict[Any, tuple[Any, int, list[dict[str, Any]]]] = {}
+
+        def submit(job, attempt: int, history: list[dict[str, Any]]) -> None:
+            opts: dict[str, Any] = {}
+            avoid = [h["node_id"] for h in history if h.get("node_id")]
+            others = [n["NodeID"] for n in self.measuring_nodes() if n["NodeID"] not in avoid]
+            if avoid and others:
+                opts["label_selector"] = {"ray.io/node-id": f"!in({','.join(avoid)})"}
+            ref = self._task.options(**self._task_options, **opts).remote(job, attempt, self.artifacts, self._tracker)
+            pending[ref] = (job, attempt, history)
+
+        for job in jobs:
+            submit(job, 1, [])
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            job, attempt, history = pending.pop(ref)
+            try:
+                payload = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                failure = self._failure(job, attempt, exc)
+                history = [*history, failure.node["attempt"]]
+                failure.node["attempts"] = history
+                yield failure
+                if attempt <= self.retries:
+                    submit(job, attempt + 1, history)
+                continue
+            result = self._materialise(job, payload)
+            result.node["attempt"] = attempt
+            result.node["attempts"] = history
+            yield result
+
+    def _failure(self, job, attempt: int, exc: BaseException):
+        """A failed RunResult for an attempt that raised in Ray (node died, worker killed, task error)."""
+        import pandas as pd
+
+        from study.casestudy import formula1
+        from study.casestudy.executors import RunResult
+        from study.casestudy.sampler import COLUMNS
+
+        try:
+            node = self._ray.get(self._tracker.get.remote(job.run_id, attempt), timeout=30) or {}
+        except self._ray.exceptions.RayError:
+            node = {}
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+        kind = type(exc).__name__
+        where = node_label(node) if node else "a node that never reported (lost before the run started)"
+        reason = f"attempt {attempt} on {where}: Ray {kind}: {first}"[:600]
+        samples = pd.DataFrame({c: pd.Series(dtype="str" if c == "phase" else "float64") for c in COLUMNS})
+        now = time.time()
+        node = {**node, "attempt": {"attempt": attempt, "node_id": node.get("node_id"),
+                                    "hostname": node.get("hostname"), "error": kind, "reason": reason, "at": now}}
+        return RunResult(member=job.member, repeat=job.repeat, status="failed", reason=reason, elapse_s=math.nan,
+                         summary=formula1.summarize(samples), samples=samples, started=now, ended=now, node=node)
+
+    def _materialise(self, job, payload: dict[str, Any]):
+        """Put a finished run where the driver expects a local one: job.workdir/{samples.csv, artifacts/}."""
+        result = payload["result"]
+        work = Path(job.workdir)
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        files.write_csv(work / "samples.csv", result.samples)
+        files.write_text(work / "worker.log", payload.get("worker_log") or "")
+        if payload.get("artifacts") is not None:
+            _unpack(payload["artifacts"], work / "artifacts")
+            result.artifacts = work / "artifacts"
+        elif payload.get("artifacts_path"):
+            shutil.copytree(payload["artifacts_path"], work / "artifacts")
+            result.artifacts = work / "artifacts"
+        return result
+
+    def close(self) -> None:
+        if self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+class _Tracker:
+    """A tiny actor: which node started which attempt (so a lost task can name its node)."""
+
+    def __init__(self):
+        self.seen: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def started(self, run_id: str, attempt: int, node: dict[str, Any]) -> None:
+        self.seen[(run_id, attempt)] = node
+
+    def get(self, run_id: str, attempt: int) -> dict[str, Any] | None:
+        return self.seen.get((run_id, attempt))

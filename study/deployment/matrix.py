@@ -1,0 +1,289 @@
+"""RQ1 measured: export real models to every deployment scenario of Tables IV-V and prove each one runs.
+
+`data/deployment_scenarios.csv` is the current (2026) scenario table: one row per format, with its lifecycle
+status and a source. For every row that can run here, the framework module (`study.deployment.backend_tf`,
+`study.deployment.backend_torch`) exports the reference model, and a *fresh process* of the format's own runtime
+(Python worker, Node.js, headless Chromium, or a Flask server on 127.0.0.1) reloads it and runs the same images. Each row gets:
+export seconds, size on disk, load ms, batch-1 latency (median, p90; warm-up, 1 thread), peak RSS of the
+runtime process, max |difference| vs the reference output and top-1 agreement.
+
+    python -m study deploy --framework {tf,torch,all} [--quick] --csv FILE|-
+
+A failing or stuck exporter/runtime gives a row with ok=False and the error; the run goes on. Rows are
+appended to `<work>/rows.jsonl` as they finish, so a killed run keeps what it measured (`--resume`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+import numpy as np
+import pandas as pd
+
+from study import config, files
+from study.deployment.backend import get_backend
+from study.deployment.scenarios import FRAMEWORKS, _framework_name, check_formats, runnable, scenarios
+from study.deployment.worker import _tail, run_chromium, run_node, run_python_worker, run_rest
+from study.errors import Skipped, StudyError
+
+# The CLI's columns, in this order; more measurements follow them.
+COLUMNS = ["framework", "scenario_group", "format", "runtime", "status", "ok", "size_mb", "load_ms", "latency_ms",
+           "max_abs_diff", "top1_agreement", "error"]
+EXTRA_COLUMNS = ["latency_p90_ms", "export_s", "peak_rss_mb", "rel_diff", "min_cosine", "images", "model", "quantised",
+                 "runtime_process", "warnings"]
+# Non-quantised formats must agree with the reference within this, relative to the output scale (max |ref|).
+REL_TOLERANCE = 1e-4
+
+
+# --- measurements --------------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One measured deployment scenario."""
+
+    framework: str
+    scenario_group: str
+    format: str
+    runtime: str
+    status: str
+    ok: bool = False
+    size_mb: float | None = None
+    load_ms: float | None = None
+    latency_ms: float | None = None
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None
+    error: str = ""
+    latency_p90_ms: float | None = None
+    export_s: float | None = None
+    peak_rss_mb: float | None = None
+    rel_diff: float | None = None
+    min_cosine: float | None = None
+    images: int | None = None
+    model: str = ""
+    quantised: bool = False
+    runtime_process: str = ""
+    warnings: str = ""
+
+
+def size_mb(path: str | Path) -> float:
+    path = Path(path)
+    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    return total / 2**20
+
+
+def fidelity(reference: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """max |out - ref|, the same relative to max |ref|, and the share of images whose argmax agrees."""
+    reference = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    outputs = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    if reference.shape != outputs.shape:
+        raise StudyError(f"deployed model returned shape {outputs.shape}, the reference {reference.shape}")
+    diff = float(np.max(np.abs(outputs - reference)))
+    scale = float(np.max(np.abs(reference))) or 1.0
+    agree = float(np.mean(reference.argmax(1) == outputs.argmax(1)))
+    norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(outputs, axis=1)
+    cosine = float(np.min(np.sum(reference * outputs, axis=1) / np.where(norms > 0, norms, 1.0)))
+    return {"max_abs_diff": diff, "rel_diff": diff / scale, "top1_agreement": agree, "min_cosine": cosine}
+
+
+# --- the matrix ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Settings:
+    quick: bool
+    warmup: int
+    repeats: int
+    timeout: float  # per runtime process
+
+    @classmethod
+    def of(cls, quick: bool) -> Settings:
+        return cls(quick=quick, warmup=3 if quick else 5, repeats=10 if quick else 50, timeout=300 if quick else 600)
+
+
+
+
+def measure_framework(framework: str, settings: Settings, work: Path, formats: list[str] | None = None,
+                      done: set[str] = frozenset(), on_row: Callable[[Row], None] | None = None) -> list[Row]:
+    """Export the framework's reference model to each scenario format, run each in its runtime, compare."""
+    table = scenarios(framework)
+    wanted = check_formats(formats, framework) if formats else list(table["format"])
+    rows: list[Row] = []
+    backend = None
+    reference = None
+    for _, sc in table[table["format"].isin(wanted) & ~table["format"].isin(done)].iterrows():
+        row = Row(framework=sc["framework"], scenario_group=sc["scenario_group"], format=sc["format"],
+                  runtime=sc["runtime"], status=sc["status"])
+        if not runnable(sc):
+            row.error = f"not runnable here: {str(sc['runnable_here']).removeprefix('no: ')}"
+        else:
+            try:
+                if backend is None:
+                    backend = get_backend(framework)
+                    reference = backend.reference(settings.quick, work)
+                    np.save(work / "reference_outputs.npy", reference.outputs)
+                _measure_row(row, backend, reference, settings, work)
+            except Skipped as exc:
+                row.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a failing exporter is a row, not the end of the run
+                row.ok = False
+                row.error = _tail(f"{type(exc).__name__}: {exc}", 800)
+                if os.environ.get("STUDY_DEBUG"):
+                    traceback.print_exc()
+        if reference is not None:
+            row.model = reference.model_name
+        rows.append(row)
+        if on_row:
+            on_row(row)
+    return rows
+
+
+def _measure_row(row: Row, backend, reference, settings: Settings, work: Path) -> None:
+    import warnings
+
+    fmt = row.format
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        export = backend.export(fmt, reference, work, settings.quick)
+        row.export_s = time.perf_counter() - t0
+    row.warnings = _clean("; ".join(sorted({f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}"
+                                            for w in caught if _relevant_warning(w)})))[:400]
+    if getattr(export, "note", ""):
+        row.warnings = "; ".join(w for w in (_clean(export.note), row.warnings) if w)
+    row.size_mb = size_mb(export.path)
+    row.quantised = export.quantised
+    x = reference.images
+    if export.runner == "python":
+        result = run_python_worker(fmt, export.path, x, work, warmup=settings.warmup, repeats=settings.repeats,
+                                   timeout=settings.timeout)
+    elif export.runner == "rest":
+        result = run_rest(fmt, export.path, x, warmup=settings.warmup, repeats=settings.repeats,
+                          timeout=settings.timeout)
+    elif export.runner == "chromium":
+        result = run_chromium(export.model_file or export.path, x, work, warmup=settings.warmup,
+                              repeats=settings.repeats, timeout=settings.timeout, name=fmt)
+    else:  # a web/ Node.js script
+        result = run_node(export.runner, export.model_file or export.path, x, work,
+                          warmup=settings.warmup, repeats=settings.repeats, timeout=settings.timeout, name=fmt)
+    fid = fidelity(reference.outputs, result.outputs)
+    row.load_ms = result.load_ms
+    row.latency_ms = statistics.median(result.latencies_ms)
+    row.latency_p90_ms = float(np.percentile(result.latencies_ms, 90))
+    row.peak_rss_mb = result.peak_rss_mb
+    row.runtime_process = result.process
+    row.images = len(x)
+    row.max_abs_diff, row.rel_diff, row.top1_agreement = fid["max_abs_diff"], fid["rel_diff"], fid["top1_agreement"]
+    row.min_cosine = fid["min_cosine"]
+    if not export.quantised and (fid["rel_diff"] > REL_TOLERANCE or fid["top1_agreement"] < 1.0):
+        row.ok = False
+        row.error = (f"deployed output differs from the reference: relative max |diff| {fid['rel_diff']:.2e} "
+                     f"(tolerance {REL_TOLERANCE:g}), top-1 agreement {fid['top1_agreement']:.0%}")
+    else:
+        row.ok = True
+
+
+# Deprecations of the Python ecosystem itself, not of a deployment path.
+_IRRELEVANT_WARNINGS = ("files() instead", "pkg_resources", "datetime.datetime.utcnow")
+
+
+def _relevant_warning(w) -> bool:
+    text = str(w.message)
+    return ((issubclass(w.category, (DeprecationWarning, FutureWarning)) or "deprecat" in text.lower())
+            and not any(s in text for s in _IRRELEVANT_WARNINGS))
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def rows_frame(rows: list[Row]) -> pd.DataFrame:
+    df = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS + EXTRA_COLUMNS)
+    df.attrs["source"] = "measured by study.deployment.matrix (python -m study deploy)"
+    return df
+
+
+def default_work_dir(quick: bool) -> Path:
+    return config.cache_dir() / "deploy" / ("quick" if quick else "full")
+
+
+def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | None = None,
+               formats: list[str] | None = None, resume: bool = False, progress: bool = False) -> pd.DataFrame:
+    """The measured deployment matrix for 'tf', 'torch' or 'all' (one row per scenario format)."""
+    frameworks = list(FRAMEWORKS) if framework == "all" else [framework]
+    for f in frameworks:
+        _framework_name(f)
+    if formats:
+        check_formats(formats, framework)
+    work = files.ensure_writable_dir(Path(work) if work else default_work_dir(quick))
+    log = work / "rows.jsonl"
+    previous = [Row(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()] \
+        if resume and log.exists() else []
+    if not resume:
+        log.unlink(missing_ok=True)
+    settings = Settings.of(quick)
+    rows = list(previous)
+
+    def record(row: Row) -> None:
+        with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
+            fh.write(json.dumps(asdict(row), default=float) + "\n")
+        if progress:
+            state = "ok  " if row.ok else "FAIL"
+            print(f"[deploy] {state} {row.framework:10s} {row.format:26s} "
+                  f"{'' if row.ok else row.error[:110]}", file=sys.stderr, flush=True)
+
+    for f in frameworks:
+        sub = work / f
+        if not resume and sub.exists():  # artefacts of an earlier run must not stand in for this run's
+            shutil.rmtree(sub)
+        sub.mkdir(parents=True, exist_ok=True)
+        rows += measure_framework(f, settings, sub, [x for x in (formats or []) if x in set(scenarios(f)["format"])]
+                                  or None, done={r.format for r in previous}, on_row=record)
+    order = {fmt: i for i, fmt in enumerate(scenarios()["format"])}
+    rows.sort(key=lambda r: order.get(r.format, len(order)))
+    return rows_frame(rows)
+
+
+# profile="smoke" (tests, CI): a few formats of each framework on the --quick path, about a minute.
+SMOKE_FORMATS = ["saved_model", "litert_float32", "litert_dynamic_int8", "saved_model_c_api", "state_dict",
+                 "dynamic_int8", "torchserve"]
+
+
+def matrix_for_profile(profile: str | None = None, work: str | Path | None = None) -> pd.DataFrame:
+    """The matrix a notebook shows: smoke -> SMOKE_FORMATS on the quick path; embedded / paper -> every format.
+
+    The deployment matrix needs no online input (the models are built or shipped locally), so `paper` measures
+    the same as `embedded`.
+    """
+    p = config.get_profile(profile)
+    if p.name == "smoke":
+        return run_matrix("all", quick=True, work=work, formats=SMOKE_FORMATS)
+    return run_matrix("all", quick=False, work=work)
+
+
+# --- CLI -----------------------------------------------------------------------------------------------------
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deploy", help="RQ1: export real models to every deployment scenario and measure each")
+    p.add_argument("--framework", default="all", choices=[*FRAMEWORKS, "all"])
+    p.add_argument("--quick", action="store_true", help="small TF model, fewer images and repeats; skips AOTInductor")
+    p.add_argument("--csv", default="-", metavar="FILE|-", help="where the matrix goes (default: stdout)")
+    p.add_argument("--formats", nargs="+", metavar="FORMAT", help="only these scenario formats")
+    p.add_argument("--work", default=None, help="folder for the exported artefacts (default: .cache/deploy/...)")
+    p.add_argument("--resume", action="store_true", help="keep the rows a previous (killed) run already finished")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    df = run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
+                    progress=True)
+    files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")
+    return 0
+

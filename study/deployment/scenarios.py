@@ -1,0 +1,69 @@
+"""The deployment scenarios of Tables IV-V as data (data/deployment_scenarios.csv): which format each needs, its
+status today, whether it runs here.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from study import config
+from study.errors import StudyError
+
+
+SCENARIOS_CSV = config.DATA / "deployment_scenarios.csv"
+
+
+FRAMEWORKS = {"tf": "TensorFlow", "torch": "PyTorch"}
+
+
+def scenarios(framework: str | None = None) -> pd.DataFrame:
+    """The current scenario table (`data/deployment_scenarios.csv`), optionally for 'tf' or 'torch'."""
+    df = pd.read_csv(SCENARIOS_CSV, keep_default_na=False)
+    df.attrs["source"] = "data/deployment_scenarios.csv (current deployment scenarios, 2026)"
+    if framework is None or framework == "all":
+        return df
+    return df[df["framework"] == _framework_name(framework)].reset_index(drop=True)
+
+
+def _framework_name(framework: str) -> str:
+    if framework not in FRAMEWORKS:
+        raise StudyError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}, all")
+    return FRAMEWORKS[framework]
+
+
+def runnable(row: pd.Series | dict) -> bool:
+    return str(row["runnable_here"]).strip().lower() == "yes"
+
+
+def check_formats(names: list[str] | None, framework: str = "all") -> list[str]:
+    """The scenario formats to run: `names` validated against the table (StudyError listing valid names)."""
+    valid = list(scenarios(framework)["format"])
+    if not names:
+        return valid
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise StudyError(f"unknown deployment format(s) {', '.join(unknown)} for framework {framework!r}; "
+                         f"valid: {', '.join(valid)}")
+    return list(names)
+
+
+def status_changes() -> pd.DataFrame:
+    """Paper Tables IV-V (2019) beside the current table: per paper scenario group, what became of each format."""
+    from study import paper
+
+    now = scenarios()
+    old = paper.deployment_methods()
+    old = old.assign(framework=old["framework"].replace({"TensorFlow 1": "TensorFlow"}))
+    merged = now.merge(old[["framework", "scenario_group", "output_format", "calling_methods"]],
+                       on=["framework", "scenario_group"], how="left")
+    merged["in_paper"] = merged["output_format"].notna()
+    cols = ["framework", "scenario_group", "output_format", "calling_methods", "format", "runtime", "status",
+            "status_source", "in_paper"]
+    out = merged[cols].rename(columns={"output_format": "paper_formats_2019", "calling_methods": "paper_calling",
+                                       "format": "format_2026"})
+    out.attrs["source"] = "paper Tables IV-V (2019) and data/deployment_scenarios.csv (2026)"
+    return out
+
+
+def framework_of(fmt: str) -> str:
+    """The framework ("tf" | "torch") whose backend exports and loads format `fmt`."""
+    return "tf" if scenarios("tf")["format"].eq(fmt).any() else "torch"

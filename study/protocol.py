@@ -1,0 +1,20 @@
+"""The paper's measurement protocol (Section VII), as typed facts: one home for every number of it.
+
+Each value cites the sentence it comes from. The profiles (`smoke`, `embedded`) scale some of them down to fit
+this machine; `study.casestudy.executors.PROFILE_DEFAULTS` says which and why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Protocol:
+    finetune_interval_s: float  # VII-E: "the stats function is run every 5 seconds"
+    cooldown_samples: int  # VII-E: "in cool down period, stats function will be run 6 times" (m = 12, Formula 1)
+    test_interval_s: float  # VII-F: stats every second while testing in the browser
+    batch_size: int  # VII-C: training batch size
+    epochs: int  # not stated in the paper; the TF Hub image-classifier default
+
+
+PAPER = Protocol(finetune_interval_s=5.0, cooldown_samples=6, test_interval_s=1.0, batch_size=32, epochs=5)

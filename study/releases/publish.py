@@ -1,0 +1,511 @@
+"""RQ3 made executable: publish asset versions the way the version notes describe (Sections VI-A/B, Table VIII).
+
+The paper re-implements by hand the code changes behind TF Hub's version notes, following the three steps
+of producing a module (Section VI-A): **Step 1** define the model and load the pretrained checkpoint (plus
+input preprocessing and hyper-parameters), **Step 2** choose the signatures (inference and fine-tuning),
+**Step 3** export. `publish` does exactly that, starting from an embedded zoo member (`study.casestudy.assets`):
+
+    checkpoint/ckpt.{index,data-*}    the member's parameters, written once; every version loads it
+                                      (like the TF-Slim checkpoints all TF Hub versions share, Table VII)
+    v1_initial/                       fixed input size, [0, 1] -> [-1, 1] scaling, original batch-norm momentum
+    v2_variable_input/                + resize to the checkpoint's size inside the model (Step 1)
+    v3_batch_norm_momentum/           + momentum 0.99 by default, an argument when fine-tuning (Steps 1-2)
+    v4_quantization_boundary/         + input scaling overestimating the upper bound by 0.05 % (Step 1)
+    v5_tf2_saved_model/               + a `serving_default` signature (Steps 2-3)
+    versions.json                     the versions and the notes that are not published (TF1 only)
+
+Each version folder is a TF2 SavedModel that `hub.KerasLayer` loads (reusable-SavedModel convention:
+`__call__(images, training[, batch_norm_momentum])`, `variables`, `trainable_variables`,
+`regularization_losses`), plus `version.json` recording the note it implements and what each step did.
+The versions are cumulative, like TF Hub's. Two notes are TF1-only and are stated, not faked
+(`TF1_ONLY_NOTES`): UPDATE_OPS and the `hub.Module` format.
+
+`finetune_versions` measures the new-version concerns of Section VII-H: it fine-tunes each version with
+the sweep harness (`study.casestudy.finetune`, same data, seed and protocol) and, optionally, runs the browser test
+(`study.casestudy.browser`). CLI: `python -m study publish --member NAME --out DIR`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from study import config, files
+from study.errors import StudyError
+
+PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
+ARCHITECTURES = ("MobileNet V1", "MobileNet V2")
+# Batch-norm momentum of the original TF-Slim training scopes (mobilenet_v1_arg_scope batch_norm_decay,
+# mobilenet_v2 training_scope bn_decay): what the TF1 modules were built with before the version-3 note.
+ORIGINAL_BN_MOMENTUM = {"MobileNet V1": 0.9997, "MobileNet V2": 0.997}
+NEW_BN_MOMENTUM = 0.99  # the version-3 note
+QUANTIZATION_OVERESTIMATE = 0.0005  # 0.05 %: issue 109 note
+INPUT_RANGE = (-1.0, 1.0)  # what the checkpoints expect; TF Hub image assets take [0, 1]
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """One published version: the note it implements and how Steps 1-3 change."""
+
+    number: int
+    slug: str
+    note: str
+    note_category: str | None  # Table VIII's category; None for notes outside Table VIII
+    tfhub_version: int  # the TF Hub MobileNet version that carried this note
+    source: str  # where the note's text comes from in the paper
+    steps: tuple[int, ...]  # the steps of Section VI-A this version changes
+    change: str  # how this version implements its note
+    variable_input: bool = False
+    configurable_momentum: bool = False
+    new_momentum: bool = False  # default momentum 0.99 instead of the original
+    input_overestimate: float = 0.0  # relative increase of the scaled input's upper bound
+    serving_signature: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"v{self.number}_{self.slug}"
+
+
+def _note(category: str) -> str:
+    """The version note's text as Table VIII gives it (one place: data/paper/table_viii_version_notes.csv)."""
+    from study.paper import version_notes
+
+    notes = version_notes()
+    return str(notes.loc[notes["note_category"] == category, "version_note"].iloc[0])
+
+
+def versions() -> tuple[VersionSpec, ...]:
+    """The versions `publish` produces, cumulative, in order."""
+    return (
+        VersionSpec(1, "initial", "Initial release.", None, 1, "Section VI-B (the initial-release notes)", (1, 2, 3),
+                    "Step 1: fixed input size, [0, 1] scaled to [-1, 1], the original training momentum; "
+                    "Step 2: __call__(images, training); Step 3: TF2 SavedModel"),
+        VersionSpec(2, "variable_input", _note("variable_input_size"), "variable_input_size", 3, "Table VIII", (1,),
+                    "Step 1: bilinear resize to the checkpoint's input size inside the model; "
+                    "input shape (None, None, None, 3)", variable_input=True),
+        VersionSpec(3, "batch_norm_momentum", _note("batch_norm_momentum"), "batch_norm_momentum", 3, "Table VIII",
+                    (1, 2), f"Step 1: batch-norm momentum {NEW_BN_MOMENTUM} by default; Step 2: __call__ takes "
+                    "batch_norm_momentum (hub.KerasLayer(arguments=...)) for fine-tuning",
+                    variable_input=True, configurable_momentum=True, new_momentum=True),
+        VersionSpec(4, "quantization_boundary", _note("quantization_boundary"), "quantization_boundary", 3,
+                    "Table VIII", (1,), f"Step 1: [0, 1] scaled to [-1, {1 + QUANTIZATION_OVERESTIMATE:g}] "
+                    "(upper bound overestimated by 0.05 %)", variable_input=True, configurable_momentum=True,
+                    new_momentum=True, input_overestimate=QUANTIZATION_OVERESTIMATE),
+        VersionSpec(5, "tf2_saved_model", "Switched to the SavedModel format of TensorFlow 2. The hub.Module class "
+                    "cannot load this or later versions any more.", None, 4, "Section VII-H", (2, 3),
+                    "Step 2: a serving_default signature images -> {feature_vector}; Step 3: exported with it",
+                    variable_input=True, configurable_momentum=True, new_momentum=True,
+                    input_overestimate=QUANTIZATION_OVERESTIMATE, serving_signature=True),
+    )
+
+
+# Section VII-H's argument per TF Hub version of mobilenet_v2_075_192 (argued, not measured, in the paper).
+PAPER_VII_H = {
+    1: "the version the paper fine-tuned and tested (Tables IX, X)",
+    2: "UPDATE_OPS fix: will not interfere the performance and resource usage",
+    3: "API change: performance and resources unchanged unless the fine-tuning is redone with momentum 0.99 "
+       "(one fine-tuning took 10m 46s)",
+    4: "TF2 SavedModel: same parameters, no essential difference in performance and resource usage",
+}
+
+
+# Notes that only make sense in TensorFlow 1: stated here (and in versions.json / the notebook), not faked.
+TF1_ONLY_NOTES: tuple[dict[str, str], ...] = (
+    {"note_category": "update_ops",
+     "why": "UPDATE_OPS is the TF1 graph collection holding the batch-norm moving-average updates that a TF1 "
+            "training loop had to run itself; GitHub issue 86 was a module that did not register them. In TF2 "
+            "the updates run inside the layer call of the fine-tuning function (tf.function control dependencies), "
+            "so there is no collection to fix: fine-tuning any version here updates the moving statistics "
+            "(tests/test_publish.py checks it)."},
+    {"note_category": "hub_module_format",
+     "why": "hub.Module (TF1 Hub format) can only be written with TensorFlow 1's hub.create_module_spec, which "
+            "tensorflow-hub 0.16 no longer ships. All versions here are TF2 SavedModels; v1-v4 play hub.Module's "
+            "role (a reusable module: __call__ for inference and fine-tuning, no signatures) and v5 adds the "
+            "serving_default signature that TF Serving, the TF.js and TFLite converters need."},
+)
+
+
+def _tf1_only_notes() -> list[dict[str, str]]:
+    from study.paper import version_notes
+
+    notes = version_notes().drop_duplicates("note_category").set_index("note_category")["version_note"]
+    text = {"update_ops": notes.get("update_ops", ""),
+            "hub_module_format": "Versions 1-3 of the MobileNets were published in the hub.Module format."}
+    return [{**n, "note": text[n["note_category"]]} for n in TF1_ONLY_NOTES]
+
+
+def get_versions(names: Sequence[str] | None = None) -> list[VersionSpec]:
+    """The versions called `names` ('v3', 'v3_batch_norm_momentum' or '3'), all when None."""
+    specs = versions()
+    if not names:
+        return list(specs)
+    by = {}
+    for s in specs:
+        by.update({s.name: s, f"v{s.number}": s, str(s.number): s})
+    unknown = [n for n in names if n not in by]
+    if unknown:
+        raise StudyError(f"unknown version {', '.join(unknown)}; valid versions: {', '.join(s.name for s in specs)}")
+    return sorted({by[n] for n in names}, key=lambda s: s.number)
+
+
+# ------------------------------------------------------------------------------------- Step 1
+def _member(name: str):
+    from study.casestudy import assets
+
+    member = assets.get_member(name)  # unknown name: StudyError listing the valid ones
+    if member.backend != "tf" or member.architecture not in ARCHITECTURES:
+        tf_names = [m.name for m in assets.MEMBERS if m.backend == "tf"]
+        raise StudyError(f"{member.name} is a {member.backend} member ({member.architecture}); publishing versions "
+                         f"needs a TF Hub MobileNet member: {', '.join(tf_names)}")
+    return member
+
+
+def build_backbone(member):
+    """Step 1, the network: the member's MobileNet of tf_keras.applications (same builder as the embedded zoo)."""
+    import tf_keras
+
+    app = {"MobileNet V1": tf_keras.applications.MobileNet, "MobileNet V2": tf_keras.applications.MobileNetV2}
+    size = member.input_size
+    return app[member.architecture](input_shape=(size, size, 3), alpha=member.width, include_top=False,
+                                    weights=None, pooling="avg")
+
+
+def _batch_norms(backbone) -> list:
+    import tf_keras
+
+    return [layer for layer in backbone.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
+
+
+def write_checkpoint(member, dest: Path) -> dict[str, Any]:
+    """The member's parameters as a TF checkpoint (`ckpt.index`, `ckpt.data-*`), copied by variable name
+    from its embedded SavedModel into a freshly built backbone; returns what `checkpoint.json` records."""
+    import numpy as np
+    import tensorflow as tf
+
+    from study.casestudy import assets
+
+    asset = assets.build_embedded(member)
+    source = {v.name: v for v in tf.saved_model.load(str(asset)).variables}
+    backbone = build_backbone(member)
+    missing = [w.name for w in backbone.weights if w.name not in source]
+    if missing:
+        raise StudyError(f"the embedded asset {asset} lacks {len(missing)} variables of the {member.architecture} "
+                         f"backbone (e.g. {missing[0]}); rebuild it: python -m study zoo build --members {member.name}")
+    for w in backbone.weights:
+        value = source[w.name].numpy()
+        if value.shape != tuple(w.shape):
+            raise StudyError(f"{asset}: variable {w.name} has shape {value.shape}, the backbone expects "
+                             f"{tuple(w.shape)}; rebuild the asset (python -m study zoo build)")
+        w.assign(value)
+    with files.atomic_dir(dest) as tmp:
+        tf.train.Checkpoint(backbone=backbone).write(str(tmp / "ckpt"))
+        info = {"member": member.name, "source": str(asset), "variables": len(backbone.weights),
+                "parameters": int(sum(np.prod(w.shape) for w in backbone.weights)),
+                "files": sorted(p.name for p in tmp.iterdir()), "publish_format": PUBLISH_FORMAT}
+        files.write_text(tmp / "checkpoint.json", json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def load_checkpoint(member, checkpoint: Path):
+    """Step 1: build the backbone and load the shared checkpoint into it (every variable must match)."""
+    import tensorflow as tf
+
+    backbone = build_backbone(member)
+    status = tf.train.Checkpoint(backbone=backbone).read(str(checkpoint / "ckpt"))
+    status.assert_existing_objects_matched().expect_partial()
+    return backbone
+
+
+# ------------------------------------------------------------------------------------- Steps 1-3
+def _input_bounds(spec: VersionSpec) -> tuple[float, float]:
+    low, high = INPUT_RANGE
+    return low, high * (1.0 + spec.input_overestimate)
+
+
+def _export(spec: VersionSpec, member, checkpoint: Path, dest: Path) -> dict[str, Any]:
+    """Steps 1-3 for one version into the (new, empty) folder `dest`; returns its version.json."""
+    import tensorflow as tf
+
+    t0 = time.perf_counter()
+    # Step 1: define the model, load the checkpoint, fix the hyper-parameters and the input preprocessing.
+    backbone = load_checkpoint(member, checkpoint)
+    bns = _batch_norms(backbone)
+    momentum = NEW_BN_MOMENTUM if spec.new_momentum else ORIGINAL_BN_MOMENTUM[member.architecture]
+    for layer in bns:
+        layer.momentum = momentum
+    size = member.input_size
+    low, high = _input_bounds(spec)
+
+    def features(images, training, batch_norm_momentum=None):
+        if spec.variable_input:  # any size in, the checkpoint's size to the network
+            images = tf.image.resize(images, (size, size), method="bilinear")
+        x = images * (high - low) + low
+        if batch_norm_momentum is None:
+            return backbone(x, training=training)
+        for layer in bns:  # a tensor: used by the moving-average updates of this trace only
+            layer.momentum = batch_norm_momentum
+        try:
+            return backbone(x, training=training)
+        finally:
+            for layer in bns:
+                layer.momentum = momentum
+
+    # Step 2: signatures. `__call__` serves inference (training=False, the default) and fine-tuning
+    # (training=True, hub.KerasLayer(trainable=True)): one trace each, `training` a Python bool like Keras'
+    # own exports (a tensor would put a cond in every product graph, which the TF.js converter rejects).
+    # With a configurable momentum, `batch_norm_momentum` is a float tensor argument (hub.KerasLayer's
+    # `arguments=`); a call without it gets the default, converted to that tensor.
+    side = None if spec.variable_input else size
+    image_spec = tf.TensorSpec([None, side, side, 3], tf.float32, name="images")
+    if spec.configurable_momentum:
+        def call(images, training=False, batch_norm_momentum=momentum):
+            return features(images, training, batch_norm_momentum)
+
+        extra = {"batch_norm_momentum": tf.TensorSpec([], tf.float32, name="batch_norm_momentum")}
+    else:
+        def call(images, training=False):
+            return features(images, training)
+
+        extra = {}
+    root = tf.train.Checkpoint()
+    root.variables = list(backbone.variables)
+    root.trainable_variables = list(backbone.trainable_variables)
+    root.regularization_losses = []
+    root.__call__ = tf.function(call, autograph=False)
+    for training in (False, True):
+        root.__call__.get_concrete_function(image_spec, training=training, **extra)
+    signatures: dict[str, Any] = {}
+    if spec.serving_signature:
+        serve = tf.function(lambda images: {"feature_vector": call(images, training=False)}, input_signature=[image_spec],
+                            autograph=False)
+        signatures["serving_default"] = serve.get_concrete_function()
+    # Step 3: export (a TF2 SavedModel; hub.Module would need TensorFlow 1, see TF1_ONLY_NOTES).
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("WARNING")  # no "INFO: Assets written to ..." per version
+    try:
+        tf.saved_model.save(root, str(dest), signatures=signatures,
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+    finally:
+        logger.setLevel(level)
+    call_args = "images, training=False" + (f", batch_norm_momentum={momentum}" if spec.configurable_momentum else "")
+    steps = {
+        "1": f"{member.architecture} (width {member.width}) from tf_keras.applications, checkpoint loaded; "
+             f"inputs [0, 1] scaled to [{low:g}, {high:g}]"
+             + (f", resized to {size}x{size} inside the model" if spec.variable_input else f", fixed {size}x{size}")
+             + f"; batch-norm momentum {momentum}" + (" (default, configurable)" if spec.configurable_momentum else ""),
+        "2": f"__call__({call_args}) for inference and fine-tuning"
+             + ("; serving_default(images) -> {'feature_vector'}" if spec.serving_signature else "; no signatures"),
+        "3": "tf.saved_model.save -> TF2 SavedModel (hub.KerasLayer loads it)",
+    }
+    return {**asdict(spec), "name": spec.name, "member": member.name, "handle": member.handle,
+            "input_size": size, "input_shape": [None, side, side, 3], "feature_dim": member.feature_dim,
+            "input_range": [low, high], "batch_norm_momentum": momentum, "what_each_step_does": steps,
+            "signatures": sorted(signatures), "publish_format": PUBLISH_FORMAT,
+            "tensorflow": tf.__version__, "export_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _checkpoint_info(ckpt: Path, member: str) -> dict[str, Any] | None:
+    """What `checkpoint.json` says, None when there is no usable checkpoint; another member's is an error."""
+    try:
+        info = json.loads((ckpt / "checkpoint.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if info.get("member") != member:
+        raise StudyError(f"{ckpt.parent} holds the versions of {info.get('member')}, not {member}; "
+                         "choose another --out")
+    return info if info.get("publish_format") == PUBLISH_FORMAT else None
+
+
+def _is_current(folder: Path, spec: VersionSpec, checkpoint_info: dict[str, Any]) -> bool:
+    try:
+        rec = json.loads((folder / "version.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return ((folder / "saved_model.pb").exists() and rec.get("publish_format") == PUBLISH_FORMAT
+            and rec.get("checkpoint") == checkpoint_info and rec.get("note") == spec.note)
+
+
+def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *, force: bool = False,
+            progress: bool = True) -> pd.DataFrame:
+    """Publish the versions (`names`, default all) of `member` under `out`; returns one row per version.
+
+    Resumable: versions already published from the same checkpoint are kept unless `force`. Every folder is
+    written next to its final place and renamed into it, so a killed run leaves no half-written version.
+    """
+    specs = get_versions(names)
+    member_ = _member(member)
+    try:
+        out = files.ensure_writable_dir(out)
+    except OSError as exc:
+        raise StudyError(str(exc)) from None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with files.locked(out / "versions.json"):
+        ckpt = out / "checkpoint"
+        info = _checkpoint_info(ckpt, member_.name)
+        if info is None or force:
+            info = write_checkpoint(member_, ckpt)
+        for spec in specs:
+            dest = out / spec.name
+            if not force and _is_current(dest, spec, info):
+                continue
+            with files.atomic_dir(dest) as tmp:
+                record = _export(spec, member_, ckpt, tmp) | {"checkpoint": info}
+                files.write_text(tmp / "version.json", json.dumps(record, indent=2) + "\n")
+            if progress:
+                print(f"[publish] {member_.name} {spec.name}: {record['export_seconds']} s -> {dest}",
+                      file=sys.stderr, flush=True)
+        table = read_published(out)
+        files.write_text(out / "versions.json", json.dumps(
+            {"member": member_.name, "versions": table["name"].tolist(), "not_published": _tf1_only_notes()},
+            indent=2) + "\n")
+    return table
+
+
+def read_published(out: str | Path) -> pd.DataFrame:
+    """One row per version folder under `out` (from its version.json), in version order."""
+    rows = []
+    for path in sorted(Path(out).glob("v*/version.json")):
+        rec = json.loads(path.read_text())
+        rows.append({"version": rec["number"], "name": rec["name"], "note": rec["note"],
+                     "note_category": rec["note_category"], "tfhub_version": rec["tfhub_version"],
+                     "steps": ", ".join(str(s) for s in rec["steps"]), "input_shape": str(tuple(rec["input_shape"])),
+                     "input_range": f"[{rec['input_range'][0]:g}, {rec['input_range'][1]:g}]",
+                     "batch_norm_momentum": rec["batch_norm_momentum"],
+                     "momentum_configurable": rec["configurable_momentum"],
+                     "signatures": ", ".join(rec["signatures"]) or "-", "change": rec["change"],
+                     "path": str(path.parent)})
+    if not rows:
+        raise StudyError(f"no published versions in {out}; run: python -m study publish --member NAME --out {out}")
+    return pd.DataFrame(rows).sort_values("version").reset_index(drop=True)
+
+
+def not_published() -> pd.DataFrame:
+    """The notes that only apply to TensorFlow 1, with the reason they are stated instead of implemented."""
+    return pd.DataFrame(_tf1_only_notes(), columns=["note_category", "note", "why"])
+
+
+def table_viii_beside(out: str | Path) -> pd.DataFrame:
+    """Table VIII (one row per note) beside the version we published for it, or why there is none."""
+    from study.paper import version_notes
+
+    paper = version_notes()
+    per_note = (paper.groupby(["note_category", "version_note"], sort=False)
+                .agg(modules=("algorithm", lambda s: ", ".join(s)),
+                     paper_version=("version", lambda s: ", ".join(f"V{v}" for v in sorted(set(s)))))
+                .reset_index())
+    ours = read_published(out).dropna(subset=["note_category"]).set_index("note_category")
+    why = not_published().set_index("note_category")["why"]
+    per_note["our_version"] = per_note["note_category"].map(ours["name"]).fillna("not published (TF1 only)")
+    per_note["steps"] = per_note["note_category"].map(ours["steps"]).fillna("-")
+    per_note["how"] = [ours["change"].get(c) if c in ours.index else why.get(c, "") for c in per_note["note_category"]]
+    return per_note
+
+
+# ------------------------------------------------------------------------ measuring (Section VII-H)
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _version_cache(member, version_dir: Path, cache: Path, base_cache: Path) -> Path:
+    """A cache folder in which the zoo finds `version_dir` as the member's asset and the data sets are shared.
+
+    The sweep harness loads members through `study.casestudy.assets` only; this is how it fine-tunes a published
+    version instead: embedded profiles read `cache_dir()/zoo/...`, the paper profile `$STUDY_HUB_ASSETS`.
+    """
+    from study.casestudy import assets
+
+    cache.mkdir(parents=True, exist_ok=True)
+    (base_cache / "datasets").mkdir(parents=True, exist_ok=True)
+    links = {cache / "datasets": base_cache / "datasets"}
+    with _environ(STUDY_CACHE_DIR=str(cache)):
+        links[assets.embedded_path(member)] = version_dir
+    links[cache / "hub-assets" / member.handle / str(member.version)] = version_dir
+    for link, target in links.items():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == target.resolve():
+                continue
+            link.unlink() if link.is_symlink() else shutil.rmtree(link)
+        link.symlink_to(target.resolve(), target_is_directory=True)
+    return cache
+
+
+def finetune_versions(published: str | Path, out: str | Path, profile: str | None = None,
+                      names: Sequence[str] | None = None, *, browser_backends: Sequence[str] = (),
+                      progress: bool = False, **sweep_options: Any) -> pd.DataFrame:
+    """Fine-tune each published version with the sweep harness (same data, seed and protocol for all) and,
+    with `browser_backends`, run the browser test on the result; one row per version.
+
+    Resumable like the harness itself: `out/<version>/sweep/` (Table IX layout) and `out/<version>/browser/`.
+    """
+    from study.casestudy import finetune
+
+    published = Path(published)
+    table = read_published(published)
+    if names:
+        wanted = {s.name for s in get_versions(names)}
+        table = table[table["name"].isin(wanted)]
+    info = json.loads((published / "checkpoint" / "checkpoint.json").read_text())
+    member = _member(info["member"])
+    prof = config.get_profile(profile).name
+    out = Path(out)
+    base_cache = config.cache_dir()
+    rows = []
+    for version in table.itertuples():
+        cache = _version_cache(member, Path(version.path), out / version.name / "cache", base_cache)
+        sweep_out = out / version.name / "sweep"
+        with _environ(STUDY_CACHE_DIR=str(cache), STUDY_HUB_ASSETS=str(cache / "hub-assets")):
+            t9 = finetune.sweep(sweep_out, prof, [member.name], progress=progress, **sweep_options)
+            row = {"version": version.version, "name": version.name,
+                   "paper_vii_h": PAPER_VII_H.get(version.tfhub_version, ""),
+                   **t9.iloc[0][["accuracy", "delta_cpu", "delta_mem", "elapse", "elapse_s", "status"]].to_dict()}
+            if browser_backends and row["status"] == "ok":
+                from study.casestudy import browser
+
+                tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=prof,
+                                          backends=tuple(browser_backends), members=[member.name], progress=progress)
+                for r in tx.itertuples():
+                    row |= {f"browser_{r.backend}_status": r.status, f"browser_{r.backend}_ms_per_image": r.ms_per_image,
+                            f"browser_{r.backend}_accuracy": r.accuracy}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------- CLI
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish", help="publish a zoo member's versions following the version notes (Table VIII)")
+    p.add_argument("--member", required=True, help="a TF zoo member, e.g. mobilenet_v2_035_96")
+    p.add_argument("--out", required=True, type=Path, help="output folder: one folder per version")
+    p.add_argument("--versions", nargs="+", metavar="V", help="only these versions (e.g. v1 v3; default: all)")
+    p.add_argument("--force", action="store_true", help="republish versions that are already there")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    table = publish(args.member, args.out, args.versions, force=args.force)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(table.drop(columns=["path", "note_category"]).to_string(index=False))
+    for note in _tf1_only_notes():
+        print(f"not published ({note['note_category']}, TF1 only): {note['note']}")
+    print(f"[publish] {len(table)} versions -> {args.out}")
+    return 0

@@ -1,0 +1,225 @@
+"""The fine-tuning sweep: real workers on the smoke zoo, the watchdog, resume, atomic tables, the contract layout."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from study.casestudy import finetune
+from study.errors import StudyError
+from study.casestudy import executors, training
+from study.casestudy.executors import LocalExecutor, RunJob
+from study.casestudy.finetune import TABLE_IX_COLUMNS
+from study.casestudy.training import WorkerSpec
+
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.casestudy.assets.members("smoke")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """One generated-inputs cache for the module (synthetic flowers + embedded assets are built once)."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDY_CACHE_DIR", str(cache))
+        mp.setenv("STUDY_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
+        yield {**os.environ}
+
+
+def _cli(args, env, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "study", "finetune", *args], env=env, text=True,
+                          capture_output=True, **kw)
+
+
+# --- bad input: one clear error, before anything trains ------------------------------------------------
+
+def test_unknown_member_is_an_error_listing_the_valid_ones(tmp_path):
+    with pytest.raises(StudyError, match="valid members: .*mobilenet_v2_100_160"):
+        finetune.sweep(tmp_path, "smoke", ["mobilenet_v9_000_1"])
+
+
+def test_unwritable_output_is_an_error_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StudyError, match="not writable.*--out"):
+        finetune.sweep(blocker / "out", "smoke")
+    with pytest.raises(StudyError, match="MB free"):
+        finetune.sweep(tmp_path / "out", "smoke", min_free_mb=1e12)
+
+
+def test_bad_parameters_are_clear_errors(tmp_path):
+    for kwargs, msg in (({"mode": "half"}, "valid modes"), ({"epochs": 0}, "epochs"), ({"repeats": 0}, "repeats"),
+                        ({"interval": 0.01}, "minimum")):
+        with pytest.raises(StudyError, match=msg):
+            finetune.sweep(tmp_path, "smoke", **kwargs)
+    with pytest.raises(StudyError, match="unknown executor"):
+        executors.get_executor("slurm")
+
+
+# --- the table from run records ----------------------------------------------------------------------
+
+def _record(member, repeat, status="ok", **values):
+    cfg = executors.sweep_config("smoke")
+    base = {"member": member, "repeat": repeat, "status": status, "reason": "" if status == "ok" else "why",
+            "elapse_s": 100.0, "accuracy": 0.5, "val_accuracy": 0.5, "train_s": 50.0, "delta_cpu": 50.0,
+            "delta_mem": 2.0, "delta_cpu_tree": 40.0, "delta_mem_tree": 1.5, "peak_rss_mb": 900.0, "gpu": None,
+            "gpu_memory": None, "n_samples": 30, "config": cfg.key(), "worker": {"backend": "tf"}}
+    return {**base, **values}
+
+
+def test_table_ix_averages_repeats_and_records_bad_runs():
+    cfg = executors.sweep_config("smoke")
+    records = [_record("b", 0, accuracy=0.4, elapse_s=160), _record("b", 1, accuracy=0.6, elapse_s=170),
+               _record("a", 0, status="killed", accuracy=None, elapse_s=12.0),
+               _record("c", 0, config={"other": 1})]  # another config: not in this table
+    table = finetune.table_ix(records, cfg, order=["b", "a"])
+    assert list(table.columns[:len(TABLE_IX_COLUMNS)]) == TABLE_IX_COLUMNS
+    assert list(table["model"]) == ["b", "a"]
+    b, a = table.iloc[0], table.iloc[1]
+    assert b["status"] == "ok" and b["repeats"] == 2 and b["accuracy"] == pytest.approx(0.5)
+    assert b["elapse"] == "0:02:45" and b["elapse_s_std"] == pytest.approx(7.0711, rel=1e-3)
+    assert a["status"] == "killed" and "r0: why" in a["reason"] and math.isnan(a["accuracy"])
+    assert a["elapse_s"] == 12.0  # what was measured before the kill is kept
+
+
+def test_resume_needs_an_ok_record_of_the_same_config(tmp_path):
+    cfg = executors.sweep_config("smoke")
+    path = tmp_path / "runs" / "m" / "r0.json"
+    path.parent.mkdir(parents=True)
+    for rec, done in ((_record("m", 0), True), (_record("m", 0, status="timeout"), False),
+                      (_record("m", 0, config={**cfg.key(), "epochs": 9}), False)):
+        path.write_text(json.dumps(rec))
+        assert finetune._is_done(tmp_path, "m", 0, cfg) is done
+    path.write_text('{"member": "m", "status": "o')  # half-written by a kill: rerun, not a crash
+    assert not finetune._is_done(tmp_path, "m", 0, cfg)
+
+
+def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path):
+    old = pd.DataFrame({"model": ["a"], "delta_cpu": [1.0]})
+    finetune.write_table(tmp_path, old)
+    writer = ("import sys, pandas as pd; from study.casestudy import finetune\n"
+              "big = pd.DataFrame({'model': ['x' * 40] * 3_000_000, 'delta_cpu': 2.0})\n"
+              "print('writing', flush=True)\n"
+              f"finetune.write_table({str(tmp_path)!r}, big)\n")
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size > 0 for p in tmp_path.glob(".table_ix.csv.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the writer finished before it could be killed"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "table_ix.csv"), old)
+
+
+# --- real runs -------------------------------------------------------------------------------------------
+
+def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
+    out = tmp_path / "sweep"
+    first = subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--out", str(out)],
+                             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid_file = out / "runs" / SMOKE[0] / "r0" / "worker.pid"
+    deadline = time.monotonic() + 240
+    while not pid_file.exists():
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)  # mid-run: importing TensorFlow / loading the data
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 1, stderr  # not every member ok
+    table = pd.read_csv(out / "table_ix.csv")
+    killed, ok = table.set_index("model").loc[SMOKE[0]], table.set_index("model").loc[SMOKE[1]]
+    assert killed["status"] == "killed" and "SIGKILL" in killed["reason"]
+    assert killed["elapse_s"] > 0 and killed["n_samples"] > 0 and math.isnan(killed["accuracy"])
+    assert ok["status"] == "ok"
+    done_record = out / "runs" / SMOKE[1] / "r0.json"
+    mtime = done_record.stat().st_mtime_ns
+
+    rerun = _cli(["--profile", "smoke", "--out", str(out)], env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming: 1 of 2 runs already done" in rerun.stderr + rerun.stdout
+    assert done_record.stat().st_mtime_ns == mtime  # the complete member was skipped
+
+    table = pd.read_csv(out / "table_ix.csv")
+    assert list(table.columns[:len(TABLE_IX_COLUMNS)]) == TABLE_IX_COLUMNS
+    assert sorted(table["model"]) == sorted(SMOKE) and (table["status"] == "ok").all()
+    for col in ("delta_cpu", "delta_mem", "elapse_s", "accuracy", "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb"):
+        assert table[col].map(math.isfinite).all(), col
+    assert table["gpu"].isna().all() or table["gpu"].map(math.isfinite).all()
+    assert table["elapse"].str.fullmatch(r"\d+:\d\d:\d\d").all()
+    assert ((table["accuracy"] >= 0) & (table["accuracy"] <= 1)).all() and (table["peak_rss_mb"] > 50).all()
+    for member in SMOKE:  # the layout other modules consume
+        samples = pd.read_csv(out / "samples" / f"{member}.csv")
+        assert {"cooldown-before", "running", "cooldown-after"} <= set(samples["phase"])
+        assert (out / "models" / member / "saved_model" / "saved_model.pb").exists()
+        meta = json.loads((out / "models" / member / "meta.json").read_text())
+        assert {"member", "backend", "input_size", "class_names", "test_accuracy", "test_images"} <= set(meta)
+        preds = pd.read_csv(out / "predictions" / f"{member}.csv")
+        assert list(preds.columns) == ["path", "label", "prediction"] and len(preds) == len(meta["test_images"])
+        assert (preds["label"] == preds["prediction"]).mean() == pytest.approx(meta["test_accuracy"])
+    record = json.loads(done_record.read_text())
+    assert {"tensorflow-cpu", "tf-keras", "numpy"} <= set(record["worker"]["versions"])
+    assert "tf_intra_op" in record["worker"]["threads"]
+
+
+def test_the_watchdog_kills_a_stuck_run_and_the_sweep_goes_on(tmp_path, env):
+    table = finetune.sweep(tmp_path, "smoke", SMOKE[:1], timeout_s=1.0, progress=False)
+    row = table.iloc[0]
+    assert row["status"] == "timeout" and "watchdog" in row["reason"]
+    assert 1.0 <= row["elapse_s"] < 10 and row["n_samples"] > 0
+    assert not (tmp_path / "models" / SMOKE[0]).exists()
+
+
+def test_a_dead_sampler_makes_the_run_invalid(tmp_path, env):
+    def kill_sampler(job, worker_pid, sampler_pid):
+        os.kill(sampler_pid, signal.SIGKILL)
+
+    cfg = executors.sweep_config("smoke")
+    result = LocalExecutor(on_start=kill_sampler).run(RunJob(SMOKE[0], 0, cfg, tmp_path / "run"))
+    assert result.status == "invalid" and "sampler" in result.reason
+    assert result.artifacts is None
+
+
+def test_full_fine_tuning_saves_a_serving_classifier(tmp_path, env):
+    """In-process: the backbone trains (full mode) and the SavedModel's serving_default is the contract's."""
+    import numpy as np
+    import tensorflow as tf
+
+    from study.runtime.images import load_images
+
+    spec = WorkerSpec(member=SMOKE[1], profile="smoke", epochs=1, mode="full", out=str(tmp_path))
+    result = training.train_member(spec)
+    assert len(result["history"]["loss"]) == 1 and 0 <= result["accuracy"] <= 1
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    images = load_images([t["path"] for t in meta["test_images"]], meta["input_size"])
+    serve = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
+    probs = serve(tf.constant(images))["probabilities"].numpy()
+    assert probs.shape == (len(images), len(meta["class_names"]))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    preds = pd.read_csv(tmp_path / "predictions.csv")
+    assert (probs.argmax(axis=1) == preds["prediction"]).mean() > 0.95  # same model, same images
+
+
+def test_torch_member_frozen_with_cached_features(tmp_path, env):
+    import torch
+
+    from study.runtime.images import load_images
+
+    spec = WorkerSpec(member="efficientnet_lite0", profile="smoke", epochs=2, mode="frozen", out=str(tmp_path))
+    result = training.train_member(spec)
+    assert "features_s" in result["timings"] and result["backend"] == "torch"
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    model = training.load_torch_classifier(tmp_path / "model.pt", "smoke")
+    x = load_images([t["path"] for t in meta["test_images"]], meta["input_size"])
+    with torch.no_grad():
+        probs = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
+    preds = pd.read_csv(tmp_path / "predictions.csv")
+    assert (probs.argmax(1).numpy() == preds["prediction"].to_numpy()).all()
+    assert result["accuracy"] > 0.4  # real ImageNet weights: well above chance (0.2) on the flowers

@@ -1,0 +1,185 @@
+"""The sweep on a real 2-node Ray cluster (loopback): same Table IX as local, one measured run per node, a killed
+Ray worker recorded and retried elsewhere. Skips, with the install command, when the optional `ray` is absent."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+pytest.importorskip("ray", reason="ray is an optional extra: .venv/bin/pip install -c requirements/lock.txt "
+                                  "-r requirements/ray.txt")
+
+from study.casestudy.cluster import LocalCluster, node_identity  # noqa: E402
+from study.errors import StudyError  # noqa: E402
+
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.casestudy.assets.members("smoke")
+
+
+def _finetune(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", *args], env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _measured_worker(cluster: LocalCluster) -> psutil.Process | None:
+    """The Ray worker process (on any node of `cluster`) whose training worker is running, if there is one."""
+    for node in cluster.started:
+        for pid in node.tree():
+            try:
+                proc = psutil.Process(pid)
+                if "study.casestudy.training" in proc.cmdline():
+                    return proc.parent()
+            except psutil.Error:
+                continue
+    return None
+
+
+def _kill_ray_worker(proc: psutil.Process) -> list[int]:
+    """SIGKILL the Ray worker process alone (by PID); returns it and the run's processes it leaves behind."""
+    left = [p.pid for p in proc.children(recursive=True)]  # the Sampler (exits on EOF) and the training worker
+    proc.send_signal(signal.SIGKILL)
+    return [proc.pid, *left]
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """The smoke sweep run locally and on a 2-node cluster whose first measured Ray worker is killed mid-run."""
+    root = tmp_path_factory.mktemp("ray-sweeps")
+    env = {**os.environ, "STUDY_CACHE_DIR": str(root / "cache"), "STUDY_RESULTS_DIR": str(root / "results")}
+    local = _finetune(["--out", str(root / "local")], env)  # builds the cached inputs both sweeps use
+    cluster = LocalCluster(nodes=2)
+    try:
+        cluster.start()  # meanwhile: only the accuracies of the local sweep are compared, not its timings
+        local_out, local_err = local.communicate(timeout=400)
+        assert local.returncode == 0, local_err[-3000:]
+        ray_run = _finetune(["--executor", "ray", "--address", cluster.address, "--retries", "1",
+                             "--out", str(root / "ray")], env)
+        killed, deadline = None, time.monotonic() + 300
+        while killed is None and ray_run.poll() is None and time.monotonic() < deadline:
+            worker = _measured_worker(cluster)
+            if worker is not None:
+                time.sleep(1.0)  # mid-run
+                killed = {"pid": worker.pid, "pids": _kill_ray_worker(worker)}
+            time.sleep(0.1)
+        ray_out, ray_err = ray_run.communicate(timeout=400)
+        yield {"root": root, "local": root / "local", "ray": root / "ray", "killed": killed, "cluster": cluster,
+               "ray_rc": ray_run.returncode, "ray_log": ray_out + ray_err}
+    finally:
+        if local.poll() is None:
+            local.kill()
+        cluster.stop()
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/r*.json"))]
+
+
+def test_ray_sweep_gives_the_local_table_ix_rows(sweeps):
+    assert sweeps["ray_rc"] == 0, sweeps["ray_log"][-3000:]
+    local = pd.read_csv(sweeps["local"] / "table_ix.csv").set_index("model")
+    ray = pd.read_csv(sweeps["ray"] / "table_ix.csv").set_index("model")
+    assert list(ray.columns) == list(local.columns)  # same file, same columns
+    assert sorted(ray.index) == sorted(local.index) == sorted(SMOKE)
+    assert (ray["status"] == "ok").all() and (local["status"] == "ok").all()
+    for member in SMOKE:
+        # Tolerance: one test image. Same seed, data and libraries, but the node's thread count may reorder
+        # floating-point sums; in practice the accuracies are equal.
+        n_test = len(json.loads((sweeps["ray"] / "models" / member / "meta.json").read_text())["test_images"])
+        assert abs(ray.loc[member, "accuracy"] - local.loc[member, "accuracy"]) <= 1 / n_test + 1e-9, member
+        for col in ("delta_cpu", "delta_mem", "elapse_s", "peak_rss_mb"):
+            assert math.isfinite(ray.loc[member, col]), (member, col)
+        # the contract layout, filled from the artefacts the nodes sent back
+        assert (sweeps["ray"] / "models" / member / "saved_model" / "saved_model.pb").exists()
+        preds = pd.read_csv(sweeps["ray"] / "predictions" / f"{member}.csv")
+        assert (preds["label"] == preds["prediction"]).mean() == pytest.approx(ray.loc[member, "accuracy"])
+        samples = pd.read_csv(sweeps["ray"] / "samples" / f"{member}.csv")
+        assert {"cooldown-before", "running", "cooldown-after"} <= set(samples["phase"])
+
+
+def test_node_identity_is_in_every_row(sweeps):
+    here = node_identity()
+    for kind in ("local", "ray"):
+        for rec in _records(sweeps[kind]):
+            node = rec["node"]
+            assert {"hostname", "cpu_model", "cores", "gpu", "node_id"} <= set(node), kind
+            assert node["hostname"] == here["hostname"] and node["cores"] == here["cores"]
+            assert (node["node_id"] == "local") == (kind == "local")
+    ray = pd.read_csv(sweeps["ray"] / "table_ix.csv")
+    assert ray["node"].str.contains(here["hostname"]).all()
+
+
+def test_no_two_measured_runs_overlap_on_a_node(sweeps):
+    windows = []
+    for rec in _records(sweeps["ray"]):
+        node = rec["node"]
+        samples = pd.read_csv(sweeps["ray"] / "samples" / f"{rec['member']}.csv")
+        # the node was held around the whole measured window (first to last sample)
+        assert node["held_from"] <= samples["timestamp"].min() and samples["timestamp"].max() <= node["held_to"]
+        windows.append((node["node_id"], node["held_from"], node["held_to"], rec["member"]))
+    windows.sort()
+    # the killed run was retried on the node the other member held: two measured runs queued on one node
+    assert len(windows) == 2 and len({w[0] for w in windows}) == 1, windows
+    for (node_a, _, end_a, m_a), (node_b, start_b, _, m_b) in zip(windows, windows[1:]):
+        if node_a == node_b:
+            assert end_a <= start_b, f"{m_a} and {m_b} overlapped on node {node_a[:8]}"
+
+
+def test_a_killed_ray_worker_is_recorded_and_retried_on_another_node(sweeps):
+    assert sweeps["killed"], "no measured run was seen on the cluster to kill"
+    assert sweeps["ray_rc"] == 0, sweeps["ray_log"][-3000:]
+    retried = [r for r in _records(sweeps["ray"]) if r["node"].get("attempts")]
+    assert len(retried) == 1, [r["node"] for r in _records(sweeps["ray"])]
+    rec = retried[0]
+    failed = rec["node"]["attempts"][0]
+    assert failed["attempt"] == 1 and rec["node"]["attempt"] == 2 and rec["status"] == "ok"
+    assert failed["error"] in ("WorkerCrashedError", "NodeDiedError", "RayTaskError", "OwnerDiedError"), failed
+    assert failed["node_id"] and failed["node_id"] != rec["node"]["node_id"]  # elsewhere
+    assert f"{rec['member']}/r0: failed (attempt 1 on" in sweeps["ray_log"]  # recorded (and said) as it happened
+    # nothing of the killed run outlives the sweep (its training worker is stopped before the next measured run)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                   for p in sweeps["killed"]["pids"])
+
+
+def test_an_orphaned_training_worker_is_stopped_before_the_next_run(tmp_path, monkeypatch):
+    from study.casestudy import ray_executor
+
+    monkeypatch.setattr(ray_executor, "RUNNING_DIR", tmp_path)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # the Ray worker that owned the run: dead
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "study.casestudy.training"],
+                              start_new_session=True)
+    (tmp_path / f"{gone.pid}.pid").write_text(f"{orphan.pid}\n")
+    (tmp_path / f"{os.getpid()}.pid").write_text(f"{orphan.pid}\n")  # a live owner: left alone
+    try:
+        assert ray_executor._stop_orphans() == [orphan.pid]
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert [p.name for p in tmp_path.iterdir()] == [f"{os.getpid()}.pid"]
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+
+
+def test_bad_addresses_and_options_are_clear_errors(tmp_path, monkeypatch):
+    from study.casestudy.ray_executor import RayExecutor, artifacts_root
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(StudyError, match="needs the address"):
+        RayExecutor(address=None)
+    t = time.monotonic()
+    with pytest.raises(StudyError, match="no Ray cluster answers at 127.0.0.2:9"):
+        RayExecutor(address="127.0.0.2:9")
+    assert time.monotonic() - t < 15  # fails fast, not after Ray's reconnect loop
+    with pytest.raises(StudyError, match="only shared folders"):
+        artifacts_root("s3://bucket/x")
+    assert artifacts_root("file:///mnt/shared") == Path("/mnt/shared")
+    proc = subprocess.run([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--retries", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--retries only apply to --executor ray" in proc.stderr

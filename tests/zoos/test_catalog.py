@@ -1,0 +1,128 @@
+"""study.zoos.catalog: TF Hub / PyTorch Hub pages -> tidy tables, on fixture pages and (when present) the real snapshots."""
+from __future__ import annotations
+
+import gzip
+
+import pandas as pd
+import pytest
+
+from conftest import needs_snapshots
+from study.zoos import catalog
+from study.zoos.catalog import CatalogError
+from study.cli import main
+from study.config import ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "zoo"
+TF2020, TF2024, PT = FIX / "tfhub" / "2020", FIX / "tfhub" / "2024", FIX / "pytorch-hub"
+FIRST_SEEN = FIX / "tfhub" / "first-seen.csv"
+
+
+def test_one_vocabulary_for_both_schemas():
+    assert catalog.slug("MobileNet V2") == "mobilenet-v2"
+    assert catalog.slug("ImageNet (ILSVRC-2012-CLS)") == "imagenet-ilsvrc-2012-cls"
+    assert catalog._values("dataset", ["Wikipedia, BooksCorpus, Stories"]) == ["wikipedia", "bookscorpus", "stories"]
+    assert catalog._values("format", ["hub"]) == ["hub-module"]
+    assert catalog._values("format", ["saved_model_2"]) == ["saved-model-2"]
+    assert catalog.clean_text("google/&zwnj;imagenet") == "google/imagenet"
+
+
+def test_tfhub_2020_schema_versions_changelog_and_variants():
+    cat = catalog.build("tfhub", TF2020)
+    v = cat["versions"]
+    # publisher and collection pages are parsed but are not assets
+    assert cat.parsed == 6 and cat.skipped == 0 and len(v) == 3
+    row = v[(v["handle"] == "google/imagenet/mobilenet_v2_100_224/classification") & (v["version"] == 3)].iloc[0]
+    assert "&zwnj;" not in row["handle"] and row["task"] == "image-classification"
+    assert (row["architecture"], row["dataset"], row["format"]) == ("mobilenet-v2", "imagenet-ilsvrc-2012-cls",
+                                                                    "hub-module")
+    assert row["fine_tunable"] is True or row["fine_tunable"] == True  # noqa: E712
+    notes = cat["changelog"]
+    mine = notes[notes["handle"] == row["handle"]]
+    assert list(mine["version"]) == [1, 2, 3, 3]
+    assert mine["note"].iloc[1] == "Fixed broken UPDATE_OPS for fine-tuning, GitHub issue 86."
+    assert not notes["note"].str.contains("reference|hub.Module\\(", case=False).any()
+    d = cat["variants"].iloc[0]
+    assert (d["handle"], d["version"], d["variant"]) == (row["handle"], 3, "tfjs")
+
+
+def test_tfhub_2024_schema_malformed_page_first_seen_and_as_of():
+    cat = catalog.build("tfhub", TF2024, FIRST_SEEN)
+    assert cat.skipped == 1 and len(cat.warnings) == 1
+    w = cat.warnings[0]
+    assert w.path.endswith("broken/1.md") and w.line == 4 and "not closed" in w.message
+    v = cat["versions"]
+    assert set(v["handle"]) == {"google/nnlm-en-dim50", "google/nnlm-en-dim128-with-normalization"}
+    assert v.set_index(["handle", "version"]).loc[("google/nnlm-en-dim50", 2), "format"] == "saved-model-2"
+    # a wrapped metadata value is still one comment: the Lite page parses
+    assert set(cat["variants"]["variant"]) == {"lite", "coral"}
+    old = cat.as_of("2021-01-01")
+    assert list(old["versions"]["version"]) == [1, 1] and old["variants"].empty
+    assert set(old["changelog"]["version"]) == {1}
+    with pytest.raises(CatalogError, match="--strict"):
+        catalog.build("tfhub", TF2024, strict=True)
+    with pytest.raises(CatalogError, match="YYYY-MM-DD"):
+        cat.as_of("01/01/2021")
+
+
+def test_pytorch_hub_call_forms():
+    cat = catalog.build("pytorch-hub", PT)
+    w = cat.warnings[0]
+    assert cat.parsed == 1 and cat.skipped == 1 and w.path == "broken_frontmatter.md" and w.line >= 3
+    page = cat["pages"].iloc[0]
+    assert (page["title"], page["tags"], page["repo"], page["ref"]) == ("Demo Nets", "vision;scriptable",
+                                                                        "demo/nets", "v1.0")
+    m = cat["members"].set_index("member")
+    assert m.loc["demonet18", "source"] == "call"
+    assert m.loc["demonet50", "commented"] and m.loc["demonet101", "source"] == "commented-call"  # 2-line comment
+    assert m.loc["demonet34_bn", "source"] == "variable-list"
+    assert {"demo_cpu", "demo_gpu", "demo_mobile"} <= set(m.index)
+    assert m.loc["GAN[model_name=faces-512]", "commented"]
+    assert m.loc["demo_ssd[model_math=fp16]", "source"] == "prose"  # repo_or_dir= / model= keywords too
+    assert m.loc["demo_processing_utils", "utility"]
+    assert m.loc["demo-base-cased", "entrypoint"] == "tokenizer"
+    assert not any(n.startswith("./") or n == "tokenizer" for n in m.index)  # local paths are not members
+
+
+def test_cli_build_writes_tables_and_reports_errors(tmp_path, capsys):
+    out = tmp_path / "tf.csv.gz"
+    assert main(["catalog", "build", "--zoo", "tfhub", "--snapshot", str(TF2024), "--first-seen", str(FIRST_SEEN),
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: google/models/broken/1.md:4" in err and "5 pages parsed, 1 skipped" in err
+    v = pd.read_csv(tmp_path / "tf_versions.csv.gz")
+    assert len(v) == 3 and (tmp_path / "tf_variants.csv.gz").exists() and (tmp_path / "tf_changelog.csv.gz").exists()
+    assert main(["catalog", "build", "--zoo", "tfhub", "--snapshot", str(TF2024), "--strict", "--out", "-"]) == 2
+    assert main(["catalog", "build", "--zoo", "hf", "--snapshot", str(TF2024), "--out", "-"]) == 2
+    assert "unknown zoo 'hf'" in capsys.readouterr().err
+    assert main(["catalog", "build", "--zoo", "tfhub", "--snapshot", str(tmp_path / "nope"), "--out", "-"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: snapshot folder")
+
+
+def test_shipped_catalogs_are_small_derived_tables():
+    total = 0
+    for (zoo, date) in catalog.SNAPSHOTS:
+        cat = catalog.load_shipped(zoo, date)
+        assert all(len(df) for df in cat.tables.values())
+        for name in catalog.TABLE_NAMES[zoo]:
+            path = catalog.shipped_path(zoo, date, name)
+            total += path.stat().st_size
+            text = gzip.decompress(path.read_bytes()).decode()
+            assert "## Overview" not in text and "```" not in text  # facts, not page copies
+    assert total < 3_000_000
+    assert (catalog.ZOO_DATA / "README.md").read_text().count("e6bdf737") == 1
+
+
+@needs_snapshots
+@pytest.mark.parametrize("zoo,date", list(catalog.SNAPSHOTS))
+def test_real_snapshot_parses_and_matches_the_shipped_catalog(zoo, date):
+    cat = catalog.snapshot_catalog(zoo, date)
+    assert cat.skipped == 0 and not cat.warnings
+    shipped = catalog.load_shipped(zoo, date)
+    for name in catalog.TABLE_NAMES[zoo]:
+        a, b = cat[name], shipped[name]
+        assert len(a) == len(b), f"{name}: rebuild data/zoo with `python -m study catalog ship`"
+        assert list(a.columns) == list(b.columns)
+    if zoo == "tfhub":
+        assert cat["versions"]["first_seen_date"].notna().all()
+        assert {"tfjs", "lite", "coral"} <= set(cat["variants"]["variant"])

@@ -1,0 +1,104 @@
+"""study.zoos.families: grouping assets into families and what distinguishes the members (RQ2)."""
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+
+import pandas as pd
+import pytest
+
+from study.zoos import catalog, families
+from study import paper
+from study.zoos.catalog import CatalogError
+from study.cli import main
+from study.config import ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "zoo"
+
+
+@pytest.mark.parametrize("name,algorithm", [
+    ("resnet-v1-50", "resnet-v1"), ("ResNet V2 152", "resnet-v2"), ("efficientnet-b3", "efficientnet"),
+    ("NASNet-A (large)", "nasnet-a"), ("bert_uncased_L-12_H-768_A-12", "bert"), ("albert_xxlarge", "albert"),
+    ("resnet50x3-v2", "resnet-v2"), ("mobilenet-v2", "mobilenet-v2"), ("amoebanet-a-n-18-f-448", "amoebanet-a"),
+    ("universal-sentence-encoder-multilingual-large", "universal-sentence-encoder-multilingual"),
+])
+def test_configuration_is_not_part_of_the_algorithm(name, algorithm):
+    assert families.normalise_algorithm(name) == algorithm
+
+
+def test_generic_architecture_falls_back_to_the_model_name():
+    assert families.tfhub_algorithm("transformer", "google/albert_base") == "albert"
+    assert families.tfhub_algorithm("mobilenet-v1", "google/imagenet/mobilenet_v1_025_128/classification") == "mobilenet-v1"
+
+
+def test_member_differences():
+    mob = families.member_differences(
+        ["google/imagenet/mobilenet_v1_025_128/classification", "google/imagenet/mobilenet_v1_100_224/classification",
+         "google/imagenet/mobilenet_v1_100_224/quantops/classification"], "image-classification", "mobilenet-v1")
+    assert mob["google/imagenet/mobilenet_v1_025_128/classification"] == {"width": "025", "input_size": "128",
+                                                                          "quantised": "no"}
+    assert mob["google/imagenet/mobilenet_v1_100_224/quantops/classification"]["quantised"] == "yes"
+    bert = families.member_differences(["google/bert_cased_L-12_H-768_A-12", "google/bert_uncased_L-24_H-1024_A-16"],
+                                       "text-embedding", "bert")
+    assert bert["google/bert_cased_L-12_H-768_A-12"] == {"cased": "yes", "layers": "12", "hidden_size": "768",
+                                                         "attention_heads": "12"}
+    gan = families.member_differences(["deepmind/biggan-128", "deepmind/biggan-512"], "image-generator", "biggan")
+    assert gan["deepmind/biggan-512"] == {"output_size": "512"}
+    assert families.difference_summary(mob) == "configuration: input_size, quantised, width"
+
+
+def test_fixture_families_both_zoos():
+    tf = families.families(catalog.build("tfhub", FIX / "tfhub" / "2020"))
+    (row,) = tf.families.itertuples()
+    assert (row.task, row.algorithm, row.training_data, row.members) == ("image-classification", "mobilenet-v2",
+                                                                         "imagenet-ilsvrc-2012-cls", 2)
+    assert row.differences == "configuration: input_size, width" and row.output_formats == "hub.Module"
+    ann = families.pytorch_annotations(FIX / "pytorch-hub" / "annotations.csv")
+    pt = families.families(catalog.build("pytorch-hub", FIX / "pytorch-hub"), annotations=ann).families
+    by = pt.set_index("algorithm")
+    assert by.loc["demonet", "members"] == 5 and by.loc["demo-ssd", "differences"] == "configuration: precision"
+    assert by.loc["demo-gan", "differences"] == "output size: output_size"
+    assert "demo-base-cased" not in ";".join(pt["member_names"])  # not annotated: left out, not guessed
+
+
+def test_paper_rules_leave_out_assets_born_as_tf2():
+    cat = catalog.build("tfhub", FIX / "tfhub" / "2024")
+    assert families.families(cat).families["members"].tolist() == [2]
+    v = cat["versions"]
+    cat.tables["versions"] = v[~((v["handle"] == "google/nnlm-en-dim50") & (v["version"] == 1))]
+    assert families.families(cat).families["members"].tolist() == [2]
+    assert families.families(cat, paper_rules=True).families.empty
+
+
+def test_bad_annotation_table_is_one_clear_error(tmp_path):
+    bad = tmp_path / "ann.csv"
+    bad.write_text("page,member_pattern,task,algorithm,training_data,output_format\np,(unclosed,t,a,d,.pth\n")
+    with pytest.raises(CatalogError, match=r"ann.csv:2: member_pattern"):
+        families.pytorch_annotations(bad)
+
+
+@pytest.mark.parametrize("zoo,date,tables", [("tfhub", "2020-08-26", {"I"}), ("pytorch-hub", "2019-12-12", {"II", "III"})])
+def test_every_paper_row_beside_ours_from_the_shipped_catalog(zoo, date, tables):
+    fams = families.families(catalog.load_shipped(zoo, date), paper_rules=True)
+    cmp = families.compare_with_paper(fams.families, zoo, date)
+    assert len(cmp) == len(paper.families(catalog.ZOO_NAMES[zoo])) and set(cmp["table"]) == tables
+    assert set(cmp["verdict"]) <= {"match", "mismatch", "missing"} and cmp["reason"].str.len().gt(0).all()
+    v = cmp.set_index("algorithm")["verdict"]
+    if zoo == "tfhub":
+        assert v["MobileNet V1"] == "match" and v["MobileNet V2"] == "match" and v["BERT"] == "mismatch"
+    else:
+        assert (cmp[cmp["table"] == "II"]["verdict"] == "match").all()
+        assert v["RoBERTa (by fairseq)"] == "match"
+
+
+def test_cli_families_csv():
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = main(["families", "--zoo", "pytorch-hub", "--snapshot", str(FIX / "pytorch-hub"), "--csv", "-"])
+    assert rc == 0  # the shipped annotation table names no fixture page: no families, but the columns are there
+    df = pd.read_csv(io.StringIO(buf.getvalue()))
+    assert {"task", "algorithm", "training_data", "members", "differences", "output_formats"} <= set(df.columns)
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["families", "--zoo", "tfhub", "--snapshot", str(FIX / "tfhub" / "2020"), "--csv", "-"]) == 0
+    assert pd.read_csv(io.StringIO(buf.getvalue()))["members"].tolist() == [2]

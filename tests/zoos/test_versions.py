@@ -1,0 +1,71 @@
+"""study.zoos.versions: Table VI generalised, version-note categories, format transitions, deployment variants."""
+from __future__ import annotations
+
+import pytest
+
+from study.zoos import catalog, families, versions
+from study import paper
+from study.cli import main
+from study.config import ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "zoo"
+
+
+@pytest.mark.parametrize("note,category", [
+    ("Initial release.", "initial_release"),
+    ("Switched to the SavedModel format of TensorFlow 2. The hub.Module class cannot load this.", "tf2_saved_model"),
+    ("Support for variable input size.", "variable_input_size"),
+    ("Fine-tuning: change default batch norm momentum to 0.99 and make it configurable.", "batch_norm_momentum"),
+    ("Avoids crash in some TFLite/toco versions (GitHub issue 109) by overestimating quantization boundaries",
+     "quantization_boundary"),
+    ("Fixed broken UPDATE_OPS for fine-tuning, GitHub issue 86.", "update_ops"),
+    ("Add 'serving_default' SignatureDef", "serving_signature"),
+    ("Requires PIP package tensorflow-hub>=0.2.0.", "requirement_only"),
+    ("Improved pose prediction accuracy.", "other"),
+])
+def test_classify_note(note, category):
+    assert versions.classify_note(note) == category
+
+
+def test_every_paper_table_viii_note_is_classified_as_the_paper_does():
+    for r in paper.version_notes().itertuples():
+        assert versions.classify_note(r.version_note) == r.note_category
+
+
+def test_fixture_versions_transitions_and_variants():
+    cat = catalog.build("tfhub", FIX / "tfhub" / "2024")
+    t = versions.format_transitions(cat).set_index("handle")
+    assert t.loc["google/nnlm-en-dim50", "transition"] == "hub.Module -> TF2"
+    assert t.loc["google/nnlm-en-dim50", "first_tf2_version"] == 2
+    assert t.loc["google/nnlm-en-dim128-with-normalization", "transition"] == "hub.Module only"
+    vs = versions.version_statistics(cat).iloc[0]
+    assert (vs["type"], vs["dl_task"], vs["products"], vs["products_ge2_versions"]) == ("NLP", "Text Embedding", 2, 1)
+    cov = versions.variant_coverage(cat).iloc[0]
+    assert cov["assets"] == 2 and cov["lite"] == 0.5 and cov["coral"] == 0.5 and cov["tfjs"] == 0
+    notes = versions.note_table(versions.classified_notes(cat)).set_index("category")
+    assert notes.loc["initial_release", "notes"] == 2 and notes.loc["serving_signature", "versions"] == "V2"
+
+
+def test_table_vi_and_viii_beside_the_paper_from_the_shipped_catalog():
+    cat = catalog.load_shipped("tfhub", "2020-08-26")
+    vi = versions.compare_version_statistics(versions.version_statistics(cat), "2020-08-26")
+    assert len(vi) == len(paper.version_statistics())
+    assert vi.set_index(["input", "task"]).loc[("Image", "Generator"), "verdict"] == "match"
+    fam = families.families(cat, paper_rules=True)
+    viii = versions.compare_version_notes(versions.classified_notes(cat), fam.members)
+    assert len(viii) == len(paper.version_notes()) and (viii["verdict"] == "match").all()
+
+
+def test_growth_2020_vs_2024():
+    g = versions.growth({d: catalog.load_shipped("tfhub", d) for d in ("2020-08-26", "2024-03-18")})
+    s = g.summary.set_index("snapshot")
+    assert s.loc["2024-03-18", "assets"] > s.loc["2020-08-26", "assets"]
+    assert s.loc["2024-03-18", "born_tf2"] > s.loc["2020-08-26", "born_tf2"]
+    assert set(g.per_task["snapshot"]) == {"2020-08-26", "2024-03-18"}
+
+
+def test_cli_versions(capsys):
+    assert main(["versions", "--zoo", "tfhub", "--snapshot", str(FIX / "tfhub" / "2024"), "--table", "notes"]) == 0
+    assert "serving_signature" in capsys.readouterr().out
+    assert main(["versions", "--zoo", "pytorch-hub", "--snapshot", str(FIX / "pytorch-hub")]) == 2
+    assert "only TF Hub keeps versions" in capsys.readouterr().err
