@@ -40,6 +40,7 @@ NODE_RESOURCE = "study_node"  # one unit per node: a measured run holds a whole 
 # routable address (so that other hosts could join); any other 127.x address stays on the loopback interface.
 LOOPBACK = "127.0.0.2"
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+RAY_START_TIMEOUT = "timed out during startup"  # what Ray says when a raylet missed its 30 s to register
 
 
 # --------------------------------------------------------------------------------- node identity
@@ -151,6 +152,7 @@ class LocalCluster:
     temp_dir: Path | None = None  # Ray's session folder root; short (Unix socket paths), default /tmp/study-ray-*
     started: list[LocalNode] = field(default_factory=list)
     start_timeout: float = 90.0
+    start_attempts: int = 3
 
     @property
     def address(self) -> str:
@@ -165,6 +167,7 @@ class LocalCluster:
         self.port = self.port or free_port(LOOPBACK)
         self._own_temp = self.temp_dir is None
         self.temp_dir = Path(self.temp_dir or tempfile.mkdtemp(prefix="study-ray-", dir="/tmp"))
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
         try:
             for i in range(self.nodes):
                 self.add_node()
@@ -174,7 +177,25 @@ class LocalCluster:
         return self
 
     def add_node(self) -> LocalNode:
-        """Start one more node (the head first) and wait until it has joined."""
+        """Start one more node (the head first) and wait until it has joined.
+
+        Ray gives a starting raylet a fixed 30 s to register with the GCS; on a saturated machine that can pass.
+        Such a start is stopped (its whole tree, by PID) and tried again, up to `start_attempts` times.
+        """
+        for attempt in range(1, self.start_attempts + 1):
+            if attempt > 1 and not self.started:
+                self.port = free_port(LOOPBACK)  # a fresh head: nothing may still hold the old GCS port
+            node = self._start_node()
+            why = self._wait_started(node)
+            if not why:
+                return node
+            self._stop_node(node)
+            self.started.remove(node)
+            if RAY_START_TIMEOUT not in why or attempt == self.start_attempts:
+                raise StudyError(why)
+        raise AssertionError("unreachable")
+
+    def _start_node(self) -> LocalNode:
         head = not self.started
         index = len(self.started)
         cmd = [ray_command(), "start", "--block", f"--node-ip-address={LOOPBACK}", f"--num-cpus={self.num_cpus}",
@@ -193,14 +214,18 @@ class LocalCluster:
                                     start_new_session=True)
         node = LocalNode(index, proc, log)
         self.started.append(node)
-        deadline = time.monotonic() + self.start_timeout
-        while "Ray runtime started" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
-                raise StudyError(f"Ray node {index} ({'head' if head else 'worker'}) did not start "
-                                 f"(exit code {proc.poll()}); log {log}: {tail}")
-            time.sleep(0.2)
         return node
+
+    def _wait_started(self, node: LocalNode) -> str:
+        """"" when the node joined, else why not (with the end of its log)."""
+        deadline = time.monotonic() + self.start_timeout
+        while "Ray runtime started" not in node.log.read_text(errors="replace"):
+            if node.proc.poll() is not None or time.monotonic() > deadline:
+                tail = " | ".join(node.log.read_text(errors="replace").strip().splitlines()[-5:])
+                role = "worker" if node.index else "head"
+                return f"Ray node {node.index} ({role}) did not start (exit code {node.proc.poll()}); log {node.log}: {tail}"
+            time.sleep(0.2)
+        return ""
 
     def kill_node(self, index: int) -> list[int]:
         """SIGKILL a node's whole process tree at once (a machine dying mid-run); returns the PIDs killed."""
@@ -216,25 +241,30 @@ class LocalCluster:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the nodes we started, workers first: SIGTERM to each `ray start --block`, SIGKILL what is left."""
-        import psutil
-
         for node in reversed(self.started):
-            leftovers = node.tree()[1:]
-            if node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGTERM)  # `ray start --block` stops its own children
-                try:
-                    node.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
-            for pid in leftovers:  # anything that outlived its `ray start` (by PID, from the tree we started)
-                try:
-                    psutil.Process(pid).kill()
-                except psutil.NoSuchProcess:
-                    pass
+            self._stop_node(node, timeout)
         self.started.clear()
         if getattr(self, "_own_temp", False) and self.temp_dir:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    @staticmethod
+    def _stop_node(node: LocalNode, timeout: float = 20.0) -> None:
+        """SIGTERM the node's `ray start --block` (it stops its own children), then SIGKILL what is left."""
+        import psutil
+
+        leftovers = node.tree()[1:]
+        if node.proc.poll() is None:
+            node.proc.send_signal(signal.SIGTERM)
+            try:
+                node.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait()
+        for pid in leftovers:  # anything that outlived its `ray start` (by PID, from the tree we started)
+            try:
+                psutil.Process(pid).kill()
+            except psutil.NoSuchProcess:
+                pass
 
     def __enter__(self) -> LocalCluster:
         return self.start()
