@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "study.releases.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
     "study.releases.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
     "study.deployment.matrix",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
+    "study.draft",  # draft (the paper draft: paper/ -> paper/build/draft.pdf from results/ and figures/)
 ]
 
 

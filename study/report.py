@@ -1,4 +1,4 @@
-"""Saving what a notebook produces: tables (CSV + LaTeX booktabs) and figures (PDF + PNG).
+"""Saving what a notebook produces: tables (CSV + LaTeX booktabs), figures (PDF + PNG) and named numbers.
 
 Every saved artefact gets an entry in `results/manifest.json`: the producing notebook, its
 parameters, the git commit, the time and checksums of its inputs. A reader of the paper draft can go
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import numbers
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +20,10 @@ import pandas as pd
 
 from study import files
 from study.config import ROOT, figures_dir, results_dir
+from study.errors import StudyError
+
+# A number's name: snake_case, as the paper draft turns it into a LaTeX macro (study.draft.macro_name).
+NUMBER_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 
 
 def git_commit() -> str:
@@ -87,6 +93,29 @@ class Report:
             paths.append(path)
         self._record(paths, "figure", inputs, caption=caption)
         return paths
+
+    def number(self, name: str, value: int | float | str, *, fmt: str | None = None,
+               inputs: Iterable[str | Path] = (), description: str | None = None) -> Path:
+        """Write one value the paper draft's prose quotes as `results/numbers/<name>.json` and record it.
+
+        `fmt` formats it for the text (default: integers with thousands separators, floats with 2 decimals,
+        strings as they are; NaN as 'n/a'); the draft uses it as the macro `study.draft.macro_name(name)`.
+        """
+        if not NUMBER_NAME.fullmatch(name):
+            raise StudyError(f"number name {name!r} (notebook {self.notebook}) must be snake_case: lower-case letters, "
+                             "digits and single underscores, starting with a letter, e.g. 'families_tfhub_2020'")
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+            raise StudyError(f"number {name!r} (notebook {self.notebook}) must be an int, float or str, "
+                             f"not {type(value).__name__}; convert it (e.g. int(n), float(x), str(s)) first")
+        value = value if isinstance(value, str) else (int(value) if isinstance(value, numbers.Integral) else float(value))
+        if fmt is None:
+            fmt = "{:,}" if isinstance(value, int) else "{:.2f}" if isinstance(value, float) else "{}"
+        missing = isinstance(value, float) and value != value  # NaN: e.g. a correlation over < 3 members
+        record = {"name": name, "value": None if missing else value, "text": "n/a" if missing else fmt.format(value),
+                  "description": description}
+        path = files.write_text(self.results / "numbers" / f"{name}.json", json.dumps(record, indent=2) + "\n")
+        self._record([path], "number", inputs, caption=description)
+        return path
 
     def _record(self, paths: list[Path], kind: str, inputs: Iterable[str | Path], caption: str | None) -> None:
         entry = {

@@ -1,0 +1,472 @@
+"""The paper draft: `paper/` (LaTeX) built into `paper/build/draft.pdf` from the study's own outputs.
+
+Nothing in the draft is typed by hand that a notebook computed:
+- numbers come from `Report.number(name, ...)` as macros, `macro_name(name)`, e.g. `families_tfhub_2020` ->
+  `\\FamiliesTfhubTwoZeroTwoZero` (snake_case words capitalised and joined, every digit spelled out, because a
+  LaTeX macro name holds letters only); a macro the draft uses that no notebook wrote is an error naming it;
+- tables and figures come from `results/tables/<name>.tex` and `figures/<name>.pdf` via `\\studytable{name}` /
+  `\\studyfigure{name}`, each captioned with its provenance from `results/manifest.json` (notebook, profile,
+  commit, date) and checked against the manifest's checksum, so a changed or foreign file is never shown as
+  the recorded one.
+The build runs latexmk in a temporary sibling of `paper/build/` and swaps it in only when it succeeded: a failed
+build keeps the previous PDF and leaves its log in `paper/build.failed/`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from study import config, files
+from study.errors import StudyError
+
+PAPER = config.ROOT / "paper"
+DRAFT = "draft.tex"
+BUILD = PAPER / "build"
+TEX_PACKAGES = ("latexmk", "texlive-latex-recommended", "texlive-fonts-recommended", "poppler-utils")
+INSTALL_HINT = "run: make tex (installs Debian's " + " ".join(TEX_PACKAGES) + " as root)"
+LATEXMK_TIMEOUT_S = 300
+
+DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+# Capitalised control sequences the draft may use that are LaTeX's own, not generated numbers.
+LATEX_CAPITALISED = frozenset({"LaTeX", "TeX", "Large", "LARGE", "Huge", "S", "P", "AA", "O", "L", "Roman", "Alph",
+                               "LTcapwidth", "Longstack", "TeXLive"})
+FLOAT_USE = re.compile(r"\\study(table|figure)\{([^}]+)\}")
+MACRO_USE = re.compile(r"\\([A-Z][A-Za-z]*)")
+NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?\{?\\([A-Za-z]+)")
+LATEX_ERROR = re.compile(r"^(?P<file>[^\s:]+\.tex):(?P<line>\d+): (?P<message>.*)$", re.M)
+
+
+def macro_name(name: str) -> str:
+    """`families_tfhub_2020` -> `FamiliesTfhubTwoZeroTwoZero`: words capitalised, each digit spelled out."""
+    out = []
+    for word in name.split("_"):
+        for run in re.findall(r"[a-z]+|[0-9]", word.lower()):
+            out.append(DIGITS[int(run)] if run.isdigit() else run.capitalize())
+    return "".join(out)
+
+
+UNICODE_TEX = {"Δ": r"$\Delta$", "Σ": r"$\Sigma$", "ρ": r"$\rho$", "→": r"$\rightarrow$", "−": "--", "–": "--",
+               "—": "---", "…": r"\dots{}", "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$",
+               "µ": r"$\mu$", "≈": r"$\approx$", "·": r"$\cdot$", "’": "'", "‘": "`", "“": "``", "”": "''"}
+
+
+def tex_unicode(text: str) -> str:
+    """Non-ASCII characters pdfLaTeX's default fonts lack, as LaTeX; others transliterated (NFKD) or '?'."""
+    import unicodedata
+
+    def one(ch: str) -> str:
+        if ch.isascii():
+            return ch
+        return UNICODE_TEX.get(ch) or unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
+
+    return "".join(one(ch) for ch in text)
+
+
+def latex_escape(text: str) -> str:
+    """Plain text (captions, values, notebook names) as LaTeX; underscores may break a line."""
+    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_\allowbreak{}",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return tex_unicode("".join(repl.get(ch, ch) for ch in str(text)))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One manifest entry the draft can use: a table (.tex), a figure (.pdf) or a number (.json)."""
+
+    kind: str
+    name: str
+    path: Path
+    entry: dict[str, Any]
+
+    @property
+    def notebook(self) -> str:
+        return self.entry["notebook"]
+
+    @property
+    def profile(self) -> str:
+        return str(self.entry.get("parameters", {}).get("profile", "unknown"))
+
+    @property
+    def commit(self) -> str:
+        commit = self.entry.get("git_commit", "unknown")
+        return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "") if commit != "unknown" else commit
+
+    @property
+    def date(self) -> str:
+        return str(self.entry.get("created", ""))[:10]
+
+    @property
+    def caption(self) -> str:
+        return self.entry.get("caption") or self.name.replace("_", " ")
+
+
+def provenance(art: Artifact) -> str:
+    """The provenance line that ends every float's caption (as the PDF's text shows it)."""
+    return f"Source: {art.notebook}.ipynb, profile {art.profile}, commit {art.commit}, {art.date}."
+
+
+PRIMARY = {".tex": "table", ".pdf": "figure", ".json": "number"}
+
+
+def artifacts(results: Path | None = None) -> dict[tuple[str, str], Artifact]:
+    """Every table, figure and number in `results/manifest.json`, keyed by (kind, name)."""
+    from study.report import read_manifest
+
+    manifest_path = Path(results or config.results_dir()) / "manifest.json"
+    if not manifest_path.exists():
+        raise StudyError(f"no {manifest_path}: the study has no results yet; run: make reproduce")
+    found = {}
+    for key, entry in read_manifest(manifest_path)["artifacts"].items():
+        path = Path(key) if Path(key).is_absolute() else config.ROOT / key
+        kind = PRIMARY.get(path.suffix)
+        if kind == entry.get("kind"):
+            found[(kind, path.stem)] = Artifact(kind, path.stem, path, entry)
+    return found
+
+
+@dataclass
+class DraftSources:
+    """What the draft's .tex files use: floats and capitalised macros, each with where it is first used."""
+
+    floats: dict[tuple[str, str], str] = field(default_factory=dict)
+    macros: dict[str, str] = field(default_factory=dict)
+    defined: set[str] = field(default_factory=set)
+
+
+def scan_sources(paper_dir: Path) -> DraftSources:
+    found = DraftSources()
+    for tex in sorted(paper_dir.rglob("*.tex")):
+        if tex.parts[len(paper_dir.parts)].startswith(("build", ".")):
+            continue
+        for lineno, line in enumerate(tex.read_text(encoding="utf-8").splitlines(), 1):
+            line = re.sub(r"(?<!\\)%.*", "", line)  # comments
+            where = f"{_display(tex)}:{lineno}"
+            for kind, name in FLOAT_USE.findall(line):
+                found.floats.setdefault((kind, name), where)
+            found.defined.update(NEWCOMMAND.findall(line))
+            for m in MACRO_USE.findall(line):
+                found.macros.setdefault(m, where)
+    return found
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(config.ROOT))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class Selection:
+    """The artefacts the draft uses and those of the profile it does not."""
+
+    used: list[Artifact]
+    numbers: list[Artifact]
+    unused: list[Artifact]
+
+
+def select(sources: DraftSources, arts: dict[tuple[str, str], Artifact], profile: str) -> Selection:
+    """Match the draft's uses to the manifest: one error listing every missing, stale or foreign artefact."""
+    numbers = {macro_name(a.name): a for (k, _), a in sorted(arts.items()) if k == "number" and a.profile == profile}
+    clashes = _clashes([a for (k, _), a in arts.items() if k == "number" and a.profile == profile])
+    problems = [f"numbers {' and '.join(c)} give the same macro \\{macro_name(c[0])}; rename one" for c in clashes]
+    used = []
+    for (kind, name), where in sources.floats.items():
+        art = arts.get((kind, name))
+        if art is None:
+            problems.append(f"{kind} '{name}' ({where}) is produced by no notebook (not in results/manifest.json)")
+        elif art.profile != profile:
+            problems.append(f"{kind} '{name}' ({where}) comes from profile {art.profile}, not {profile}")
+        else:
+            used.append(art)
+    reserved = sources.defined | LATEX_CAPITALISED | set(profile_macros(profile))
+    for macro, where in sources.macros.items():
+        if macro in numbers or macro in reserved:
+            continue
+        other = next((a for (k, _), a in arts.items() if k == "number" and macro_name(a.name) == macro), None)
+        why = f"comes from profile {other.profile}, not {profile}" if other else "is produced by no notebook"
+        problems.append(f"macro \\{macro} ({where}) {why}; a notebook must write it with "
+                        f"report.number(...) (names map by study.draft.macro_name)")
+    used_numbers = [a for m, a in numbers.items() if m in sources.macros]
+    for art in used + used_numbers:
+        if not art.path.exists():
+            problems.append(f"{_display(art.path)} ({art.kind} of {art.notebook}) is missing")
+        elif files.sha256(art.path) != art.entry.get("sha256"):
+            problems.append(f"{_display(art.path)} changed since {art.notebook} recorded it in the manifest")
+    if problems:
+        raise StudyError("the draft does not match the study's results:\n  " + "\n  ".join(problems)
+                         + f"\n  fix the draft (paper/) or re-run the notebooks: make reproduce PROFILE={profile}")
+    used_keys = {(a.kind, a.name) for a in used + used_numbers}
+    unused = [a for key, a in sorted(arts.items()) if a.profile == profile and key not in used_keys]
+    return Selection(used, sorted(numbers.values(), key=lambda a: a.name), unused)
+
+
+def _clashes(numbers: Iterable[Artifact]) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    out = []
+    for a in numbers:
+        m = macro_name(a.name)
+        if m in seen and seen[m] != a.name:
+            out.append((seen[m], a.name))
+        seen.setdefault(m, a.name)
+    return out
+
+
+def profile_macros(profile: str) -> dict[str, str]:
+    """Macros the title page and captions use to state the profile (generated, never typed)."""
+    prof = config.PROFILES[profile]
+    label = ("" if profile == "paper" else
+             f"These are \\textbf{{{profile}}} results, not the paper's protocol: "
+             "no number here may be read as the paper's measurement.")
+    return {"StudyProfile": profile, "StudyProfileDescription": latex_escape(prof.description),
+            "StudyProfileLabel": label}
+
+
+def numbers_tex(numbers: list[Artifact], profile: str) -> str:
+    lines = ["% generated by study.draft from results/numbers/ (Report.number); do not edit"]
+    for name, value in profile_macros(profile).items():
+        lines.append(f"\\newcommand{{\\{name}}}{{{value}}}")
+    for a in numbers:
+        text = json.loads(a.path.read_text())["text"]
+        lines.append(f"\\newcommand{{\\{macro_name(a.name)}}}{{{latex_escape(text)}}}"
+                     f"  % {a.name} ({a.notebook})")
+    return "\n".join(lines) + "\n"
+
+
+# --- floats ------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Tabular:
+    """The booktabs tabular `Report.table` wrote (pandas `to_latex`): column alignments, header rows, body rows."""
+
+    align: str
+    header: list[list[str]]
+    rows: list[list[str]]
+
+
+def parse_tabular(tex: str, where: str) -> Tabular:
+    m = re.search(r"\\begin\{tabular\}\{([lrcp{}.0-9a-z|]*)\}\s*\\toprule(.*?)\\midrule(.*?)\\bottomrule", tex, re.S)
+    if not m:
+        raise StudyError(f"{where} is not a booktabs tabular as Report.table writes it; re-run its notebook")
+    align = re.sub(r"[^lrc]", "", m.group(1))
+
+    def rows(block: str) -> list[list[str]]:
+        return [[c.strip() for c in row.split(" & ")] for row in re.split(r"\\\\\s*\n?", block) if row.strip()]
+
+    return Tabular(align, rows(m.group(2)), rows(m.group(3)))
+
+
+def _visible(cell: str) -> str:
+    return re.sub(r"\\[a-z]+\{\}|\\", "", cell)
+
+
+def table_tex(art: Artifact, link: str) -> str:
+    """A longtable (breaks across pages, repeats its header) captioned with the artefact's provenance."""
+    tab = parse_tabular(art.path.read_text(encoding="utf-8"), _display(art.path))
+    n = len(tab.align)
+    # Character widths per column: the longest cell, a header may wrap at underscores, capped so text wraps.
+    widths = []
+    for j in range(n):
+        cells = [_visible(r[j]) for r in tab.rows if j < len(r)]
+        head = max((len(w) for h in tab.header if j < len(h) for w in _visible(h[j]).split("_")), default=1)
+        widths.append(max(3, head, min(40, max((len(c) for c in cells), default=1))))
+    wide = n > 10 or sum(widths) > 160
+    budget = 150 if wide else 105  # characters per line at the chosen size
+    if sum(widths) + 2 * n <= budget:
+        spec = tab.align
+    else:
+        total = sum(widths)
+        ragged = {"r": r"\raggedleft", "l": r"\raggedright", "c": r"\centering"}
+        spec = "".join(f">{{{ragged[a]}\\arraybackslash}}p{{{w / total:.4f}\\studytw}}"
+                       for a, w in zip(tab.align, widths))
+
+    def row(cells: list[str]) -> str:
+        return " & ".join(tex_unicode(c.replace(r"\_", r"\_\allowbreak{}")) for c in cells) + r" \\"
+
+    head = "\n".join(row(h) for h in tab.header)
+    box = "studywide" if wide else "studynarrow"  # landscape + scriptsize, or footnotesize (paper/draft.tex)
+    caption = f"{latex_escape(art.caption)}. {provenance_tex(art, link)}"
+    body = "\n".join(row(r) for r in tab.rows)
+    out = [
+        "% generated by study.draft from " + _display(art.path),
+        rf"\begin{{{box}}}{{{n}}}",
+        rf"\begin{{longtable}}{{{spec}}}",
+        rf"\caption[{latex_escape(art.caption)}]{{{caption}}}\label{{tab:{art.name}}}\\",
+        r"\toprule", head, r"\midrule", r"\endfirsthead",
+        rf"\multicolumn{{{n}}}{{l}}{{\tablename\ \thetable{{}} (continued)}}\\", r"\toprule", head, r"\midrule",
+        r"\endhead", r"\bottomrule", r"\endlastfoot",
+        body,
+        r"\end{longtable}",
+        rf"\end{{{box}}}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def figure_tex(art: Artifact, link: str, graphic: str) -> str:
+    return "\n".join([
+        "% generated by study.draft from " + _display(art.path),
+        r"\begin{figure}[htbp]", r"\centering",
+        rf"\includegraphics[width=\linewidth,height=0.42\textheight,keepaspectratio]{{{graphic}}}",
+        rf"\caption[{latex_escape(art.caption)}]{{{latex_escape(art.caption)}. {provenance_tex(art, link)}}}"
+        rf"\label{{fig:{art.name}}}",
+        r"\end{figure}",
+    ]) + "\n"
+
+
+def provenance_tex(art: Artifact, link: str) -> str:
+    """`provenance(art)` as LaTeX, the notebook hyperlinked to its file, the profile in bold unless `paper`."""
+    profile = latex_escape(art.profile) if art.profile == "paper" else rf"\textbf{{{latex_escape(art.profile)}}}"
+    return (rf"Source: \href{{run:{link}}}{{{latex_escape(art.notebook)}.ipynb}}, profile {profile}, "
+            rf"commit {latex_escape(art.commit)}, {art.date}.")
+
+
+# --- the build ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Build:
+    pdf: Path
+    log: Path
+    seconds: float
+    used: list[Artifact]
+    unused: list[Artifact]
+    warnings: list[str]
+
+
+def missing_results(profile: str, results: Path | None = None) -> list[str]:
+    """Notebooks with no artefact of `profile` in the manifest (empty: the draft can be built)."""
+    from study.reproduce import notebooks
+
+    try:
+        arts = artifacts(results)
+    except StudyError:
+        arts = {}
+    have = {a.notebook for a in arts.values() if a.profile == profile}
+    return [nb.stem for nb in notebooks() if nb.stem not in have]
+
+
+def check_tools() -> None:
+    missing = [tool for tool in ("latexmk", "pdflatex", "bibtex") if shutil.which(tool) is None]
+    if missing:
+        raise StudyError(f"{', '.join(missing)} not found: the paper draft needs TeX Live; {INSTALL_HINT}")
+
+
+def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | None = None,
+          results: Path | None = None, figures: Path | None = None) -> Build:
+    """Generate the macros and floats, run latexmk, and swap the result in for `out` (default paper/build/)."""
+    prof = config.get_profile(profile).name
+    paper_dir, out = Path(paper_dir), Path(out or paper_dir / "build")
+    check_tools()
+    if not (paper_dir / DRAFT).exists():
+        raise StudyError(f"no {paper_dir / DRAFT}: the draft's sources are missing")
+    sel = select(scan_sources(paper_dir), artifacts(results), prof)
+    start = time.perf_counter()
+    with files.atomic_dir(out) as tmp:
+        for src in paper_dir.iterdir():  # the draft's own sources (not its build folders)
+            if src.suffix in (".tex", ".bib") or (src.is_dir() and src.name == "sections"):
+                (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / src.name)
+        gen = tmp / "generated"
+        (gen / "floats").mkdir(parents=True)
+        (gen / "figures").mkdir()
+        files.write_text(gen / "numbers.tex", numbers_tex(sel.numbers, prof))
+        for art in sel.used:
+            link = os.path.relpath(config.NOTEBOOKS / f"{art.notebook}.ipynb", out)
+            if art.kind == "table":
+                text = table_tex(art, link)
+            else:
+                shutil.copy2(art.path, gen / "figures" / art.path.name)
+                text = figure_tex(art, link, f"generated/figures/{art.path.stem}")
+            files.write_text(gen / "floats" / f"{art.kind}-{art.name}.tex", text)
+        warnings = _latexmk(tmp, paper_dir, out)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(out.parent / f"{out.name}.failed", ignore_errors=True)
+    return Build(out / "draft.pdf", out / "draft.log", seconds, sel.used, sel.unused, warnings)
+
+
+def _latexmk(tmp: Path, paper_dir: Path, out: Path) -> list[str]:
+    """Run latexmk in `tmp`; on failure keep `tmp` as `<out>.failed/` and raise one error naming file, line, log."""
+    env = {**os.environ, "max_print_line": "10000", "error_line": "254", "half_error_line": "238"}
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-bibtex", DRAFT]
+    try:
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=LATEXMK_TIMEOUT_S)
+        failed = proc.returncode != 0
+        output = proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired:
+        failed, output = True, f"latexmk did not finish within {LATEXMK_TIMEOUT_S} s"
+    log_text = (tmp / "draft.log").read_text(errors="replace") if (tmp / "draft.log").exists() else ""
+    problems = log_problems(log_text)
+    if not failed and not problems:
+        return [line for line in log_text.splitlines() if "Overfull" in line or "Warning" in line]
+    failed_dir = out.parent / f"{out.name}.failed"
+    shutil.rmtree(failed_dir, ignore_errors=True)
+    os.replace(tmp, failed_dir)
+    log = failed_dir / "draft.log"
+    m = LATEX_ERROR.search(log_text)
+    if m:
+        where = _source_of(m.group("file"), paper_dir, failed_dir)
+        what = f"LaTeX error in {where} line {m.group('line')}: {m.group('message').strip()}"
+    elif problems:
+        what = "LaTeX finished with " + "; ".join(problems[:5])
+    else:
+        what = "latexmk failed: " + (output.strip().splitlines() or ["no output"])[-1]
+    kept = f"the previous {_display(out / 'draft.pdf')} is kept" if (out / "draft.pdf").exists() else "no PDF yet"
+    raise StudyError(f"{what}\n  log: {_display(log)} ({kept})")
+
+
+def _source_of(tex: str, paper_dir: Path, failed_dir: Path) -> str:
+    """A .tex path from the log, as the file the user edits (paper/...) or the generated copy."""
+    rel = Path(tex.removeprefix("./"))
+    return _display(paper_dir / rel) if (paper_dir / rel).exists() else _display(failed_dir / rel)
+
+
+def log_problems(log_text: str) -> list[str]:
+    """Undefined references / citations / control sequences and missing files in a LaTeX log."""
+    pats = [r"Reference `[^']+' on page \d+ undefined", r"Citation `[^']+' on page \d+ undefined",
+            r"Undefined control sequence", r"File `[^']+' not found", r"There were undefined references"]
+    return sorted({m.group(0) for p in pats for m in re.finditer(p, log_text)})
+
+
+def pdf_pages(pdf: Path) -> int | None:
+    if shutil.which("pdfinfo") is None:
+        return None
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    m = re.search(r"^Pages:\s+(\d+)", info, re.M)
+    return int(m.group(1)) if m else None
+
+
+# --- CLI ------------------------------------------------------------------------------------------------------
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("draft", help="build the paper draft paper/build/draft.pdf from results/ and figures/")
+    p.add_argument("--profile", default=None, help="the results' profile (default: $PROFILE or embedded)")
+    p.add_argument("--out", type=Path, default=None, help="build folder (default paper/build)")
+    p.add_argument("--missing", action="store_true",
+                   help="only list the notebooks with no results for the profile (exit 1 when any)")
+    p.set_defaults(func=_draft)
+
+
+def _draft(args: argparse.Namespace) -> int:
+    profile = config.get_profile(args.profile, config.REPRODUCE_PROFILES + ("smoke",)).name
+    if args.missing:
+        missing = missing_results(profile)
+        for nb in missing:
+            print(f"[draft] no {profile} results from {nb}")
+        return 1 if missing else 0
+    result = build(profile, out=args.out)
+    if result.unused:
+        print(f"warning: {len(result.unused)} artefacts of profile {profile} in results/manifest.json are not in "
+              "the draft: " + ", ".join(f"{a.kind} {a.name}" for a in result.unused), file=sys.stderr)
+    pages = pdf_pages(result.pdf)
+    size_kb = result.pdf.stat().st_size / 1024
+    print(f"[draft] {_display(result.pdf)}: {pages or '?'} pages, {size_kb:.0f} KB, {len(result.used)} floats, "
+          f"in {result.seconds:.1f} s")
+    return 0
