@@ -8,15 +8,16 @@ PROFILE ?= embedded
 REPRODUCE_PROFILES := embedded paper
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv npm chromium reproduce test lab clean distclean lock benchmarks check
+.PHONY: help setup venv npm chromium tex reproduce paper test lab clean distclean lock benchmarks check
 
 help:
 	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/)"
+	@echo "make paper [PROFILE=embedded|paper]      the paper draft paper/build/draft.pdf (reproduces first if needed)"
 	@echo "make test                                unit tests + every notebook with its smallest parameters"
 	@echo "make lab                                 JupyterLab on the project's kernel"
 	@echo "make setup | clean | distclean | lock | benchmarks | check"
 
-setup: venv npm chromium
+setup: venv npm chromium tex
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/base.txt requirements/nodeps.txt requirements/ray.txt requirements/lock.txt pyproject.toml
@@ -37,6 +38,12 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 chromium:
 	@command -v chromium >/dev/null || $(MAKE) --no-print-directory apt PKGS="chromium"
 
+# TeX Live for the paper draft (pdfLaTeX, BibTeX, latexmk) and poppler-utils (pdftotext, pdfinfo: the draft's tests).
+TEX_PKGS := latexmk texlive-latex-recommended texlive-fonts-recommended poppler-utils
+tex:
+	@command -v latexmk >/dev/null && command -v pdftotext >/dev/null && kpsewhich booktabs.sty pdflscape.sty >/dev/null \
+	  || $(MAKE) --no-print-directory apt PKGS="$(TEX_PKGS)"
+
 # Debian packages: installed when running as root, otherwise the exact command is printed.
 apt:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -52,6 +59,11 @@ check-profile:
 
 reproduce: check-profile setup
 	$(PY) -m study reproduce --profile $(PROFILE)
+
+# The draft from the profile's results; `make reproduce` first when a notebook has none for that profile.
+paper: check-profile setup
+	@$(PY) -m study draft --profile $(PROFILE) --missing || $(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE)
+	$(PY) -m study draft --profile $(PROFILE)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -69,7 +81,7 @@ lock: venv
 	$(PY) -m study.lockfile > requirements/lock.txt.new && mv requirements/lock.txt.new requirements/lock.txt
 
 clean:
-	rm -rf results .cache figures/*.pdf figures/*.png .pytest_cache
+	rm -rf results .cache figures/*.pdf figures/*.png .pytest_cache paper/build paper/build.failed
 
 distclean: clean
 	rm -rf $(VENV) web/node_modules

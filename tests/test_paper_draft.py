@@ -1,0 +1,195 @@
+"""The paper draft (study.draft): macros from Report.number, floats with their provenance, a real latexmk build."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import unicodedata
+
+import pandas as pd
+import pytest
+
+from study import config, draft, files
+from study.errors import StudyError
+from study.report import Report, read_manifest
+
+needs_tex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+                               reason="TeX Live / poppler-utils missing (run: make tex)")
+
+
+def test_macro_names_are_letters_only_and_deterministic():
+    assert draft.macro_name("families_tfhub_2020") == "FamiliesTfhubTwoZeroTwoZero"
+    assert draft.macro_name("rq1_matrix_ok") == "RqOneMatrixOk"
+    assert re.fullmatch(r"[A-Za-z]+", draft.macro_name("case_v2_100_160_accuracy"))
+
+
+def test_number_writes_value_and_manifest_entry(outdirs):
+    report = Report("99_test", parameters={"profile": "smoke"})
+    path = report.number("families_tfhub_2020", 1018, description="families")
+    assert json.loads(path.read_text())["text"] == "1,018"
+    report.number("share_x", 0.8632, fmt="{:.1%}")
+    report.number("rho", float("nan"))
+    entry = read_manifest(outdirs["results"] / "manifest.json")["artifacts"][str(path)]
+    assert entry["kind"] == "number" and entry["caption"] == "families" and entry["sha256"] == files.sha256(path)
+    texts = {a.name: json.loads(a.path.read_text())["text"]
+             for (k, _), a in draft.artifacts(outdirs["results"]).items() if k == "number"}
+    assert texts == {"families_tfhub_2020": "1,018", "share_x": "86.3%", "rho": "n/a"}
+    with pytest.raises(StudyError, match="snake_case"):
+        report.number("Families2020", 1)
+    with pytest.raises(StudyError, match="int, float or str"):
+        report.number("flag", True)
+
+
+def test_select_names_a_missing_macro_and_warns_about_unused(outdirs, tmp_path):
+    report = Report("99_test", parameters={"profile": "smoke"})
+    report.number("families_tfhub_2020", 20)
+    report.table(pd.DataFrame({"a": [1]}), "t_used", caption="Used")
+    report.table(pd.DataFrame({"a": [1]}), "t_unused", caption="Unused")
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "draft.tex").write_text("\\newcommand{\\Mine}{x}\n\\FamiliesTfhubTwoZeroTwoZero \\Mine \\LaTeX\n"
+                                     "\\studytable{t_used} % \\Commented\n")
+    arts = draft.artifacts(outdirs["results"])
+    sel = draft.select(draft.scan_sources(paper), arts, "smoke")
+    assert [a.name for a in sel.used] == ["t_used"] and [a.name for a in sel.unused] == ["t_unused"]
+    (paper / "draft.tex").write_text("\\NoNotebookWroteThis\n\\studyfigure{nowhere}\n")
+    with pytest.raises(StudyError) as err:
+        draft.select(draft.scan_sources(paper), arts, "smoke")
+    assert "\\NoNotebookWroteThis" in str(err.value) and "draft.tex:1" in str(err.value)
+    assert "figure 'nowhere'" in str(err.value)
+    with pytest.raises(StudyError, match="profile smoke, not embedded"):
+        (paper / "draft.tex").write_text("\\studytable{t_used}\n")
+        draft.select(draft.scan_sources(paper), arts, "embedded")
+
+
+def test_a_changed_artefact_is_not_shown_as_the_recorded_one(outdirs, tmp_path):
+    csv, tex = Report("99_test", parameters={"profile": "smoke"}).table(pd.DataFrame({"a": [1]}), "t")
+    tex.write_text(tex.read_text().replace("1", "2"))
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "draft.tex").write_text("\\studytable{t}\n")
+    with pytest.raises(StudyError, match="changed since 99_test recorded it"):
+        draft.select(draft.scan_sources(paper), draft.artifacts(outdirs["results"]), "smoke")
+
+
+def test_report_tables_parse_into_longtables(outdirs):
+    df = pd.DataFrame({"model": ["mobilenet_v2_100_160"], "Δcpu": [3.5], "note": ["a & b, 50%"]})
+    _, tex = Report("99_test", parameters={"profile": "smoke"}).table(df, "t", caption="C")
+    art = draft.artifacts(outdirs["results"])[("table", "t")]
+    tab = draft.parse_tabular(tex.read_text(), "t")
+    assert tab.header == [["model", "Δcpu", "note"]] and len(tab.rows) == 1 and tab.rows[0][2] == r"a \& b, 50\%"
+    out = draft.table_tex(art, "../../notebooks/99_test.ipynb")
+    assert r"\begin{longtable}" in out and r"$\Delta$cpu" in out and "run:../../notebooks/99_test.ipynb" in out
+
+
+# --- the real draft from smoke results ------------------------------------------------------------------------
+
+def _text(s: str) -> str:
+    """PDF text and expected text alike: ligatures and quotes folded, whitespace and hyphens dropped."""
+    s = unicodedata.normalize("NFKC", s).replace("’", "'").replace("‘", "`").replace("∆", "Δ")
+    return re.sub(r"[\s\-]+", "", s)
+
+
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory):
+    """Every notebook run with profile=smoke into temporary folders, then `study draft` built from them once."""
+    from study.reproduce import reproduce
+
+    root = tmp_path_factory.mktemp("draft")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, env in (("results", "STUDY_RESULTS_DIR"), ("figures", "STUDY_FIGURES_DIR"),
+                          ("cache", "STUDY_CACHE_DIR")):
+            mp.setenv(env, str(root / name))
+        reproduce("smoke", allowed=("smoke",))
+        result = draft.build("smoke", out=root / "build", results=root / "results")
+        yield root, result
+
+
+@needs_tex
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_draft_log_is_clean(smoke_build):
+    _, result = smoke_build
+    log = result.log.read_text(errors="replace")
+    assert result.pdf.read_bytes().startswith(b"%PDF")
+    assert not draft.log_problems(log)
+    assert "undefined" not in log.lower().replace("undefined references", "")
+    assert "not found" not in log
+
+
+@needs_tex
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_every_caption_and_provenance_is_in_the_pdf(smoke_build):
+    root, result = smoke_build
+    text = _text(subprocess.run(["pdftotext", str(result.pdf), "-"], capture_output=True, text=True,
+                                check=True).stdout)
+    assert "smoke" in text[:2000]  # page 1 states the profile
+    used = {(a.kind, a.name) for a in result.used}
+    tables = [a for (k, _), a in draft.artifacts(root / "results").items() if k == "table" and a.profile == "smoke"]
+    for art in tables:  # every table the study made is in the draft (the rest would be a warning)
+        assert ("table", art.name) in used or art in result.unused
+    for art in result.used:
+        assert _text(art.caption) in text, f"caption of {art.kind} {art.name} not in the PDF"
+        assert _text(draft.provenance(art)) in text, f"provenance of {art.kind} {art.name} not in the PDF"
+    assert any(a.kind == "figure" for a in result.used) and any(a.kind == "table" for a in result.used)
+
+
+@needs_tex
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_every_macro_of_the_draft_is_generated(smoke_build):
+    root, result = smoke_build
+    numbers = (result.pdf.parent / "generated" / "numbers.tex").read_text()
+    used = draft.scan_sources(draft.PAPER).macros
+    generated = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", numbers))
+    assert {m for m in used if m not in draft.LATEX_CAPITALISED} - generated - draft.scan_sources(draft.PAPER).defined \
+        == set()
+
+
+@needs_tex
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_macro_no_notebook_wrote_fails_with_its_name(smoke_build, tmp_path):
+    root, _ = smoke_build
+    paper = tmp_path / "paper"
+    shutil.copytree(draft.PAPER, paper, ignore=shutil.ignore_patterns("build*", ".build*"))
+    with open(paper / "sections" / "threats.tex", "a") as fh:
+        fh.write("Typed by hand: \\AccuracyNobodyMeasured.\n")
+    with pytest.raises(StudyError, match=r"\\AccuracyNobodyMeasured \(.*threats\.tex:\d+\) is produced by no notebook"):
+        draft.build("smoke", paper_dir=paper, out=tmp_path / "build", results=root / "results")
+    assert not (tmp_path / "build").exists()
+
+
+@needs_tex
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_latex_error_names_file_and_line_and_keeps_the_previous_pdf(smoke_build, tmp_path):
+    root, result = smoke_build
+    out = tmp_path / "build"
+    shutil.copytree(result.pdf.parent, out)
+    before = files.sha256(out / "draft.pdf")
+    paper = tmp_path / "paper"
+    shutil.copytree(draft.PAPER, paper, ignore=shutil.ignore_patterns("build*", ".build*"))
+    lines = (paper / "sections" / "threats.tex").read_text().splitlines()
+    lines.insert(2, r"\begin{itemize} unbalanced \end{enumerate}")
+    (paper / "sections" / "threats.tex").write_text("\n".join(lines) + "\n")
+    with pytest.raises(StudyError) as err:
+        draft.build("smoke", paper_dir=paper, out=out, results=root / "results")
+    msg = str(err.value)
+    assert re.search(r"LaTeX error in .*sections/threats\.tex line 3: ", msg), msg
+    assert "build.failed/draft.log" in msg and (tmp_path / "build.failed" / "draft.log").exists()
+    assert files.sha256(out / "draft.pdf") == before
+
+
+def test_citation_cff_is_valid_cff_1_2_and_cites_the_seed_paper():
+    import jsonschema
+    import yaml
+
+    cff = yaml.safe_load((config.ROOT / "CITATION.cff").read_text())
+    schema = json.loads((config.ROOT / "tests" / "fixtures" / "cff" / "schema-1.2.0.json").read_text())
+    jsonschema.validate(cff, schema, format_checker=jsonschema.FormatChecker())
+    seed = cff["references"][0]
+    assert seed["title"] == "An Empirical Study on Release Engineering of Artificial Intelligence Products"
+    assert seed["authors"][0]["family-names"] == "Xiu"
