@@ -38,8 +38,8 @@ LATEXMK_TIMEOUT_S = 300
 
 DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 # Capitalised control sequences the draft may use that are LaTeX's own, not generated numbers.
-LATEX_CAPITALISED = frozenset({"LaTeX", "TeX", "Large", "LARGE", "Huge", "S", "P", "AA", "O", "L", "Roman", "Alph",
-                               "LTcapwidth", "Longstack", "TeXLive"})
+LATEX_CAPITALISED = frozenset({"LaTeX", "TeX", "Large", "LARGE", "Huge", "S", "P", "AA", "O", "L", "LTcapwidth",
+                               "Delta", "Gamma", "Lambda", "Omega", "Phi", "Pi", "Psi", "Sigma", "Theta", "Upsilon", "Xi"})
 FLOAT_USE = re.compile(r"\\study(table|figure)\{([^}]+)\}")
 MACRO_USE = re.compile(r"\\([A-Z][A-Za-z]*)")
 NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?\{?\\([A-Za-z]+)")
