@@ -4,9 +4,10 @@ A flat library, one module per concept of the paper:
 
 - `config`    paths, profiles (embedded / paper / smoke) and their input checks
 - `paper`     the paper's Tables I-XI as typed pandas tables (`data/paper/`)
-- `report`    saving tables (CSV + LaTeX) and figures (PDF + PNG) with a manifest entry each
+- `report`    saving tables (CSV + LaTeX), figures (PDF + PNG) and named numbers with a manifest entry each
 - `plots`     the one figure style used everywhere
 - `reproduce` running the numbered notebooks through papermill
+- `draft`     the paper draft (`paper/` -> `paper/build/draft.pdf`) from those outputs
 - `cli`       `python -m study ...`, mirroring the library
 
 Importing `study` is cheap: nothing heavy (TensorFlow, torch) and nothing from the network.

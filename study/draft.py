@@ -143,10 +143,15 @@ class DraftSources:
     defined: set[str] = field(default_factory=set)
 
 
+def _is_build(name: str, paper_dir: Path, out: Path | None = None) -> bool:
+    """A build folder (paper/build, build.failed, the temporary .build.*) or generated output, not a source."""
+    return name.startswith(("build", ".", "generated")) or (out is not None and paper_dir / name == out)
+
+
 def scan_sources(paper_dir: Path) -> DraftSources:
     found = DraftSources()
     for tex in sorted(paper_dir.rglob("*.tex")):
-        if tex.parts[len(paper_dir.parts)].startswith(("build", ".")):
+        if _is_build(tex.parts[len(paper_dir.parts)], paper_dir):
             continue
         for lineno, line in enumerate(tex.read_text(encoding="utf-8").splitlines(), 1):
             line = re.sub(r"(?<!\\)%.*", "", line)  # comments
@@ -371,8 +376,8 @@ def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | No
     sel = select(scan_sources(paper_dir), artifacts(results), prof)
     start = time.perf_counter()
     with files.atomic_dir(out) as tmp:
-        for src in paper_dir.iterdir():  # the draft's own sources (not its build folders)
-            if src.suffix in (".tex", ".bib") or (src.is_dir() and src.name == "sections"):
+        for src in paper_dir.iterdir():  # the draft's own sources, not its build folders
+            if not _is_build(src.name, paper_dir, out):
                 (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / src.name)
         gen = tmp / "generated"
         (gen / "floats").mkdir(parents=True)
