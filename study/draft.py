@@ -43,6 +43,10 @@ LATEX_CAPITALISED = frozenset({"LaTeX", "TeX", "Large", "LARGE", "Huge", "S", "P
 FLOAT_USE = re.compile(r"\\study(table|figure)\{([^}]+)\}")
 MACRO_USE = re.compile(r"\\([A-Z][A-Za-z]*)")
 NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?\{?\\([A-Za-z]+)")
+# A number typed in the prose (sections/*.tex): digits standing alone, outside \ref{}/\cite{}/\study*{} arguments.
+TYPED_NUMBER = re.compile(r"(?<![\w.\\])\d+(?:[.,]\d+)*(?!\w)")
+KEY_ARGS = re.compile(r"\\(?:ref|eqref|cite[tp]?|label|studytable|studyfigure|input|href|url)\*?(?:\[[^]]*\])?\{[^}]*\}")
+NAMED_NUMBERS = re.compile(r"Formula[~ ]\d")  # the paper's Formula 1 is a name, not a measurement
 LATEX_ERROR = re.compile(r"^(?P<file>[^\s:]+\.tex):(?P<line>\d+): (?P<message>.*)$", re.M)
 
 
@@ -141,6 +145,7 @@ class DraftSources:
     floats: dict[tuple[str, str], str] = field(default_factory=dict)
     macros: dict[str, str] = field(default_factory=dict)
     defined: set[str] = field(default_factory=set)
+    typed: dict[str, str] = field(default_factory=dict)  # numbers typed in the prose
 
 
 def _is_build(name: str, paper_dir: Path, out: Path | None = None) -> bool:
@@ -161,6 +166,9 @@ def scan_sources(paper_dir: Path) -> DraftSources:
             found.defined.update(NEWCOMMAND.findall(line))
             for m in MACRO_USE.findall(line):
                 found.macros.setdefault(m, where)
+            if tex.parent.name == "sections":
+                for number in TYPED_NUMBER.findall(NAMED_NUMBERS.sub("", KEY_ARGS.sub("", line))):
+                    found.typed.setdefault(number, where)
     return found
 
 
@@ -202,6 +210,8 @@ def select(sources: DraftSources, arts: dict[tuple[str, str], Artifact], profile
         why = f"comes from profile {other.profile}, not {profile}" if other else "is produced by no notebook"
         problems.append(f"macro \\{macro} ({where}) {why}; a notebook must write it with "
                         f"report.number(...) (names map by study.draft.macro_name)")
+    problems += [f"number {n} is typed by hand ({where}); write it with report.number(...) in the notebook that "
+                 "computes it and use its macro" for n, where in sources.typed.items()]
     used_numbers = [a for m, a in numbers.items() if m in sources.macros]
     for art in used + used_numbers:
         if not art.path.exists():

@@ -63,6 +63,17 @@ def test_select_names_a_missing_macro_and_warns_about_unused(outdirs, tmp_path):
         draft.select(draft.scan_sources(paper), arts, "embedded")
 
 
+def test_a_number_typed_in_the_prose_is_an_error(outdirs, tmp_path):
+    (tmp_path / "paper" / "sections").mkdir(parents=True)
+    (tmp_path / "paper" / "sections" / "rq1.tex").write_text(
+        "Formula~1 on RQ1, see Table~\\ref{tab:t_2020}.\nOf the 38 members, 3.5\\,\\% ran.\n")
+    with pytest.raises(StudyError) as err:
+        draft.select(draft.scan_sources(tmp_path / "paper"), {}, "smoke")
+    assert "number 38 is typed by hand (" in str(err.value) and "rq1.tex:2)" in str(err.value)
+    assert "number 3.5 is typed" in str(err.value) and "number 1 " not in str(err.value)
+    assert "2020" not in str(err.value)
+
+
 def test_a_changed_artefact_is_not_shown_as_the_recorded_one(outdirs, tmp_path):
     csv, tex = Report("99_test", parameters={"profile": "smoke"}).table(pd.DataFrame({"a": [1]}), "t")
     tex.write_text(tex.read_text().replace("1", "2"))
