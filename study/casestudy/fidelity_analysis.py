@@ -15,7 +15,7 @@ from study import config
 from study.casestudy import deploy_criterion, fidelity
 
 # profile="smoke": the formats a notebook run measures (about a minute on 2 cores with the tiny classifiers)
-SMOKE_FORMATS = ("saved_model", "tfjs_graph_model_node", "litert_dynamic_int8", "litert_full_int8")
+SMOKE_FORMATS = ("saved_model", "tfjs_graph_model_node", "litert_full_int8")
 
 
 def formats_for_profile(profile: str | None, formats: Sequence[str] | None = None) -> list[str] | None:
