@@ -61,7 +61,7 @@ STATUSES = ("faithful", "conversion_crash", "unsupported_op", "runtime_crash", "
             "skipped")
 COLUMNS = ["member", "framework", "format", "status", "faithful", "max_abs_diff", "rel_diff", "top1_agreement",
            "accuracy_before", "accuracy_after", "size_mb", "original_size_mb", "load_ms", "latency_p50_ms",
-           "latency_p90_ms", "export_s", "images", "quantised", "runtime_process", "error", "fingerprint", "key"]
+           "latency_p90_ms", "export_s", "measure_s", "images", "quantised", "runtime_process", "error", "fingerprint", "key"]
 
 # What a converter or runtime says when the target lacks an operator (TFLite, TF.js, ONNX, torch.export).
 _UNSUPPORTED = re.compile(r"unsupported op|not supported|is not supported|no (?:kernel|implementation|registered)|"
@@ -215,7 +215,9 @@ def measure_member(job: MemberJob) -> list[dict[str, Any]]:
             row["size_mb"], row["quantised"] = size_mb(export.path), export.quantised
             stage = "runtime"
             s = job.settings
+            t0 = time.perf_counter()
             result = run_export(fmt, export, ref.images, work, warmup=s.warmup, repeats=s.repeats, timeout=s.timeout)
+            row["measure_s"] = time.perf_counter() - t0  # the runtime process: start, load, test split, timing
             row.update(load_ms=result.load_ms, latency_p50_ms=statistics.median(result.latencies_ms),
                        latency_p90_ms=float(np.percentile(result.latencies_ms, 90)),
                        runtime_process=result.process, **judge(ref.outputs, result.outputs, labels))
