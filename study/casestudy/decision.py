@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from study import paper
+from study.casestudy import deploy_criterion
 from study.errors import StudyError
 
 TieRule = Literal["strict", "or_equal"]
@@ -612,6 +613,7 @@ def register(sub) -> None:
                    help="; ".join(f"{k}: {v}" for k, v in TIE_RULES.items()))
     p.add_argument("--denominator", choices=list(DENOMINATORS), default="all")
     p.add_argument("--csv", required=True, metavar="FILE|-", help="where to write the evidence table ('-' for stdout)")
+    deploy_criterion.add_arguments(p)
     p.set_defaults(func=_decide)
 
 
@@ -624,6 +626,7 @@ def _decide(args) -> int:
         tables = CaseStudyTables.from_files(args.table_ix, args.table_x, backend=args.backend)
     else:
         tables = CaseStudyTables.paper()
+    tables, deployment = deploy_criterion.apply(args, tables)
     parts = []
     if args.priority or not args.model:
         sel = select(tables, args.priority or ["max:accuracy"], tie_rule=args.tie_rule, denominator=args.denominator)
@@ -634,6 +637,6 @@ def _decide(args) -> int:
     if args.model:
         parts.append(compare(tables, args.model, tie_rule=args.tie_rule, denominator=args.denominator).assign(role="given"))
     out = pd.concat(parts, ignore_index=True)
-    out = out[["role"] + [c for c in out.columns if c != "role"]]
+    out = deploy_criterion.annotate(out[["role"] + [c for c in out.columns if c != "role"]], deployment)
     files.write_table(args.csv, out, command="decide")
     return 0

@@ -46,6 +46,13 @@ class Backend(Protocol):
     def load_for_serving(self, fmt: str, path: Path): ...  # -> (predict, signature) for the REST server
 
 
+def size_mb(path: str | Path) -> float:
+    """Size on disk of an artefact (a file, or every file under a folder), MiB."""
+    path = Path(path)
+    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    return total / 2**20
+
+
 BACKENDS = {"tf": "study.deployment.backend_tf", "torch": "study.deployment.backend_torch"}
 
 

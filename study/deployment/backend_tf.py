@@ -97,15 +97,20 @@ def feature_module(network, arch: Architecture):
 
 @dataclass
 class Reference:
-    """The model every TF scenario is compared against, and the fixed images."""
+    """The model every TF scenario is compared against, and the fixed images.
+
+    Either the matrix's reference feature extractor (`module`, `arch`), or a fine-tuned classifier given as its
+    SavedModel (`saved_model`; `classifier_reference`): then only the formats that start from a SavedModel apply.
+    """
 
     model_name: str
-    arch: Architecture
-    module: Any  # tf.Module
+    arch: Architecture | None
+    module: Any  # tf.Module (None for a fine-tuned classifier)
     images: np.ndarray  # NHWC [0, 1]
     image_names: list[str]
     outputs: np.ndarray
     calibration: np.ndarray
+    saved_model: Path | None = None  # a fine-tuned classifier's own SavedModel (serving_default: images -> one output)
 
 
 def reference(quick: bool, work: Path) -> Reference:
@@ -118,6 +123,31 @@ def reference(quick: bool, work: Path) -> Reference:
     images, names = reference_images(arch.size, quick)
     outputs = predict_module(module, images)
     return Reference(arch.name, arch, module, images, names, outputs, calibration)
+
+
+# Formats a fine-tuned classifier (a SavedModel without its model code) is exported to.
+CLASSIFIER_FORMATS = ("saved_model", "rest_tf_serving_api", "litert_float32", "litert_dynamic_int8",
+                      "litert_full_int8", "tfjs_graph_model_node", "tfjs_graph_model_browser")
+
+
+def classifier_reference(name: str, saved_model: Path, images: np.ndarray, calibration: np.ndarray) -> Reference:
+    """A fine-tuned classifier (the sweep's `saved_model/`) as the reference: its outputs on `images` (NHWC,
+    [0, 1]) in TensorFlow, and `calibration` (training images only) for full-integer quantisation."""
+    tf = _tf()
+    serving = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    size = int(serving.structured_input_signature[1][INPUT_KEY].shape[1])
+    x = check_images(images, size, "NHWC")
+    outputs = np.concatenate([single_output(serving(**{INPUT_KEY: tf.constant(x[i:i + 32])})).numpy()
+                              for i in range(0, len(x), 32)])
+    return Reference(name, None, None, x, [f"test_{i}" for i in range(len(x))], outputs,
+                     check_images(calibration, size, "NHWC"), saved_model=Path(saved_model))
+
+
+def single_output(outputs: dict):
+    """The output of a signature: the feature vector of the matrix's model, else the one output it has."""
+    if OUTPUT_KEY in outputs or len(outputs) != 1:
+        return outputs[OUTPUT_KEY]
+    return next(iter(outputs.values()))
 
 
 def predict_module(module, images: np.ndarray) -> np.ndarray:
@@ -136,6 +166,8 @@ def predict_module(module, images: np.ndarray) -> np.ndarray:
 
 
 def _saved_model(ref: Reference, work: Path) -> Path:
+    if ref.saved_model is not None:
+        return ref.saved_model
     tf = _tf()
     path = work / "saved_model"
     if not (path / "saved_model.pb").exists():
@@ -202,6 +234,9 @@ def _checkpoint(ref: Reference, work: Path) -> Path:
 
 def export(fmt: str, ref: Reference, work: Path, quick: bool) -> Export:
     """Export the reference model to scenario format `fmt` under `work`."""
+    if ref.saved_model is not None and fmt not in CLASSIFIER_FORMATS:
+        raise Skipped(f"{fmt} rebuilds the model from its code; a fine-tuned classifier is exported from its "
+                      f"SavedModel only ({', '.join(CLASSIFIER_FORMATS)})")
     if fmt == "saved_model":
         return Export(_saved_model(ref, work), "python")
     if fmt == "hub_keras_layer":
@@ -250,13 +285,13 @@ def load(fmt: str, path: Path):
         runner = interpreter.get_signature_runner("serving_default")
 
         def predict_litert(x):
-            return runner(**{INPUT_KEY: np.ascontiguousarray(x, np.float32)})[OUTPUT_KEY]
+            return single_output(runner(**{INPUT_KEY: np.ascontiguousarray(x, np.float32)}))
 
         return predict_litert
     tf = _tf()
     if fmt in ("saved_model", "rest_tf_serving_api"):
         serving = tf.saved_model.load(str(path)).signatures["serving_default"]
-        return lambda x: serving(**{INPUT_KEY: tf.constant(x)})[OUTPUT_KEY].numpy()
+        return lambda x: single_output(serving(**{INPUT_KEY: tf.constant(x)})).numpy()
     if fmt == "hub_keras_layer":
         import tensorflow_hub as hub
 

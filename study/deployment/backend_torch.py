@@ -95,6 +95,7 @@ class Reference:
     outputs: np.ndarray
     calibration: np.ndarray  # NCHW
     exported: Any = None  # torch.export.ExportedProgram, once made
+    classifier: bool = False  # a fine-tuned classifier (`classifier_reference`): no Lite0Classifier code to rebuild it
 
 
 def to_nchw(x: np.ndarray) -> np.ndarray:
@@ -107,6 +108,23 @@ def reference(quick: bool, work: Path) -> Reference:
     images = to_nchw(images)
     calibration = to_nchw(assets.calibration_images(SIZE, n=16 if quick else 32))
     return Reference(MODEL_NAME, model, images, names, predict_module(model, images), calibration)
+
+
+# Formats a fine-tuned classifier (an nn.Module whose class is not Lite0Classifier) is exported to.
+CLASSIFIER_FORMATS = ("torch_export", "torchscript_trace", "onnx", "onnx_int8", "onnx_web_node")
+
+
+def classifier_reference(name: str, module, images: np.ndarray, calibration: np.ndarray) -> Reference:
+    """A fine-tuned classifier (an `nn.Module`: float (N, 3, S, S) in [0, 1] -> probabilities) as the reference:
+    its outputs on `images` and the `calibration` images (both NHWC [0, 1]; training images only)."""
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise StudyError(f"expected the fine-tuned classifier as a torch.nn.Module, got {type(module).__name__}")
+    x = to_nchw(check_images(images, images.shape[1], "NHWC"))
+    with torch.no_grad():
+        outputs = torch.cat([module.eval()(torch.from_numpy(x[i:i + 32])) for i in range(0, len(x), 32)]).numpy()
+    return Reference(name, module, x, [f"test_{i}" for i in range(len(x))], outputs, to_nchw(calibration),
+                     classifier=True)
 
 
 def predict_module(model, images: np.ndarray) -> np.ndarray:
@@ -172,6 +190,9 @@ def export(fmt: str, ref: Reference, work: Path, quick: bool) -> Export:
     """Export the reference model to scenario format `fmt` under `work`."""
     torch = _torch()
     model = ref.module
+    if ref.classifier and fmt not in CLASSIFIER_FORMATS:
+        raise Skipped(f"{fmt} needs the model's code (Lite0Classifier) or a pickle of it; a fine-tuned classifier "
+                      f"is exported to {', '.join(CLASSIFIER_FORMATS)}")
     if fmt in ("state_dict", "rest_flask"):
         path = work / "model_state_dict.pth"
         torch.save(model.net.state_dict(), path)

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
-from study.deployment.backend import get_backend
+from study.deployment.backend import get_backend, size_mb
 from study.deployment.scenarios import FRAMEWORKS, _framework_name, check_formats, runnable, scenarios
-from study.deployment.worker import _tail, run_chromium, run_node, run_python_worker, run_rest
+from study.deployment.worker import _tail, run_export
 from study.errors import Skipped, StudyError
 
 # The CLI's columns, in this order; more measurements follow them.
@@ -72,12 +72,6 @@ class Row:
     quantised: bool = False
     runtime_process: str = ""
     warnings: str = ""
-
-
-def size_mb(path: str | Path) -> float:
-    path = Path(path)
-    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-    return total / 2**20
 
 
 def fidelity(reference: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
@@ -161,18 +155,8 @@ def _measure_row(row: Row, backend, reference, settings: Settings, work: Path) -
     row.size_mb = size_mb(export.path)
     row.quantised = export.quantised
     x = reference.images
-    if export.runner == "python":
-        result = run_python_worker(fmt, export.path, x, work, warmup=settings.warmup, repeats=settings.repeats,
-                                   timeout=settings.timeout)
-    elif export.runner == "rest":
-        result = run_rest(fmt, export.path, x, warmup=settings.warmup, repeats=settings.repeats,
-                          timeout=settings.timeout)
-    elif export.runner == "chromium":
-        result = run_chromium(export.model_file or export.path, x, work, warmup=settings.warmup,
-                              repeats=settings.repeats, timeout=settings.timeout, name=fmt)
-    else:  # a web/ Node.js script
-        result = run_node(export.runner, export.model_file or export.path, x, work,
-                          warmup=settings.warmup, repeats=settings.repeats, timeout=settings.timeout, name=fmt)
+    result = run_export(fmt, export, x, work, warmup=settings.warmup, repeats=settings.repeats,
+                        timeout=settings.timeout)
     fid = fidelity(reference.outputs, result.outputs)
     row.load_ms = result.load_ms
     row.latency_ms = statistics.median(result.latencies_ms)
@@ -278,10 +262,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--formats", nargs="+", metavar="FORMAT", help="only these scenario formats")
     p.add_argument("--work", default=None, help="folder for the exported artefacts (default: .cache/deploy/...)")
     p.add_argument("--resume", action="store_true", help="keep the rows a previous (killed) run already finished")
+    # per-member mode (study.casestudy.fidelity): every fine-tuned classifier of a sweep, resumable and keyed
+    p.add_argument("--sweep", metavar="DIR", help="per-member fidelity of every fine-tuned classifier of a sweep's "
+                   "--out DIR in the formats that run here for its framework (rows keyed, always resumed)")
+    p.add_argument("--members", nargs="+", metavar="MEMBER", help="with --sweep: only these members (default: all)")
+    p.add_argument("--browser-members", type=int, default=1, metavar="N",
+                   help="with --sweep: measure tfjs_graph_model_browser (Chromium) for the first N TF members")
+    p.add_argument("--profile", default=None, help="with --sweep: smoke uses fewer timed repeats")
     p.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
+    if args.sweep:
+        from study.casestudy.fidelity import cli
+
+        return cli(args)
     df = run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
                     progress=True)
     files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")

@@ -174,6 +174,20 @@ def run_chromium(model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats
                       **{k: info[k] for k in ("tfjs_version", "user_agent", "backend") if k in info}})
 
 
+def run_export(fmt: str, export, x: np.ndarray, work: Path, *, warmup: int, repeats: int,
+               timeout: float) -> RunResult:
+    """Run an exported artefact (`backend.Export`) on `x` in the fresh runtime process its runner names."""
+    if export.runner == "python":
+        return run_python_worker(fmt, export.path, x, work, warmup=warmup, repeats=repeats, timeout=timeout)
+    if export.runner == "rest":
+        return run_rest(fmt, export.path, x, warmup=warmup, repeats=repeats, timeout=timeout)
+    if export.runner == "chromium":
+        return run_chromium(export.model_file or export.path, x, work, warmup=warmup, repeats=repeats,
+                            timeout=timeout, name=fmt)
+    return run_node(export.runner, export.model_file or export.path, x, work,  # a web/ Node.js script
+                    warmup=warmup, repeats=repeats, timeout=timeout, name=fmt)
+
+
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=config.ROOT,

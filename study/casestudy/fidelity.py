@@ -1,0 +1,325 @@
+"""RQ1 meets the case study: what each deployment format does to every fine-tuned member of a sweep.
+
+For every fine-tuned classifier of a sweep's output folder (`models/<member>/{saved_model/ | model.pt, meta.json}`),
+RQ1's backends (`study.deployment.backend_tf` / `backend_torch`) export it to each format that runs here for its
+framework, and RQ1's runtime processes (`study.deployment.worker`: a fresh Python worker, Node.js, headless
+Chromium) reload it and run the member's **test split** at batch 1. Per member x format:
+
+    max |out - ref| and the same relative to max |ref|, top-1 agreement, accuracy before / after,
+    size on disk, load time, p50 / p90 latency (warm-up excluded), export seconds
+
+Status `faithful` when the outputs agree within rtol = atol = 1e-3 (the ONNX Model Zoo's gate) and every
+test image keeps its top-1 class; otherwise the failure class after Jajal et al.'s converter-failure study
+(arXiv 2303.17708): `conversion_crash`, `unsupported_op` (the crash names an operator the target lacks),
+`runtime_crash` (the converted model does not load or run), `wrong_output` (runs, outputs differ, accuracy kept)
+or `accuracy_drop` (runs, test accuracy lower) - with the error text.
+
+    python -m study deploy --sweep DIR [--formats ...] [--members ...] --csv FILE|-
+
+Rows are appended to `<work>/rows.jsonl` as they finish; each records its key (model fingerprint + format +
+code version + timing settings) and is reused only while that key holds, so a changed model is re-measured.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study import config, files
+from study.errors import Skipped, StudyError
+
+CODE_VERSION = 1  # bump when a measurement or its judgement changes: every recorded row is then recomputed
+RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
+CALIBRATION_IMAGES = 32  # full-integer quantisation is calibrated on this many *training* images
+
+# The formats each framework's fine-tuned classifiers are measured in (the SavedModel / torch module reload first:
+# the baseline), all of which run here. `tfjs_graph_model_browser` starts Chromium: only the first
+# `browser_members` TF members get it.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "tf": ("saved_model", "tfjs_graph_model_node", "tfjs_graph_model_browser", "litert_float32",
+           "litert_dynamic_int8", "litert_full_int8"),
+    "torch": ("torch_export", "onnx", "onnx_int8", "onnx_web_node"),
+}
+BASELINE = {"tf": "saved_model", "torch": "torch_export"}
+BROWSER_FORMATS = ("tfjs_graph_model_browser",)
+STATUSES = ("faithful", "conversion_crash", "unsupported_op", "runtime_crash", "wrong_output", "accuracy_drop",
+            "skipped")
+COLUMNS = ["member", "framework", "format", "status", "faithful", "max_abs_diff", "rel_diff", "top1_agreement",
+           "accuracy_before", "accuracy_after", "size_mb", "original_size_mb", "load_ms", "latency_p50_ms",
+           "latency_p90_ms", "export_s", "measure_s", "images", "quantised", "runtime_process", "error", "fingerprint", "key"]
+
+# What a converter or runtime says when the target lacks an operator (TFLite, TF.js, ONNX, torch.export).
+_UNSUPPORTED = re.compile(r"unsupported op|not supported|is not supported|no (?:kernel|implementation|registered)|"
+                          r"op(?:eration)?s? (?:are|is) not|could not find .*op|unknown op|Unsupported Ops", re.I)
+
+
+@dataclass(frozen=True)
+class Settings:
+    warmup: int = 3
+    repeats: int = 20
+    timeout: float = 300  # per runtime process
+
+    @classmethod
+    def of(cls, profile: str | None = None) -> Settings:
+        name = config.get_profile(profile).name
+        return cls(warmup=2, repeats=5, timeout=180) if name == "smoke" else cls()
+
+
+# --- what a row is keyed on -----------------------------------------------------------------------------------
+
+def model_fingerprint(model) -> str:
+    """Identifies one fine-tuned model exactly (`browser.TunedModel`; torch: model.pt and meta.json)."""
+    if model.backend == "tf":
+        return model.fingerprint()
+    h = hashlib.sha256()
+    for part in (model.folder / "model.pt", model.folder / "meta.json"):
+        h.update(files.sha256(part).encode() if part.is_file() else b"-")
+    return h.hexdigest()[:16]
+
+
+def cell_key(fingerprint: str, fmt: str, settings: Settings) -> str:
+    """The key a row is made under: the model, the format, this code's version and the timing settings."""
+    text = json.dumps({"model": fingerprint, "format": fmt, "code": CODE_VERSION, "warmup": settings.warmup,
+                       "repeats": settings.repeats}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- the judgement --------------------------------------------------------------------------------------------
+
+def crash_class(stage: str, exc: BaseException) -> str:
+    """`conversion_crash` / `runtime_crash`, or `unsupported_op` when the message names a missing operator."""
+    if _UNSUPPORTED.search(str(exc)):
+        return "unsupported_op"
+    return "conversion_crash" if stage == "export" else "runtime_crash"
+
+
+def judge(reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Compare a deployed model's outputs with the original's on the same test images."""
+    ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    out = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    if ref.shape != out.shape:
+        return {"status": "wrong_output", "error": f"deployed model returned shape {out.shape}, the original {ref.shape}"}
+    diff = float(np.max(np.abs(out - ref))) if ref.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    agree = float(np.mean(ref.argmax(1) == out.argmax(1))) if len(ref) else math.nan
+    before = float(np.mean(ref.argmax(1) == labels)) if len(ref) else math.nan
+    after = float(np.mean(out.argmax(1) == labels)) if len(ref) else math.nan
+    row = {"max_abs_diff": diff, "rel_diff": diff / (scale or 1.0), "top1_agreement": agree,
+           "accuracy_before": before, "accuracy_after": after, "error": ""}
+    within = bool(np.allclose(out, ref, rtol=RTOL, atol=ATOL))
+    if within and agree == 1.0:
+        row["status"] = "faithful"
+    else:
+        row["status"] = "accuracy_drop" if after < before else "wrong_output"
+        row["error"] = (f"outputs differ from the original: max |diff| {diff:.3g} "
+                        f"({'within' if within else 'beyond'} rtol=atol={RTOL:g}), top-1 agreement {agree:.1%}, "
+                        f"accuracy {before:.1%} -> {after:.1%}")
+    row["faithful"] = row["status"] == "faithful"
+    return row
+
+
+# --- one member ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemberJob:
+    """One member's formats to measure: independent of every other member's (an executor may place it anywhere
+    the sweep's folder and the dataset are readable)."""
+
+    member: str
+    folder: str  # models/<member>
+    backend: str  # tf | torch
+    formats: tuple[str, ...]
+    keys: dict[str, str] = field(hash=False)
+    fingerprint: str
+    work: str
+    settings: Settings
+    profile: str | None = None
+
+
+def _test_split(model) -> tuple[np.ndarray, np.ndarray]:
+    from study.runtime.images import load_images
+
+    paths = [p for p, _ in model.images]
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise StudyError(f"{model.folder}/meta.json lists test images that are gone (e.g. {missing[0]}); "
+                         "rebuild the data (python -m study data synth) or rerun the sweep")
+    return load_images(paths, model.input_size), np.array([label for _, label in model.images])
+
+
+def calibration_images(model, profile: str | None, n: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """`n` training images of the split the member was fine-tuned on, spread over the classes (never test images)."""
+    from study.casestudy import dataset
+    from study.runtime.images import load_images
+
+    meta = json.loads((model.folder / "meta.json").read_text())
+    split = dataset.load_split(meta.get("profile") or profile, seed=int(meta.get("seed", 0)))
+    train = split.train
+    picked = [train[i] for i in np.linspace(0, len(train) - 1, min(n, len(train))).astype(int)]
+    tested = {str(p) for p, _ in model.images}
+    return load_images([p for p, _ in picked if str(p) not in tested], model.input_size)
+
+
+def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: str | None):
+    from study.deployment.backend import get_backend
+
+    backend = get_backend(model.backend)
+    if model.backend == "tf":
+        return backend, backend.classifier_reference(model.name, model.saved_model, x, calibration)
+    from study.casestudy.training import load_torch_classifier
+
+    module = load_torch_classifier(model.folder / "model.pt", profile)
+    return backend, backend.classifier_reference(model.name, module, x, calibration)
+
+
+def measure_member(job: MemberJob) -> list[dict[str, Any]]:
+    """Export one fine-tuned member to each of `job.formats`, run each in its runtime, judge it. Never raises for a
+    failing format (that is a row); raises StudyError only for bad input (a missing model or test images)."""
+    from study.casestudy.browser import find_models
+    from study.deployment.backend import size_mb
+    from study.deployment.worker import _tail, run_export
+
+    model = find_models(Path(job.folder).parent, [job.member])[0]
+    work = Path(job.work)
+    if work.exists():  # artefacts converted from an earlier model must not stand in for this one's
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    x, labels = _test_split(model)
+    original = model.saved_model if model.backend == "tf" else model.folder / "model.pt"
+    base = {"member": model.name, "framework": model.backend, "fingerprint": job.fingerprint,
+            "original_size_mb": size_mb(original), "images": len(x)}
+    backend, ref = _reference(model, x, calibration_images(model, job.profile), job.profile)
+    rows = []
+    for fmt in job.formats:
+        row = {**base, "format": fmt, "key": job.keys[fmt], "status": "", "faithful": False, "error": ""}
+        stage = "export"
+        try:
+            t0 = time.perf_counter()
+            export = backend.export(fmt, ref, work, False)
+            row["export_s"] = time.perf_counter() - t0
+            row["size_mb"], row["quantised"] = size_mb(export.path), export.quantised
+            stage = "runtime"
+            s = job.settings
+            t0 = time.perf_counter()
+            result = run_export(fmt, export, ref.images, work, warmup=s.warmup, repeats=s.repeats, timeout=s.timeout)
+            row["measure_s"] = time.perf_counter() - t0  # the runtime process: start, load, test split, timing
+            row.update(load_ms=result.load_ms, latency_p50_ms=statistics.median(result.latencies_ms),
+                       latency_p90_ms=float(np.percentile(result.latencies_ms, 90)),
+                       runtime_process=result.process, **judge(ref.outputs, result.outputs, labels))
+        except Skipped as exc:
+            row.update(status="skipped", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a failing converter or runtime is a row, not the end of the run
+            row.update(status=crash_class(stage, exc), error=_tail(f"{type(exc).__name__}: {exc}", 800))
+            if os.environ.get("STUDY_DEBUG"):
+                traceback.print_exc()
+        rows.append(row)
+    return rows
+
+
+# --- the driver ----------------------------------------------------------------------------------------------
+
+def default_work_dir(sweep: str | Path) -> Path:
+    return Path(sweep) / "deploy_fidelity"
+
+
+def read_rows(log: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest recorded row per (member, format) of `log` (unreadable lines are skipped: they are redone)."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                latest[(row["member"], row["format"])] = row
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return latest
+
+
+def check_formats(formats: Sequence[str] | None) -> list[str] | None:
+    if not formats:
+        return None
+    valid = [f for fmts in FORMATS.values() for f in fmts]
+    unknown = [f for f in formats if f not in valid]
+    if unknown:
+        raise StudyError(f"no per-member fidelity for format(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    return list(formats)
+
+
+def plan(sweep: str | Path, formats: Sequence[str] | None = None, members: Sequence[str] | None = None,
+         settings: Settings | None = None, work: str | Path | None = None, browser_members: int = 1,
+         profile: str | None = None) -> list[MemberJob]:
+    """Every member's job with its keyed formats (browser formats for the first `browser_members` TF members)."""
+    from study.casestudy.browser import find_models
+
+    wanted = check_formats(formats)
+    settings = settings or Settings.of(profile)
+    work = Path(work) if work else default_work_dir(sweep)
+    jobs, n_tf = [], 0
+    for model in find_models(sweep, list(members) if members else None):
+        if model.backend not in FORMATS:
+            raise StudyError(f"{model.folder}/meta.json: unknown backend {model.backend!r}; valid: {', '.join(FORMATS)}")
+        fmts = [f for f in FORMATS[model.backend] if wanted is None or f in wanted]
+        if model.backend == "tf":
+            if n_tf >= browser_members:
+                fmts = [f for f in fmts if f not in BROWSER_FORMATS]
+            n_tf += 1
+        if not fmts:
+            continue
+        fingerprint = model_fingerprint(model)
+        jobs.append(MemberJob(model.name, str(model.folder), model.backend, tuple(fmts),
+                              {f: cell_key(fingerprint, f, settings) for f in fmts}, fingerprint,
+                              str(work / model.name), settings, profile))
+    return jobs
+
+
+def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, members: Sequence[str] | None = None, *,
+                 work: str | Path | None = None, profile: str | None = None, browser_members: int = 1,
+                 settings: Settings | None = None, progress: bool = False,
+                 measure: Callable[[MemberJob], list[dict[str, Any]]] = measure_member) -> pd.DataFrame:
+    """The per-member fidelity table of a sweep: recorded rows whose key still holds are reused, the rest measured."""
+    work = files.ensure_writable_dir(Path(work) if work else default_work_dir(sweep))
+    jobs = plan(sweep, formats, members, settings, work, browser_members, profile)
+    if not jobs:
+        raise StudyError(f"nothing to measure in {sweep}: no member has any of the formats {', '.join(formats or [])}")
+    log = work / "rows.jsonl"
+    recorded = read_rows(log)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for job in jobs:
+        todo = [f for f in job.formats if recorded.get((job.member, f), {}).get("key") != job.keys[f]]
+        rows.update({(job.member, f): recorded[(job.member, f)] for f in job.formats if f not in todo})
+        if not todo:
+            continue
+        for row in measure(dataclasses.replace(job, formats=tuple(todo))):
+            with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
+                fh.write(json.dumps(row, default=float) + "\n")
+            rows[(row["member"], row["format"])] = row
+            if progress:
+                print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "
+                      f"{row['error'][:90]}", file=sys.stderr, flush=True)
+    df = pd.DataFrame([rows[(j.member, f)] for j in jobs for f in j.formats if (j.member, f) in rows])
+    df = df.reindex(columns=COLUMNS)
+    df.attrs["source"] = f"measured by study.casestudy.fidelity (python -m study deploy --sweep {sweep})"
+    return df
+
+
+def cli(args) -> int:
+    df = run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=args.profile,
+                      browser_members=args.browser_members, progress=True)
+    files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
+                      command="deploy --sweep")
+    return 0

@@ -1,0 +1,143 @@
+"""Reading the per-member fidelity table (notebook 09): members x formats heatmaps, what predicts a fidelity loss,
+and whether requiring a faithful deployment changes the member the decision picks.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from study import config
+from study.casestudy import deploy_criterion, fidelity
+
+# profile="smoke": the formats a notebook run measures (about a minute on 2 cores with the tiny classifiers)
+SMOKE_FORMATS = ("saved_model", "tfjs_graph_model_node", "litert_full_int8")
+
+
+def formats_for_profile(profile: str | None, formats: Sequence[str] | None = None) -> list[str] | None:
+    """`formats` when given; smoke -> SMOKE_FORMATS; other profiles -> every format (None)."""
+    if formats:
+        return list(formats)
+    return list(SMOKE_FORMATS) if config.get_profile(profile).name == "smoke" else None
+
+
+def member_properties(names: Sequence[str]) -> pd.DataFrame:
+    """Architecture (MobileNet V1 / V2, EfficientNet-Lite), width multiplier and input resolution per member,
+    from the zoo (`study.casestudy.assets`); a name outside the zoo keeps only a trailing resolution (`..._48`)."""
+    from study.casestudy import assets
+
+    rows = []
+    for name in dict.fromkeys(names):
+        try:
+            m = assets.get_member(name)
+            rows.append({"member": name, "architecture": m.architecture, "width": m.width, "resolution": m.input_size})
+        except Exception:  # noqa: BLE001 - a stand-in (tiny_classifiers) is not a zoo member
+            size = re.search(r"_(\d+)$", name)
+            rows.append({"member": name, "architecture": "not in the zoo", "width": np.nan,
+                         "resolution": int(size.group(1)) if size else np.nan})
+    return pd.DataFrame(rows, columns=["member", "architecture", "width", "resolution"])
+
+
+def with_gains(df: pd.DataFrame) -> pd.DataFrame:
+    """The fidelity rows with size gain (original size / size) and speed-up (the member's baseline p50 latency /
+    this p50) and the member's properties."""
+    base = df[df["format"].isin(fidelity.BASELINE.values())].set_index("member")["latency_p50_ms"]
+    out = df.assign(size_gain=df["original_size_mb"] / df["size_mb"],
+                    speedup=df["member"].map(base) / df["latency_p50_ms"])
+    return out.merge(member_properties(df["member"]), on="member", how="left")
+
+
+def matrix(df: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Members x formats of one column (formats in measuring order)."""
+    order = list(dict.fromkeys(df["format"]))
+    return df.pivot_table(index="member", columns="format", values=value, aggfunc="last", sort=False)[order]
+
+
+def heatmap(df: pd.DataFrame, value: str, *, title: str, fmt: str = ".2f", cmap: str = "viridis", center=None):
+    """A members x formats heatmap of `value` (annotated cells; a missing cell is a format that did not run)."""
+    import seaborn as sns
+
+    from study import plots
+
+    m = matrix(df, value).astype(float)
+    fig, ax = plots.figure("full", aspect=0.1 * len(m) + 0.45)
+    sns.heatmap(m, annot=True, fmt=fmt, cmap=cmap, center=center, cbar_kws={"label": value}, ax=ax,
+                annot_kws={"fontsize": 6})
+    ax.set_title(title)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="y", labelrotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def loss_by_property(df: pd.DataFrame) -> pd.DataFrame:
+    """Which member properties go with a fidelity loss: per property value, the share of faithful rows, the mean
+    top-1 agreement and the median relative output difference (quantised formats are where losses show)."""
+    rows = with_gains(df)
+    parts = []
+    for prop in ("architecture", "width", "resolution"):
+        g = rows.dropna(subset=[prop]).groupby(["format", prop], sort=True)
+        part = g.agg(members=("member", "nunique"), faithful_share=("faithful", "mean"),
+                     mean_agreement=("top1_agreement", "mean"), median_rel_diff=("rel_diff", "median")).reset_index()
+        parts.append(part.rename(columns={prop: "value"}).assign(property=prop, value=lambda d: d["value"].astype(str)))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["property", "value", "format", "members", "faithful_share", "mean_agreement", "median_rel_diff"]]
+
+
+def rank_correlations(df: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlation of the relative output difference with width and resolution, per format (members
+    with the property; NaN when fewer than 3 members or no spread)."""
+    rows = with_gains(df)
+    out = []
+    for fmt, g in rows.groupby("format", sort=False):
+        for prop in ("width", "resolution"):
+            sub = g.dropna(subset=[prop, "rel_diff"])
+            enough = len(sub) >= 3 and sub[prop].nunique() > 1 and sub["rel_diff"].nunique() > 1
+            rho = sub[prop].rank().corr(sub["rel_diff"].rank()) if enough else np.nan
+            out.append({"format": fmt, "property": prop, "members": len(sub), "spearman_rho": rho})
+    return pd.DataFrame(out)
+
+
+def sweep_tables(sweep: str | Path):
+    """The decision's tables for a sweep: its table_ix.csv (+ table_x.csv when beside it), else an accuracy-only
+    Table IX from each member's meta.json (no resource measured: the decision then ranks by accuracy only)."""
+    from study.casestudy import decision
+    from study.casestudy.browser import models_root
+
+    sweep = Path(sweep)
+    ix, x = sweep / "table_ix.csv", sweep / "table_x.csv"
+    if ix.is_file():
+        return decision.CaseStudyTables.from_files(ix, x if x.is_file() else None)
+    metas = [json.loads(p.read_text()) for p in sorted(models_root(sweep).glob("*/meta.json"))]
+    table = pd.DataFrame({"model": [m["member"] for m in metas], "delta_cpu": np.nan, "delta_mem": np.nan,
+                          "elapse": np.nan, "accuracy": [m.get("test_accuracy") for m in metas]})
+    table.attrs["source"] = f"{sweep}/models/*/meta.json (test accuracy only)"
+    return decision.CaseStudyTables(decision.load_table(table, "IX"), label="ours (meta.json)")
+
+
+def decision_changes(tables, fidelity_df: pd.DataFrame, formats: Sequence[str], *,
+                     priority: Sequence[str] = ("max:accuracy",), min_agreement: float = 1.0) -> pd.DataFrame:
+    """The member `priority` picks without and with the criterion "faithful in FORMAT", per format."""
+    from study.casestudy import decision
+    from study.errors import StudyError
+
+    plain = decision.select(tables, priority).model
+    rows = [{"criterion": "none", "deployable": len(tables.models), "selected": plain, "changed": False, "note": ""}]
+    for fmt in formats:
+        criterion = deploy_criterion.DeployCriterion(fmt, min_agreement)
+        try:
+            narrowed, info = deploy_criterion.restrict(tables, fidelity_df, criterion)
+            chosen = decision.select(narrowed, priority).model
+            row = info.set_index("model").loc[chosen]
+            rows.append({"criterion": criterion.text, "deployable": len(narrowed.models), "selected": chosen,
+                         "changed": chosen != plain,
+                         "note": f"{row['deploy_size_mb']:.3g} MB, p50 {row['deploy_latency_ms']:.3g} ms in {fmt}"})
+        except StudyError as exc:  # no member is deployable in this format: that is the finding
+            rows.append({"criterion": criterion.text, "deployable": 0, "selected": "", "changed": True,
+                         "note": str(exc)[:200]})
+    return pd.DataFrame(rows)
