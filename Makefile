@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 .PHONY: help setup venv npm chromium tex reproduce paper test lab clean distclean lock benchmarks check
 
 help:
-	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/)"
+	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/); cached ones are skipped"
+	@echo "               [FORCE=1] [ONLY=\"04 05\"] [DRY_RUN=1]"
 	@echo "make paper [PROFILE=embedded|paper]      the paper draft paper/build/draft.pdf (reproduces first if needed)"
 	@echo "make test                                unit tests + every notebook with its smallest parameters"
 	@echo "make lab                                 JupyterLab on the project's kernel"
@@ -57,8 +58,11 @@ check-profile:
 	@case " $(REPRODUCE_PROFILES) " in *" $(PROFILE) "*) ;; \
 	  *) echo "error: unknown PROFILE=$(PROFILE); valid profiles: $(REPRODUCE_PROFILES)" >&2; exit 2;; esac
 
+# FORCE=1: run even cached notebooks (and recompute their steps); ONLY="04 05": those notebooks; DRY_RUN=1 (or
+# STUDY_DRY_RUN=1): print what would run and why, run nothing.
 reproduce: check-profile setup
-	$(PY) -m study reproduce --profile $(PROFILE)
+	$(PY) -m study reproduce --profile $(PROFILE) $(if $(filter-out 0,$(FORCE)),--force) \
+	  $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
 # The draft from the profile's results; `make reproduce` first when a notebook has none for that profile.
 paper: check-profile setup

@@ -11,6 +11,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run every notebook through papermill (results/notebooks/)")
     p.add_argument("--profile", default=None, help=f"one of {', '.join(config.REPRODUCE_PROFILES)} (default: $PROFILE or embedded)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only notebooks whose name contains NAME")
+    p.add_argument("--force", action="store_true",
+                   help="run the notebooks even when cached, and recompute their keyed steps")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would run and why, run nothing (also: STUDY_DRY_RUN=1)")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("paper", help="print one of the paper's tables (data/paper/) as CSV")
@@ -23,10 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    import os
+
     from study.reproduce import reproduce
 
-    runs = reproduce(args.profile, args.only, allowed=config.REPRODUCE_PROFILES + ("smoke",))
-    print(f"[reproduce] {len(runs)} notebooks in {sum(r.seconds for r in runs):.0f} s")
+    dry = args.dry_run or os.environ.get("STUDY_DRY_RUN", "") not in ("", "0")
+    runs = reproduce(args.profile, args.only, allowed=config.REPRODUCE_PROFILES + ("smoke",), force=args.force,
+                     dry_run=dry)
+    if not dry:
+        ran = [r for r in runs if not r.cached]
+        print(f"[reproduce] {len(runs)} notebooks: {len(ran)} run in {sum(r.seconds for r in ran):.0f} s, "
+              f"{len(runs) - len(ran)} cached")
     return 0
 
 

@@ -76,6 +76,15 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def checksum(path: str | Path) -> str:
+    """sha256 of a file, or of the sorted (relative path, sha256) list of a folder's files."""
+    path = Path(path)
+    if path.is_dir():
+        listing = "\n".join(f"{p.relative_to(path)}\t{sha256(p)}" for p in sorted(path.rglob("*")) if p.is_file())
+        return hashlib.sha256(listing.encode()).hexdigest()
+    return sha256(path)
+
+
 @contextlib.contextmanager
 def locked(path: str | Path) -> Iterator[None]:
     """An exclusive advisory lock on `path + '.lock'` (read-modify-write of shared files)."""

@@ -20,6 +20,7 @@ import pandas as pd
 
 from study import files
 from study.config import ROOT, figures_dir, results_dir
+from study.files import checksum  # one home for input checksums (the manifest, study.cache)
 from study.errors import StudyError
 
 # A number's name: snake_case, as the paper draft turns it into a LaTeX macro (study.draft.macro_name).
@@ -35,18 +36,6 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def checksum(path: str | Path) -> str:
-    """sha256 of a file, or of the sorted (relative path, sha256) list of a folder's files."""
-    path = Path(path)
-    if path.is_dir():
-        listing = "\n".join(f"{p.relative_to(path)}\t{files.sha256(p)}"
-                            for p in sorted(path.rglob("*")) if p.is_file())
-        import hashlib
-
-        return hashlib.sha256(listing.encode()).hexdigest()
-    return files.sha256(path)
 
 
 def _display(path: Path) -> str:

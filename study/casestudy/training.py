@@ -49,7 +49,7 @@ def prepare_assets(profile: str, names: Sequence[str]) -> None:
 
     tf_members = [assets.get_member(n) for n in names if assets.get_member(n).backend == "tf"]
     if profile != "paper":
-        tf_members = [m for m in tf_members if not (assets.embedded_path(m) / "saved_model.pb").exists()]
+        tf_members = [m for m in tf_members if not assets.embedded_current(m)]
     if not tf_members:
         return
     code = ("import sys; from study.casestudy import assets; from study.errors import StudyError\n"

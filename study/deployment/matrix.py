@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study import config, files
+from study import cache, config, files
 from study.deployment.backend import get_backend, size_mb
-from study.deployment.scenarios import FRAMEWORKS, _framework_name, check_formats, runnable, scenarios
+from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_name, check_formats, runnable,
+                                        scenarios)
 from study.deployment.worker import _tail, run_export
 from study.errors import Skipped, StudyError
 
@@ -199,8 +200,12 @@ def default_work_dir(quick: bool) -> Path:
 
 
 def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | None = None,
-               formats: list[str] | None = None, resume: bool = False, progress: bool = False) -> pd.DataFrame:
-    """The measured deployment matrix for 'tf', 'torch' or 'all' (one row per scenario format)."""
+               formats: list[str] | None = None, resume: bool = False, progress: bool = False,
+               reuse: bool = False) -> pd.DataFrame:
+    """The measured deployment matrix for 'tf', 'torch' or 'all' (one row per scenario format).
+
+    `resume` keeps the rows of an interrupted run; `reuse` also returns a finished run's rows without measuring.
+    Both only when those rows were made under the current key (`study.cache.Step`)."""
     frameworks = list(FRAMEWORKS) if framework == "all" else [framework]
     for f in frameworks:
         _framework_name(f)
@@ -208,10 +213,23 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
         check_formats(formats, framework)
     work = files.ensure_writable_dir(Path(work) if work else default_work_dir(quick))
     log = work / "rows.jsonl"
-    previous = [Row(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()] \
-        if resume and log.exists() else []
+    # rows are keyed by the code, packages and machine that measured them (study.cache): another key, re-measure
+    step = cache.Step.of(work, "deployment-matrix", [__name__], {"framework": framework, "quick": quick,
+                         "formats": sorted(formats or [])}, inputs=[SCENARIOS_CSV], extra={"web": cache.web_sources()})
+    state = step.state()
+
+    def read_log() -> list[Row]:
+        return [Row(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()]
+
+    if reuse and state == "done" and log.exists():
+        return _ordered_frame(read_log())
+    if resume and state == "foreign" and log.exists():
+        print(f"[deploy] not resuming: {step.reason()}; measuring again", file=sys.stderr, flush=True)
+    resume = (resume or reuse) and state != "foreign"
+    previous = read_log() if resume and log.exists() else []
     if not resume:
         log.unlink(missing_ok=True)
+    step.start()
     settings = Settings.of(quick)
     rows = list(previous)
 
@@ -230,9 +248,13 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
         sub.mkdir(parents=True, exist_ok=True)
         rows += measure_framework(f, settings, sub, [x for x in (formats or []) if x in set(scenarios(f)["format"])]
                                   or None, done={r.format for r in previous}, on_row=record)
+    step.finish()
+    return _ordered_frame(rows)
+
+
+def _ordered_frame(rows: list[Row]) -> pd.DataFrame:
     order = {fmt: i for i, fmt in enumerate(scenarios()["format"])}
-    rows.sort(key=lambda r: order.get(r.format, len(order)))
-    return rows_frame(rows)
+    return rows_frame(sorted(rows, key=lambda r: order.get(r.format, len(order))))
 
 
 # profile="smoke" (tests, CI): a few formats of each framework on the --quick path, about a minute.
@@ -244,12 +266,12 @@ def matrix_for_profile(profile: str | None = None, work: str | Path | None = Non
     """The matrix a notebook shows: smoke -> SMOKE_FORMATS on the quick path; embedded / paper -> every format.
 
     The deployment matrix needs no online input (the models are built or shipped locally), so `paper` measures
-    the same as `embedded`.
+    the same as `embedded`. A finished matrix measured under the same key (code, packages, machine) is reused.
     """
     p = config.get_profile(profile)
     if p.name == "smoke":
-        return run_matrix("all", quick=True, work=work, formats=SMOKE_FORMATS)
-    return run_matrix("all", quick=False, work=work)
+        return run_matrix("all", quick=True, work=work, formats=SMOKE_FORMATS, reuse=True)
+    return run_matrix("all", quick=False, work=work, reuse=True)
 
 
 # --- CLI -----------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from study import config, files
+from study import cache, config, files
 from study.errors import StudyError
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
@@ -350,6 +350,13 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
         raise StudyError(str(exc)) from None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with files.locked(out / "versions.json"):
+        # versions published under another key (code, packages, machine) are published again
+        step = cache.Step.of(out, "published-versions", [__name__], {"member": member_.name})
+        if step.state() == "foreign":
+            force = True
+            for old in out.glob("v*/version.json"):
+                shutil.rmtree(old.parent)
+        step.start()
         ckpt = out / "checkpoint"
         info = _checkpoint_info(ckpt, member_.name)
         if info is None or force:
@@ -368,6 +375,7 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
         files.write_text(out / "versions.json", json.dumps(
             {"member": member_.name, "versions": table["name"].tolist(), "not_published": _tf1_only_notes()},
             indent=2) + "\n")
+        step.finish()
     return table
 
 

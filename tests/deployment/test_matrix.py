@@ -241,3 +241,17 @@ def test_resume_keeps_finished_rows(quick_matrix):
     df, out = quick_matrix
     again = matrix.run_matrix("all", quick=True, work=out / "work", formats=list(df["format"]), resume=True)
     pd.testing.assert_series_equal(again["latency_ms"], df["latency_ms"], check_names=False)
+
+
+def test_a_finished_matrix_is_reused_under_its_key_and_not_under_another_machine(quick_matrix):
+    from study import cache
+
+    df, out = quick_matrix
+    log = out / "work" / "rows.jsonl"
+    before = log.stat().st_mtime_ns
+    again = matrix.run_matrix("all", quick=True, work=out / "work", formats=list(df["format"]), reuse=True)
+    assert log.stat().st_mtime_ns == before  # nothing measured: same code, packages, machine, formats
+    pd.testing.assert_series_equal(again["latency_ms"], df["latency_ms"], check_names=False)
+    recorded = json.loads((out / "work" / ".step.json").read_text())["components"]
+    elsewhere = cache.Step(out / "work", "deployment-matrix", {**recorded, "machine": cache.digest({"cores": 96})})
+    assert elsewhere.state() == "foreign" and elsewhere.reason() == "machine changed"  # never reused as this one's
