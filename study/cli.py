@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "study.zoos.families",  # families (RQ2, Tables I-III)
     "study.zoos.versions",  # versions (RQ3 Tables VI/VIII, format transitions, deployment variants)
     "study.casestudy.decision",  # decide (Sections VII-G, VII-I)
+    "study.casestudy.uncertainty",  # decide --bootstrap N (decision stability; after decision, whose parser it extends)
     "study.audit",  # audit-paper (every numeric claim against the paper's own tables)
     "study.releases.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
     "study.releases.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)

@@ -456,12 +456,11 @@ def group_score(tables: CaseStudyTables, group: str, *, tie_rule: TieRule = "str
     resources = [r for r in tables.resources() if r.phase in phases]
     if not resources:
         raise StudyError(f"no {group} resources in the given tables (give Table {'IX' if group == 'training' else 'X'})")
-    wide = tables.values()
-    shares = {}
-    for r in resources:
-        col = wide[r.key].dropna()
-        shares[r.key] = pd.Series({m: uses_less_than(col, m, tie_rule=tie_rule, denominator="others").percent / 100
-                                   for m in col.index})
+    wide, shares = tables.values(), {}
+    for r in resources:  # `uses_less_than(denominator="others")` for every member at once (resampling calls this often)
+        col = wide[r.key].dropna().to_numpy()
+        more = (col[None, :] > col[:, None]) if tie_rule == "strict" else (col[None, :] >= col[:, None])
+        shares[r.key] = pd.Series((more.sum(1) - (tie_rule != "strict")) / max(len(col) - 1, 1), wide[r.key].dropna().index)
     return pd.DataFrame(shares).reindex(wide.index).mean(axis=1, skipna=False).rename(f"{group} score")
 
 
@@ -476,8 +475,19 @@ def select(tables: CaseStudyTables, priority: Sequence[str | Criterion], *, tie_
     A tie left after the last item is broken by table order, and the steps say so.
     """
     criteria = tuple(c if isinstance(c, Criterion) else Criterion.parse(c) for c in priority)
+    chosen, steps = narrow(tables, criteria, tie_rule=tie_rule)
+    return Selection(chosen, criteria, pd.DataFrame(steps),
+                     compare(tables, chosen, tie_rule=tie_rule, denominator=denominator),
+                     dominators(tables, chosen))
+
+
+def narrow(tables: CaseStudyTables, criteria: Sequence[Criterion], *, tie_rule: TieRule = "strict"
+           ) -> tuple[str, list[dict]]:
+    """`select`'s rule alone (no evidence): the chosen member and each step; resampling calls it many times."""
     if not criteria:
         raise StudyError("an empty priority selects nothing; e.g. --priority max:accuracy")
+    if tie_rule not in TIE_RULES:
+        raise StudyError(f"unknown tie rule {tie_rule!r}; valid: {', '.join(TIE_RULES)}")
     wide = tables.values()
     candidates = list(wide.index)
     steps = []
@@ -512,9 +522,7 @@ def select(tables: CaseStudyTables, priority: Sequence[str | Criterion], *, tie_
     if len(candidates) > 1:
         steps.append({"step": len(criteria) + 1, "criterion": "table order (tie)", "before": len(candidates),
                       "after": 1, "dropped_no_value": 0, "best": None, "kept": chosen})
-    return Selection(chosen, criteria, pd.DataFrame(steps),
-                     compare(tables, chosen, tie_rule=tie_rule, denominator=denominator),
-                     dominators(tables, chosen))
+    return chosen, steps
 
 
 # Sections VII-G and VII-I as priority orders (the 62 % is the paper's "better than 62%"), and what the paper chose.
