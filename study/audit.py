@@ -21,11 +21,11 @@ from fractions import Fraction
 
 import pandas as pd
 
+from study import audit_noise, paper
 from study.casestudy import decision
-from study import paper
 from study.errors import StudyError
 
-COLUMNS = ["claim_id", "section", "statement", "paper_value", "derived_value", "reproduced", "note"]
+COLUMNS = ["claim_id", "section", "statement", "paper_value", "derived_value", "reproduced", "note", *audit_noise.COLUMNS]
 VERDICTS = ("yes", "conditional", "no", "not derivable")
 
 
@@ -575,15 +575,17 @@ def plot_inferred_images(inferred: pd.DataFrame):
 
 # --- the audit ----------------------------------------------------------------------------------
 
-def audit() -> pd.DataFrame:
-    """Every claim, in paper order: claim_id, section, statement, paper_value, derived_value, reproduced, note."""
+def audit(*, n_resamples: int = audit_noise.RESAMPLES, seed: int = audit_noise.SEED) -> pd.DataFrame:
+    """Every claim, in paper order: claim_id, section, statement, paper_value, derived_value, reproduced, note;
+    comparative claims also get noise / noise_evidence (`study.audit_noise`; its resamples: n_resamples, seed)."""
     rows = [*sections_iii_iv(), *section_v(), *section_vi(), *section_vii()]
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS[:-len(audit_noise.COLUMNS)])
     dupes = df.loc[df["claim_id"].duplicated(), "claim_id"].tolist()
     if dupes:
         raise StudyError(f"audit claim ids are not unique: {dupes}")
     df.attrs["source"] = "paper audit: claims of the paper re-derived from data/paper/"
-    return df
+    return audit_noise.label(df, COUNT_CLAIMS, best=BEST, fourth=FOURTH, n_resamples=n_resamples, seed=seed,
+                             n_test=inferred_images().set_index("model")["inferred"].dropna().to_dict())
 
 
 def summary(claims: pd.DataFrame) -> pd.DataFrame:

@@ -177,6 +177,13 @@ class NoiseModel:
     def cv_of(self, key: str) -> float:
         return float(self.cv.get(key, self.default_cv))
 
+    def interval(self, key: str, values, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+        """Where a single reading `values` of resource `key` could lie if measured again (± z standard deviations)."""
+        v = np.asarray(values, float)
+        var = (self.cv_of(key) * np.abs(v)) ** 2 + (ELAPSE_RESOLUTION_S ** 2 / 12 if key.endswith("elapse") else 0.0)
+        half = _z(level) * np.sqrt(var)
+        return v - half, v + half
+
     def describe(self) -> str:
         own = ", ".join(f"{k} {v:.1%}" for k, v in self.cv.items())
         return (f"{self.source}" + (f" ({own}; others {self.default_cv:.0%})" if own else "")
