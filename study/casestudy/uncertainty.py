@@ -39,6 +39,15 @@ RESOURCE_COLUMNS = {kind: tuple(r.column for r in decision.RESOURCES if r.table 
 REPEAT_COLUMNS = ("delta_cpu", "delta_mem", "elapse", "accuracy")  # what a sweep's run records hold per repeat
 
 
+RESAMPLES = {"smoke": 100}  # the notebooks' default number of resamples per profile (others: DEFAULT_RESAMPLES)
+DEFAULT_RESAMPLES = 1000
+
+
+def resamples_for(profile: str, given: int = 0) -> int:
+    """The number of resamples a notebook uses: `given` when > 0, else the profile's default."""
+    return int(given) if given and given > 0 else RESAMPLES.get(profile, DEFAULT_RESAMPLES)
+
+
 def _z(level: float) -> float:
     if not 0 < level < 1:
         raise StudyError(f"confidence level {level} is not between 0 and 1 (e.g. 0.95)")
@@ -159,6 +168,22 @@ def sweep_predictions(out: str | Path) -> dict[str, pd.DataFrame]:
     return found
 
 
+def sweep_evidence(tables: decision.CaseStudyTables, sweep: str | Path | None = None
+                   ) -> tuple[pd.DataFrame | None, dict[str, pd.DataFrame] | None, str]:
+    """Repeats and per-image predictions of the sweep that wrote `tables` (default: the folder of its Table IX)."""
+    if sweep is None and tables.ix is not None and Path(str(tables.ix.attrs.get("source", ""))).is_file():
+        sweep = Path(tables.ix.attrs["source"]).parent
+    if sweep is None:
+        return None, None, "no sweep folder: accuracies Binomial, resources within the noise model"
+    sweep = Path(sweep)
+    if not sweep.is_dir():
+        raise StudyError(f"--sweep {sweep} is not a folder; pass the folder a sweep wrote (runs/, predictions/)")
+    repeats, predictions = sweep_repeats(sweep), sweep_predictions(sweep)
+    most = int(repeats.groupby("model").size().max()) if not repeats.empty else 0
+    return repeats, predictions, (f"{sweep}: {len(repeats)} ok runs (at most {most} repeats per member), "
+                                  f"per-image predictions of {len(predictions)} members")
+
+
 # --- the noise model for single readings ---------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -272,20 +297,33 @@ def draws(tables: decision.CaseStudyTables, *, n_resamples: int, seed: int = 0, 
                     info.methods[f"{key} {model}"] = f"resources: single reading within the noise model ({noise.describe()})"
             columns[(kind, col)] = out
 
+    base = tables.values()
+    where = {kind: base.index.get_indexer(tables.table(kind)["model"]) for kind in ("IX", "X") if tables.table(kind) is not None}
+
     def generate() -> Iterator[decision.CaseStudyTables]:
         for i in range(n_resamples):
-            parts = {}
-            for kind in ("IX", "X"):
-                df = tables.table(kind)
-                if df is not None:
-                    df = df.copy()
-                    for (k, col), values in columns.items():
-                        if k == kind:
-                            df[col] = values[i]
-                    parts[kind] = df
-            yield decision.CaseStudyTables(parts.get("IX"), parts.get("X"), label=tables.label)
+            parts, wide = {}, base.copy()
+            for kind in where:
+                parts[kind] = tables.table(kind).copy()
+            for (kind, col), values in columns.items():
+                parts[kind][col] = values[i]
+                column = np.full(len(base), np.nan)
+                column[where[kind]] = values[i]
+                wide[f"{kind.lower()}.{col}"] = column
+            wide["accuracy"] = wide[tables.accuracy_key()]
+            yield _Resample(parts.get("IX"), parts.get("X"), label=tables.label, wide=wide)
 
     return generate(), info
+
+
+@dataclass
+class _Resample(decision.CaseStudyTables):
+    """One resample of the tables: `values()` is built with it (`draws`), not recomputed by every step of `narrow`."""
+
+    wide: pd.DataFrame | None = None
+
+    def values(self) -> pd.DataFrame:
+        return self.wide.copy() if self.wide is not None else super().values()
 
 
 def _repeat_shift(values: pd.Series, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -352,23 +390,22 @@ def stability(tables: decision.CaseStudyTables, priorities: Mapping[str, Sequenc
 
 
 def robustness(frequencies: pd.DataFrame, choices: Mapping[str, str] | None = None) -> str:
-    """One sentence per priority order, from `stability`'s frequencies: how often the point choice (and the
-    paper's stated choice, when given) is chosen, and which member is chosen most often."""
-    sentences = []
+    """One sentence from `stability`'s frequencies: per tables and priority order, how often the choice (the
+    stated one in `choices`, else what the rule picks on the printed tables) is picked, and the most frequent
+    member where that is another."""
+    n = int(frequencies["n_resamples"].iloc[0])
+    per_tables: dict[str, list[str]] = {}
     for (label, name), part in frequencies.groupby(["tables", "priority"], sort=False):
-        n = int(part["n_resamples"].iloc[0])
-        point = part[part["point_choice"]].iloc[0]
+        choice = (choices or {}).get(name) if label == "paper" else None
+        choice = choice or part.loc[part["point_choice"], "model"].iloc[0]
+        got = part.loc[part["model"] == choice, "frequency"]
         top = part.sort_values("frequency", ascending=False).iloc[0]
-        stated = (choices or {}).get(name)
-        text = f"{label}, {name}: the rule picks {point['model']} in {point['frequency']:.0%} of {n} resamples"
-        if stated and stated != point["model"]:
-            got = part.loc[part["model"] == stated, "frequency"]
-            text += f" (the paper's {stated}: {float(got.iloc[0]) if len(got) else 0.0:.0%})"
-        if top["model"] != point["model"]:
-            text += f"; most often {top['model']} ({top['frequency']:.0%})"
-        text += f"; {int((part['frequency'] >= 0.05).sum())} member(s) are chosen in at least 5 %"
-        sentences.append(text + ".")
-    return " ".join(sentences)
+        text = f"{choice} ({name.split()[0]}) in {float(got.iloc[0]) if len(got) else 0.0:.0%}"
+        if top["model"] != choice:
+            text += f" (most often {top['model']}, {top['frequency']:.0%})"
+        per_tables.setdefault(label, []).append(text)
+    return (f"Over {n} resamples, the choice is kept: " +
+            "; ".join(f"{label} tables: " + ", ".join(parts) for label, parts in per_tables.items()) + ".")
 
 
 def plot_stability(frequencies: pd.DataFrame, *, top: int = 8, highlight: Sequence[str] = ()):
@@ -384,7 +421,7 @@ def plot_stability(frequencies: pd.DataFrame, *, top: int = 8, highlight: Sequen
         ax.barh(part["model"].str.removeprefix("mobilenet_"), part["frequency"], color=colors,
                 edgecolor=["black" if m in highlight else "none" for m in part["model"]])
         ax.set_xlim(0, 1)
-        ax.set_title(f"{label}: {name}"[:70], fontsize=6)
+        ax.set_title(f"{label}: {name.split()[0]}\n{part['items'].iloc[0]}", fontsize=6)
         ax.tick_params(labelsize=5)
         ax.set_xlabel(f"selection frequency ({int(part['n_resamples'].iloc[0])} resamples)", fontsize=6)
     for ax in axes.flat[len(groups):]:
@@ -438,11 +475,8 @@ def _decide_bootstrap(args: argparse.Namespace) -> int:
         tables = decision.CaseStudyTables.from_files(args.table_ix, args.table_x, backend=args.backend)
     else:
         tables = decision.CaseStudyTables.paper()
-    sweep = Path(args.sweep) if args.sweep else Path(args.table_ix).parent if args.table_ix else None
-    if sweep is not None and not sweep.is_dir():
-        raise StudyError(f"--sweep {sweep} is not a folder; pass the folder a sweep wrote (runs/, predictions/)")
-    repeats = sweep_repeats(sweep) if sweep else None
-    predictions = sweep_predictions(sweep) if sweep else None
+    repeats, predictions, note = sweep_evidence(tables, args.sweep)
+    print(f"[decide] {note}", file=sys.stderr)
     noise = NoiseModel.from_repeats(repeats)
     if args.noise_cv is not None:
         noise = NoiseModel(default_cv=args.noise_cv, source=f"--noise-cv {args.noise_cv:g} for every single-run resource")
