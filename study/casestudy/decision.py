@@ -458,9 +458,10 @@ def group_score(tables: CaseStudyTables, group: str, *, tie_rule: TieRule = "str
         raise StudyError(f"no {group} resources in the given tables (give Table {'IX' if group == 'training' else 'X'})")
     wide, shares = tables.values(), {}
     for r in resources:  # `uses_less_than(denominator="others")` for every member at once (resampling calls this often)
-        col = wide[r.key].dropna().to_numpy()
-        more = (col[None, :] > col[:, None]) if tie_rule == "strict" else (col[None, :] >= col[:, None])
-        shares[r.key] = pd.Series((more.sum(1) - (tie_rule != "strict")) / max(len(col) - 1, 1), wide[r.key].dropna().index)
+        col = wide[r.key].dropna()
+        v = col.to_numpy()
+        more = (v[None, :] > v[:, None]) if tie_rule == "strict" else (v[None, :] >= v[:, None])
+        shares[r.key] = pd.Series((more.sum(1) - (tie_rule != "strict")) / max(len(v) - 1, 1), col.index)
     return pd.DataFrame(shares).reindex(wide.index).mean(axis=1, skipna=False).rename(f"{group} score")
 
 
@@ -481,13 +482,10 @@ def select(tables: CaseStudyTables, priority: Sequence[str | Criterion], *, tie_
                      dominators(tables, chosen))
 
 
-def narrow(tables: CaseStudyTables, criteria: Sequence[Criterion], *, tie_rule: TieRule = "strict"
-           ) -> tuple[str, list[dict]]:
+def narrow(tables: CaseStudyTables, criteria: Sequence[Criterion], *, tie_rule: TieRule = "strict") -> tuple[str, list]:
     """`select`'s rule alone (no evidence): the chosen member and each step; resampling calls it many times."""
     if not criteria:
         raise StudyError("an empty priority selects nothing; e.g. --priority max:accuracy")
-    if tie_rule not in TIE_RULES:
-        raise StudyError(f"unknown tie rule {tie_rule!r}; valid: {', '.join(TIE_RULES)}")
     wide = tables.values()
     candidates = list(wide.index)
     steps = []

@@ -362,6 +362,8 @@ def stability(tables: decision.CaseStudyTables, priorities: Mapping[str, Sequenc
     Columns: tables, priority, items, model, selected (count), frequency, point_choice (what the order picks on
     the tables as printed), n_resamples, seed, method. Members never chosen are omitted.
     """
+    if tie_rule not in decision.TIE_RULES:  # `narrow` leaves this to `select`'s evidence step
+        raise StudyError(f"unknown tie rule {tie_rule!r}; valid: {', '.join(decision.TIE_RULES)}")
     criteria = {name: tuple(map(decision.Criterion.parse, items)) for name, items in priorities.items()}
     point = {name: decision.narrow(tables, c, tie_rule=tie_rule)[0] for name, c in criteria.items()}
     generated, info = draws(tables, n_resamples=n_resamples, seed=seed, noise=noise, n_test=n_test,

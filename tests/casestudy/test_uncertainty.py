@@ -133,6 +133,8 @@ def test_bad_resample_counts_are_one_clear_error():
         uncertainty.draws(CaseStudyTables(table_ix()), n_resamples=0)
     with pytest.raises(StudyError, match=">= 0"):
         uncertainty.NoiseModel(default_cv=-0.1)
+    with pytest.raises(StudyError, match="strict, or_equal"):
+        uncertainty.stability(CaseStudyTables(table_ix()), {"x": ["min:training"]}, n_resamples=2, tie_rule="loose")
 
 
 def test_the_vectorised_group_score_is_the_papers_count():
