@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from study.errors import StudyError
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m study",
         description="Re-run, audit and extend 'An Empirical Study on Release Engineering of AI Products'.",
     )
+    parser.add_argument("--assets", metavar="DIR", default=None,
+                        help="use only this offline asset folder for the paper profile (= STUDY_ASSETS=DIR; "
+                             "made by `zoo fetch`, see docs/paper-protocol.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         importlib.import_module(module).register(sub)
@@ -48,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "uses_assets", True) and (args.assets or os.environ.get("STUDY_ASSETS")):  # for this process, its workers and notebook kernels
+            from study.casestudy import asset_folder
+
+            asset_folder.activate(args.assets)
         return int(args.func(args) or 0)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)

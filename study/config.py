@@ -66,7 +66,13 @@ FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/exam
 
 
 def flower_photos_path() -> Path | None:
-    """A local copy of Flower Photos (class folders or the original .tgz), if there is one."""
+    """A local copy of Flower Photos (class folders or the original .tgz), if there is one.
+
+    With an asset folder (`STUDY_ASSETS`) only its archive, checked against the folder's lock."""
+    if os.environ.get("STUDY_ASSETS"):
+        from study.casestudy import asset_folder
+
+        return asset_folder.flowers_archive()
     candidates = [os.environ.get("FLOWER_PHOTOS")] if os.environ.get("FLOWER_PHOTOS") else []
     candidates += [DATA / "external" / "flower_photos", DATA / "external" / "flower_photos.tgz"]
     for c in candidates:
@@ -84,6 +90,11 @@ def check_profile_inputs(profile: Profile) -> None:
     """
     if not profile.online:
         return
+    if os.environ.get("STUDY_ASSETS"):  # every file of the folder against its lock, before any notebook runs
+        from study.casestudy import asset_folder
+
+        asset_folder.activate()
+        asset_folder.verify(asset_folder.active_root())
     if flower_photos_path() is None:
         raise ProfileError(
             "PROFILE=paper needs the Flower Photos data set, which is not here.\n"

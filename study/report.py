@@ -116,6 +116,10 @@ class Report:
             "inputs": {_display(Path(p)): checksum(p) for p in inputs},
             "caption": caption,
         }
+        from study.casestudy.asset_folder import active_digest
+
+        if lock := active_digest():  # the paper profile's offline asset folder: which bytes the results came from
+            entry["assets_lock"] = lock
         with files.locked(self.manifest_path):
             manifest = read_manifest(self.manifest_path)
             for p in paths:

@@ -244,12 +244,10 @@ def embedded_current(member: str | Member) -> bool:
 
 # -------------------------------------------------------------------------------- real TF Hub assets
 def hub_cache_path(member: Member) -> Path:
-    """Where `tensorflow_hub` caches this asset (sha1 of the URL under TFHUB_CACHE_DIR or the temp folder)."""
-    import hashlib
+    """Where `tensorflow_hub` caches this asset (its own naming: sha1 of the URL under TFHUB_CACHE_DIR or temp)."""
+    from study.casestudy.asset_folder import hub_module_dir
 
-    from tensorflow_hub import resolver
-
-    return Path(resolver.tfhub_cache_dir(use_temp=True)) / hashlib.sha1(member.url.encode("utf8")).hexdigest()
+    return hub_module_dir(member.url)
 
 
 def _online(host: str = "tfhub.dev", timeout: float = 3.0) -> bool:
@@ -263,8 +261,13 @@ def _online(host: str = "tfhub.dev", timeout: float = 3.0) -> bool:
 def paper_asset(member: Member) -> str:
     """What `hub.KerasLayer` should load for the real asset: a local copy, the hub cache, or the URL.
 
-    Fails fast (no half-finished download, no long timeout) when none is available offline.
+    Fails fast (no half-finished download, no long timeout) when none is available offline. With an asset
+    folder (`STUDY_ASSETS`, study.casestudy.asset_folder) only that folder is used, checked against its lock.
     """
+    from study.casestudy import asset_folder
+
+    if asset_folder.active_root():
+        return asset_folder.hub_asset(member.name, member.url)
     local = os.environ.get(LOCAL_ASSETS_ENV)
     if local:
         path = Path(local) / member.handle / str(member.version)
@@ -276,7 +279,7 @@ def paper_asset(member: Member) -> str:
     if not _online():
         raise StudyError(
             f"PROFILE=paper needs the TF Hub asset {member.url}, which is neither cached nor reachable (offline).\n"
-            f"  Online: run once with network access (set TFHUB_CACHE_DIR to keep the download), or\n"
+            f"  Online: `python -m study zoo fetch --profile paper --to DIR`, then STUDY_ASSETS=DIR (docs/paper-protocol.md), or\n"
             f"  download {member.url}?tf-hub-format=compressed (Kaggle: {member.kaggle_handle}), unpack it to\n"
             f"  $STUDY_HUB_ASSETS/{member.handle}/{member.version}/ and set {LOCAL_ASSETS_ENV}.\n"
             "  Offline? Use the default PROFILE=embedded.")
@@ -434,6 +437,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--members", nargs="+", metavar="NAME", help="member names or 'all' (default: the profile's)")
     s.add_argument("--complexity-csv", type=Path, help="also measure params / FLOPs / size and write them here")
     s.set_defaults(func=_cli_build)
+    s = zsub.add_parser("fetch", help="download the paper profile's TF Hub assets + Flower Photos into an offline "
+                                      "asset folder with assets.lock.json, for STUDY_ASSETS (docs/paper-protocol.md)")
+    s.add_argument("--profile", default="paper", choices=["paper"])
+    s.add_argument("--members", nargs="+", metavar="NAME", help="TF Hub members (default: the profile's 38)")
+    s.add_argument("--to", required=True, type=Path, metavar="DIR", help="the asset folder (created; resumable)")
+    s.add_argument("--no-flowers", action="store_true", help="skip the Flower Photos archive")
+    s.add_argument("--force", action="store_true", help="download again even when present and matching the lock")
+    s.set_defaults(func=_cli_fetch, uses_assets=False)
 
 
 def _cli_list(args: argparse.Namespace) -> int:
@@ -475,4 +486,15 @@ def _cli_build(args: argparse.Namespace) -> int:
             files.write_csv(args.complexity_csv, table)  # after every member: a killed run loses one at most
     if args.complexity_csv:
         print(f"[zoo] complexity of {len(table)} members -> {args.complexity_csv}")
+    return 0
+
+
+def _cli_fetch(args: argparse.Namespace) -> int:
+    from study.casestudy.asset_fetch import fetch
+
+    chosen = [get_member(n) for n in args.members] if args.members else members(args.profile)
+    lock = fetch(args.to, chosen, flowers=not args.no_flowers, force=args.force)
+    root = Path(args.to).resolve()
+    print(f"[zoo fetch] {len(lock.assets)} assets, {sum(a.bytes for a in lock.assets.values()) / 2**20:.1f} MiB "
+          f"in {root} (lock {lock.digest()[:23]}...); use it with STUDY_ASSETS={root}")
     return 0

@@ -41,11 +41,14 @@ class SweepConfig:
     batch_size: int = PAPER.batch_size
     learning_rate: float = 0.005
     threads: int | None = None  # intra-op threads of the worker; None = the library default (all cores)
+    assets_lock: str | None = None  # digest of the asset folder's lock (paper profile with STUDY_ASSETS)
 
     def key(self) -> dict[str, Any]:
         """The fields a recorded run must match to count as done (the watchdog limit does not matter)."""
         d = dataclasses.asdict(self)
         d.pop("timeout_s")
+        if d["assets_lock"] is None:  # runs without an asset folder keep the key they were recorded under
+            d.pop("assets_lock")
         return d
 
 

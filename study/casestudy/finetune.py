@@ -48,7 +48,7 @@ TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "st
                     "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb", "gpu", "gpu_memory", "n_samples"]
 TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_std", "train_s", "val_accuracy",
                   "interval_median_s", "interval_max_s", "missed_slots", "mode", "epochs", "backend", "reason",
-                  "node"]
+                  "node", "assets_lock"]
 
 
 # --------------------------------------------------------------------------------- configuration
@@ -124,7 +124,7 @@ def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequenc
                      "val_accuracy": pd.to_numeric(used["val_accuracy"], errors="coerce").mean(),
                      "mode": cfg.mode, "epochs": cfg.epochs, "backend": backend,
                      "reason": "; ".join(f"r{r}: {why}" for r, why in zip(bad["repeat"], bad["reason"])),
-                     "node": _node_labels(used)})
+                     "node": _node_labels(used), "assets_lock": cfg.assets_lock})
     table = pd.DataFrame(rows)
     table["elapse"] = [format_elapse(s) if pd.notna(s) else "" for s in table["elapse_s"]]
     rank = {m: i for i, m in enumerate(order)}
@@ -209,10 +209,12 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     """
     from tqdm import tqdm
 
-    from study.casestudy import dataset
+    from study.casestudy import asset_folder, dataset
 
+    prof = config.get_profile(profile).name
     cfg = sweep_config(profile, epochs=epochs, mode=mode, interval=interval, cooldown_samples=cooldown_samples,
-                       timeout_s=timeout_s, threads=threads, seed=seed)
+                       timeout_s=timeout_s, threads=threads, seed=seed,
+                       assets_lock=asset_folder.active_digest() if prof == "paper" else None)
     if repeats < 1:
         raise StudyError(f"--repeats must be at least 1 (got {repeats})")
     names = sweep_members(cfg.profile, members)

@@ -40,7 +40,8 @@ from study.casestudy.cluster import NODE_RESOURCE, node_identity, node_label
 from study.errors import StudyError
 
 INSTALL_HINT = ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt"
-_PASSED_ENV = ("STUDY_CACHE_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL")
+_PASSED_ENV = ("STUDY_CACHE_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL",
+               "STUDY_ASSETS", "TFHUB_MODEL_LOAD_FORMAT")  # the asset folder: a path every node can read
 
 
 def _is_loopback(host: str) -> bool:

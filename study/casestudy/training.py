@@ -45,9 +45,11 @@ def prepare_assets(profile: str, names: Sequence[str]) -> None:
     Runs in a subprocess so the driver (a notebook, the CLI) never imports TensorFlow; skipped when every
     embedded asset is already built. A missing paper asset fails here, fast, with zoo's instructions.
     """
-    from study.casestudy import assets
+    from study.casestudy import asset_folder, assets
 
     tf_members = [assets.get_member(n) for n in names if assets.get_member(n).backend == "tf"]
+    if profile == "paper" and asset_folder.activate():  # an asset folder: check its bytes here, without TF
+        asset_folder.verify(asset_folder.active_root(), [m.name for m in tf_members])
     if profile != "paper":
         tf_members = [m for m in tf_members if not assets.embedded_current(m)]
     if not tf_members:
@@ -136,7 +138,7 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
 
     Writes into `spec.out`: the classifier (`saved_model/` or `model.pt`), `meta.json`, `predictions.csv`.
     """
-    from study.casestudy import assets, dataset
+    from study.casestudy import asset_folder, assets, dataset
     from study.runtime.images import load_images
 
     timings: dict[str, float] = {}
@@ -167,6 +169,7 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
             "member": member.name, "backend": member.backend, "input_size": member.input_size,
             "class_names": list(split.class_names), "test_accuracy": accuracy, "mode": spec.mode,
             "epochs": spec.epochs, "seed": spec.seed, "profile": spec.profile,
+            "assets_lock": asset_folder.active_digest() if spec.profile == "paper" else None,
             "test_images": [{"path": str(p), "label": int(label)} for p, label in split.test],
         }, indent=2) + "\n")
     timings["total_s"] = time.perf_counter() - t0
