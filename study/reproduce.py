@@ -118,6 +118,10 @@ def notebook_components(notebook: Path, parameters: dict[str, Any], inputs: list
     comps |= {f"input {p}": cache.file_digest(_resolve(p)) for p in inputs}
     comps |= cache.environment()
     comps["machine"] = cache.digest(cache.machine())
+    from study.casestudy.asset_folder import active_digest
+
+    if parameters.get("profile") == "paper" and (lock := active_digest()):
+        comps["asset folder"] = lock  # other TF Hub / Flower Photos bytes (STUDY_ASSETS): run again
     return comps
 
 

@@ -21,6 +21,7 @@ from typing import Protocol
 from study import config, files
 from study.casestudy import asset_folder as af
 from study.errors import StudyError
+from study.runtime.envvars import scoped_environ
 
 
 class Member(Protocol):
@@ -98,7 +99,7 @@ def fetch_hub_asset(root: Path, member: Member, progress: bool = True) -> af.Loc
     """Download one TF Hub asset into `root/tfhub_modules` through tensorflow_hub; describe its files."""
     cache = root / af.HUB_DIR
     resolver = _hub_resolver(_bar(member.name, progress))
-    with af.scoped_env({"TFHUB_CACHE_DIR": str(cache), **af.HUB_ENV}):
+    with scoped_environ(TFHUB_CACHE_DIR=str(cache), **af.HUB_ENV):
         module_dir = Path(resolver(member.url))  # atomic: tmp folder + rename; present ones are not refetched
         descriptor = Path(f"{module_dir}.descriptor.txt")
     rel = str(module_dir.relative_to(root))

@@ -18,17 +18,17 @@ This module is deliberately free of TensorFlow and of `study.config` (config ask
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from study import files
 from study.errors import StudyError
+from study.runtime.envvars import scoped_environ
 
 ASSETS_ENV = "STUDY_ASSETS"
 LOCK_NAME = "assets.lock.json"
@@ -217,7 +217,7 @@ def hub_module_dir(url: str, cache_dir: str | Path | None = None) -> Path:
     under `cache_dir` when given). Imports tensorflow_hub (and TensorFlow)."""
     from tensorflow_hub import compressed_module_resolver
 
-    with scoped_env({"TFHUB_CACHE_DIR": str(cache_dir)} if cache_dir else {}):
+    with scoped_environ(**({"TFHUB_CACHE_DIR": str(cache_dir)} if cache_dir else {})):
         return Path(compressed_module_resolver._module_dir(url))
 
 
@@ -232,19 +232,3 @@ def hub_asset(name: str, url: str) -> str:
         raise StudyError(f"{root / LOCK_NAME} puts {name} at {lock.assets[name].path}, but tensorflow_hub looks for "
                          f"{url} in {expected}; fetch the folder again with this code's `zoo fetch`")
     return url
-
-
-@contextlib.contextmanager
-def scoped_env(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for a while (tensorflow_hub reads TFHUB_CACHE_DIR from the environment)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-

@@ -27,13 +27,12 @@ the sweep harness (`study.casestudy.finetune`, same data, seed and protocol) and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import pandas as pd
 
 from study import cache, config, files
 from study.errors import StudyError
+from study.runtime.envvars import scoped_environ
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
 ARCHITECTURES = ("MobileNet V1", "MobileNet V2")
@@ -420,20 +420,6 @@ def table_viii_beside(out: str | Path) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------ measuring (Section VII-H)
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _version_cache(member, version_dir: Path, cache: Path, base_cache: Path) -> Path:
     """A cache folder in which the zoo finds `version_dir` as the member's asset and the data sets are shared.
 
@@ -445,7 +431,7 @@ def _version_cache(member, version_dir: Path, cache: Path, base_cache: Path) -> 
     cache.mkdir(parents=True, exist_ok=True)
     (base_cache / "datasets").mkdir(parents=True, exist_ok=True)
     links = {cache / "datasets": base_cache / "datasets"}
-    with _environ(STUDY_CACHE_DIR=str(cache)):
+    with scoped_environ(STUDY_CACHE_DIR=str(cache)):
         links[assets.embedded_path(member)] = version_dir
     links[cache / "hub-assets" / member.handle / str(member.version)] = version_dir
     for link, target in links.items():
@@ -482,7 +468,7 @@ def finetune_versions(published: str | Path, out: str | Path, profile: str | Non
     for version in table.itertuples():
         cache = _version_cache(member, Path(version.path), out / version.name / "cache", base_cache)
         sweep_out = out / version.name / "sweep"
-        with _environ(STUDY_CACHE_DIR=str(cache), STUDY_HUB_ASSETS=str(cache / "hub-assets")):
+        with scoped_environ(STUDY_CACHE_DIR=str(cache), STUDY_HUB_ASSETS=str(cache / "hub-assets")):
             t9 = finetune.sweep(sweep_out, prof, [member.name], progress=progress, **sweep_options)
             row = {"version": version.version, "name": version.name,
                    "paper_vii_h": PAPER_VII_H.get(version.tfhub_version, ""),
