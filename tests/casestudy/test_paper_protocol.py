@@ -57,6 +57,7 @@ def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs
                    "--out", str(sweep)], env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ix = pd.read_csv(sweep / "table_ix.csv")
+    print(ix[["model", "status", "elapse_s", "train_s", "n_samples", "interval_median_s"]].to_string(index=False))
     assert ix["model"].tolist() == MEMBERS and (ix["status"] == "ok").all(), ix.to_string()
     assert (ix["assets_lock"] == digest).all()
     assert ix["interval_median_s"].between(PAPER.finetune_interval_s - 0.5, PAPER.finetune_interval_s + 0.5).all()
