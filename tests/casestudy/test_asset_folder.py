@@ -163,3 +163,21 @@ def test_zoo_fetch_skips_assets_already_present_without_network(tmp_path, isolat
     member = assets.get_member("mobilenet_v1_025_128")
     isolated.setattr(asset_fetch, "preflight", lambda hosts: pytest.fail(f"reached for {hosts}"))
     assert asset_fetch.fetch(tmp_path, [member], progress=False).digest() == lock.digest()
+
+
+def test_reproduce_keys_paper_notebooks_on_the_asset_folder(tmp_path, isolated):
+    """`make reproduce PROFILE=paper` must not reuse a notebook run on other TF Hub / Flower Photos bytes."""
+    from study import reproduce
+
+    nb = config.NOTEBOOKS / "07_paper_audit.ipynb"
+    assert "asset folder" not in reproduce.notebook_components(nb, {"profile": "paper"})
+    lock = make_folder(tmp_path)
+    isolated.setenv(af.ASSETS_ENV, str(tmp_path))
+    before = reproduce.notebook_components(nb, {"profile": "paper"})
+    assert before["asset folder"] == lock.digest()
+    assert "asset folder" not in reproduce.notebook_components(nb, {"profile": "embedded"})
+    (tmp_path / af.FLOWERS_ARCHIVE).write_bytes(b"another archive")
+    lock.assets[af.FLOWERS] = af.LockedAsset(**{**lock.assets[af.FLOWERS].__dict__,
+                                                "files": af.describe(tmp_path, af.FLOWERS_ARCHIVE)})
+    af.write_lock(tmp_path, lock)
+    assert reproduce.notebook_components(nb, {"profile": "paper"})["asset folder"] != before["asset folder"]
