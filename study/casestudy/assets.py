@@ -4,8 +4,9 @@ Members are typed data below (like torchvision's weights metadata). Three ways t
 
 * `paper`: the real TF Hub asset `https://tfhub.dev/<handle>/<version>` through `tensorflow_hub`
   (tfhub.dev redirects to Kaggle Models; `TFHUB_CACHE_DIR` is honoured), or a local copy of the asset
-  under `$STUDY_HUB_ASSETS/<handle>/<version>/` (a folder with `saved_model.pb`). Offline with neither:
-  a StudyError says how to get them.
+  under `$STUDY_HUB_ASSETS/<handle>/<version>/` (a folder with `saved_model.pb`). With `STUDY_ASSETS` (an offline
+  asset folder made by `zoo fetch`, study.casestudy.asset_folder) only that folder, checked against its lock.
+  Offline with none: a StudyError says how to get them.
 * `embedded` / `smoke`: a hub-compatible TF2 SavedModel built here with `tf_keras.applications`
   (MobileNet / MobileNetV2 with the member's width and input size, `include_top=False`, average
   pooling, `weights=None`), taking float images in [0, 1] like TF Hub image assets, saved under
