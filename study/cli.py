@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from study.runtime.processes import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's load-time lines stay off our command line (STUDY_VERBOSE=1 shows them)
     try:
         if getattr(args, "uses_assets", True) and (args.assets or os.environ.get("STUDY_ASSETS")):  # for this process, its workers and notebook kernels
             from study.casestudy import asset_folder

@@ -14,6 +14,18 @@ from pathlib import Path
 import pandas as pd
 
 
+def umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | Path, directory: bool = False) -> None:
+    """mkstemp / mkdtemp create 0600 / 0700; give `path` the mode a plain open() / mkdir() would (0644 / 0755)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask())
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp)` on a temporary file next to `path`, fsync it, then rename it over `path`."""
     path = Path(path)
@@ -25,6 +37,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        honour_umask(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -59,6 +72,7 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    honour_umask(tmp, directory=True)
     try:
         yield tmp
         if dest.exists():
@@ -92,6 +106,33 @@ def locked(path: str | Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, what: str) -> Iterator[None]:
+    """Hold `path + '.lock'` for the whole block, or refuse at once with a clear error when another process does.
+
+    The lock is an fcntl.flock: the kernel drops it when its holder dies (also on kill -9), so no stale lock."""
+    from study.errors import StudyError
+
+    lock_path = Path(f"{path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise StudyError(f"{what} is already running in this checkout ({holder}; lock {lock_path}); "
+                             "wait for it to finish, or stop it, then rerun") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"PID {os.getpid()}")
+        fh.flush()
         try:
             yield
         finally:

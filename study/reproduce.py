@@ -9,6 +9,7 @@ so an interrupted run is never taken as done.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -21,6 +22,7 @@ from typing import Any
 from study import cache, files
 from study.config import NOTEBOOKS, ROOT, check_profile_inputs, get_profile, results_dir
 from study.errors import StudyError
+from study.runtime import processes
 
 DEFAULT_SECONDS = 60.0  # ETA for a notebook with no recorded duration
 
@@ -56,16 +58,17 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path | Non
     """
     import papermill as pm  # heavy; only when running
 
-    # Kernels inherit this environment: keep TensorFlow's C++ info/warning lines out of the run's log.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Kernels inherit this environment and our fd 2: TensorFlow's log knobs, and its load-time lines filtered.
+    processes.quiet_tensorflow()
 
     output = _output_path(notebook, out_dir)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.stem}.partial.ipynb")
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name="python3",
-                            cwd=str(NOTEBOOKS), progress_bar=False, log_output=False)
+        with contextlib.nullcontext() if processes.verbose() else processes.native_stderr_filtered():
+            pm.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name="python3",
+                                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as exc:
         os.replace(partial, output)
         first_line = (exc.source or "").strip().splitlines()[:1]
@@ -224,26 +227,27 @@ def reproduce(profile: str = "embedded", only: list[str] | None = None,
         print("[reproduce] dry run: nothing was run (a later notebook may also re-run when an earlier one "
               "changes the inputs it reads)")
         return []
-    previous_force = os.environ.get("STUDY_FORCE")
-    if force:
-        os.environ["STUDY_FORCE"] = uuid.uuid4().hex  # kernels inherit it: each step recomputes once
-    total = sum(p.expected_seconds for p in plans.values())
-    bar = tqdm(total=round(total), unit="s", disable=not progress, dynamic_ncols=True,
-               bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-    runs: list[NotebookRun] = []
-    try:
-        for i, nb in enumerate(nbs, 1):
-            bar.set_description(f"notebook {i}/{len(nbs)} {nb.stem}")
-            # plans made before any notebook ran stay valid; after one ran, inputs may have changed
-            p, run = run_if_needed(nb, params, force, None if any(not r.cached for r in runs) else plans[nb])
-            tqdm.write(f"[reproduce] {nb.stem}: {p.line()}"
-                       + ("" if run.cached else f" -> done in {run.seconds:.1f} s"))
-            bar.update(min(round(plans[nb].expected_seconds), bar.total - bar.n))
-            runs.append(run)
-    finally:
-        bar.close()
+    with files.exclusive(results_dir() / "reproduce", "`study reproduce`"):  # one writer of results/ at a time
+        previous_force = os.environ.get("STUDY_FORCE")
         if force:
-            os.environ.pop("STUDY_FORCE", None)
-            if previous_force is not None:
-                os.environ["STUDY_FORCE"] = previous_force
+            os.environ["STUDY_FORCE"] = uuid.uuid4().hex  # kernels inherit it: each step recomputes once
+        total = sum(p.expected_seconds for p in plans.values())
+        bar = tqdm(total=round(total), unit="s", disable=not progress, dynamic_ncols=True,
+                   bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        runs: list[NotebookRun] = []
+        try:
+            for i, nb in enumerate(nbs, 1):
+                bar.set_description(f"notebook {i}/{len(nbs)} {nb.stem}")
+                # plans made before any notebook ran stay valid; after one ran, inputs may have changed
+                p, run = run_if_needed(nb, params, force, None if any(not r.cached for r in runs) else plans[nb])
+                tqdm.write(f"[reproduce] {nb.stem}: {p.line()}"
+                           + ("" if run.cached else f" -> done in {run.seconds:.1f} s"))
+                bar.update(min(round(plans[nb].expected_seconds), bar.total - bar.n))
+                runs.append(run)
+        finally:
+            bar.close()
+            if force:
+                os.environ.pop("STUDY_FORCE", None)
+                if previous_force is not None:
+                    os.environ["STUDY_FORCE"] = previous_force
     return runs

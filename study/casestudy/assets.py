@@ -143,7 +143,9 @@ def embedded_path(member: Member) -> Path:
 
 
 def _quiet_tf() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from study.runtime import processes
+
+    processes.quiet_tensorflow()
 
 
 def calibration_images(size: int, n: int = 32, seed: int = 0):

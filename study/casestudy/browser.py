@@ -42,7 +42,7 @@ from study.errors import StudyError
 from study.protocol import PAPER
 from study.runtime import environment
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
-from study.runtime.processes import stop_tree
+from study.runtime.processes import popen, stop_tree
 from study.runtime.servers import StaticServer
 
 PAPER_COLUMNS = ("model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy")
@@ -403,9 +403,9 @@ def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", ba
     with tempfile.TemporaryDirectory(prefix="study-node-") as tmp:
         (Path(tmp) / "x.bin").write_bytes(x.tobytes())
         (Path(tmp) / "x.json").write_text(json.dumps({"shape": list(x.shape), "labels": [l for _, l in model.images]}))
-        proc = subprocess.Popen([node, str(NODE_SCRIPT), "--model", str(model_json), "--inputs", f"{tmp}/x.bin",
-                                 "--meta", f"{tmp}/x.json", "--backend", backend, "--batch", str(batch)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = popen([node, str(NODE_SCRIPT), "--model", str(model_json), "--inputs", f"{tmp}/x.bin",
+                      "--meta", f"{tmp}/x.json", "--backend", backend, "--batch", str(batch)], role="node-check",
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from study.runtime.environment import free_port
+from study.runtime.processes import popen, release
 from study.errors import StudyError
 
 NODE_RESOURCE = "study_node"  # one unit per node: a measured run holds a whole node
@@ -210,8 +211,8 @@ class LocalCluster:
                 f"--runtime-env-agent-port={free_port(LOOPBACK)}"]
         log = Path(self.temp_dir) / f"node{index}.log"
         with open(log, "w") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env(),
-                                    start_new_session=True)
+            proc = popen(cmd, role=f"ray-node{index}", group=True, stdout=fh, stderr=subprocess.STDOUT,
+                         env=self.env())
         node = LocalNode(index, proc, log)
         self.started.append(node)
         return node
@@ -265,6 +266,7 @@ class LocalCluster:
                 psutil.Process(pid).kill()
             except psutil.NoSuchProcess:
                 pass
+        release(node.proc)  # its group guard: the group is gone, no kill needed
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from study import config, files
 from study.casestudy.training import WorkerSpec
 from study.protocol import PAPER
-from study.runtime.processes import child_env, kill_group
+from study.runtime.processes import child_env, kill_group, popen
 from study.errors import StudyError
 
 
@@ -159,8 +159,8 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
         sampler.wait_samples(cfg.cooldown_samples)
         log = open(work / "worker.log", "w")
         started, t0 = time.time(), time.monotonic()
-        worker = subprocess.Popen([sys.executable, "-m", "study.casestudy.training", str(work / "spec.json")],
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=child_env())
+        worker = popen([sys.executable, "-m", "study.casestudy.training", str(work / "spec.json")],
+                       role="training-worker", group=True, stdout=log, stderr=subprocess.STDOUT, env=child_env())
         log.close()
         files.write_text(work / "worker.pid", f"{worker.pid}\n")
         sampler.watch(worker.pid)
@@ -197,8 +197,8 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
         sampler.close()
         raise
     finally:
-        if worker is not None and worker.poll() is None:
-            kill_group(worker)
+        if worker is not None:
+            kill_group(worker)  # also anything it left behind in its group, and its group guard
     samples = sampler.stop()
     sampler.close()
     if samples.attrs.get("sampler_died") and status == "ok":

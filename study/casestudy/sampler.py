@@ -328,10 +328,10 @@ class Sampler:
         if self.stall:
             cmd += ["--stall", f"{self.stall[0]}:{self.stall[1]}"]
         self.phase = phase
-        root = str(Path(__file__).resolve().parent.parent)  # `study` importable without an install
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                     env=env)
+        from study.runtime.processes import child_env, popen
+
+        self.proc = popen(cmd, role="sampler", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                          env=child_env())
         self._reader = threading.Thread(target=self._read, name="sampler-reader", daemon=True)
         self._reader.start()
         with self._cond:

@@ -16,6 +16,7 @@ from typing import Any
 from study import files
 from study.errors import StudyError
 from study.protocol import PAPER
+from study.runtime import processes
 from study.runtime.processes import child_env
 
 
@@ -59,7 +60,8 @@ def prepare_assets(profile: str, names: Sequence[str]) -> None:
             f"    [assets.feature_extractor(n, {profile!r}) for n in {[m.name for m in tf_members]!r}]\n"
             "except StudyError as exc:\n"
             "    print(exc, file=sys.stderr); sys.exit(2)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    proc = processes.run([sys.executable, "-c", code], role="asset-check", capture_output=True, text=True,
+                         env=child_env())
     if proc.returncode:
         lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith(("WARNING", "I0000", "W0000"))]
         raise StudyError(f"could not prepare the assets of {', '.join(m.name for m in tf_members)} "
@@ -326,7 +328,7 @@ def load_torch_classifier(path: str | Path, profile: str | None = None):
 
 def _worker_main(spec_path: str) -> int:
     """`python -m study.casestudy.training SPEC`: train, then write result.json (atomically) next to the model."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    processes.quiet_tensorflow()
     spec = WorkerSpec(**json.loads(Path(spec_path).read_text()))
     result = train_member(spec)
     files.write_text(Path(spec.out) / "result.json", json.dumps(result, indent=2, default=str) + "\n")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from study import config, files
+from study.runtime import processes
 from study.deployment.backend import THREADS, get_backend
 from study.deployment.scenarios import framework_of
 from study.errors import StudyError
@@ -67,7 +68,7 @@ def set_single_thread_env(env: dict[str, str]) -> dict[str, str]:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                 "TF_NUM_INTEROP_THREADS"):
         env[var] = str(THREADS)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = processes.quiet_env(env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(config.ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -190,8 +191,8 @@ def run_export(fmt: str, export, x: np.ndarray, work: Path, *, warmup: int, repe
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=config.ROOT,
-                              env=set_single_thread_env(dict(os.environ)))
+        proc = processes.run(cmd, role="deployment-runtime", capture_output=True, text=True, timeout=timeout,
+                             cwd=config.ROOT, env=set_single_thread_env(dict(os.environ)))
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"timed out after {timeout:.0f} s and was killed: {' '.join(cmd[:4])} ...") from exc
     if proc.returncode != 0:
@@ -207,8 +208,8 @@ def run_rest(fmt: str, artifact: Path, x: np.ndarray, *, warmup: int, repeats: i
 
     port = free_port()
     cmd = [sys.executable, "-m", "study.deployment.worker", "--serve", fmt, str(artifact), str(port), name]
-    server = subprocess.Popen(cmd, cwd=config.ROOT, env=set_single_thread_env(dict(os.environ)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = processes.popen(cmd, role="rest-server", cwd=config.ROOT, env=set_single_thread_env(dict(os.environ)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}/v1/models/{name}"
     try:
         deadline = time.monotonic() + timeout
@@ -302,6 +303,7 @@ def _serve(fmt: str, artifact: str, port: str, name: str) -> None:
 
 
 if __name__ == "__main__":
+    processes.quiet_tensorflow()
     if sys.argv[1:2] == ["--worker"]:
         _worker(*sys.argv[2:9])
     elif sys.argv[1:2] == ["--serve"]:

@@ -41,6 +41,7 @@ import pandas as pd
 
 from study import cache, config, files
 from study.errors import StudyError
+from study.runtime import processes
 from study.runtime.envvars import scoped_environ
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
@@ -348,7 +349,7 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
         out = files.ensure_writable_dir(out)
     except OSError as exc:
         raise StudyError(str(exc)) from None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    processes.quiet_tensorflow()
     with files.locked(out / "versions.json"):
         # versions published under another key (code, packages, machine) are published again
         step = cache.Step.of(out, "published-versions", [__name__], {"member": member_.name})

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from study.errors import StudyError
+from study.runtime import processes
 
 VERDICTS = ("parameters changed", "API changed", "outputs changed", "nothing changed")
 OUTPUT_RTOL = 1e-4  # outputs differ when max |B - A| > OUTPUT_RTOL * max |A| (float reordering stays far below)
@@ -154,7 +155,7 @@ def load(path: str | Path) -> Asset:
     if not path.is_dir() or not any((path / n).is_file() for n in ("saved_model.pb", "saved_model.pbtxt")):
         raise StudyError(f"{path} is not a SavedModel (no saved_model.pb); pass a folder written by "
                          "tf.saved_model.save, e.g. one version folder of `python -m study publish`")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    processes.quiet_tensorflow()
     import tensorflow as tf
 
     try:

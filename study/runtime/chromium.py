@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.runtime import environment
-from study.runtime.processes import stop_tree
+from study.runtime.processes import popen, release, stop_tree
 
 
 # --disable-gpu leaves WebGL to SwiftShader (software); Chromium wants that opted into explicitly.
@@ -32,8 +32,9 @@ class Browser:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_fh = open(self.log, "wb")
         cmd = [str(self.binary), *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self.profile}", url]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
-                                     start_new_session=True)  # our Ctrl-C does not reach it; we stop it
+        # its own session (our Ctrl-C does not reach it; we stop it) with a guard: the tree dies with us
+        self.proc = popen(cmd, role="chromium", group=True, stdin=subprocess.DEVNULL, stdout=self._log_fh,
+                          stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -49,6 +50,7 @@ class Browser:
         except subprocess.TimeoutExpired:  # pragma: no cover - stop_tree already SIGKILLed it
             self.proc.kill()
             self.proc.wait()
+        release(self.proc)
         self._log_fh.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
