@@ -29,3 +29,7 @@ class SamplerError(StudyError):
 
 class Skipped(Exception):
     """An exporter deliberately not run in this mode (e.g. AOTInductor in --quick); the row says why."""
+
+
+class ResumeWarning(UserWarning):
+    """A result of an interrupted run was found damaged (truncated, unreadable, half-written); it is redone."""

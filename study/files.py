@@ -82,6 +82,29 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def damage(path: str | Path, rows: int | None = None) -> str | None:
+    """Why a result file that should be complete cannot be trusted (missing, truncated, unparsable; a CSV with
+    another number of rows than `rows`), or None when it reads whole. JSON by suffix `.json`, else CSV."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+            return None
+        text = path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            return f"{path} ends in the middle of a line (truncated)"
+        n = len(pd.read_csv(path, on_bad_lines="error")) if text.strip() else 0
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        return f"{path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    if rows is not None and n != rows:
+        return f"{path} has {n} rows, expected {rows} (truncated)"
+    return None
+
+
 def sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -32,13 +32,14 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from study import cache, config, files
 from study.casestudy.stats_server import StatsServer
-from study.errors import StudyError
+from study.errors import ResumeWarning, StudyError
 from study.protocol import PAPER
 from study.runtime import environment
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
@@ -268,8 +269,20 @@ def _read_table(path: Path, columns: tuple[str, ...]):
     import pandas as pd
 
     if path.exists():
-        return pd.read_csv(path).reindex(columns=list(columns))  # a table from before a column was added
+        if (problem := files.damage(path)) is None:
+            return pd.read_csv(path).reindex(columns=list(columns))  # a table from before a column was added
+        warnings.warn(f"{problem}: its rows are redone", ResumeWarning, stacklevel=2)
     return pd.DataFrame(columns=list(columns))
+
+
+def _converted(model_json: Path) -> bool:
+    """A whole TF.js model: model.json parses and every weight file it names is there."""
+    from study.runtime import tfjs
+
+    try:
+        return files.damage(model_json) is None and all(p.is_file() for p in tfjs.weight_files(model_json))
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def browser_test(models: str | Path, out: str | Path, *, profile: str | None = None,
@@ -317,7 +330,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
         todo = [b for b in backends if redo or not fresh or (model.name, b) not in done]
         if not todo:
             continue
-        if redo or not fresh or previous["status"].iloc[-1] != "ok" or not model_json.is_file():
+        if redo or not fresh or previous["status"].iloc[-1] != "ok" or not _converted(model_json):
             conv = convert(model, out / "tfjs" / model.name)
             conversions = pd.concat([conversions[conversions["model"] != model.name],
                                      pd.DataFrame([conv.row()])], ignore_index=True)

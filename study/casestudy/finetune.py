@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from study import cache, config, files
+from study.casestudy import integrity
 from study.casestudy.executors import EXECUTORS, Executor, MODES, RunJob, RunResult, SweepConfig, get_executor, sweep_config
 from study.casestudy.training import library_versions, prepare_assets
 from study.errors import StudyError
@@ -75,8 +76,7 @@ def sweep_members(profile: str, names: Sequence[str] | None = None) -> list[str]
 
 
 # --------------------------------------------------------------------------------- the driver
-def _record_path(out: Path, member: str, repeat: int) -> Path:
-    return out / "runs" / member / f"r{repeat}.json"
+_record_path = integrity.record_path
 
 
 def read_records(out: str | Path) -> list[dict[str, Any]]:
@@ -91,12 +91,7 @@ def read_records(out: str | Path) -> list[dict[str, Any]]:
 
 
 def _is_done(out: Path, member: str, repeat: int, cfg: SweepConfig) -> bool:
-    path = _record_path(out, member, repeat)
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return rec.get("status") == "ok" and rec.get("config") == cfg.key()
+    return integrity.is_done(out, member, repeat, cfg.key())
 
 
 def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequence[str] = ()) -> "pd.DataFrame":
@@ -260,6 +255,8 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
                 say(f"[finetune] {run_id}: {result.status} ({result.reason})")
     finally:
         ex.close()
+    for name in names:  # a crash between a run's record and its samples/<member>.csv: rebuild them all
+        _write_samples(out, name, cfg)
     table = table_ix(read_records(out), cfg, names)
     write_table(out, table)
     step.finish()

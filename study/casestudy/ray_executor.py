@@ -157,6 +157,19 @@ def _read(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------------- driver side
+def _check_address(address: str, timeout: float) -> str:
+    """The host of a HOST:PORT that answers, or one clear error (instead of Ray's long reconnect loop)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise StudyError(f"--address {address!r} is not HOST:PORT (e.g. 127.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise StudyError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                         f"`ray start --head --port {port} ...` or check --address") from exc
+    return host
+
+
 class RayExecutor:
     """Runs the sweep's measured runs on a Ray cluster, one per node (`--executor ray --address ADDR`)."""
 
@@ -164,22 +177,14 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, retries: int = 0, artifacts: str | None = None,
                  connect_timeout: float = 10.0):
-        address = address or os.environ.get("RAY_ADDRESS")
-        if not address:
-            raise StudyError("--executor ray needs the address of a running Ray cluster: --address HOST:PORT "
-                             "(start one with `ray start --head ...`, see README 'Running the sweep on a cluster')")
+        # Ray's convention (ray.init()): --address, else $RAY_ADDRESS, else a cluster running on this machine,
+        # else a local one-node cluster for this driver only (docs/cluster.md)
+        address = address or os.environ.get("RAY_ADDRESS") or None
         if retries < 0:
             raise StudyError(f"--retries must be 0 or more (got {retries})")
         self.address, self.retries, self.artifacts = address, retries, artifacts
         artifacts_root(artifacts)  # validate early
-        host, _, port = address.rpartition(":")
-        if not port.isdigit():
-            raise StudyError(f"--address {address!r} is not HOST:PORT (e.g. 127.0.0.1:6379)")
-        try:  # fail fast and clearly instead of Ray's long reconnect loop
-            socket.create_connection((host, int(port)), timeout=connect_timeout).close()
-        except OSError as exc:
-            raise StudyError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
-                             f"`ray start --head --port {port} ...` or check --address") from exc
+        host = _check_address(address, connect_timeout) if address else "127.0.0.1"
         try:
             import ray
         except ImportError as exc:
@@ -191,8 +196,15 @@ class RayExecutor:
         if ray.is_initialized():
             raise StudyError("this process is already connected to Ray; one RayExecutor per driver process")
         extra = {"_node_ip_address": host} if _is_loopback(host) and host != "127.0.0.1" else {}
-        ray.init(address=address, namespace="study", log_to_driver=False, logging_level="WARNING",
-                 runtime_env={"env_vars": env}, **extra)  # a loopback cluster (study.casestudy.cluster): its own IP
+        common = dict(namespace="study", log_to_driver=False, logging_level="WARNING", runtime_env={"env_vars": env})
+        if address:
+            ray.init(address=address, **common, **extra)  # a loopback cluster (study.casestudy.cluster): its own IP
+        else:
+            try:
+                ray.init(address="auto", **common)  # a cluster `ray start` left running on this machine
+            except ConnectionError:  # none: a local one for this driver, one measuring node (Ray stops it with us)
+                ray.init(resources={NODE_RESOURCE: 1}, include_dashboard=False, **common)
+            address = "local"
         self.nodes = self.measuring_nodes()
         if not self.nodes:
             ray.shutdown()
