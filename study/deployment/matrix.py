@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from study.deployment.backend import get_backend, size_mb
 from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_name, check_formats, runnable,
                                         scenarios)
 from study.deployment.worker import _tail, run_export
-from study.errors import Skipped, StudyError
+from study.errors import ResumeWarning, Skipped, StudyError
 
 # The CLI's columns, in this order; more measurements follow them.
 COLUMNS = ["framework", "scenario_group", "format", "runtime", "status", "ok", "size_mb", "load_ms", "latency_ms",
@@ -218,15 +219,12 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
                          "formats": sorted(formats or [])}, inputs=[SCENARIOS_CSV], extra={"web": cache.web_sources()})
     state = step.state()
 
-    def read_log() -> list[Row]:
-        return [Row(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()]
-
     if reuse and state == "done" and log.exists():
-        return _ordered_frame(read_log())
+        return _ordered_frame(_finished_rows(log))
     if resume and state == "foreign" and log.exists():
         print(f"[deploy] not resuming: {step.reason()}; measuring again", file=sys.stderr, flush=True)
     resume = (resume or reuse) and state != "foreign"
-    previous = read_log() if resume and log.exists() else []
+    previous = _finished_rows(log) if resume and log.exists() else []
     if not resume:
         log.unlink(missing_ok=True)
     step.start()
@@ -255,6 +253,20 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
 def _ordered_frame(rows: list[Row]) -> pd.DataFrame:
     order = {fmt: i for i, fmt in enumerate(scenarios()["format"])}
     return rows_frame(sorted(rows, key=lambda r: order.get(r.format, len(order))))
+
+
+def _finished_rows(log: Path) -> list[Row]:
+    """The rows a previous run appended to `log`; a line cut by a kill mid-write is dropped (that row is redone)."""
+    rows = []
+    for i, line in enumerate(log.read_text().splitlines() if log.exists() else [], 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(Row(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as exc:
+            warnings.warn(f"{log} line {i} is damaged ({type(exc).__name__}); that row is redone", ResumeWarning,
+                          stacklevel=2)
+    return rows
 
 
 # profile="smoke" (tests, CI): a few formats of each framework on the --quick path, about a minute.

@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from typing import Any
 import pandas as pd
 
 from study import cache, config, files
-from study.errors import StudyError
+from study.errors import ResumeWarning, StudyError
 from study.runtime import processes
 from study.runtime.envvars import scoped_environ
 
@@ -328,10 +329,12 @@ def _checkpoint_info(ckpt: Path, member: str) -> dict[str, Any] | None:
 
 
 def _is_current(folder: Path, spec: VersionSpec, checkpoint_info: dict[str, Any]) -> bool:
-    try:
-        rec = json.loads((folder / "version.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    if not (folder / "version.json").exists():
         return False
+    if problem := files.damage(folder / "version.json"):
+        warnings.warn(f"{problem}: version {folder.name} is republished", ResumeWarning, stacklevel=2)
+        return False
+    rec = json.loads((folder / "version.json").read_text())
     return ((folder / "saved_model.pb").exists() and rec.get("publish_format") == PUBLISH_FORMAT
             and rec.get("checkpoint") == checkpoint_info and rec.get("note") == spec.note)
 

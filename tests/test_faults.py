@@ -1,0 +1,246 @@
+"""Fault injection: SIGKILL the driver of a long-running command at several points, then prove that nothing it
+started still runs (by the PIDs it recorded in $STUDY_PID_LOG and its process tree, never by name), that a rerun
+completes every run with the clean run's results, and that damaged outputs are detected and redone.
+
+Loopback only; each driver is bounded by a timeout. Fault matrix (command x kill point): README of docs/faults.md.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from study.errors import ResumeWarning
+from study.runtime.processes import alive, read_pid_log
+from tests.conftest import needs_browser
+
+pytestmark = pytest.mark.slow
+
+MEMBER = "mobilenet_v1_025_128"  # the smallest smoke member
+GONE_WITHIN_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """One cache (synthetic flowers, embedded assets) for the module; outputs in temporary folders."""
+    root = tmp_path_factory.mktemp("faults")
+    return {**os.environ, "STUDY_CACHE_DIR": str(root / "cache"), "STUDY_RESULTS_DIR": str(root / "results"),
+            "STUDY_FIGURES_DIR": str(root / "figures"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def _study(args: list[str], env: dict, pid_log: Path, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "study", *args], env={**env, "STUDY_PID_LOG": str(pid_log)},
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def _kill_when(driver: subprocess.Popen, ready: Callable[[], bool], pid_log: Path, timeout: float = 240) -> list[int]:
+    """SIGKILL `driver` once `ready()`; returns every PID it had started (its tree + its PID log)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert driver.poll() is None, f"the driver ended before the kill point: {driver.communicate()[0][-2000:]}"
+        assert time.monotonic() < deadline, "kill point not reached in time"
+        time.sleep(0.02)
+    tree = [p.pid for p in psutil.Process(driver.pid).children(recursive=True)]
+    driver.kill()
+    driver.communicate(timeout=30)
+    return sorted(set(tree) | set(read_pid_log(pid_log)))
+
+
+def _assert_all_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + GONE_WITHIN_S
+    while (left := alive(pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = alive(pids)
+    for pid in left:  # do not leak them into the rest of the test session
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes still running {GONE_WITHIN_S:.0f} s after the driver's SIGKILL: {left}"
+
+
+# --- the fine-tuning sweep ------------------------------------------------------------------------------
+
+def _sweep_args(out: Path) -> list[str]:
+    return ["finetune", "--profile", "smoke", "--members", MEMBER, "--out", str(out)]
+
+
+def _run(args: list[str], env: dict, pid_log: Path, timeout: float = 300) -> str:
+    proc = _study(args, env, pid_log)
+    output, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, output[-3000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def clean_sweep(env, tmp_path_factory):
+    """One uninterrupted sweep (umask 022): the reference every resumed sweep must equal."""
+    out = tmp_path_factory.mktemp("clean") / "sweep"
+    old = os.umask(0o022)
+    try:
+        _run(_sweep_args(out), env, out.parent / "pids.txt")
+    finally:
+        os.umask(old)
+    return out
+
+
+def _table(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "table_ix.csv")
+
+
+def _assert_same_rows(table: pd.DataFrame, clean: pd.DataFrame) -> None:
+    assert sorted(table["model"]) == sorted(clean["model"]) and (table["status"] == "ok").all()
+    assert table.set_index("model")["accuracy"].to_dict() == clean.set_index("model")["accuracy"].to_dict()
+    for col in ("delta_cpu", "delta_mem", "elapse_s", "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb"):
+        assert table[col].map(math.isfinite).all(), col
+
+
+KILL_POINTS = {  # run folder -> is the driver at this point?
+    "before-training": lambda run: (run / "samples.csv").exists() and not (run / "worker.pid").exists(),
+    "during-training": lambda run: (run / "worker.pid").exists() and not (run / "artifacts" / "result.json").exists(),
+    "after-training": lambda run: (run / "artifacts" / "result.json").exists(),  # cool-down / publishing
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sweep_killed_leaves_nothing_and_resumes_exactly(point, env, clean_sweep, tmp_path):
+    out, pid_log = tmp_path / "sweep", tmp_path / "pids.txt"
+    run = out / "runs" / MEMBER / "r0"
+    driver = _study(_sweep_args(out), env, pid_log)
+    pids = _kill_when(driver, lambda: KILL_POINTS[point](run), pid_log)
+    roles = read_pid_log(pid_log)
+    assert "sampler" in roles.values() and (point == "before-training" or "training-worker" in roles.values())
+    _assert_all_gone(pids)
+    record = out / "runs" / MEMBER / "r0.json"
+    assert not record.exists() or json.loads(record.read_text())["status"] != "ok"  # never ok: the driver died
+
+    output = _run(_sweep_args(out), env, tmp_path / "pids2.txt")
+    assert "resuming" not in output  # the cut run is redone, not counted as done
+    _assert_same_rows(pd.read_csv(out / "table_ix.csv"), _table(clean_sweep))
+    again = _run(_sweep_args(out), env, tmp_path / "pids3.txt")
+    assert "resuming: 1 of 1 runs already done" in again  # a finished run is never re-run
+    assert not read_pid_log(tmp_path / "pids3.txt")  # ... it started no process at all
+
+
+DAMAGE = {  # what a crash (or a disk) may leave behind -> the file the warning must name
+    "samples": lambda out: _truncate(out / "runs" / MEMBER / "r0" / "samples.csv"),
+    "record": lambda out: _truncate(out / "runs" / MEMBER / "r0.json"),
+    "model": lambda out: (out / "models" / MEMBER / "saved_model" / "saved_model.pb").unlink() or out / "models" / MEMBER,
+    "predictions": lambda out: _truncate(out / "predictions" / f"{MEMBER}.csv"),
+}
+
+
+def _truncate(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    return path
+
+
+@pytest.mark.parametrize("what", list(DAMAGE))
+def test_damaged_outputs_are_detected(what, clean_sweep, tmp_path):
+    from study.casestudy import integrity
+    from study.casestudy.executors import sweep_config
+
+    out = tmp_path / "sweep"
+    shutil.copytree(clean_sweep, out)
+    key = sweep_config("smoke").key()
+    assert integrity.is_done(out, MEMBER, 0, key)
+    named = DAMAGE[what](out)
+    with pytest.warns(ResumeWarning, match=re.escape(str(named))):
+        assert not integrity.is_done(out, MEMBER, 0, key)
+
+
+def test_a_damaged_run_is_redone_with_a_warning(env, clean_sweep, tmp_path):
+    out = tmp_path / "sweep"
+    shutil.copytree(clean_sweep, out)
+    named = DAMAGE["samples"](out)
+    output = _run(_sweep_args(out), env, tmp_path / "pids.txt")
+    assert "ResumeWarning" in output and str(named) in output and "resuming" not in output
+    _assert_same_rows(_table(out), _table(clean_sweep))
+
+
+def test_outputs_honour_the_umask(clean_sweep):
+    out = clean_sweep  # written under umask 022
+    for path in [out / "table_ix.csv", out / "samples" / f"{MEMBER}.csv", out / "runs" / MEMBER / "r0.json",
+                 out / "predictions" / f"{MEMBER}.csv", out / "models" / MEMBER / "meta.json"]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    for folder in [out / "models" / MEMBER, out / "samples", out / "runs" / MEMBER]:
+        assert folder.stat().st_mode & 0o777 == 0o755, folder
+
+
+# --- the browser test -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny(env, tmp_path_factory):
+    from study.casestudy import browser
+
+    root = tmp_path_factory.mktemp("tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDY_CACHE_DIR", env["STUDY_CACHE_DIR"])
+        browser.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,))
+    return root / "sweep"
+
+
+@needs_browser
+def test_browser_test_killed_leaves_no_chromium_and_resumes(env, tiny, tmp_path):
+    args = ["browser-test", "--profile", "smoke", "--models", str(tiny), "--out"]
+    clean = tmp_path / "clean"
+    _run([*args, str(clean)], env, tmp_path / "pids0.txt")
+    out, pid_log = tmp_path / "out", tmp_path / "pids.txt"
+    driver = _study([*args, str(out)], env, pid_log)
+    started: dict[str, float] = {}
+
+    def chromium_running() -> bool:  # the page is loading in Chromium: kill mid-run
+        if "chromium" in read_pid_log(pid_log).values():
+            started.setdefault("at", time.monotonic())
+        return "at" in started and time.monotonic() - started["at"] > 1.0
+
+    pids = _kill_when(driver, chromium_running, pid_log)
+    _assert_all_gone(pids)
+    _run([*args, str(out)], env, tmp_path / "pids2.txt")
+    a, b = pd.read_csv(out / "table_x.csv"), pd.read_csv(clean / "table_x.csv")
+    assert (a["status"] == "ok").all() and sorted(a["model"]) == sorted(b["model"])
+    assert a.set_index("model")["accuracy"].to_dict() == b.set_index("model")["accuracy"].to_dict()
+    _truncate(out / "table_x.csv")
+    redo = _run([*args, str(out)], env, tmp_path / "pids3.txt")
+    assert "ResumeWarning" in redo and str(out / "table_x.csv") in redo
+    assert (pd.read_csv(out / "table_x.csv")["status"] == "ok").all()
+
+
+# --- reproduce ------------------------------------------------------------------------------------------
+
+def test_reproduce_killed_leaves_no_kernel_and_a_second_one_refuses(env, tmp_path):
+    args = ["reproduce", "--profile", "smoke", "--only", "07_paper_audit"]
+    pid_log = tmp_path / "pids.txt"
+    first = _study(args, env, pid_log)
+
+    def kernel_running() -> bool:
+        try:
+            return any("ipykernel" in " ".join(p.cmdline()) for p in psutil.Process(first.pid).children())
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + 120
+    while not kernel_running():
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0][-2000:]
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-m", "study", *args], env=env, text=True, capture_output=True,
+                            timeout=120)
+    assert second.returncode == 2 and "already running in this checkout" in second.stderr, second.stderr
+    assert f"PID {first.pid}" in second.stderr
+    pids = _kill_when(first, lambda: True, pid_log)
+    assert pids, "the kernel was not seen"
+    _assert_all_gone(pids)
+    output = _run(args, env, tmp_path / "pids2.txt", timeout=240)  # the lock died with its holder
+    assert "07_paper_audit.ipynb done" in output
+    noise = [ln for ln in output.splitlines() if "absl::InitializeLog" in ln or "oneDNN" in ln]
+    assert not noise, noise
