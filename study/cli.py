@@ -9,6 +9,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from study.errors import StudyError
 
@@ -45,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_python_format = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """Our own warnings on the command line as one line each (what, where); others as Python shows them."""
+    if category.__module__.startswith("study."):
+        return f"warning ({category.__name__}): {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from study.runtime.processes import quiet_tensorflow
 
+    warnings.formatwarning = _one_line_warning
     quiet_tensorflow()  # TensorFlow's load-time lines stay off our command line (STUDY_VERBOSE=1 shows them)
     try:
         if getattr(args, "uses_assets", True) and (args.assets or os.environ.get("STUDY_ASSETS")):  # for this process, its workers and notebook kernels
