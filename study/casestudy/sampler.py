@@ -441,6 +441,9 @@ class Sampler:
             self.proc.wait()
 
     def _close_pipes(self) -> None:
+        from study.runtime.processes import release
+
+        release(self.proc)  # its group guard, when it has one (started from a thread other than the main one)
         if self._reader:
             self._reader.join(timeout=5)
         for stream in (self.proc.stdin, self.proc.stdout):

@@ -2,8 +2,9 @@
 
 The one home of process lifecycle. Every child a command starts goes through `popen` / `run`, which:
 - asks Linux to SIGKILL the child when its parent dies (`prctl(PR_SET_PDEATHSIG)`, also on `kill -9` of the
-  driver). Linux sends it when the *thread* that started the child exits: start children from a thread that
-  lives as long as they do (the main thread, a Ray actor's task thread, a notebook kernel's main thread);
+  driver). Linux sends it when the *thread* that started the child exits, so only children started from the main
+  thread get it; one started from another thread (e.g. the sampler, started by the stats server's request thread)
+  gets a group guard instead (below), which depends on the process, not the thread;
 - with `group=True` gives the child its own session and a *group guard*: a tiny process that SIGKILLs the whole
   process group when the driver goes away (its stdin, a pipe only the driver holds, reaches EOF) - for trees
   whose members we do not start ourselves (Chromium's renderers, Ray's raylet / GCS / workers);
@@ -20,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -218,7 +220,10 @@ def popen(cmd: Sequence[str], *, role: str, group: bool = False, **kwargs: Any) 
     if kwargs.get("preexec_fn") or kwargs.get("start_new_session"):
         raise ValueError("popen sets preexec_fn / start_new_session itself; use group=True for a new session")
     kwargs["env"] = quiet_env(kwargs.get("env"))
-    proc = subprocess.Popen(list(cmd), preexec_fn=_die_with(os.getpid()), start_new_session=group, **kwargs)
+    main = threading.current_thread() is threading.main_thread()
+    group = group or not main  # a thread may end before its child: then the guard does what PDEATHSIG would
+    proc = subprocess.Popen(list(cmd), preexec_fn=_die_with(os.getpid()) if main else None, start_new_session=group,
+                            **kwargs)
     register(proc.pid, role)
     proc.guard = None  # type: ignore[attr-defined]
     if group:

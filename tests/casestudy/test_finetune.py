@@ -88,10 +88,22 @@ def test_table_ix_averages_repeats_and_records_bad_runs():
     assert a["elapse_s"] == 12.0  # what was measured before the kill is kept
 
 
+def _published(out, member="m", n_samples=30):
+    """What an ok run leaves besides its record: samples, model folder, predictions (whole)."""
+    run = out / "runs" / member / "r0"
+    run.mkdir(parents=True)
+    pd.DataFrame({"t": range(n_samples), "phase": "running", "cpu": 1.0}).to_csv(run / "samples.csv", index=False)
+    (out / "models" / member / "saved_model").mkdir(parents=True)
+    (out / "models" / member / "saved_model" / "saved_model.pb").write_bytes(b"pb")
+    (out / "models" / member / "meta.json").write_text(json.dumps({"test_images": [{"path": "a", "label": 0}]}))
+    (out / "predictions").mkdir()
+    (out / "predictions" / f"{member}.csv").write_text("path,label,prediction\na,0,0\n")
+
+
 def test_resume_needs_an_ok_record_of_the_same_config(tmp_path):
     cfg = executors.sweep_config("smoke")
     path = tmp_path / "runs" / "m" / "r0.json"
-    path.parent.mkdir(parents=True)
+    _published(tmp_path)
     for rec, done in ((_record("m", 0), True), (_record("m", 0, status="timeout"), False),
                       (_record("m", 0, config={**cfg.key(), "epochs": 9}), False)):
         path.write_text(json.dumps(rec))
