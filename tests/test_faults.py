@@ -126,9 +126,10 @@ def test_sweep_killed_leaves_nothing_and_resumes_exactly(point, env, clean_sweep
     output = _run(_sweep_args(out), env, tmp_path / "pids2.txt")
     assert "resuming" not in output  # the cut run is redone, not counted as done
     _assert_same_rows(pd.read_csv(out / "table_ix.csv"), _table(clean_sweep))
-    again = _run(_sweep_args(out), env, tmp_path / "pids3.txt")
-    assert "resuming: 1 of 1 runs already done" in again  # a finished run is never re-run
-    assert not read_pid_log(tmp_path / "pids3.txt")  # ... it started no process at all
+    record_mtime = record.stat().st_mtime_ns
+    _run(_sweep_args(out), env, tmp_path / "pids3.txt")
+    assert record.stat().st_mtime_ns == record_mtime  # a finished run is never re-run ...
+    assert not read_pid_log(tmp_path / "pids3.txt")  # ... the rerun started no process at all
 
 
 DAMAGE = {  # what a crash (or a disk) may leave behind -> the file the warning must name
@@ -241,6 +242,6 @@ def test_reproduce_killed_leaves_no_kernel_and_a_second_one_refuses(env, tmp_pat
     assert pids, "the kernel was not seen"
     _assert_all_gone(pids)
     output = _run(args, env, tmp_path / "pids2.txt", timeout=240)  # the lock died with its holder
-    assert "07_paper_audit.ipynb done" in output
+    assert "07_paper_audit: re-run: no finished run recorded -> done in" in output  # the killed run is redone
     noise = [ln for ln in output.splitlines() if "absl::InitializeLog" in ln or "oneDNN" in ln]
     assert not noise, noise
