@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from study.casestudy import finetune
-from study.errors import StudyError
+from study.errors import ResumeWarning, StudyError
 from study.casestudy import executors, training
 from study.casestudy.executors import LocalExecutor, RunJob
 from study.casestudy.finetune import TABLE_IX_COLUMNS
@@ -109,7 +109,8 @@ def test_resume_needs_an_ok_record_of_the_same_config(tmp_path):
         path.write_text(json.dumps(rec))
         assert finetune._is_done(tmp_path, "m", 0, cfg) is done
     path.write_text('{"member": "m", "status": "o')  # half-written by a kill: rerun, not a crash
-    assert not finetune._is_done(tmp_path, "m", 0, cfg)
+    with pytest.warns(ResumeWarning, match=f"its record is damaged: {path}"):
+        assert not finetune._is_done(tmp_path, "m", 0, cfg)
 
 
 def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path):
