@@ -2,7 +2,7 @@
 started still runs (by the PIDs it recorded in $STUDY_PID_LOG and its process tree, never by name), that a rerun
 completes every run with the clean run's results, and that damaged outputs are detected and redone.
 
-Loopback only; each driver is bounded by a timeout. Fault matrix (command x kill point): README of docs/faults.md.
+Loopback only; each driver is bounded by a timeout. The fault matrix: docs/faults.md.
 """
 from __future__ import annotations
 
