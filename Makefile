@@ -8,13 +8,14 @@ PROFILE ?= embedded
 REPRODUCE_PROFILES := embedded paper
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv npm chromium tex reproduce paper test lab clean distclean lock benchmarks check
+.PHONY: help setup venv npm chromium tex reproduce paper test test-fast lab clean distclean lock benchmarks check
 
 help:
 	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/); cached ones are skipped"
 	@echo "               [FORCE=1] [ONLY=\"04 05\"] [DRY_RUN=1]"
 	@echo "make paper [PROFILE=embedded|paper]      the paper draft paper/build/draft.pdf (reproduces first if needed)"
 	@echo "make test                                unit tests + every notebook with its smallest parameters"
+	@echo "make test-fast                           the edit loop: everything not marked slow (<= 90 s)"
 	@echo "make lab                                 JupyterLab on the project's kernel"
 	@echo "make setup | clean | distclean | lock | benchmarks | check"
 
@@ -71,6 +72,9 @@ paper: check-profile setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 check: setup
 	$(PY) -m study check --profile $(PROFILE)

@@ -2,6 +2,8 @@
 
 Each module in SUBCOMMANDS has `register(subparsers)` which adds its parser and sets `func`.
 Those modules keep heavy imports (TensorFlow, torch) inside functions so `--help` stays fast.
+Everywhere: results on stdout, progress on stderr; exit 0 all ok, 1 some runs failed (results written all the
+same), 2 bad input (study.errors.EXIT_*).
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import os
 import sys
 import warnings
 
-from study.errors import StudyError
+from study.errors import EXIT_BAD_INPUT, StudyError
 
 SUBCOMMANDS = [
     "study.commands",  # reproduce, paper, check
     "study.casestudy.dataset",  # data synth, data split (Section VII-B, Table XI)
     "study.casestudy.assets",  # zoo list, zoo build (the 38 MobileNets + EfficientNet-Lite)
     "study.casestudy.finetune",  # finetune (Section VII-E, Table IX)
+    "study.casestudy.cluster",  # cluster (a Ray cluster on loopback for `finetune --executor ray`)
     "study.casestudy.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
     "study.zoos.catalog",  # catalog build / ship (model-zoo pages -> tidy tables, data/zoo/)
     "study.zoos.families",  # families (RQ2, Tables I-III)
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

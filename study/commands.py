@@ -37,7 +37,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if not dry:
         ran = [r for r in runs if not r.cached]
         print(f"[reproduce] {len(runs)} notebooks: {len(ran)} run in {sum(r.seconds for r in ran):.0f} s, "
-              f"{len(runs) - len(ran)} cached")
+              f"{len(runs) - len(ran)} cached", file=sys.stderr)
     return 0
 
 

@@ -6,6 +6,16 @@ mode) and `DatasetWarning` (files skipped while reading a data set).
 """
 from __future__ import annotations
 
+# One exit-code rule for every `python -m study` subcommand (finetune, browser-test, deploy, ...):
+EXIT_OK = 0  # every run done; rows deliberately not run (skipped, not runnable here) count as done
+EXIT_SOME_FAILED = 1  # some runs failed; their rows and all other results are written all the same
+EXIT_BAD_INPUT = 2  # a StudyError: one `error:` line on stderr, nothing run (also argparse's usage errors)
+
+
+def exit_code(n_failed: int) -> int:
+    """The exit status of a command that ran its runs and wrote their results: EXIT_OK or EXIT_SOME_FAILED."""
+    return EXIT_SOME_FAILED if n_failed else EXIT_OK
+
 
 class StudyError(Exception):
     """Bad input or a missing prerequisite; the message says what, where and how to fix it."""

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ def reproduce(profile: str = "embedded", only: list[str] | None = None,
                 # plans made before any notebook ran stay valid; after one ran, inputs may have changed
                 p, run = run_if_needed(nb, params, force, None if any(not r.cached for r in runs) else plans[nb])
                 tqdm.write(f"[reproduce] {nb.stem}: {p.line()}"
-                           + ("" if run.cached else f" -> done in {run.seconds:.1f} s"))
+                           + ("" if run.cached else f" -> done in {run.seconds:.1f} s"), file=sys.stderr)
                 bar.update(min(round(plans[nb].expected_seconds), bar.total - bar.n))
                 runs.append(run)
         finally:

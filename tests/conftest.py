@@ -1,9 +1,23 @@
-"""Shared fixtures: every test writes generated outputs to temporary folders, never into the checkout."""
+"""Shared fixtures and the one home of the skip markers (import them as `from tests.conftest import needs_...`).
+
+Every test writes generated outputs to temporary folders, never into the checkout. Tests that take more than ~30 s
+(notebooks, Chromium, Ray, deployment exports, fine-tuning sweeps) are marked `slow`: `make test-fast` skips them.
+"""
 from __future__ import annotations
+
+import importlib.util
+import shutil
 
 import pytest
 
-from study.config import SHARED, ZOO_SNAPSHOTS
+from study.config import SHARED, WEB, ZOO_SNAPSHOTS
+
+
+def pytest_collection_modifyitems(items):
+    """A test that executes a notebook (`@pytest.mark.notebook`) is slow: one rule, wherever it is."""
+    for item in items:
+        if item.get_closest_marker("notebook"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -33,4 +47,11 @@ def _browser_missing() -> str | None:
     return None
 
 
-needs_browser = pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
+BROWSER_MISSING = _browser_missing()
+NODE_MISSING = None if shutil.which("node") and (WEB / "node_modules").is_dir() else \
+    "node or web/node_modules missing (run: make npm)"
+needs_browser = pytest.mark.skipif(BROWSER_MISSING is not None, reason=str(BROWSER_MISSING))
+needs_node = pytest.mark.skipif(NODE_MISSING is not None, reason=str(NODE_MISSING))
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="ray is an optional extra: .venv/bin/pip install -c requirements/lock.txt "
+                                      "-r requirements/ray.txt")

@@ -166,7 +166,7 @@ def test_a_notebook_is_cached_on_the_second_run_and_says_why_it_reruns(outdirs, 
     first = reproduce.reproduce("smoke", ["07_"], allowed=("smoke",), progress=False)
     assert not first[0].cached
     second = reproduce.reproduce("smoke", ["07_"], allowed=("smoke",), progress=False)
-    assert second[0].cached and "07_paper_audit: cached (key " in capsys.readouterr().out
+    assert second[0].cached and "07_paper_audit: cached (key " in capsys.readouterr().err  # progress: stderr
     assert reproduce.plan(nb, {"profile": "embedded"}).reason == "parameter profile changed"
     record = reproduce.read_record(nb)
     table = next(p for p in record["outputs"] if p.endswith("audit_paper_claims.csv"))
@@ -202,7 +202,7 @@ def test_kill_9_mid_notebook_then_rerun_gives_complete_consistent_results(outdir
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert "07_paper_audit: re-run: no finished run recorded" in rerun.stdout
+    assert "07_paper_audit: re-run: no finished run recorded" in rerun.stderr
     record = reproduce.read_record(nb)
     assert record and reproduce.plan(nb, {"profile": "smoke"}).reason is None
     artifacts = read_manifest(manifest)["artifacts"]

@@ -13,7 +13,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_subcommands():
     out = run("--help")
     assert out.returncode == 0
-    for command in ("reproduce", "paper", "check"):
+    for command in ("reproduce", "paper", "check", "finetune", "browser-test", "deploy", "cluster"):
         assert command in out.stdout
 
 
@@ -36,3 +36,11 @@ def test_bad_input_is_one_line_and_exit_2(capsys):
     assert err.startswith("error: no paper table 'XII'") and len(err.strip().splitlines()) == 1
     assert main(["reproduce", "--profile", "fast"]) == 2
     assert "valid profiles" in capsys.readouterr().err
+
+
+def test_one_exit_code_rule():
+    from study.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, exit_code
+
+    assert (exit_code(0), exit_code(3)) == (EXIT_OK, EXIT_SOME_FAILED) == (0, 1) and EXIT_BAD_INPUT == 2
+    out = run("cluster", "--nodes", "0")
+    assert out.returncode == EXIT_BAD_INPUT and out.stderr.startswith("error: ") and not out.stdout

@@ -488,7 +488,7 @@ def _cli_build(args: argparse.Namespace) -> int:
             table = table.sort_values("name", key=lambda c: c.map(order)).reset_index(drop=True)
             files.write_csv(args.complexity_csv, table)  # after every member: a killed run loses one at most
     if args.complexity_csv:
-        print(f"[zoo] complexity of {len(table)} members -> {args.complexity_csv}")
+        print(f"[zoo] complexity of {len(table)} members -> {args.complexity_csv}", file=sys.stderr)
     return 0
 
 

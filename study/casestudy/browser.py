@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -39,7 +40,7 @@ from typing import Any
 
 from study import cache, config, files
 from study.casestudy.stats_server import StatsServer
-from study.errors import ResumeWarning, StudyError
+from study.errors import ResumeWarning, StudyError, exit_code
 from study.protocol import PAPER
 from study.runtime import environment
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
@@ -338,7 +339,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
             ok = conv.status == "ok"
             if progress:
                 print(f"[browser-test] {i}/{len(found)} {model.name}: conversion {conv.status}"
-                      f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}", flush=True)
+                      f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}", file=sys.stderr, flush=True)
         else:
             ok = True
         rows = []
@@ -354,7 +355,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
                 acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-"
                 print(f"[browser-test] {i}/{len(found)} {model.name} [{backend}]: {r['status']}, "
                       f"{r['n_images']} images, accuracy {acc}, {r['elapse']}"
-                      + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""), flush=True)
+                      + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""), file=sys.stderr, flush=True)
         keys = {(model.name, b) for b in todo}
         keep = [k not in keys for k in zip(table["model"], table["backend"])]
         table = pd.concat([table[keep], pd.DataFrame(rows, columns=list(TABLE_X_COLUMNS))], ignore_index=True)
@@ -592,8 +593,9 @@ def _cli(args: argparse.Namespace) -> int:
                          limits=limits, redo=args.redo)
     print(table[list(TABLE_X_COLUMNS[:11])].to_string(index=False))
     bad = table[~table["status"].isin(["ok", "skipped"])]
-    print(f"[browser-test] {len(table) - len(bad)} of {len(table)} runs ok or skipped -> {Path(out) / 'table_x.csv'}")
-    return 1 if len(bad) else 0
+    print(f"[browser-test] {len(table) - len(bad)} of {len(table)} runs ok or skipped -> {Path(out) / 'table_x.csv'}",
+          file=sys.stderr)
+    return exit_code(len(bad))
 
 
 def _cli_node(args: argparse.Namespace, out: Path) -> int:

@@ -14,7 +14,7 @@ stopped by the PID we started, never by name.
     with LocalCluster(nodes=2) as cluster:     # 127.0.0.2:<free port>, 1 CPU and 1 study_node per node
         sweep(out, "smoke", executor=RayExecutor(cluster.address))
 
-    python -m study.casestudy.cluster --nodes 2           # the same from a shell; prints the address, Ctrl-C stops it
+    python -m study cluster --nodes 2           # the same from a shell; prints the address, Ctrl-C stops it
 """
 from __future__ import annotations
 
@@ -275,29 +275,27 @@ class LocalCluster:
         self.stop()
 
 
-def _main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.casestudy.cluster",
-                                 description="Start a Ray cluster of N nodes on loopback until Ctrl-C.")
-    ap.add_argument("--nodes", type=int, default=2)
-    ap.add_argument("--num-cpus", type=int, default=1)
-    ap.add_argument("--object-store-mb", type=int, default=200)
-    ap.add_argument("--port", type=int, default=None)
-    args = ap.parse_args(argv)
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="start a Ray cluster of N nodes on loopback until Ctrl-C (for `finetune "
+                                       "--executor ray`)")
+    p.add_argument("--nodes", type=int, default=2)
+    p.add_argument("--num-cpus", type=int, default=1)
+    p.add_argument("--object-store-mb", type=int, default=200)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Start the cluster, print its address (stdout) and block until Ctrl-C / SIGTERM; StudyError -> exit 2 (cli)."""
     cluster = LocalCluster(args.nodes, args.num_cpus, args.object_store_mb, args.port)
     try:
         cluster.start()
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        print(cluster.address, flush=True)
         print(f"Ray cluster of {args.nodes} node(s) at {cluster.address} (logs: {cluster.temp_dir})\n"
               f"  python -m study finetune --executor ray --address {cluster.address} ...\n"
-              "Ctrl-C stops it.", flush=True)
+              "Ctrl-C stops it.", file=sys.stderr, flush=True)
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except StudyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         cluster.stop()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -457,7 +457,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cli_synth(args: argparse.Namespace) -> int:
     out = synth_flowers(args.out, args.per_class, args.size, args.seed)
-    print(f"[data] {args.per_class * len(CLASS_NAMES)} synthetic flowers ({args.size} px) in {out}")
+    print(f"[data] {args.per_class * len(CLASS_NAMES)} synthetic flowers ({args.size} px) in {out}", file=sys.stderr)
     return 0
 
 
@@ -467,6 +467,6 @@ def _cli_split(args: argparse.Namespace) -> int:
     files.write_csv(out / "split.csv", split.to_frame())
     counts = split.counts()
     files.write_csv(out / "table_xi.csv", counts)
-    counts.to_string(sys.stdout, index=False)
-    print(f"\n[data] split of {split.source} (seed {args.seed}) -> {out / 'split.csv'}")
+    print(counts.to_string(index=False))
+    print(f"[data] split of {split.source} (seed {args.seed}) -> {out / 'split.csv'}", file=sys.stderr)
     return 0

@@ -42,7 +42,7 @@ from study import cache, config, files
 from study.casestudy import integrity
 from study.casestudy.executors import EXECUTORS, Executor, MODES, RunJob, RunResult, SweepConfig, get_executor, sweep_config
 from study.casestudy.training import library_versions, prepare_assets
-from study.errors import StudyError
+from study.errors import StudyError, exit_code
 
 # Table IX as the paper prints it, then what we add (issue 6 fixes this order).
 TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "status", "elapse_s", "repeats",
@@ -437,8 +437,9 @@ def _cli(args: argparse.Namespace) -> int:
                   executor=get_executor(args.executor, **opts))
     print(table[TABLE_IX_COLUMNS].to_string(index=False))
     bad = table[table["status"] != "ok"]
-    print(f"[finetune] {len(table) - len(bad)} of {len(table)} members ok -> {Path(args.out) / 'table_ix.csv'}")
-    return 1 if len(bad) else 0
+    print(f"[finetune] {len(table) - len(bad)} of {len(table)} members ok -> {Path(args.out) / 'table_ix.csv'}",
+          file=sys.stderr)
+    return exit_code(len(bad))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from study.deployment.backend import get_backend, size_mb
 from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_name, check_formats, runnable,
                                         scenarios)
 from study.deployment.worker import _tail, run_export
-from study.errors import ResumeWarning, Skipped, StudyError
+from study.errors import ResumeWarning, Skipped, StudyError, exit_code
 
 # The CLI's columns, in this order; more measurements follow them.
 COLUMNS = ["framework", "scenario_group", "format", "runtime", "status", "ok", "size_mb", "load_ms", "latency_ms",
@@ -314,5 +314,13 @@ def _cli(args: argparse.Namespace) -> int:
     df = run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
                     progress=True)
     files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")
-    return 0
+    return exit_code(int(failed(df).sum()))
+
+
+NOT_RUN = ("not runnable here", "skipped")  # how `measure_framework` words the rows it deliberately did not run
+
+
+def failed(df: pd.DataFrame) -> pd.Series:
+    """Rows whose export or run failed (the error is recorded), as opposed to ok rows and rows not run on purpose."""
+    return ~df["ok"].astype(bool) & ~df["error"].fillna("").astype(str).str.startswith(NOT_RUN)
 

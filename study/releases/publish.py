@@ -505,5 +505,5 @@ def _cli(args: argparse.Namespace) -> int:
         print(table.drop(columns=["path", "note_category"]).to_string(index=False))
     for note in _tf1_only_notes():
         print(f"not published ({note['note_category']}, TF1 only): {note['note']}")
-    print(f"[publish] {len(table)} versions -> {args.out}")
+    print(f"[publish] {len(table)} versions -> {args.out}", file=sys.stderr)
     return 0

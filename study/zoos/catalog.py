@@ -291,7 +291,7 @@ def ship(out_dir: Path = ZOO_DATA) -> list[Path]:
         for name in TABLE_NAMES[zoo]:
             path = Path(out_dir) / shipped_path(zoo, date, name).name
             written.append(files.write_csv(path, cat[name], compression={"method": "gzip", "mtime": 0}))
-        print(f"[catalog] {date} {cat.summary()}")
+        print(f"[catalog] {date} {cat.summary()}", file=sys.stderr)
     return written
 
 

@@ -18,8 +18,6 @@ from study.casestudy.sampler import read_samples
 from tests.conftest import needs_browser
 
 
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Two small MobileNet-style classifiers in the fine-tuning sweep's layout, and their TF.js conversions."""
@@ -45,6 +43,7 @@ def _assert_nothing_left(record: dict) -> None:
     assert not leftovers, f"browser processes left running: {leftovers}"
 
 
+@pytest.mark.slow
 @needs_browser
 def test_smoke_models_end_to_end_in_chromium_match_python(tiny):
     out = tiny / "browser"
@@ -95,6 +94,7 @@ get('/start').then(() => get('/progress?n=3&correct=1'));   // ...and never /sto
 SILENT_PAGE = """<!doctype html><meta charset="utf-8"><title>silent</title><script>while (false) {}</script>"""
 
 
+@pytest.mark.slow
 @needs_browser
 @pytest.mark.parametrize("page, status, n", [(STALLING_PAGE, "partial", 3), (SILENT_PAGE, "timeout", 0)])
 def test_watchdog_records_a_page_that_never_stops(tiny, tmp_path, page, status, n):
@@ -157,6 +157,7 @@ def test_stats_server_validates_start_and_stop(tmp_path):
         stats.shutdown()
 
 
+@pytest.mark.slow
 @needs_browser
 def test_conversion_failure_and_torch_members_become_rows(tmp_path, monkeypatch):
     models = tmp_path / "sweep" / "models"

@@ -133,6 +133,7 @@ def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path
 
 # --- real runs -------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
     out = tmp_path / "sweep"
     first = subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--out", str(out)],
@@ -182,14 +183,17 @@ def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
     assert "tf_intra_op" in record["worker"]["threads"]
 
 
+@pytest.mark.slow
 def test_the_watchdog_kills_a_stuck_run_and_the_sweep_goes_on(tmp_path, env):
     table = finetune.sweep(tmp_path, "smoke", SMOKE[:1], timeout_s=1.0, progress=False)
     row = table.iloc[0]
     assert row["status"] == "timeout" and "watchdog" in row["reason"]
-    assert 1.0 <= row["elapse_s"] < 10 and row["n_samples"] > 0
+    # never before the limit; how soon after it: benchmarks/bench_fail_fast.py
+    assert row["elapse_s"] >= 1.0 and row["n_samples"] > 0
     assert not (tmp_path / "models" / SMOKE[0]).exists()
 
 
+@pytest.mark.slow
 def test_a_dead_sampler_makes_the_run_invalid(tmp_path, env):
     def kill_sampler(job, worker_pid, sampler_pid):
         os.kill(sampler_pid, signal.SIGKILL)
@@ -200,6 +204,7 @@ def test_a_dead_sampler_makes_the_run_invalid(tmp_path, env):
     assert result.artifacts is None
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_saves_a_serving_classifier(tmp_path, env):
     """In-process: the backbone trains (full mode) and the SavedModel's serving_default is the contract's."""
     import numpy as np
@@ -220,6 +225,7 @@ def test_full_fine_tuning_saves_a_serving_classifier(tmp_path, env):
     assert (probs.argmax(axis=1) == preds["prediction"]).mean() > 0.95  # same model, same images
 
 
+@pytest.mark.slow
 def test_torch_member_frozen_with_cached_features(tmp_path, env):
     import torch
 

@@ -6,7 +6,7 @@ import gzip
 import pandas as pd
 import pytest
 
-from conftest import needs_snapshots
+from tests.conftest import needs_snapshots
 from study.zoos import catalog
 from study.zoos.catalog import CatalogError
 from study.cli import main
