@@ -416,7 +416,7 @@ def section_vii() -> Iterator[dict]:
                f'"{TEXT["cool_down_samples"].quote}"; one period alone would be 6')
     # VII-F/G: what each accuracy implies, and the stuck runs
     inf = inferred_images(tables)
-    printed = pd.read_csv(paper.PAPER_DATA / paper.TABLES["X"].file, dtype=str).set_index("model")["accuracy"]
+    printed = pd.read_csv(paper.table_path("X"), dtype=str).set_index("model")["accuracy"]
     for r in inf.itertuples():
         derived = (f"{r.correct}/{r.inferred}" if r.all_test_images else
                    f"{r.correct * r.inferred // r.smallest_n}/{r.inferred}" if r.inferred else "not a fraction of <= 364")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import pandas as pd
 
@@ -57,18 +58,29 @@ def format_elapse(seconds: float) -> str:
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+def table_path(key: str) -> Path:
+    """The transcription of paper table `key` under data/paper/ (a notebook's `inputs=` for the paper's side)."""
+    if key not in TABLES:
+        raise KeyError(f"no paper table {key!r}; valid: {', '.join(TABLES)}")
+    return PAPER_DATA / TABLES[key].file
+
+
+def table_paths() -> list[Path]:
+    """Every transcribed paper table."""
+    return [table_path(k) for k in TABLES]
+
+
 @cache
 def _read(key: str) -> pd.DataFrame:
     table = TABLES[key]
-    df = pd.read_csv(PAPER_DATA / table.file, keep_default_na=False, na_values=[""])
+    df = pd.read_csv(table_path(key), keep_default_na=False, na_values=[""])
     df.attrs["source"] = f"paper Table {table.key} ({table.title}), Section {table.section}"
     return df
 
 
 def load(key: str) -> pd.DataFrame:
     """A fresh copy of paper table `key` ('I-III', 'IV-V', 'VI', ..., 'XI')."""
-    if key not in TABLES:
-        raise KeyError(f"no paper table {key!r}; valid: {', '.join(TABLES)}")
+    table_path(key)  # KeyError naming the valid keys
     df = _read(key).copy()
     df.attrs = dict(_read(key).attrs)
     return df

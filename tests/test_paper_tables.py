@@ -102,3 +102,10 @@ def test_table_xi_equals_the_paper_text():
     text = PAPER_TEXT.read_text()
     for row in paper.flower_split().itertuples():
         assert f"{row.label.capitalize()}\t{row.training}\t{row.validation}\t{row.testing}\t{row.total}" in text
+
+
+def test_table_path_is_the_one_way_to_a_transcription():
+    assert paper.table_path("XI").name == "table_xi_split.csv" and paper.table_path("XI").is_file()
+    assert paper.table_paths() == [paper.table_path(k) for k in paper.TABLES]
+    with pytest.raises(KeyError, match="no paper table 'XII'; valid: I-III"):
+        paper.table_path("XII")

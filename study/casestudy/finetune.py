@@ -187,7 +187,7 @@ def _write_samples(out: Path, member: str, cfg: SweepConfig) -> None:
         files.write_csv(out / "samples" / f"{member}.csv", pd.concat(parts, ignore_index=True))
 
 
-def write_table(out: str | Path, table) -> Path:
+def write_table_ix(out: str | Path, table) -> Path:
     """DIR/table_ix.csv, atomically: a crash mid-write leaves the previous table as it was."""
     return files.write_csv(Path(out) / "table_ix.csv", table)
 
@@ -245,9 +245,9 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
                 if result.status == "ok":
                     _publish(out, result)
                 files.write_text(_record_path(out, result.member, result.repeat),
-                                 json.dumps(_clean(result.record(cfg)), indent=2, default=str) + "\n")
+                                 json.dumps(_json_safe(result.record(cfg)), indent=2, default=str) + "\n")
                 _write_samples(out, result.member, cfg)
-                write_table(out, table_ix(read_records(out), cfg, names))
+                write_table_ix(out, table_ix(read_records(out), cfg, names))
             except OSError as exc:  # disk full, folder removed mid-sweep: earlier results stay intact
                 raise StudyError(f"cannot write the results of {run_id} under {out}: {exc.strerror or exc}; "
                                  "free space / fix the folder and rerun (completed runs are kept)") from exc
@@ -258,7 +258,7 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     for name in names:  # a crash between a run's record and its samples/<member>.csv: rebuild them all
         _write_samples(out, name, cfg)
     table = table_ix(read_records(out), cfg, names)
-    write_table(out, table)
+    write_table_ix(out, table)
     step.finish()
     return table
 
@@ -271,12 +271,12 @@ def _discard_runs(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def _clean(value: Any) -> Any:
+def _json_safe(value: Any) -> Any:
     """JSON-safe: NaN -> null, numpy scalars -> Python."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [_json_safe(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

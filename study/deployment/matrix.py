@@ -150,10 +150,10 @@ def _measure_row(row: Row, backend, reference, settings: Settings, work: Path) -
         t0 = time.perf_counter()
         export = backend.export(fmt, reference, work, settings.quick)
         row.export_s = time.perf_counter() - t0
-    row.warnings = _clean("; ".join(sorted({f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}"
+    row.warnings = _strip_ansi("; ".join(sorted({f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}"
                                             for w in caught if _relevant_warning(w)})))[:400]
     if getattr(export, "note", ""):
-        row.warnings = "; ".join(w for w in (_clean(export.note), row.warnings) if w)
+        row.warnings = "; ".join(w for w in (_strip_ansi(export.note), row.warnings) if w)
     row.size_mb = size_mb(export.path)
     row.quantised = export.quantised
     x = reference.images
@@ -186,7 +186,7 @@ def _relevant_warning(w) -> bool:
             and not any(s in text for s in _IRRELEVANT_WARNINGS))
 
 
-def _clean(text: str) -> str:
+def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 

@@ -24,7 +24,7 @@ from study.runtime.environment import free_port
 
 
 @dataclass
-class RunResult:
+class RuntimeRun:
     """What a runtime process reports: outputs for every image (batch 1) and its timings."""
 
     outputs: np.ndarray
@@ -79,7 +79,7 @@ def _tail(text: str, n: int = 600) -> str:
 
 
 def run_python_worker(fmt: str, artifact: Path, x: np.ndarray, work: Path, *, warmup: int, repeats: int,
-                      timeout: float) -> RunResult:
+                      timeout: float) -> RuntimeRun:
     """Reload `artifact` in a fresh Python process with only the format's runtime imported, and run `x`."""
     inputs, outputs, report = work / f"{fmt}.in.npy", work / f"{fmt}.out.npy", work / f"{fmt}.run.json"
     np.save(inputs, x)
@@ -87,12 +87,12 @@ def run_python_worker(fmt: str, artifact: Path, x: np.ndarray, work: Path, *, wa
            str(report), str(warmup), str(repeats)]
     _run(cmd, timeout)
     info = json.loads(report.read_text())
-    return RunResult(np.load(outputs), info["load_ms"], info["latencies_ms"], info["peak_rss_mb"],
+    return RuntimeRun(np.load(outputs), info["load_ms"], info["latencies_ms"], info["peak_rss_mb"],
                      f"python ({fmt} worker)", info.get("extra", {}))
 
 
 def run_node(script: str, model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats: int,
-             timeout: float, name: str) -> RunResult:
+             timeout: float, name: str) -> RuntimeRun:
     """Run a web/ Node.js runner (TF.js or onnxruntime-web) on `x` (raw float32 files, JSON report)."""
     if not (config.WEB / "node_modules").is_dir():
         raise StudyError("web/node_modules is missing; run `make npm` (cd web && npm ci)")
@@ -104,7 +104,7 @@ def run_node(script: str, model: Path, x: np.ndarray, work: Path, *, warmup: int
     proc = _run(cmd, timeout)
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     out = np.fromfile(outputs, dtype="<f4").reshape(info["output_shape"])
-    return RunResult(out, info["load_ms"], info["latency_ms"], info["max_rss_mb"], f"node {script}",
+    return RuntimeRun(out, info["load_ms"], info["latency_ms"], info["max_rss_mb"], f"node {script}",
                      {k: v for k, v in info.items() if k.endswith("version")})
 
 
@@ -112,7 +112,7 @@ CHROMIUM_PAGE = "rq1_tfjs_page.html"
 
 
 def run_chromium(model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats: int, timeout: float,
-                 name: str, backend: str = "wasm") -> RunResult:
+                 name: str, backend: str = "wasm") -> RuntimeRun:
     """Run a TF.js graph model on `x` in headless Chromium (`web/rq1_tfjs_page.html`), with study.runtime's
     static server and Chromium runner: the page fetches the same raw float32 inputs as `run_node`, runs the
     same protocol and POSTs the raw outputs (/outputs) and its timings (/report) back; Chromium's whole
@@ -169,7 +169,7 @@ def run_chromium(model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats
         raise RuntimeError(page.reason)
     info = got["report"]
     out = np.frombuffer(got["outputs"], dtype="<f4").reshape(info["output_shape"])
-    return RunResult(out, info["load_ms"], info["latency_ms"], page.peak_tree_rss_mb,
+    return RuntimeRun(out, info["load_ms"], info["latency_ms"], page.peak_tree_rss_mb,
                      f"headless Chromium {CHROMIUM_PAGE} (backend {info['backend']})",
                      {"browser_pid": page.browser_pid,
                       **{k: info[k] for k in ("tfjs_version", "user_agent", "backend") if k in info}})
@@ -201,7 +201,7 @@ def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
 
 
 def run_rest(fmt: str, artifact: Path, x: np.ndarray, *, warmup: int, repeats: int, timeout: float,
-             name: str = "model") -> RunResult:
+             name: str = "model") -> RuntimeRun:
     """Start the REST server for `artifact` in its own process, call it over HTTP, stop it by PID."""
     import urllib.error
     import urllib.request
@@ -236,7 +236,7 @@ def run_rest(fmt: str, artifact: Path, x: np.ndarray, *, warmup: int, repeats: i
         outputs, latencies = time_runs(predict, x, warmup, repeats)
         with urllib.request.urlopen(f"{base}/metadata", timeout=5) as resp:
             meta = json.loads(resp.read())
-        return RunResult(outputs, meta["load_ms"], latencies, meta["peak_rss_mb"], "python Flask server",
+        return RuntimeRun(outputs, meta["load_ms"], latencies, meta["peak_rss_mb"], "python Flask server",
                          {"signature": meta["signature"]})
     finally:
         server.terminate()  # by PID

@@ -335,7 +335,7 @@ def group(assets: pd.DataFrame, zoo: str) -> Families:
                     assets)
 
 
-def families(cat: Catalog, *, paper_rules: bool = False, annotations: pd.DataFrame | None = None) -> Families:
+def derive_families(cat: Catalog, *, paper_rules: bool = False, annotations: pd.DataFrame | None = None) -> Families:
     """The families of one zoo catalog."""
     if cat.zoo == "tfhub":
         return group(tfhub_assets(cat, paper_rules=paper_rules), "tfhub")
@@ -357,7 +357,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _families(args: argparse.Namespace) -> int:
     cat = cat_mod.build_from_args(args)
-    fam = families(cat, paper_rules=args.paper_rules)
+    fam = derive_families(cat, paper_rules=args.paper_rules)
     files.write_table(args.csv, fam.families, what="families", command="families")
     if args.members_csv:
         print(files.write_csv(args.members_csv, fam.members))
@@ -440,6 +440,43 @@ def unmatched_families(fams: pd.DataFrame) -> pd.DataFrame:
         hit |= (fams["task"].isin(x.tasks.split(";")) & (fams["algorithm"] == x.algorithm)
                 & fams["training_data"].str.fullmatch(x.training_data))
     return fams[~hit].reset_index(drop=True)
+
+
+def paper_family_tasks(paper_families: pd.DataFrame) -> pd.Series:
+    """The task of each of the paper's family rows (Tables I-III), from the crosswalk (its first task)."""
+    cw = crosswalk().set_index(["table", "paper_algorithm", "paper_training_data"])["tasks"].str.split(";").str[0]
+    keys = pd.MultiIndex.from_frame(paper_families[["table", "algorithm", "training_data"]].astype(str))
+    return pd.Series(cw.reindex(keys).to_numpy(), index=paper_families.index, name="task")
+
+
+def family_sizes(paper_families: pd.DataFrame, ours: dict[tuple[str, str], Families]) -> pd.DataFrame:
+    """One row per family (source, task, members): the paper's (a row standing for n families counts n times)
+    beside ours per (zoo, snapshot), on the tasks the paper's families cover (the crosswalk's)."""
+    p = paper_families.assign(task=paper_family_tasks(paper_families), source="paper " + paper_families["zoo"])
+    p = p.loc[p.index.repeat(p["families"]), ["source", "task", "members"]]
+    mine = [f.families.assign(source=f"{z} {d}")[["source", "task", "members"]] for (z, d), f in ours.items()]
+    sizes = pd.concat([p, *mine], ignore_index=True)
+    covered = set(crosswalk()["tasks"].str.split(";").explode())
+    return sizes[sizes["task"].isin(covered)].reset_index(drop=True)
+
+
+def family_growth(ours: dict[tuple[str, str], Families]) -> pd.DataFrame:
+    """Families, members and algorithms per (zoo, snapshot): 2019/2020 against 2024."""
+    rows = pd.concat([f.families.assign(source=f"{z} {d}") for (z, d), f in ours.items()])
+    return rows.groupby("source").agg(families=("members", "size"), members=("members", "sum"),
+                                      algorithms=("algorithm", "nunique")).reset_index()
+
+
+def families_not_in_paper(ours: dict[tuple[str, str], Families]) -> pd.DataFrame:
+    """`unmatched_families` of each (zoo, snapshot) in `ours`, with a snapshot column."""
+    return pd.concat([unmatched_families(f.families).assign(snapshot=d) for (_, d), f in ours.items()],
+                     ignore_index=True)
+
+
+def verdict_counts(*comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Paper family rows per table and verdict (`compare_with_paper` outputs), one column per verdict."""
+    counts = pd.concat(comparisons).groupby(["table", "verdict"]).size().unstack(fill_value=0)
+    return counts.reset_index().rename_axis(columns=None)
 
 
 # --- figures ----------------------------------------------------------------------------------

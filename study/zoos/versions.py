@@ -1,6 +1,6 @@
 """RQ3 (asset versions, version notes) and the catalog side of RQ1 (deployment variants), from TF Hub catalogs.
 
-- `version_statistics`: Table VI generalised: per product type / input / task, how many assets (products)
+- `derive_version_statistics`: Table VI generalised: per product type / input / task, how many assets (products)
   and how many of them have two or more versions.
 - `classify_note`: every changelog note in one of the paper's categories (Section VI-B, Table VIII) or
   `other`; `note_table` generalises Table VIII to all assets.
@@ -68,7 +68,7 @@ def products(cat: Catalog, kinds: tuple[str, ...] = ("module",)) -> pd.DataFrame
     return df
 
 
-def version_statistics(cat: Catalog) -> pd.DataFrame:
+def derive_version_statistics(cat: Catalog) -> pd.DataFrame:
     """Table VI generalised: products and products with >= 2 versions per type / input / task."""
     p = products(cat)
     t = (p.assign(ge2=p["versions"] >= 2)
@@ -276,7 +276,7 @@ def growth(cats: dict[str, Catalog]) -> Growth:
                      "migrated_to_tf2": (ft["transition"] == "hub.Module -> TF2").mean() if len(ft) else 0.0,
                      "hub_module_only": (ft["transition"] == "hub.Module only").mean() if len(ft) else 0.0,
                      **{f"with_{k}": av[k].mean() for k in (*VARIANTS, "any_variant")}})
-        t = version_statistics(cat).assign(snapshot=label)
+        t = derive_version_statistics(cat).assign(snapshot=label)
         tasks.append(t)
     return Growth(pd.DataFrame(rows), pd.concat(tasks, ignore_index=True))
 
@@ -299,7 +299,7 @@ def _versions(args: argparse.Namespace) -> int:
     if args.zoo != "tfhub":
         raise cat_mod.CatalogError("only TF Hub keeps versions and version notes; use --zoo tfhub")
     cat = cat_mod.build_from_args(args)
-    df = {"table-vi": lambda: version_statistics(cat),
+    df = {"table-vi": lambda: derive_version_statistics(cat),
           "notes": lambda: classified_notes(cat),
           "transitions": lambda: format_transitions(cat),
           "variants": lambda: variant_coverage(cat)}[args.table]()

@@ -115,11 +115,11 @@ def test_resume_needs_an_ok_record_of_the_same_config(tmp_path):
 
 def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path):
     old = pd.DataFrame({"model": ["a"], "delta_cpu": [1.0]})
-    finetune.write_table(tmp_path, old)
+    finetune.write_table_ix(tmp_path, old)
     writer = ("import sys, pandas as pd; from study.casestudy import finetune\n"
               "big = pd.DataFrame({'model': ['x' * 40] * 3_000_000, 'delta_cpu': 2.0})\n"
               "print('writing', flush=True)\n"
-              f"finetune.write_table({str(tmp_path)!r}, big)\n")
+              f"finetune.write_table_ix({str(tmp_path)!r}, big)\n")
     proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
     deadline = time.monotonic() + 60

@@ -48,13 +48,13 @@ def test_member_differences():
 
 
 def test_fixture_families_both_zoos():
-    tf = families.families(catalog.build("tfhub", FIX / "tfhub" / "2020"))
+    tf = families.derive_families(catalog.build("tfhub", FIX / "tfhub" / "2020"))
     (row,) = tf.families.itertuples()
     assert (row.task, row.algorithm, row.training_data, row.members) == ("image-classification", "mobilenet-v2",
                                                                          "imagenet-ilsvrc-2012-cls", 2)
     assert row.differences == "configuration: input_size, width" and row.output_formats == "hub.Module"
     ann = families.pytorch_annotations(FIX / "pytorch-hub" / "annotations.csv")
-    pt = families.families(catalog.build("pytorch-hub", FIX / "pytorch-hub"), annotations=ann).families
+    pt = families.derive_families(catalog.build("pytorch-hub", FIX / "pytorch-hub"), annotations=ann).families
     by = pt.set_index("algorithm")
     assert by.loc["demonet", "members"] == 5 and by.loc["demo-ssd", "differences"] == "configuration: precision"
     assert by.loc["demo-gan", "differences"] == "output size: output_size"
@@ -63,11 +63,11 @@ def test_fixture_families_both_zoos():
 
 def test_paper_rules_leave_out_assets_born_as_tf2():
     cat = catalog.build("tfhub", FIX / "tfhub" / "2024")
-    assert families.families(cat).families["members"].tolist() == [2]
+    assert families.derive_families(cat).families["members"].tolist() == [2]
     v = cat["versions"]
     cat.tables["versions"] = v[~((v["handle"] == "google/nnlm-en-dim50") & (v["version"] == 1))]
-    assert families.families(cat).families["members"].tolist() == [2]
-    assert families.families(cat, paper_rules=True).families.empty
+    assert families.derive_families(cat).families["members"].tolist() == [2]
+    assert families.derive_families(cat, paper_rules=True).families.empty
 
 
 def test_bad_annotation_table_is_one_clear_error(tmp_path):
@@ -79,7 +79,7 @@ def test_bad_annotation_table_is_one_clear_error(tmp_path):
 
 @pytest.mark.parametrize("zoo,date,tables", [("tfhub", "2020-08-26", {"I"}), ("pytorch-hub", "2019-12-12", {"II", "III"})])
 def test_every_paper_row_beside_ours_from_the_shipped_catalog(zoo, date, tables):
-    fams = families.families(catalog.load_shipped(zoo, date), paper_rules=True)
+    fams = families.derive_families(catalog.load_shipped(zoo, date), paper_rules=True)
     cmp = families.compare_with_paper(fams.families, zoo, date)
     assert len(cmp) == len(paper.families(catalog.ZOO_NAMES[zoo])) and set(cmp["table"]) == tables
     assert set(cmp["verdict"]) <= {"match", "mismatch", "missing"} and cmp["reason"].str.len().gt(0).all()
@@ -89,6 +89,29 @@ def test_every_paper_row_beside_ours_from_the_shipped_catalog(zoo, date, tables)
     else:
         assert (cmp[cmp["table"] == "II"]["verdict"] == "match").all()
         assert v["RoBERTa (by fairseq)"] == "match"
+
+
+def test_paper_rows_get_their_task_from_the_crosswalk_and_sizes_sit_beside_ours():
+    fam = paper.families()
+    tasks = families.paper_family_tasks(fam)
+    assert tasks.notna().all()  # every paper row is in the crosswalk
+    by_algo = dict(zip(fam["algorithm"], tasks))
+    assert by_algo["MobileNet V1"] == "image-classification" and by_algo["BERT"] == "text-embedding"
+    ours = {("tfhub", "2020-08-26"): families.derive_families(catalog.load_shipped("tfhub", "2020-08-26"),
+                                                             paper_rules=True)}
+    sizes = families.family_sizes(fam, ours)
+    assert list(sizes.columns) == ["source", "task", "members"]
+    paper_side = sizes[sizes["source"].str.startswith("paper ")]
+    assert len(paper_side) == fam["families"].sum()  # a row standing for n families counts n times
+    assert set(sizes["source"]) == {"paper AIHub", "paper PyTorch Hub", "tfhub 2020-08-26"}
+    growth = families.family_growth(ours)
+    assert list(growth.columns) == ["source", "families", "members", "algorithms"]
+    assert growth["families"].iloc[0] == len(ours[("tfhub", "2020-08-26")].families)
+    extra = families.families_not_in_paper(ours)
+    assert (extra["snapshot"] == "2020-08-26").all()
+    cmp = families.compare_with_paper(ours[("tfhub", "2020-08-26")].families, "tfhub", "2020-08-26")
+    counts = families.verdict_counts(cmp)
+    assert counts["table"].tolist() == ["I"] and counts.drop(columns="table").sum(axis=1).iloc[0] == len(cmp)
 
 
 def test_cli_families_csv():

@@ -38,7 +38,7 @@ def test_fixture_versions_transitions_and_variants():
     assert t.loc["google/nnlm-en-dim50", "transition"] == "hub.Module -> TF2"
     assert t.loc["google/nnlm-en-dim50", "first_tf2_version"] == 2
     assert t.loc["google/nnlm-en-dim128-with-normalization", "transition"] == "hub.Module only"
-    vs = versions.version_statistics(cat).iloc[0]
+    vs = versions.derive_version_statistics(cat).iloc[0]
     assert (vs["type"], vs["dl_task"], vs["products"], vs["products_ge2_versions"]) == ("NLP", "Text Embedding", 2, 1)
     cov = versions.variant_coverage(cat).iloc[0]
     assert cov["assets"] == 2 and cov["lite"] == 0.5 and cov["coral"] == 0.5 and cov["tfjs"] == 0
@@ -48,10 +48,10 @@ def test_fixture_versions_transitions_and_variants():
 
 def test_table_vi_and_viii_beside_the_paper_from_the_shipped_catalog():
     cat = catalog.load_shipped("tfhub", "2020-08-26")
-    vi = versions.compare_version_statistics(versions.version_statistics(cat), "2020-08-26")
+    vi = versions.compare_version_statistics(versions.derive_version_statistics(cat), "2020-08-26")
     assert len(vi) == len(paper.version_statistics())
     assert vi.set_index(["input", "task"]).loc[("Image", "Generator"), "verdict"] == "match"
-    fam = families.families(cat, paper_rules=True)
+    fam = families.derive_families(cat, paper_rules=True)
     viii = versions.compare_version_notes(versions.classified_notes(cat), fam.members)
     assert len(viii) == len(paper.version_notes()) and (viii["verdict"] == "match").all()
 
