@@ -281,6 +281,47 @@ def growth(cats: dict[str, Catalog]) -> Growth:
     return Growth(pd.DataFrame(rows), pd.concat(tasks, ignore_index=True))
 
 
+def share_per_task(paper_vs_2020: pd.DataFrame, later: pd.DataFrame, labels=("TF Hub 2020-08-26",
+                   "TF Hub 2024-03-18")) -> pd.DataFrame:
+    """Share of products with >= 2 versions per Table VI task (source, task, percent): the paper's, then ours
+    from two `compare_version_statistics` tables (the paper's snapshot and a later one)."""
+    share = pd.concat([
+        paper_vs_2020.assign(source="paper", percent=100 * paper_vs_2020["paper_share"]),
+        paper_vs_2020.assign(source=labels[0], percent=100 * paper_vs_2020["our_share"]),
+        later.assign(source=labels[1], percent=100 * later["our_share"]),
+    ])
+    share["task"] = [t if t.startswith(i) else f"{i} {t}" for i, t in zip(share["input"], share["task"])]
+    return share[["source", "task", "percent"]]
+
+
+def transitions_by_snapshot(cats: dict[str, Catalog]) -> pd.DataFrame:
+    """`format_transitions` of every snapshot (label -> catalog), with a snapshot column."""
+    return pd.concat([format_transitions(c).assign(snapshot=d) for d, c in cats.items()])
+
+
+def transition_counts(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Assets per snapshot and format history (first format -> TF2), one column per history."""
+    return transitions.groupby(["snapshot", "transition"]).size().unstack(fill_value=0).reset_index()
+
+
+def first_tf2_version_counts(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Migrated assets per snapshot and the version number at which they became TF2 SavedModels."""
+    migrated = transitions.dropna(subset=["first_tf2_version"])
+    return migrated.groupby(["snapshot", "first_tf2_version"]).size().unstack(fill_value=0).reset_index()
+
+
+def variant_coverage_by_snapshot(cats: dict[str, Catalog], by=("type", "input", "dl_task")) -> pd.DataFrame:
+    """`variant_coverage` of every snapshot (label -> catalog), with a snapshot column."""
+    return pd.concat([variant_coverage(c, by=list(by)).assign(snapshot=d) for d, c in cats.items()])
+
+
+def variant_shares(summary: pd.DataFrame) -> pd.DataFrame:
+    """`Growth.summary` in long form: one row per (snapshot, variant) with the share of assets offering it."""
+    long = summary.melt(id_vars="snapshot", value_vars=[f"with_{k}" for k in VARIANTS], var_name="variant",
+                        value_name="share")
+    return long.assign(variant=long["variant"].str.removeprefix("with_"))
+
+
 # --- CLI -------------------------------------------------------------------------------------------
 
 TABLES = ("table-vi", "notes", "transitions", "variants")

@@ -64,6 +64,26 @@ def test_growth_2020_vs_2024():
     assert set(g.per_task["snapshot"]) == {"2020-08-26", "2024-03-18"}
 
 
+def test_side_by_side_tables_over_snapshots():
+    cats = {d: catalog.load_shipped("tfhub", d) for d in ("2020-08-26", "2024-03-18")}
+    vi = versions.compare_version_statistics(versions.derive_version_statistics(cats["2020-08-26"]), "2020-08-26")
+    later = versions.compare_version_statistics(versions.derive_version_statistics(cats["2024-03-18"]), "2024-03-18")
+    share = versions.share_per_task(vi, later)
+    assert list(share.columns) == ["source", "task", "percent"] and len(share) == 3 * len(vi)
+    assert share["percent"].between(0, 100).all()
+    tr = versions.transitions_by_snapshot(cats)
+    counts = versions.transition_counts(tr)
+    assert counts["snapshot"].tolist() == list(cats)
+    assert counts.drop(columns="snapshot").sum(axis=1).tolist() == tr.groupby("snapshot").size().tolist()
+    first = versions.first_tf2_version_counts(tr)
+    assert first.drop(columns="snapshot").to_numpy().sum() == tr["first_tf2_version"].notna().sum()
+    cov = versions.variant_coverage_by_snapshot(cats)
+    assert set(cov["snapshot"]) == set(cats)
+    g = versions.growth(cats)
+    shares = versions.variant_shares(g.summary)
+    assert list(shares.columns) == ["snapshot", "variant", "share"] and set(shares["variant"]) == set(versions.VARIANTS)
+
+
 def test_cli_versions(capsys):
     assert main(["versions", "--zoo", "tfhub", "--snapshot", str(FIX / "tfhub" / "2024"), "--table", "notes"]) == 0
     assert "serving_signature" in capsys.readouterr().out
