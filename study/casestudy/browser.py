@@ -364,6 +364,30 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
     return read_table_x(table_path)
 
 
+@dataclasses.dataclass
+class TableX:
+    """Our Table X (`ours`: one backend), every row run (`table`), the conversions, and the latency members."""
+
+    table: Any
+    ours: Any
+    conversion: Any
+    latency_members: list[str]
+
+
+def table_x_and_latency_runs(models: str | Path, out: str | Path, *, profile: str | None = None,
+                             backend: str = "wasm", latency_backends: tuple[str, ...] = BACKENDS,
+                             latency_members: int = 2) -> TableX:
+    """Table X on `backend` for every member, then `latency_backends` on the `latency_members` smallest
+    converted models (by TF.js size) for the latency comparison; both resumable in `out`."""
+    import pandas as pd
+
+    browser_test(models, out, profile=profile, backends=(backend,))
+    conversion = pd.read_csv(Path(out) / "conversion.csv")
+    small = conversion[conversion["status"] == "ok"].sort_values("size_mb")["model"].head(latency_members).tolist()
+    table = browser_test(models, out, profile=profile, backends=tuple(latency_backends), members=small)
+    return TableX(table, table[table["backend"] == backend].reset_index(drop=True), conversion, small)
+
+
 def read_table_x(path: str | Path):
     """Our Table X as written by `browser_test`."""
     import pandas as pd
