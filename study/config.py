@@ -53,8 +53,12 @@ PROFILES: dict[str, Profile] = {
 REPRODUCE_PROFILES = ("embedded", "paper")
 
 
-def get_profile(name: str | None = None, allowed: tuple[str, ...] | None = None) -> Profile:
-    """The profile called `name` (default: `$PROFILE`, else `embedded`), or a ProfileError naming the valid ones."""
+def get_profile(name: str | Profile | None = None, allowed: tuple[str, ...] | None = None) -> Profile:
+    """The profile called `name` (default: `$PROFILE`, else `embedded`), or a ProfileError naming the valid ones.
+
+    A Profile passes through (checked against `allowed`): resolve once at the boundary, pass the object down."""
+    if isinstance(name, Profile):
+        name = name.name
     name = name or os.environ.get("PROFILE") or "embedded"
     valid = allowed or tuple(PROFILES)
     if name not in valid:

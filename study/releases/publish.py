@@ -490,6 +490,44 @@ def finetune_versions(published: str | Path, out: str | Path, profile: str | Non
 
 
 # ------------------------------------------------------------------------------------- CLI
+# What a run measures unless told (notebook 08): smoke fine-tunes one version and skips the browser (about a
+# minute); the other profiles fine-tune every version and run the browser test on wasm.
+DEFAULT_MEASURED = {"smoke": (("v5",), ())}
+DEFAULT_MEASURED_OTHERWISE: tuple[tuple[str, ...] | None, tuple[str, ...]] = (None, ("wasm",))
+
+
+def version_costs(published: str | Path, out: str | Path, profile: str | config.Profile | None = None,
+                  names: Sequence[str] | None = None, *, browser_backends: Sequence[str] | None = None,
+                  diffs: Sequence[Any] = (), progress: bool = False) -> pd.DataFrame:
+    """`finetune_versions` with the profile's defaults (DEFAULT_MEASURED) for `names` / `browser_backends` left
+    None, and each version's `diff_verdict` from the `version_diff.diff`s of consecutive versions."""
+    prof = config.get_profile(profile)
+    default_names, default_backends = DEFAULT_MEASURED.get(prof.name, DEFAULT_MEASURED_OTHERWISE)
+    costs = finetune_versions(published, out, prof.name, names or default_names,
+                              browser_backends=default_backends if browser_backends is None else browser_backends,
+                              progress=progress)
+    verdicts = {d.b.version["name"]: d.verdict for d in diffs}
+    costs.insert(2, "diff_verdict", costs["name"].map(verdicts).fillna("(first version)"))
+    return costs
+
+
+def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):
+    """One bar chart per measured column (accuracy, Formula 1 deltas, elapsed time, browser ms per image),
+    one bar per published version."""
+    from study import plots
+
+    metrics = [c for c in ("accuracy", "delta_cpu", "delta_mem", "elapse_s") if costs[c].notna().any()]
+    metrics += [c for c in costs.columns if c.endswith("_ms_per_image") and costs[c].notna().any()]
+    fig, axes = plots.figure("full", aspect=0.28, ncols=len(metrics))
+    axes = [axes] if len(metrics) == 1 else list(axes)
+    labels = [f"v{v}" for v in costs["version"]]
+    for ax, col in zip(axes, metrics):
+        ax.bar(labels, costs[col].astype(float), color=plots.SOURCE_COLORS["reproduced"])
+        ax.set_title(col.replace("browser_", "").replace("_", " "))
+    fig.suptitle(f"{member}: the same fine-tuning per published version ({profile})", fontsize=8)
+    return fig
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="publish a zoo member's versions following the version notes (Table VIII)")
     p.add_argument("--member", required=True, help="a TF zoo member, e.g. mobilenet_v2_035_96")

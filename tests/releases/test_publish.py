@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from study.releases import publish
@@ -127,3 +128,21 @@ def test_publish_resumes_and_bad_input_is_one_clear_error(published, tmp_path, c
     assert main(["publish", "--member", "nope", "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown zoo member 'nope'") and "\n" not in err
+
+
+def test_version_costs_plot_has_one_panel_per_measured_column():
+    costs = pd.DataFrame({"version": [1, 5], "name": ["v1", "v5"], "accuracy": [0.5, 0.6],
+                          "delta_cpu": [10.0, 11.0], "delta_mem": [float("nan")] * 2, "elapse_s": [30.0, 31.0],
+                          "browser_wasm_ms_per_image": [3.0, 3.5]})
+    fig = publish.plot_version_costs(costs, "mobilenet_v2_035_96", "smoke")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["accuracy", "delta cpu", "elapse s", "wasm ms per image"]  # delta_mem: nothing measured
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["v1", "v5"]
+
+
+def test_the_default_measurements_name_real_versions_and_backends():
+    from study.casestudy.browser import BACKENDS
+
+    for names, backends in [*publish.DEFAULT_MEASURED.values(), publish.DEFAULT_MEASURED_OTHERWISE]:
+        assert len(publish.get_versions(names)) == len(names or publish.versions())  # no StudyError
+        assert set(backends) <= set(BACKENDS)
