@@ -1,0 +1,36 @@
+"""RQ1's figures of the measured deployment matrix (`study.deployment.matrix`): one function per figure."""
+from __future__ import annotations
+
+import pandas as pd
+
+from study import plots
+from study.deployment.matrix import REL_TOLERANCE
+
+QUANTISED_COLOR = "#d55e00"
+
+
+def size_vs_latency(measured: pd.DataFrame):
+    """Size on disk against median latency of every format that ran (log-log), one colour per framework."""
+    ran = measured[measured["ok"].astype(bool)]
+    fig, ax = plots.figure("full", aspect=0.5)
+    plots.scatter(ran, x="size_mb", y="latency_ms", hue="framework", label="format", highlight=list(ran["format"]),
+                  xlabel="size on disk (MB)", ylabel="median latency, batch 1, 1 thread (ms)", ax=ax)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return fig
+
+
+def fidelity_per_format(measured: pd.DataFrame):
+    """Per format that ran: relative difference to the reference (log; the dashed line is the tolerance) and
+    top-1 agreement; quantised formats in orange."""
+    ran = measured[measured["ok"].astype(bool)]
+    fid = ran.assign(rel_diff=ran["rel_diff"].clip(lower=1e-9)).sort_values(["framework", "rel_diff"])
+    fig, (ax1, ax2) = plots.figure("full", aspect=0.45, ncols=2, sharey=True)
+    colors = fid["quantised"].astype(bool).map({True: QUANTISED_COLOR, False: plots.SOURCE_COLORS["reproduced"]})
+    ax1.barh(fid["format"], fid["rel_diff"], color=colors)
+    ax1.set_xscale("log")
+    ax1.axvline(REL_TOLERANCE, color="black", lw=0.8, ls="--")
+    ax1.set_xlabel("max |diff| / max |reference|")
+    ax2.barh(fid["format"], fid["top1_agreement"] * 100, color=colors)
+    ax2.set_xlabel("top-1 agreement (%)")
+    return fig
