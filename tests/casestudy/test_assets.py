@@ -70,6 +70,7 @@ def test_member_lookup_and_profiles():
         assets.members("fast")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SMOKE)
 def test_embedded_member_loads_through_hub_keraslayer(cache, name):
     import tensorflow_hub as hub
@@ -111,6 +112,7 @@ def test_every_configuration_builds_with_the_right_feature_size():
     assert len(seen) == 10
 
 
+@pytest.mark.slow
 def test_complexity_of_an_embedded_member(cache):
     c = assets.complexity("mobilenet_v1_025_128", "smoke")
     # MobileNet V1 0.25/128: ~0.2 M parameters, ~14 M multiply-adds (Howard et al. 2017, Table 7)
@@ -122,6 +124,7 @@ def test_complexity_of_an_embedded_member(cache):
         assert (committed["params"], committed["flops"]) == (c["params"], c["flops"])
 
 
+@pytest.mark.slow
 def test_paper_profile_fails_fast_offline_and_reads_local_assets(cache, tmp_path, monkeypatch):
     member = assets.get_member("mobilenet_v2_035_96")
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub-cache"))
@@ -146,6 +149,7 @@ def test_paper_profile_fails_fast_offline_and_reads_local_assets(cache, tmp_path
     assert assets.asset_location(member, "paper") == "https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5"
 
 
+@pytest.mark.slow
 def test_efficientnet_lite_loads_real_imagenet_weights_strictly():
     import torch
     from efficientnet_lite_pytorch import EfficientNet

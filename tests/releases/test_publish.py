@@ -31,6 +31,7 @@ def _images(size: int, n: int = 8) -> np.ndarray:
     return calibration_images(size, n=n, seed=3)
 
 
+@pytest.mark.slow
 def test_every_version_loads_through_hub_keras_layer_and_records_its_note(published):
     import tensorflow_hub as hub
 
@@ -60,6 +61,7 @@ def test_every_version_loads_through_hub_keras_layer_and_records_its_note(publis
     assert beside.set_index("note_category").loc["variable_input_size", "our_version"] == "v2_variable_input"
 
 
+@pytest.mark.slow
 def test_variable_input_version_accepts_two_sizes_the_fixed_one_does_not(published):
     import tensorflow_hub as hub
 
@@ -89,6 +91,7 @@ def _fine_tune_once(path, **hub_kwargs):
     return before, mean.numpy()
 
 
+@pytest.mark.slow
 def test_momentum_version_fine_tunes_with_the_configured_value(published):
     v3 = published / "v3_batch_norm_momentum"
     _, batch = _fine_tune_once(v3, arguments={"batch_norm_momentum": 0.0})  # momentum 0: the batch statistics
@@ -104,6 +107,7 @@ def test_momentum_version_fine_tunes_with_the_configured_value(published):
         _fine_tune_once(published / "v2_variable_input", arguments={"batch_norm_momentum": 0.5})
 
 
+@pytest.mark.slow
 def test_only_the_tf2_saved_model_version_has_a_serving_signature(published):
     import tensorflow as tf
 
@@ -115,6 +119,7 @@ def test_only_the_tf2_saved_model_version_has_a_serving_signature(published):
     assert out["feature_vector"].shape == (2, 1280)
 
 
+@pytest.mark.slow
 def test_publish_resumes_and_bad_input_is_one_clear_error(published, tmp_path, capsys):
     stamps = {p: p.stat().st_mtime_ns for p in published.glob("v*/saved_model.pb")}
     publish.publish(MEMBER, published, progress=False)  # already current: nothing is rewritten

@@ -13,11 +13,12 @@ from study.cli import main
 from study.errors import StudyError
 
 MEMBER = "mobilenet_v2_035_96"
+pytestmark = pytest.mark.slow  # every test exports and reloads real SavedModels
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """The same session folder as tests/test_publish.py: publishing resumes, so it is done once."""
+    """The same session folder as tests/releases/test_publish.py: publishing resumes, so it is done once."""
     base = tmp_path_factory.getbasetemp() / "rq3-publish"
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_CACHE_DIR", str(base / "cache"))
