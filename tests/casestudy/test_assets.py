@@ -97,6 +97,7 @@ def test_embedded_member_loads_through_hub_keraslayer(cache, name):
     assert (path / "saved_model.pb").stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow  # builds every one of the 38 configurations
 def test_every_configuration_builds_with_the_right_feature_size():
     """The feature size depends on (architecture, width); each pair is built once, at its smallest input."""
     import tf_keras
