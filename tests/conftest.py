@@ -52,6 +52,8 @@ NODE_MISSING = None if shutil.which("node") and (WEB / "node_modules").is_dir() 
     "node or web/node_modules missing (run: make npm)"
 needs_browser = pytest.mark.skipif(BROWSER_MISSING is not None, reason=str(BROWSER_MISSING))
 needs_node = pytest.mark.skipif(NODE_MISSING is not None, reason=str(NODE_MISSING))
+needs_tex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+                               reason="TeX Live / poppler-utils missing (run: make tex)")
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="ray is an optional extra: .venv/bin/pip install -c requirements/lock.txt "
                                       "-r requirements/ray.txt")

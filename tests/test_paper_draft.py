@@ -13,9 +13,7 @@ import pytest
 from study import config, draft, files
 from study.errors import StudyError
 from study.report import Report, read_manifest
-
-needs_tex = pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
-                               reason="TeX Live / poppler-utils missing (run: make tex)")
+from tests.conftest import needs_tex
 
 
 def test_macro_names_are_letters_only_and_deterministic():
