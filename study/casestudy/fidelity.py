@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
-from study.errors import Skipped, StudyError
+from study.errors import Skipped, StudyError, exit_code
 
 CODE_VERSION = 1  # bump when a measurement or its judgement changes: every recorded row is then recomputed
 RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
@@ -100,6 +100,9 @@ def cell_key(fingerprint: str, fmt: str, settings: Settings) -> str:
 
 
 # --- the judgement --------------------------------------------------------------------------------------------
+
+CRASHED = ("conversion_crash", "runtime_crash", "unsupported_op")  # the run failed (exit 1); other statuses are findings
+
 
 def crash_class(stage: str, exc: BaseException) -> str:
     """`conversion_crash` / `runtime_crash`, or `unsupported_op` when the message names a missing operator."""
@@ -322,4 +325,4 @@ def cli(args) -> int:
                       browser_members=args.browser_members, progress=True)
     files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
                       command="deploy --sweep")
-    return 0
+    return exit_code(int(df["status"].isin(CRASHED).sum()))

@@ -52,6 +52,9 @@ def test_crashes_are_classified_by_stage_and_message():
     assert fidelity.crash_class("runtime", RuntimeError("exit 1: bad flatbuffer")) == "runtime_crash"
     assert fidelity.crash_class("export", ValueError("Op type not registered; Unsupported Ops: Foo")) == "unsupported_op"
     assert fidelity.crash_class("runtime", RuntimeError("kernel for op Erf is not supported")) == "unsupported_op"
+    # every crash class makes `deploy --sweep` exit 1 (some runs failed); the judged statuses are findings
+    assert {fidelity.crash_class(stage, RuntimeError(m)) for stage in ("export", "runtime")
+            for m in ("boom", "unsupported op")} == set(fidelity.CRASHED)
 
 
 def test_the_key_names_model_format_code_and_settings():
