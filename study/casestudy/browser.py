@@ -339,7 +339,8 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
             ok = conv.status == "ok"
             if progress:
                 print(f"[browser-test] {i}/{len(found)} {model.name}: conversion {conv.status}"
-                      f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}", file=sys.stderr, flush=True)
+                      f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}",
+                      file=sys.stderr, flush=True)
         else:
             ok = True
         rows = []
@@ -355,7 +356,8 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
                 acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-"
                 print(f"[browser-test] {i}/{len(found)} {model.name} [{backend}]: {r['status']}, "
                       f"{r['n_images']} images, accuracy {acc}, {r['elapse']}"
-                      + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""), file=sys.stderr, flush=True)
+                      + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""),
+                      file=sys.stderr, flush=True)
         keys = {(model.name, b) for b in todo}
         keep = [k not in keys for k in zip(table["model"], table["backend"])]
         table = pd.concat([table[keep], pd.DataFrame(rows, columns=list(TABLE_X_COLUMNS))], ignore_index=True)

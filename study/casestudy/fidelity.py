@@ -101,7 +101,7 @@ def cell_key(fingerprint: str, fmt: str, settings: Settings) -> str:
 
 # --- the judgement --------------------------------------------------------------------------------------------
 
-CRASHED = ("conversion_crash", "runtime_crash", "unsupported_op")  # the run failed (exit 1); other statuses are findings
+CRASHED = ("conversion_crash", "runtime_crash", "unsupported_op")  # failed runs (exit 1); the rest are findings
 
 
 def crash_class(stage: str, exc: BaseException) -> str:

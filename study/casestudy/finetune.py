@@ -441,8 +441,3 @@ def _cli(args: argparse.Namespace) -> int:
           file=sys.stderr)
     return exit_code(len(bad))
 
-
-if __name__ == "__main__":
-    from study.cli import main
-
-    raise SystemExit(main(["finetune", *sys.argv[1:]]))
