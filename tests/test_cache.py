@@ -138,6 +138,7 @@ def test_a_step_under_another_key_or_machine_is_foreign(tmp_path, monkeypatch):
     assert forced.state() == "foreign"
 
 
+@pytest.mark.slow  # builds an embedded asset twice
 def test_an_embedded_asset_built_under_another_key_is_rebuilt(outdirs, monkeypatch):
     from study.casestudy import assets as zoo
 

@@ -59,8 +59,9 @@ def make_folder(root: Path) -> af.AssetLock:
 @pytest.fixture
 def isolated(monkeypatch):
     """activate() sets process environment variables: restore them after each test."""
-    for key in HUB_KEYS:
-        monkeypatch.delenv(key, raising=False)
+    for key in HUB_KEYS:  # setenv first: it records an absent variable too, so what activate() sets is undone
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     af._VERIFIED.clear()
     yield monkeypatch
     af._VERIFIED.clear()

@@ -244,6 +244,7 @@ def test_resume_keeps_finished_rows(quick_matrix):
     pd.testing.assert_series_equal(again["latency_ms"], df["latency_ms"], check_names=False)
 
 
+@pytest.mark.slow
 def test_a_finished_matrix_is_reused_under_its_key_and_not_under_another_machine(quick_matrix):
     from study import cache
 
