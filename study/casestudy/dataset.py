@@ -36,6 +36,8 @@ CLASS_NAMES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SUBSETS = ("training", "validation", "testing")  # Table XI's column names
 GENERATOR_VERSION = 1  # bump when the drawing changes: cached synthetic sets are keyed on it
+TINY_CLASS = 10  # fewer images than this: the class gets at most a handful of validation / test images
+UNBALANCED_RATIO = 5.0  # a class this many times smaller than the largest one is warned about
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,59 @@ def split_dataset(src: str | Path, seed: int = 0) -> Split:
         parts["training"] += shuffled[:n_train]
         parts["validation"] += shuffled[n_train:n_train + n_val]
         parts["testing"] += shuffled[n_train + n_val:]
+    warn_small_classes({name: len(by_class[name]) for name in class_names}, root)
     return Split(class_names, parts["training"], parts["validation"], parts["testing"], source=root)
+
+
+def warn_small_classes(sizes: dict[str, int], where: Path | str) -> None:
+    """One DatasetWarning naming the tiny classes (< TINY_CLASS images) and the unbalanced ones (UNBALANCED_RATIO)."""
+    largest = max(sizes.values(), default=0)
+    tiny = [f"{c} ({n})" for c, n in sizes.items() if n < TINY_CLASS]
+    small = [f"{c} ({n})" for c, n in sizes.items() if n >= TINY_CLASS and n * UNBALANCED_RATIO < largest]
+    why = []
+    if tiny:
+        why.append(f"tiny class(es) with fewer than {TINY_CLASS} images: {', '.join(tiny)}")
+    if small:
+        why.append(f"unbalanced class(es), over {UNBALANCED_RATIO:g}x smaller than the largest ({largest}): "
+                   f"{', '.join(small)}")
+    if why:
+        warnings.warn(f"{where}: {'; '.join(why)}; their validation / test accuracy rests on few images "
+                      "(add images or merge classes)", DatasetWarning, stacklevel=3)
+
+
+def read_split(csv: str | Path) -> Split:
+    """A user-given split: a CSV with `path`, `subset` (training / validation / testing) and `class_name` or `label`.
+
+    Relative paths are relative to the CSV's folder; missing or unreadable images are one StudyError.
+    """
+    csv = Path(csv)
+    if not csv.is_file():
+        raise StudyError(f"split CSV {csv} does not exist; write one with: python -m study data split --src DIR --out D")
+    df = pd.read_csv(csv)
+    missing = {"path", "subset"} - set(df.columns)
+    if missing or not ({"class_name", "label"} & set(df.columns)):
+        raise StudyError(f"{csv}: a split CSV needs columns path, subset and class_name (or label); it has "
+                         f"{', '.join(df.columns)}")
+    bad = sorted(set(df["subset"]) - set(SUBSETS))
+    if bad:
+        raise StudyError(f"{csv}: unknown subset(s) {bad}; valid: {', '.join(SUBSETS)}")
+    if "class_name" not in df:
+        df["class_name"] = df["label"].astype(str)
+    names = tuple(sorted(df["class_name"].astype(str).unique()))
+    if len(names) < 2:
+        raise StudyError(f"{csv} has {len(names)} class(es); an image classification data set needs at least two")
+    paths = [p if p.is_absolute() else (csv.parent / p).resolve() for p in map(Path, df["path"])]
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        raise StudyError(f"{csv}: {len(absent)} image(s) do not exist, e.g. {absent[0]}")
+    for subset in SUBSETS:
+        if not (df["subset"] == subset).any():
+            raise StudyError(f"{csv}: the {subset} subset is empty")
+    df = df.assign(path=[str(p) for p in paths], label=df["class_name"].astype(str).map(names.index))
+    warn_small_classes(df["class_name"].astype(str).value_counts().reindex(names).to_dict(), csv)
+    split = Split.from_frame(df, names)
+    split.source = csv
+    return split
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -427,8 +481,19 @@ def synthetic_dir(spec: SynthSpec) -> Path:
     return dest
 
 
-def load_split(profile: str | None = None, seed: int = 0) -> Split:
-    """The case study's split for a profile: smoke / embedded -> synthetic flowers, paper -> Flower Photos."""
+def load_split(profile: str | None = None, seed: int = 0, data: str | Path | None = None,
+               split: str | Path | None = None) -> Split:
+    """The case study's split for a profile: smoke / embedded -> synthetic flowers, paper -> Flower Photos.
+
+    A team's own data instead: `data` (a folder of class folders or a .tgz of one, split with Table XI's
+    proportions and `seed`) or `split` (a split CSV, see `read_split`).
+    """
+    if split is not None:
+        if data is not None:
+            raise StudyError("give --data (split here with Table XI's proportions) or --split CSV, not both")
+        return read_split(split)
+    if data is not None:
+        return split_dataset(data, seed=seed)
     p = config.get_profile(profile)
     if p.name == "paper":
         src = config.flower_photos_path()

@@ -42,13 +42,16 @@ class SweepConfig:
     learning_rate: float = 0.005
     threads: int | None = None  # intra-op threads of the worker; None = the library default (all cores)
     assets_lock: str | None = None  # digest of the asset folder's lock (paper profile with STUDY_ASSETS)
+    data: str | None = None  # a team's own data set (folder of class folders / .tgz); None = the profile's
+    split: str | None = None  # a split CSV (path, subset, label or class_name) instead of Table XI's proportions
 
     def key(self) -> dict[str, Any]:
         """The fields a recorded run must match to count as done (the watchdog limit does not matter)."""
         d = dataclasses.asdict(self)
         d.pop("timeout_s")
-        if d["assets_lock"] is None:  # runs without an asset folder keep the key they were recorded under
-            d.pop("assets_lock")
+        for k in ("assets_lock", "data", "split"):  # absent when unused: older records keep their key
+            if d[k] is None:
+                d.pop(k)
         return d
 
 
@@ -84,10 +87,11 @@ def sweep_config(profile: str | None = None, **overrides: Any) -> SweepConfig:
 class RunJob:
     """One measured run: a member, a repeat, the sweep's config, and a work folder on the running node."""
 
-    member: str
+    member: str  # the asset's readable id (study.casestudy.asset_refs.Asset.name)
     repeat: int
     config: SweepConfig
     workdir: Path
+    asset: Any = None  # the resolved asset_refs.Asset; None = the zoo member called `member`
 
     @property
     def run_id(self) -> str:
@@ -150,7 +154,8 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
     (work / "artifacts").mkdir(parents=True)
     spec = WorkerSpec(member=job.member, profile=cfg.profile, epochs=cfg.epochs, mode=cfg.mode,
                       out=str(work / "artifacts"), seed=cfg.seed + job.repeat, batch_size=cfg.batch_size,
-                      learning_rate=cfg.learning_rate, threads=cfg.threads)
+                      learning_rate=cfg.learning_rate, threads=cfg.threads, data=cfg.data, split=cfg.split,
+                      asset=job.asset.to_dict() if job.asset is not None else None)
     files.write_text(work / "spec.json", json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
     sampler = Sampler(cfg.interval, out=work / "samples.csv")
     status, reason, worker, elapse, started = "failed", "", None, math.nan, time.time()

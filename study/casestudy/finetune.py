@@ -29,6 +29,7 @@ Output layout under the sweep's `out` DIR (see the contract in README):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -49,19 +50,19 @@ TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "st
                     "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb", "gpu", "gpu_memory", "n_samples"]
 TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_std", "train_s", "val_accuracy",
                   "interval_median_s", "interval_max_s", "missed_slots", "mode", "epochs", "backend", "reason",
-                  "node", "assets_lock"]
+                  "node", "assets_lock", "asset", "asset_sha256"]  # asset: its reference (member, handle, folder, module:function)
 
 
 # --------------------------------------------------------------------------------- configuration
 
 
-def sweep_members(profile: str, names: Sequence[str] | None = None) -> list[str]:
-    """Member names for a sweep: `names` checked against the zoo, or the profile's (`study.casestudy.assets.members`)."""
-    from study.casestudy import assets
+def sweep_members(profile: str, names: Sequence[str] | None = None, input_size: int | None = None) -> list:
+    """The assets of a sweep (`asset_refs.Asset`): `names` are asset references (zoo members, handles, SavedModel
+    folders, package.module:function), resolved and checked; default: the profile's zoo members."""
+    from study.casestudy import asset_refs, assets
 
-    if names:
-        return [assets.get_member(n).name for n in names]  # an unknown name is a StudyError listing valid ones
-    return [m.name for m in assets.members(profile)]
+    refs = list(names) if names else [m.name for m in assets.members(profile)]
+    return asset_refs.resolve_all(refs, profile, input_size)
 
 
 
@@ -90,8 +91,13 @@ def read_records(out: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def _is_done(out: Path, member: str, repeat: int, cfg: SweepConfig) -> bool:
-    return integrity.is_done(out, member, repeat, cfg.key())
+def _is_done(out: Path, member: str, repeat: int, cfg: SweepConfig, asset=None) -> bool:
+    """Recorded ok under this config (integrity.is_done), and for the same asset content: a changed SavedModel
+    folder or function under the same name is measured again."""
+    if not integrity.is_done(out, member, repeat, cfg.key()):
+        return False
+    rec = json.loads(_record_path(out, member, repeat).read_text(encoding="utf-8"))
+    return asset is None or "asset" not in rec or rec["asset"].get("sha256") == asset.sha256
 
 
 def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequence[str] = ()) -> "pd.DataFrame":
@@ -114,12 +120,14 @@ def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequenc
         agg = formula1.aggregate(used.assign(model=model)).iloc[0].to_dict()
         bad = group[group["status"] != "ok"].sort_values("repeat")
         backend = next((w.get("backend") for w in group["worker"] if isinstance(w, dict) and w.get("backend")), None)
+        asset = next((a for a in group.get("asset", []) if isinstance(a, dict)), {})
         rows.append({**agg, "model": model, "status": "ok" if bad.empty else bad["status"].iloc[0],
                      "train_s": pd.to_numeric(used["train_s"], errors="coerce").mean(),
                      "val_accuracy": pd.to_numeric(used["val_accuracy"], errors="coerce").mean(),
                      "mode": cfg.mode, "epochs": cfg.epochs, "backend": backend,
                      "reason": "; ".join(f"r{r}: {why}" for r, why in zip(bad["repeat"], bad["reason"])),
-                     "node": _node_labels(used), "assets_lock": cfg.assets_lock})
+                     "node": _node_labels(used), "assets_lock": cfg.assets_lock, "asset": asset.get("ref", model),
+                     "asset_sha256": asset.get("sha256")})
     table = pd.DataFrame(rows)
     table["elapse"] = [format_elapse(s) if pd.notna(s) else "" for s in table["elapse_s"]]
     rank = {m: i for i, m in enumerate(order)}
@@ -196,8 +204,13 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
           epochs: int | None = None, repeats: int = 1, mode: str | None = None, force: bool = False,
           interval: float | None = None, cooldown_samples: int | None = None, timeout_s: float | None = None,
           threads: int | None = None, seed: int = 0, executor: Executor | str = "local", progress: bool = True,
-          min_free_mb: float = 60.0, log: Callable[[str], None] | None = None) -> "pd.DataFrame":
+          min_free_mb: float = 60.0, log: Callable[[str], None] | None = None, input_size: int | None = None,
+          data: str | Path | None = None, split: str | Path | None = None) -> "pd.DataFrame":
     """Fine-tune `members` (default: the profile's) one after another under the Sampler; returns Table IX.
+
+    `members` are asset references (`study.casestudy.asset_refs`); `input_size` states the input size of assets
+    whose size is variable. `data` (class folders / .tgz, split with Table XI's proportions) or `split` (a split
+    CSV) replace the profile's data set.
 
     Resumable: runs recorded `ok` under the same config are skipped (`force=True` reruns them). A run that
     times out, is killed or fails is recorded with what was measured, and the sweep goes on.
@@ -209,10 +222,14 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     prof = config.get_profile(profile).name
     cfg = sweep_config(profile, epochs=epochs, mode=mode, interval=interval, cooldown_samples=cooldown_samples,
                        timeout_s=timeout_s, threads=threads, seed=seed,
-                       assets_lock=asset_folder.active_digest() if prof == "paper" else None)
+                       assets_lock=asset_folder.active_digest() if prof == "paper" else None,
+                       data=str(Path(data).resolve()) if data else None, split=str(Path(split).resolve()) if split else None)
     if repeats < 1:
         raise StudyError(f"--repeats must be at least 1 (got {repeats})")
-    names = sweep_members(cfg.profile, members)
+    from study.casestudy import asset_refs
+
+    chosen = sweep_members(cfg.profile, members, input_size)
+    names = [a.name for a in chosen]
     out = Path(out)
     _check_output(out, len(names), min_free_mb)
     say = log or (lambda msg: tqdm.write(msg) if progress else None)
@@ -222,14 +239,20 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
         if read_records(out):
             say(f"[finetune] earlier runs in {out} not reused ({step.reason()}): measuring again")
         _discard_runs(out)
-    jobs = [RunJob(m, r, cfg, out / "runs" / m / f"r{r}") for m in names for r in range(repeats)]
-    todo = [j for j in jobs if force or not _is_done(out, j.member, j.repeat, cfg)]
+    chosen = [asset_refs.fingerprint(a, cfg.profile) for a in chosen]  # a zoo asset not built yet has no hash yet
+    jobs = [RunJob(a.name, r, cfg, out / "runs" / a.name / f"r{r}", asset=a) for a in chosen for r in range(repeats)]
+    todo = [j for j in jobs if force or not _is_done(out, j.member, j.repeat, cfg, j.asset)]
     if not todo and step.state() == "done":
         return table_ix(read_records(out), cfg, names)
     step.start()
-    dataset.load_split(cfg.profile, seed=cfg.seed)  # generate / check the data outside any measured run
-    prepare_assets(cfg.profile, names)
+    # generate / check the data outside any measured run
+    dataset.load_split(cfg.profile, seed=cfg.seed, data=cfg.data, split=cfg.split)
+    prepare_assets(cfg.profile, chosen)
+    chosen = [asset_refs.fingerprint(a, cfg.profile) for a in chosen]
+    by_name = {a.name: a for a in chosen}
+    todo = [dataclasses.replace(j, asset=by_name[j.member]) for j in todo]
     files.write_text(out / "sweep.json", json.dumps({"config": cfg.key(), "members": names, "repeats": repeats,
+                                                     "assets": [a.identity() for a in chosen],
                                                      "versions": library_versions()}, indent=2) + "\n")
     ex = get_executor(executor) if isinstance(executor, str) else executor
     if len(todo) < len(jobs):
@@ -244,8 +267,9 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
             try:
                 if result.status == "ok":
                     _publish(out, result)
+                record = result.record(cfg) | {"asset": by_name[result.member].identity()}
                 files.write_text(_record_path(out, result.member, result.repeat),
-                                 json.dumps(_json_safe(result.record(cfg)), indent=2, default=str) + "\n")
+                                 json.dumps(_json_safe(record), indent=2, default=str) + "\n")
                 _write_samples(out, result.member, cfg)
                 write_table_ix(out, table_ix(read_records(out), cfg, names))
             except OSError as exc:  # disk full, folder removed mid-sweep: earlier results stay intact
@@ -405,7 +429,13 @@ def cost_scatter_figure(table: "pd.DataFrame"):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finetune", help="fine-tune zoo members under the resource Sampler (Table IX)")
     p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
-    p.add_argument("--members", nargs="+", metavar="NAME", help="zoo members (default: the profile's)")
+    p.add_argument("--members", nargs="+", metavar="ASSET",
+                   help="assets: zoo members, TF Hub / Kaggle handles, SavedModel folders, package.module:function "
+                        "(default: the profile's zoo members; docs/your-shortlist.md)")
+    p.add_argument("--input-size", type=int, default=None, help="input size (px) of assets whose size is variable")
+    p.add_argument("--data", default=None, metavar="DIR|FILE.tgz",
+                   help="your images: a folder of class folders (or .tgz), split with Table XI's proportions")
+    p.add_argument("--split", default=None, metavar="CSV", help="your split: path, subset, class_name columns")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--repeats", type=int, default=1, help="runs per member; Table IX shows mean and spread")
     p.add_argument("--mode", choices=MODES, default=None, help="full fine-tuning or frozen backbone")
@@ -434,7 +464,8 @@ def _cli(args: argparse.Namespace) -> int:
     table = sweep(args.out, args.profile, args.members, epochs=args.epochs, repeats=args.repeats, mode=args.mode,
                   force=args.force, interval=args.interval, cooldown_samples=args.cooldown_samples,
                   timeout_s=args.timeout_s, threads=args.threads, seed=args.seed,
-                  executor=get_executor(args.executor, **opts))
+                  executor=get_executor(args.executor, **opts), input_size=args.input_size, data=args.data,
+                  split=args.split)
     print(table[TABLE_IX_COLUMNS].to_string(index=False))
     bad = table[table["status"] != "ok"]
     print(f"[finetune] {len(table) - len(bad)} of {len(table)} members ok -> {Path(args.out) / 'table_ix.csv'}",

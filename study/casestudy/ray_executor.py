@@ -91,8 +91,8 @@ def run_on_node(job, attempt: int, artifacts: str | None, tracker=None) -> dict[
             pass
     cfg = job.config
     # data and asset ready before the measured window (cached after the first run on this node)
-    dataset.load_split(cfg.profile, seed=cfg.seed)
-    training.prepare_assets(cfg.profile, [job.member])
+    dataset.load_split(cfg.profile, seed=cfg.seed, data=cfg.data, split=cfg.split)
+    training.prepare_assets(cfg.profile, [job.asset or job.member])
     _stop_orphans()
     scratch = Path(tempfile.mkdtemp(prefix="study-run-"))
     pidfile = RUNNING_DIR / f"{os.getpid()}.pid"

@@ -40,15 +40,17 @@ def save_classifier(model, dest: str | Path, size: int) -> Path:
     return Path(dest)
 
 
-def prepare_assets(profile: str, names: Sequence[str]) -> None:
-    """Build (embedded) or fetch into the TF Hub cache (paper) every TF member's asset *before* measuring.
+def prepare_assets(profile: str, names: Sequence[Any]) -> None:
+    """Build (embedded) or fetch into the TF Hub cache (paper) every TF zoo member's asset *before* measuring.
 
+    `names`: zoo member names or resolved `asset_refs.Asset`s (other assets were checked when resolved).
     Runs in a subprocess so the driver (a notebook, the CLI) never imports TensorFlow; skipped when every
     embedded asset is already built. A missing paper asset fails here, fast, with zoo's instructions.
     """
     from study.casestudy import asset_folder, assets
 
-    tf_members = [assets.get_member(n) for n in names if assets.get_member(n).backend == "tf"]
+    members = [getattr(n, "member", n) for n in names if getattr(n, "kind", "zoo") == "zoo"]
+    tf_members = [assets.get_member(n) for n in members if assets.get_member(n).backend == "tf"]
     if profile == "paper" and asset_folder.activate():  # an asset folder: check its bytes here, without TF
         asset_folder.verify(asset_folder.active_root(), [m.name for m in tf_members])
     if profile != "paper":
@@ -83,6 +85,16 @@ class WorkerSpec:
     threads: int | None = None
     cache_features: bool = True  # frozen mode: bottleneck caching (False recomputes the backbone every epoch)
     save: bool = True
+    data: str | None = None  # a team's data set (SweepConfig.data); None = the profile's
+    split: str | None = None  # a split CSV (SweepConfig.split)
+    asset: dict[str, Any] | None = None  # the resolved asset (asset_refs.Asset.to_dict); None = zoo member `member`
+
+
+def spec_asset(spec: WorkerSpec):
+    """The asset a worker trains: the driver's resolved one, or the zoo member named in `spec.member`."""
+    from study.casestudy import asset_refs
+
+    return asset_refs.Asset.from_dict(spec.asset) if spec.asset else asset_refs.resolve(spec.member, spec.profile)
 
 
 def library_versions() -> dict[str, str]:
@@ -140,15 +152,15 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
 
     Writes into `spec.out`: the classifier (`saved_model/` or `model.pt`), `meta.json`, `predictions.csv`.
     """
-    from study.casestudy import asset_folder, assets, dataset
+    from study.casestudy import asset_folder, dataset
     from study.runtime.images import load_images
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    member = assets.get_member(spec.member)
+    member = spec_asset(spec)
     threads = _thread_settings(member.backend, spec.threads)
     _seed_everything(spec.seed, member.backend)
-    split = dataset.load_split(spec.profile, seed=spec.seed)
+    split = dataset.load_split(spec.profile, seed=spec.seed, data=spec.data, split=spec.split)
     data = {name: (load_images([p for p, _ in items], member.input_size),
                    [label for _, label in items]) for name, items in
             (("train", split.train), ("validation", split.validation), ("test", split.test))}
@@ -170,12 +182,12 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
         files.write_text(out / "meta.json", json.dumps({
             "member": member.name, "backend": member.backend, "input_size": member.input_size,
             "class_names": list(split.class_names), "test_accuracy": accuracy, "mode": spec.mode,
-            "epochs": spec.epochs, "seed": spec.seed, "profile": spec.profile,
+            "epochs": spec.epochs, "seed": spec.seed, "profile": spec.profile, "asset": member.identity(),
             "assets_lock": asset_folder.active_digest() if spec.profile == "paper" else None,
             "test_images": [{"path": str(p), "label": int(label)} for p, label in split.test],
         }, indent=2) + "\n")
     timings["total_s"] = time.perf_counter() - t0
-    return {"member": member.name, "backend": member.backend, "accuracy": accuracy, **result,
+    return {"member": member.name, "backend": member.backend, "asset": member.identity(), "accuracy": accuracy, **result,
             "n_train": len(split.train), "n_validation": len(split.validation), "n_test": len(split.test),
             "timings": timings, "versions": library_versions(), "threads": threads}
 
@@ -184,12 +196,12 @@ def _train_tf(member, spec: WorkerSpec, data, n_classes: int, out: Path, timings
     import numpy as np
     import tf_keras as keras
 
-    from study.casestudy import assets
+    from study.casestudy import asset_refs
 
     t = time.perf_counter()
     size = member.input_size
     full = spec.mode == "full"
-    backbone = assets.feature_extractor(member, spec.profile, trainable=full)
+    backbone = asset_refs.feature_extractor(member, spec.profile, trainable=full)
     head = keras.Sequential([keras.layers.Dropout(0.2),
                              keras.layers.Dense(n_classes, activation="softmax",
                                                 kernel_regularizer=keras.regularizers.l2(1e-4))], name="head")
@@ -235,11 +247,11 @@ def _train_torch(member, spec: WorkerSpec, data, n_classes: int, out: Path, timi
     import torch
     from torch import nn
 
-    from study.casestudy import assets
+    from study.casestudy import asset_refs
 
     t = time.perf_counter()
     full = spec.mode == "full"
-    backbone = assets.feature_extractor(member, spec.profile, trainable=full)
+    backbone = asset_refs.feature_extractor(member, spec.profile, trainable=full)
     with torch.no_grad():
         dim = backbone(torch.zeros(1, 3, member.input_size, member.input_size)).shape[1]
     classifier = _torch_classifier(backbone, dim, n_classes)
@@ -298,7 +310,7 @@ def _train_torch(member, spec: WorkerSpec, data, n_classes: int, out: Path, timi
     if spec.save:
         t = time.perf_counter()
         # a plain checkpoint (tensors + names, loadable with weights_only=True); `load_torch_classifier` rebuilds it
-        checkpoint = {"member": member.name, "feature_dim": int(dim), "n_classes": n_classes,
+        checkpoint = {"member": member.name, "asset": member.to_dict(), "feature_dim": int(dim), "n_classes": n_classes,
                       "state_dict": classifier.state_dict()}
         files.atomic_write(out / "model.pt", lambda tmp: torch.save(checkpoint, str(tmp)))
         timings["save_s"] = time.perf_counter() - t
@@ -318,10 +330,11 @@ def load_torch_classifier(path: str | Path, profile: str | None = None):
     """A torch member's fine-tuned classifier from its `model.pt`: float (N, 3, S, S) in [0, 1] -> probabilities."""
     import torch
 
-    from study.casestudy import assets
+    from study.casestudy import asset_refs
 
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = _torch_classifier(assets.feature_extractor(ckpt["member"], profile), ckpt["feature_dim"], ckpt["n_classes"])
+    asset = asset_refs.Asset.from_dict(ckpt["asset"]) if "asset" in ckpt else asset_refs.resolve(ckpt["member"], profile)
+    model = _torch_classifier(asset_refs.feature_extractor(asset, profile), ckpt["feature_dim"], ckpt["n_classes"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 

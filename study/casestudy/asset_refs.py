@@ -1,0 +1,388 @@
+"""Assets named by what they are: the shortlist a team brings to the case study's method (issue 20).
+
+Everywhere a zoo member name is accepted, an *asset reference* is too:
+
+    mobilenet_v2_100_160                                 a zoo member (study.casestudy.assets)
+    https://tfhub.dev/google/imagenet/.../feature_vector/5, a TF Hub / Kaggle Models handle or URL: a zoo member
+    https://www.kaggle.com/models/google/mobilenet-v2/... when it is one, else the real asset (profile paper)
+    /path/to/saved_model_folder                          a local TF2 SavedModel with an image feature-vector signature
+    package.module:function                              a torch feature extractor: function() -> nn.Module
+
+Every asset follows TF Hub's image convention: float images (N, S, S, 3) in [0, 1] for TF (NCHW for torch), out
+come features (N, D). The input size S and the feature dimension D are read from the asset (the SavedModel's
+signature, a torch module's `input_size` attribute and a forward pass); `input_size=` (CLI `--input-size`) states S
+for assets whose input size is variable and must agree with a fixed one. A reference that does not fit is one
+StudyError saying what was found and how to fix it.
+
+`resolve(ref, profile)` is THE place a reference becomes an `Asset`; `_resolve_handle` is the one place a handle
+is looked up (offline asset folders extend it). Inspecting a SavedModel or a torch function needs TensorFlow /
+torch, so it runs in a subprocess (the sweep's driver never imports them) and its answer is cached keyed by the
+asset's content hash. The hash (sha256 of the SavedModel folder, the weights file, or the function's source file)
+is the asset's identity, recorded with its reference in every run record, Table IX row and model's meta.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from study import config, files
+from study.errors import StudyError
+
+KINDS = ("zoo", "hub", "saved_model", "torch_function")
+INSPECT_VERSION = 1  # bump when `_inspect_*` changes: cached inspections are keyed on it
+_FUNCTION_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+FORMS = ("a zoo member name (python -m study zoo list), a TF Hub / Kaggle handle or URL, a local TF2 SavedModel "
+         "folder, or a torch feature extractor 'package.module:function'")
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A resolved asset: what the sweep trains, the browser test converts and the decision compares."""
+
+    name: str  # readable id: Table IX's `model` column and the sweep's folder names
+    kind: str  # zoo | hub | saved_model | torch_function
+    backend: str  # tf | torch
+    ref: str  # canonical reference: member name, handle URL, absolute folder, "package.module:function"
+    input_size: int
+    feature_dim: int | None = None
+    sha256: str | None = None  # content hash (None until `fingerprint`)
+    member: str | None = None  # the zoo member this is, if any
+    signature: str | None = None  # SavedModels without a callable `__call__`: the signature and output to use
+    output_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Asset:
+        return cls(**d)
+
+    def identity(self) -> dict[str, Any]:
+        """What a run record / meta.json keeps of the asset."""
+        return {"name": self.name, "kind": self.kind, "ref": self.ref, "sha256": self.sha256,
+                "input_size": self.input_size, "feature_dim": self.feature_dim}
+
+
+# ---------------------------------------------------------------------------------------------- names
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")
+    return s or "asset"
+
+
+def asset_id(ref: str) -> str:
+    """The readable id of a reference, from the string alone (a zoo member keeps its name)."""
+    member = zoo_member(ref)
+    if member is not None:
+        return member.name
+    if _FUNCTION_REF.match(ref) and not Path(ref).exists():
+        return _slug(ref.replace(":", "."))
+    if "://" in ref or not Path(ref).expanduser().exists():
+        parts = [p for p in re.sub(r"^[a-z]+://[^/]+/", "", ref).split("/") if p and p != "models"]
+        return _slug("_".join(parts[-3:]))
+    path = Path(ref).expanduser().resolve()
+    return _slug(f"{path.parent.name}_{path.name}" if path.name.isdigit() else path.name)
+
+
+def _handle_path(ref: str) -> str:
+    """`google/imagenet/x/feature_vector/5` from any TF Hub / Kaggle URL or bare handle (no query, no slashes)."""
+    return re.sub(r"^[a-z]+://(www\.)?[^/]+/(models/)?", "", ref.split("?")[0]).strip("/").lower()
+
+
+def zoo_member(ref: str):
+    """The zoo member a reference names (its name, TF Hub handle/URL or Kaggle handle), else None."""
+    from study.casestudy import assets
+
+    if ref in {m.name for m in assets.MEMBERS}:
+        return assets.get_member(ref)
+    h = _handle_path(ref)
+    for m in assets.MEMBERS:
+        if m.backend != "tf":
+            continue
+        if h in (m.handle.lower(), f"{m.handle}/{m.version}".lower()):
+            return m
+        kaggle = (m.kaggle_handle or "").lower()
+        if kaggle and (h == kaggle or (h.startswith(kaggle + "/") and h[len(kaggle) + 1:].isdigit())):
+            return m
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- hashes
+def content_hash(path: str | Path) -> str:
+    """sha256 over a file, or over a folder's relative file names and bytes (sorted)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    entries = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for p in entries:
+        if p.is_dir():
+            continue
+        h.update(str(p.relative_to(path) if p != path else p.name).encode() + b"\0")
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _function_source(ref: str) -> Path:
+    """The source file of `package.module:function`, found without importing it."""
+    import importlib.util
+
+    module = ref.split(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        spec, why = None, str(exc)
+    else:
+        why = "not found"
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        raise StudyError(f"torch feature extractor {ref!r}: module {module!r} cannot be imported ({why}); install "
+                         "its package or put it on PYTHONPATH (form: package.module:function)")
+    return Path(spec.origin)
+
+
+# ---------------------------------------------------------------------------------------------- resolve
+def resolve(ref: str | Asset, profile: str | None = None, input_size: int | None = None) -> Asset:
+    """The asset `ref` names (see the module docstring); one StudyError when it names none or does not fit."""
+    if isinstance(ref, Asset):
+        return ref
+    if not isinstance(ref, str) or not ref.strip():
+        raise StudyError(f"empty asset reference {ref!r}; give {FORMS}")
+    ref = ref.strip()
+    member = zoo_member(ref)
+    if member is not None:
+        if input_size and input_size != member.input_size:
+            raise StudyError(f"{ref}: the zoo member {member.name} takes {member.input_size} px images, "
+                             f"not --input-size {input_size}; drop --input-size or pick another member")
+        return Asset(name=member.name, kind="zoo", backend=member.backend, ref=member.name,
+                     input_size=member.input_size, feature_dim=member.feature_dim, member=member.name)
+    path = Path(ref).expanduser()
+    if _FUNCTION_REF.match(ref) and not path.exists():
+        src = _function_source(ref)
+        return _inspected("torch_function", ref, content_hash(src), input_size)
+    if path.exists():
+        path = path.resolve()
+        if not (path / "saved_model.pb").is_file():
+            raise StudyError(f"{path} is not a TF2 SavedModel folder (no saved_model.pb); give {FORMS}")
+        return _inspected("saved_model", str(path), content_hash(path), input_size)
+    if "/" in ref:
+        return _resolve_handle(ref, profile, input_size)
+    from study.casestudy import assets
+
+    raise StudyError(f"unknown asset {ref!r}: not a zoo member ({', '.join(m.name for m in assets.MEMBERS[:3])}, "
+                     f"...; python -m study zoo list), not an existing folder, not package.module:function. "
+                     f"Give {FORMS}")
+
+
+def _resolve_handle(ref: str, profile: str | None, input_size: int | None) -> Asset:
+    """A TF Hub / Kaggle handle that is not a zoo member: the real asset, fetched into the TF Hub cache (paper)."""
+    url = ref if "://" in ref else f"https://tfhub.dev/{ref.strip('/')}"
+    if config.get_profile(profile).name != "paper":
+        raise StudyError(f"{ref} is a TF Hub / Kaggle handle that is not a zoo member; the offline profiles do not "
+                         "download. Download it (…?tf-hub-format=compressed), unpack it to a folder and pass the "
+                         "folder, or run with PROFILE=paper (online, or with TFHUB_CACHE_DIR holding it)")
+    return _inspected("hub", url, None, input_size)
+
+
+def _inspected(kind: str, ref: str, sha: str | None, input_size: int | None) -> Asset:
+    """Inspect (in a subprocess, cached by content hash) and build the Asset."""
+    key = hashlib.sha256(f"{INSPECT_VERSION}|{kind}|{ref}|{sha}|{input_size or 0}".encode()).hexdigest()[:32]
+    cache = config.cache_dir() / "asset-refs" / f"{key}.json"
+    info = None
+    if sha and cache.is_file():
+        try:
+            info = json.loads(cache.read_text())
+        except (OSError, json.JSONDecodeError):
+            info = None
+    if info is None:
+        from study.runtime import processes
+
+        cmd = [sys.executable, "-m", "study.casestudy.asset_refs", kind, ref, str(input_size or 0)]
+        proc = processes.run(cmd, role="asset-inspect", capture_output=True, text=True, env=processes.child_env())
+        if proc.returncode:
+            lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith(("WARNING", "I0000", "W0000"))]
+            raise StudyError("\n".join(lines[-6:]) or f"inspecting {ref} failed (exit {proc.returncode})")
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        if sha:
+            files.write_text(cache, json.dumps(info) + "\n")
+    return Asset(name=asset_id(ref), kind=kind, backend="torch" if kind == "torch_function" else "tf", ref=ref,
+                 sha256=info.get("sha256", sha), **{k: info.get(k) for k in
+                                                    ("input_size", "feature_dim", "signature", "output_key")})
+
+
+def resolve_all(refs: Sequence[str | Asset], profile: str | None = None, input_size: int | None = None) -> list[Asset]:
+    """Several references; two different assets with the same readable id are an error (their folders would clash)."""
+    out: list[Asset] = []
+    for ref in refs:
+        a = resolve(ref, profile, input_size)
+        clash = next((b for b in out if b.name == a.name), None)
+        if clash is not None and clash.ref != a.ref:
+            raise StudyError(f"assets {clash.ref} and {a.ref} would both be called {a.name!r}; rename one folder")
+        if clash is None:
+            out.append(a)
+    return out
+
+
+def fingerprint(asset: Asset, profile: str | None = None) -> Asset:
+    """The asset with its content hash (zoo members: of the built / cached / shipped files)."""
+    if asset.sha256 or asset.kind != "zoo":
+        return asset
+    from study.casestudy import assets
+
+    member = assets.get_member(asset.member)
+    if member.backend == "torch":
+        where = assets._lite_weights_path(member)
+    elif config.get_profile(profile).name == "paper":
+        where = Path(assets.paper_asset(member))
+        where = where if where.exists() else assets.hub_cache_path(member)
+    else:
+        where = assets.embedded_path(member)
+    return dataclasses.replace(asset, sha256=content_hash(where) if where.exists() else None)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def _import_function(ref: str):
+    import importlib
+
+    module, fn = ref.split(":")
+    try:
+        return getattr(importlib.import_module(module), fn)
+    except (ImportError, AttributeError) as exc:
+        raise StudyError(f"torch feature extractor {ref!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _torch_module(ref: str):
+    from torch import nn
+
+    fn = _import_function(ref)
+    try:
+        module = fn()
+    except Exception as exc:  # noqa: BLE001 - the user's code: say which function failed and how
+        raise StudyError(f"{ref}() failed: {type(exc).__name__}: {exc}; a torch feature extractor is a function "
+                         "called without arguments") from exc
+    if not isinstance(module, nn.Module):
+        raise StudyError(f"{ref}() returned a {type(module).__name__}, not a torch.nn.Module; a torch feature "
+                         "extractor is a function returning a module that maps (N, 3, S, S) in [0, 1] to (N, D)")
+    return module
+
+
+def _hub_location(asset: Asset) -> str:
+    return asset.ref
+
+
+def feature_extractor(asset: Asset, profile: str | None = None, trainable: bool = False):
+    """The asset as a feature extractor, like `study.casestudy.assets.feature_extractor` for zoo members."""
+    if asset.kind == "zoo":
+        from study.casestudy import assets
+
+        return assets.feature_extractor(asset.member, profile, trainable)
+    if asset.kind == "torch_function":
+        module = _torch_module(asset.ref)
+        module.requires_grad_(trainable)
+        return module.eval()
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow_hub as hub
+
+    extra = {"signature": asset.signature, "output_key": asset.output_key} if asset.signature else {}
+    try:
+        return hub.KerasLayer(_hub_location(asset), trainable=trainable, name=asset.name,
+                              input_shape=(asset.input_size, asset.input_size, 3), **extra)
+    except Exception as exc:  # noqa: BLE001 - hub raises many types; say which asset and how to fix
+        raise StudyError(f"cannot load {asset.name} from {asset.ref}: {type(exc).__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------- inspection
+def _size_from(shape: Sequence[int | None], input_size: int, where: str) -> int:
+    h, w = shape[1], shape[2]
+    if h is not None and w is not None and h != w:
+        raise StudyError(f"{where} takes {h}x{w} images; the method uses square inputs")
+    fixed = h or w
+    if fixed and input_size and fixed != input_size:
+        raise StudyError(f"{where} takes {fixed} px images, not --input-size {input_size}; drop --input-size")
+    if not (fixed or input_size):
+        raise StudyError(f"{where} takes images of any size; state one with --input-size N (e.g. 224)")
+    return int(fixed or input_size)
+
+
+def _inspect_saved_model(path: str, input_size: int) -> dict[str, Any]:
+    """Input size, feature dim and how to call a SavedModel image feature vector (`__call__` or a signature)."""
+    import tensorflow as tf
+
+    try:
+        obj = tf.saved_model.load(path)
+    except Exception as exc:  # noqa: BLE001
+        raise StudyError(f"cannot load the SavedModel {path}: {type(exc).__name__}: {exc}") from exc
+
+    def image(spec) -> bool:
+        return isinstance(spec, tf.TensorSpec) and spec.shape.rank == 4 and spec.shape[-1] == 3 and spec.dtype.is_floating
+
+    seen = []
+    for cf in getattr(getattr(obj, "__call__", None), "concrete_functions", []):
+        args = cf.structured_input_signature[0]
+        out = cf.structured_outputs
+        if args and image(args[0]) and isinstance(out, (tf.Tensor, tf.TensorSpec)) and out.shape.rank == 2:
+            size = _size_from(args[0].shape.as_list(), input_size, f"the SavedModel {path}")
+            return {"input_size": size, "feature_dim": out.shape[-1], "signature": None, "output_key": None}
+        seen.append(f"__call__{tuple(getattr(a, 'shape', a) for a in args)}")
+    for name, fn in obj.signatures.items():
+        inputs = fn.structured_input_signature[1]
+        outputs = {k: v for k, v in fn.structured_outputs.items() if v.shape.rank == 2}
+        images = [k for k, v in inputs.items() if image(v)]
+        seen.append(f"{name}({', '.join(f'{k}: {v.shape}' for k, v in inputs.items())})")
+        if len(inputs) == 1 and images and outputs:
+            key = next((k for k in ("feature_vector", "default", "features") if k in outputs), sorted(outputs)[0])
+            size = _size_from(inputs[images[0]].shape.as_list(), input_size, f"the SavedModel {path}")
+            return {"input_size": size, "feature_dim": outputs[key].shape[-1], "signature": name, "output_key": key}
+    raise StudyError(f"the SavedModel {path} has no image feature-vector signature: expected a function of float "
+                     f"images (N, S, S, 3) returning features (N, D); found {'; '.join(seen) or 'no functions'}. "
+                     "Export an image feature vector (TF Hub's image_feature_vector convention)")
+
+
+def _inspect_torch(ref: str, input_size: int) -> dict[str, Any]:
+    import torch
+
+    module = _torch_module(ref).eval()
+    fixed = getattr(module, "input_size", None) or getattr(_import_function(ref), "input_size", None)
+    size = _size_from([None, fixed, fixed], input_size, f"the torch feature extractor {ref}")
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(1, 3, size, size))
+    except Exception as exc:  # noqa: BLE001
+        raise StudyError(f"{ref}: a (1, 3, {size}, {size}) image batch fails: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise StudyError(f"{ref} returns {getattr(out, 'shape', type(out).__name__)} for (1, 3, {size}, {size}); "
+                         "a feature extractor returns (N, D) features")
+    return {"input_size": size, "feature_dim": int(out.shape[1]), "signature": None, "output_key": None}
+
+
+def _inspect(kind: str, ref: str, input_size: int) -> dict[str, Any]:
+    if kind == "torch_function":
+        return _inspect_torch(ref, input_size)
+    if kind == "hub":
+        import tensorflow_hub as hub
+
+        try:
+            path = hub.resolve(ref)
+        except Exception as exc:  # noqa: BLE001
+            raise StudyError(f"cannot fetch {ref}: {type(exc).__name__}: {exc}; check the handle, the network or "
+                             "TFHUB_CACHE_DIR") from exc
+        return _inspect_saved_model(path, input_size) | {"sha256": content_hash(path)}
+    return _inspect_saved_model(ref, input_size)
+
+
+if __name__ == "__main__":  # python -m study.casestudy.asset_refs KIND REF INPUT_SIZE (run by `resolve`)
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        print(json.dumps(_inspect(sys.argv[1], sys.argv[2], int(sys.argv[3]))))
+    except StudyError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
