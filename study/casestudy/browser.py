@@ -137,6 +137,9 @@ def find_models(path: str | Path, members: list[str] | None = None) -> list[Tune
                              "rerun the fine-tuning sweep for this member") from exc
         found.append(model)
     if members:
+        from study.casestudy.asset_refs import asset_id
+
+        members = [asset_id(m) for m in members]  # asset references name their sweep folders by readable id
         names = {m.name for m in found}
         unknown = [m for m in members if m not in names]
         if unknown:
@@ -598,7 +601,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", required=True, type=Path, help="the fine-tuning sweep's --out DIR (or its models/)")
     p.add_argument("--backend", nargs="+", default=["wasm"], choices=BACKENDS, help="TF.js backend(s) (default wasm)")
     p.add_argument("--out", type=Path, default=None, help="output DIR (default: results/browser/<profile>)")
-    p.add_argument("--members", nargs="+", metavar="MEMBER", help="only these fine-tuned members")
+    p.add_argument("--members", nargs="+", metavar="ASSET", help="only these fine-tuned assets (names or references)")
     p.add_argument("--timeout", type=float, default=None, help="watchdog: seconds per run in all")
     p.add_argument("--stall", type=float, default=None, help="watchdog: seconds without progress")
     p.add_argument("--redo", action="store_true", help="rerun (model, backend) pairs already in table_x.csv")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -43,7 +42,6 @@ import pandas as pd
 from study import cache, config, files
 from study.errors import ResumeWarning, StudyError
 from study.runtime import processes
-from study.runtime.envvars import scoped_environ
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
 ARCHITECTURES = ("MobileNet V1", "MobileNet V2")
@@ -162,9 +160,10 @@ def get_versions(names: Sequence[str] | None = None) -> list[VersionSpec]:
 
 # ------------------------------------------------------------------------------------- Step 1
 def _member(name: str):
-    from study.casestudy import assets
+    from study.casestudy import asset_refs, assets
 
-    member = assets.get_member(name)  # unknown name: StudyError listing the valid ones
+    # a member name or its TF Hub / Kaggle handle; publishing rebuilds the network, so it must be a zoo MobileNet
+    member = asset_refs.zoo_member(name) or assets.get_member(name)  # unknown: StudyError listing the valid ones
     if member.backend != "tf" or member.architecture not in ARCHITECTURES:
         tf_names = [m.name for m in assets.MEMBERS if m.backend == "tf"]
         raise StudyError(f"{member.name} is a {member.backend} member ({member.architecture}); publishing versions "
@@ -424,30 +423,6 @@ def table_viii_beside(out: str | Path) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------ measuring (Section VII-H)
-def _version_cache(member, version_dir: Path, cache: Path, base_cache: Path) -> Path:
-    """A cache folder in which the zoo finds `version_dir` as the member's asset and the data sets are shared.
-
-    The sweep harness loads members through `study.casestudy.assets` only; this is how it fine-tunes a published
-    version instead: embedded profiles read `cache_dir()/zoo/...`, the paper profile `$STUDY_HUB_ASSETS`.
-    """
-    from study.casestudy import assets
-
-    cache.mkdir(parents=True, exist_ok=True)
-    (base_cache / "datasets").mkdir(parents=True, exist_ok=True)
-    links = {cache / "datasets": base_cache / "datasets"}
-    with scoped_environ(STUDY_CACHE_DIR=str(cache)):
-        links[assets.embedded_path(member)] = version_dir
-    links[cache / "hub-assets" / member.handle / str(member.version)] = version_dir
-    for link, target in links.items():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
-            if link.is_symlink() and link.resolve() == target.resolve():
-                continue
-            link.unlink() if link.is_symlink() else shutil.rmtree(link)
-        link.symlink_to(target.resolve(), target_is_directory=True)
-    return cache
-
-
 def finetune_versions(published: str | Path, out: str | Path, profile: str | None = None,
                       names: Sequence[str] | None = None, *, browser_backends: Sequence[str] = (),
                       progress: bool = False, **sweep_options: Any) -> pd.DataFrame:
@@ -467,24 +442,24 @@ def finetune_versions(published: str | Path, out: str | Path, profile: str | Non
     member = _member(info["member"])
     prof = config.get_profile(profile).name
     out = Path(out)
-    base_cache = config.cache_dir()
     rows = []
     for version in table.itertuples():
-        cache = _version_cache(member, Path(version.path), out / version.name / "cache", base_cache)
+        # the version folder is the asset (study.casestudy.asset_refs): a local SavedModel at the member's size
         sweep_out = out / version.name / "sweep"
-        with scoped_environ(STUDY_CACHE_DIR=str(cache), STUDY_HUB_ASSETS=str(cache / "hub-assets")):
-            t9 = finetune.sweep(sweep_out, prof, [member.name], progress=progress, **sweep_options)
-            row = {"version": version.version, "name": version.name,
-                   "paper_vii_h": PAPER_VII_H.get(version.tfhub_version, ""),
-                   **t9.iloc[0][["accuracy", "delta_cpu", "delta_mem", "elapse", "elapse_s", "status"]].to_dict()}
-            if browser_backends and row["status"] == "ok":
-                from study.casestudy import browser
+        t9 = finetune.sweep(sweep_out, prof, [str(version.path)], input_size=member.input_size, progress=progress,
+                            **sweep_options)
+        row = {"version": version.version, "name": version.name,
+               "paper_vii_h": PAPER_VII_H.get(version.tfhub_version, ""),
+               **t9.iloc[0][["accuracy", "delta_cpu", "delta_mem", "elapse", "elapse_s", "status", "asset_sha256"]]
+               .to_dict()}
+        if browser_backends and row["status"] == "ok":
+            from study.casestudy import browser
 
-                tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=prof,
-                                          backends=tuple(browser_backends), members=[member.name], progress=progress)
-                for r in tx.itertuples():
-                    row |= {f"browser_{r.backend}_status": r.status, f"browser_{r.backend}_ms_per_image": r.ms_per_image,
-                            f"browser_{r.backend}_accuracy": r.accuracy}
+            tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=prof,
+                                      backends=tuple(browser_backends), members=[str(version.path)], progress=progress)
+            for r in tx.itertuples():
+                row |= {f"browser_{r.backend}_status": r.status, f"browser_{r.backend}_ms_per_image": r.ms_per_image,
+                        f"browser_{r.backend}_accuracy": r.accuracy}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -530,7 +505,7 @@ def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="publish a zoo member's versions following the version notes (Table VIII)")
-    p.add_argument("--member", required=True, help="a TF zoo member, e.g. mobilenet_v2_035_96")
+    p.add_argument("--member", required=True, help="a TF zoo member or its TF Hub / Kaggle handle, e.g. mobilenet_v2_035_96")
     p.add_argument("--out", required=True, type=Path, help="output folder: one folder per version")
     p.add_argument("--versions", nargs="+", metavar="V", help="only these versions (e.g. v1 v3; default: all)")
     p.add_argument("--force", action="store_true", help="republish versions that are already there")
