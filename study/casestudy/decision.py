@@ -82,7 +82,7 @@ def load_table(source: str | Path | pd.DataFrame, kind: str, *, backend: str | N
     """A Table IX- or X-shaped table, validated: numeric resources, `elapse` in seconds (`elapse_hms` keeps the text).
 
     Empty cells are missing measurements (a failed run, no GPU); anything unparsable is a StudyError that
-    names the file, the column and the row. A table with a `backend` column (our browser sweep: one row per
+    names the file, the column and the row. A Table X with a `backend` column (our browser sweep: one row per
     model and TF.js backend) is narrowed to `backend`, which must be given when it holds several.
     """
     kind = kind.upper()
@@ -103,7 +103,7 @@ def load_table(source: str | Path | pd.DataFrame, kind: str, *, backend: str | N
     if missing:
         raise StudyError(f"{where} lacks column(s) {', '.join(missing)}; a Table {kind}-shaped table needs "
                          f"{', '.join(REQUIRED_COLUMNS[kind])}")
-    if "backend" in df.columns:
+    if kind == "X" and "backend" in df.columns:  # Table IX's `backend` is the training framework (tf / torch)
         df = _one_backend(df, backend, where)
     elif backend:
         raise StudyError(f"{where} has no backend column; drop --backend {backend}")

@@ -270,3 +270,12 @@ def test_evidence_of_a_member_without_a_measurement():
     ev = decision.compare(CaseStudyTables(x=df), "b").set_index("resource")
     assert ev.loc["x.memory", "statement"] == "no memory usage measured" and pd.isna(ev.loc["x.memory", "uses_less_than"])
     assert ev.loc["x.cpu", "uses_less_than"] == 1
+
+
+def test_table_ix_backend_column_is_the_training_framework(tmp_path):
+    """A sweep of TF and torch assets (tf / torch in Table IX's `backend`) is one table, not narrowed."""
+    ix = pd.DataFrame({"model": ["a", "b"], "delta_cpu": [50.0, 60.0], "delta_mem": [1.0, 2.0],
+                       "elapse": ["0:00:10", "0:00:20"], "accuracy": [0.5, 0.6], "backend": ["tf", "torch"]})
+    ix.to_csv(tmp_path / "table_ix.csv", index=False)
+    tables, _ = decision.sweep_tables(tmp_path / "table_ix.csv", None)
+    assert list(tables.ix["model"]) == ["a", "b"]
