@@ -245,6 +245,22 @@ def fingerprint(asset: Asset, profile: str | None = None) -> Asset:
     return dataclasses.replace(asset, sha256=content_hash(where) if where.exists() else None)
 
 
+def saved_model_folder(ref: str, profile: str | None = None) -> Path | None:
+    """The SavedModel folder of a TF zoo member named by `ref` (embedded: built; paper: local copy or TF Hub
+    cache, fetched when online), for tools that read folders (version-diff); None when `ref` names no TF member."""
+    member = zoo_member(ref)
+    if member is None or member.backend != "tf":
+        return None
+    from study.casestudy import assets
+
+    location = assets.asset_location(member, profile)
+    if Path(location).exists():
+        return Path(location)
+    import tensorflow_hub as hub
+
+    return Path(hub.resolve(location))
+
+
 # ---------------------------------------------------------------------------------------------- loading
 def _import_function(ref: str):
     import importlib

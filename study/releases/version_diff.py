@@ -147,7 +147,13 @@ def _variables(obj, path: Path) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> Asset:
-    """Load a TF2 SavedModel for diffing; a StudyError (one line) when it is not one."""
+    """Load a TF2 SavedModel for diffing; a StudyError (one line) when it is not one.
+
+    `path` may also be an asset reference of a TF zoo member (name or TF Hub / Kaggle handle): its SavedModel."""
+    if not Path(path).exists():
+        from study.casestudy.asset_refs import saved_model_folder
+
+        path = saved_model_folder(str(path)) or path
     path = Path(path)
     if not path.exists():
         raise StudyError(f"{path} does not exist; pass the folder of a SavedModel (e.g. a version written by "
@@ -487,8 +493,8 @@ def diff_table(diffs: list[VersionDiff]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------- CLI
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("version-diff", help="what changed between two asset versions (API, parameters, outputs)")
-    p.add_argument("a", type=Path, help="the old version: a SavedModel folder")
-    p.add_argument("b", type=Path, help="the new version: a SavedModel folder")
+    p.add_argument("a", help="the old version: a SavedModel folder or a TF zoo member (name or handle)")
+    p.add_argument("b", help="the new version: a SavedModel folder or a TF zoo member (name or handle)")
     p.add_argument("--json", action="store_true", help="print the whole diff as JSON")
     p.set_defaults(func=_cli)
 
