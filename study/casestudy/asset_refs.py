@@ -36,6 +36,7 @@ from study import config, files
 from study.errors import StudyError
 
 KINDS = ("zoo", "hub", "saved_model", "torch_function")
+KAGGLE_FRAMEWORKS = ("tensorflow2", "tensorflow1", "tflite", "tfjs", "keras", "pytorch", "jax")
 INSPECT_VERSION = 1  # bump when `_inspect_*` changes: cached inspections are keyed on it
 _FUNCTION_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 FORMS = ("a zoo member name (python -m study zoo list), a TF Hub / Kaggle handle or URL, a local TF2 SavedModel "
@@ -181,7 +182,10 @@ def resolve(ref: str | Asset, profile: str | None = None, input_size: int | None
 
 def _resolve_handle(ref: str, profile: str | None, input_size: int | None) -> Asset:
     """A TF Hub / Kaggle handle that is not a zoo member: the real asset, fetched into the TF Hub cache (paper)."""
-    url = ref if "://" in ref else f"https://tfhub.dev/{ref.strip('/')}"
+    parts = ref.strip("/").split("/")
+    kaggle = len(parts) >= 4 and parts[2].lower() in KAGGLE_FRAMEWORKS  # owner/model/framework/variation[/version]
+    url = ref if "://" in ref else f"https://www.kaggle.com/models/{ref.strip('/')}" if kaggle else \
+        f"https://tfhub.dev/{ref.strip('/')}"
     if config.get_profile(profile).name != "paper":
         raise StudyError(f"{ref} is a TF Hub / Kaggle handle that is not a zoo member; the offline profiles do not "
                          "download. Download it (…?tf-hub-format=compressed), unpack it to a folder and pass the "
