@@ -175,9 +175,8 @@ def resolve(ref: str | Asset, profile: str | None = None, input_size: int | None
         return _resolve_handle(ref, profile, input_size)
     from study.casestudy import assets
 
-    raise StudyError(f"unknown asset {ref!r}: not a zoo member ({', '.join(m.name for m in assets.MEMBERS[:3])}, "
-                     f"...; python -m study zoo list), not an existing folder, not package.module:function. "
-                     f"Give {FORMS}")
+    raise StudyError(f"unknown asset {ref!r}: not a zoo member, an existing folder or package.module:function. "
+                     f"Give {FORMS}; valid members: {', '.join(m.name for m in assets.MEMBERS)}")
 
 
 def _resolve_handle(ref: str, profile: str | None, input_size: int | None) -> Asset:

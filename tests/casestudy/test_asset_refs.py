@@ -36,7 +36,7 @@ def test_zoo_members_by_name_handle_url_and_kaggle_handle():
 
 
 def test_unknown_reference_names_the_accepted_forms(tmp_path):
-    with pytest.raises(StudyError, match="not a zoo member.*package.module:function"):
+    with pytest.raises(StudyError, match="not a zoo member.*package.module:function.*valid members: .*efficientnet"):
         asset_refs.resolve("no_such_asset")
     with pytest.raises(StudyError, match="no saved_model.pb"):
         asset_refs.resolve(str(tmp_path))
