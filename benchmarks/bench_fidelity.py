@@ -1,7 +1,7 @@
 """Cost of `deploy --sweep` per member x format: export seconds and runtime-process seconds of every cell.
 
 Run: .venv/bin/python benchmarks/bench_fidelity.py [--sweep DIR] [--formats ...] [--profile smoke]
-Without --sweep it measures the smoke profile's tiny stand-in classifiers (study.casestudy.browser.tiny_classifiers,
+Without --sweep it measures the smoke profile's tiny stand-in classifiers (study.casestudy.stand_ins.tiny_classifiers,
 built into a temporary folder first; not timed). Prints the wall time of the whole run, the median cost per format
 (export + runtime process) and per member; the figures go into docs/deployment-fidelity.md. This machine has
 2 cores and is shared: note the load average.
@@ -23,10 +23,10 @@ def main() -> int:
     args = ap.parse_args()
     import pandas as pd
 
-    from study.casestudy import browser, fidelity
+    from study.casestudy import fidelity, stand_ins
 
     with tempfile.TemporaryDirectory() as tmp:
-        sweep = Path(args.sweep) if args.sweep else browser.tiny_classifiers(Path(tmp) / "sweep", profile="smoke")
+        sweep = Path(args.sweep) if args.sweep else stand_ins.tiny_classifiers(Path(tmp) / "sweep", profile="smoke")
         t0 = time.perf_counter()
         df = fidelity.run_fidelity(sweep, args.formats, work=Path(tmp) / "work", profile=args.profile)
         wall = time.perf_counter() - t0

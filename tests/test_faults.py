@@ -182,12 +182,12 @@ def test_outputs_honour_the_umask(clean_sweep):
 
 @pytest.fixture(scope="module")
 def tiny(env, tmp_path_factory):
-    from study.casestudy import browser
+    from study.casestudy import stand_ins
 
     root = tmp_path_factory.mktemp("tiny")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", env["STUDY_CACHE_DIR"])
-        browser.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,))
+        stand_ins.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,))
     return root / "sweep"
 
 

@@ -176,7 +176,7 @@ def run_chromium(model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats
 
 
 def run_export(fmt: str, export, x: np.ndarray, work: Path, *, warmup: int, repeats: int,
-               timeout: float) -> RunResult:
+               timeout: float) -> RuntimeRun:
     """Run an exported artefact (`backend.Export`) on `x` in the fresh runtime process its runner names."""
     if export.runner == "python":
         return run_python_worker(fmt, export.path, x, work, warmup=warmup, repeats=repeats, timeout=timeout)

@@ -12,7 +12,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from study.casestudy import browser, stats_server
+from study.casestudy import browser, stand_ins, stats_server
 from study.errors import StudyError
 from study.casestudy.sampler import read_samples
 from tests.conftest import needs_browser
@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        browser.tiny_classifiers(root / "sweep", profile="smoke")
+        stand_ins.tiny_classifiers(root / "sweep", profile="smoke")
     return root
 
 

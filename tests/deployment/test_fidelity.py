@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.casestudy import browser, deploy_criterion, fidelity, fidelity_analysis
+from study.casestudy import deploy_criterion, fidelity, fidelity_analysis, stand_ins
 from study.casestudy.decision import CaseStudyTables, load_table, select
 from study.cli import main
 from study.errors import StudyError
@@ -137,7 +137,7 @@ def tiny_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("fidelity")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        browser.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,), epochs=10)
+        stand_ins.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,), epochs=10)
     return root / "sweep"
 
 

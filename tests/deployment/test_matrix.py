@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import config, paper
+from study import paper
 from study.deployment import backend, matrix, scenarios, worker
 from study.cli import main
 from study.runtime.images import preprocess

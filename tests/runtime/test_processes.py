@@ -2,13 +2,11 @@
 reproduce lock, damaged-file detection, and TensorFlow's load-time lines kept off our output."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import pytest
