@@ -36,6 +36,9 @@ def test_children_and_their_groups_die_with_a_sigkilled_driver(tmp_path):
     roles = read_pid_log(log)
     assert sorted(roles.values()) == ["plain", "tree", "tree-guard"]
     tree_root = next(pid for pid, role in roles.items() if role == "tree")
+    deadline = time.monotonic() + 20  # bash forks its two sleeps a moment after popen returns
+    while len(psutil.Process(tree_root).children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     pids = [*roles, *(c.pid for c in psutil.Process(tree_root).children())]
     assert len(pids) == 5 and not set(alive(pids)) ^ set(pids)
     driver.kill()
