@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from study.casestudy import decision
+from study.casestudy import decision, figures
 from study.cli import main
 from study.casestudy.decision import CaseStudyTables, Criterion, pareto_front, select, uses_less_than
 from study.errors import StudyError
@@ -158,7 +158,7 @@ def test_accuracy_fronts_of_the_paper():
 
 def test_front_figure_has_one_panel_per_resource():
     fronts = decision.accuracy_fronts(CaseStudyTables(x=table_x()))
-    fig = decision.plot_accuracy_fronts(fronts, highlight=["b"], source="reproduced")
+    fig = figures.accuracy_fronts(fronts, highlight=["b"], source="reproduced")
     assert sum(ax.get_visible() for ax in fig.axes) == 5
 
 
