@@ -34,7 +34,18 @@ def reproduce(profile: str, env: dict[str, str], *extra: str) -> tuple[float, st
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"reproduce failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return seconds, proc.stdout
+    return seconds, proc.stdout + proc.stderr  # the per-notebook lines go to stderr (beside the progress bar)
+
+
+def slow_cells(results: Path, over_s: float = 3.0) -> dict[str, list[tuple[float, str]]]:
+    """Per executed notebook, its cells that took more than `over_s` (papermill's per-cell durations)."""
+    out = {}
+    for nb in sorted((results / "notebooks").glob("[0-9]*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        out[nb.stem] = [(round(c["metadata"].get("papermill", {}).get("duration") or 0, 1),
+                         "".join(c["source"]).splitlines()[0][:80]) for c in cells if c["cell_type"] == "code"
+                        and (c["metadata"].get("papermill", {}).get("duration") or 0) > over_s]
+    return out
 
 
 def reruns(stdout: str) -> list[str]:
@@ -66,6 +77,8 @@ def main() -> None:
     first, out = reproduce(args.profile, env)
     per_notebook = dict(re.findall(r"\[reproduce\] (\S+): .*done in ([\d.]+) s", out))
     print(f"first run ({args.profile}, {base}): {first:.1f} s; per notebook: {per_notebook}", flush=True)
+    for stem, cells in slow_cells(base / "results").items():
+        print(f"  {stem}: " + "; ".join(f"{d} s `{src}`" for d, src in cells))
     runs = [reproduce(args.profile, env)[0] for _ in range(3)]
     print(f"no-change run: median {sorted(runs)[1]:.2f} s (min {min(runs):.2f}, max {max(runs):.2f}) "
           f"over {len(runs)} runs (target <= 15 s)", flush=True)
@@ -83,7 +96,7 @@ def main() -> None:
                    "after_restore_s": round(restored, 1), "rerun_after_change": reruns(out)}
         print(f"real run after a code change to {args.rerun_module}: {edited:.1f} s, re-ran {reruns(out)}; "
               f"after restoring it: {restored:.1f} s, re-ran {reruns(out2)}", flush=True)
-    print(json.dumps({**timings, "profile": args.profile, "first_s": round(first, 1), "per_notebook_s": per_notebook,
+    print(json.dumps({**timings, "profile": args.profile, "first_s": round(first, 1), "per_notebook_s": {k: float(v) for k, v in per_notebook.items()},
                       "no_change_s": [round(r, 2) for r in runs], "module": args.module,
                       "rerun_after_code_change": reruns(code), "rerun_after_comment": reruns(comment)}))
 

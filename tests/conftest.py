@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,11 +25,43 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def outdirs(tmp_path, monkeypatch):
     """Point results/, figures/ and the cache at temporary folders (also for papermill kernels)."""
-    dirs = {name: tmp_path / name for name in ("results", "figures", "cache")}
-    monkeypatch.setenv("STUDY_RESULTS_DIR", str(dirs["results"]))
-    monkeypatch.setenv("STUDY_FIGURES_DIR", str(dirs["figures"]))
-    monkeypatch.setenv("STUDY_CACHE_DIR", str(dirs["cache"]))
-    return dirs
+    point_outputs_at(monkeypatch, tmp_path)
+    return {name: tmp_path / name for name in OUT_ENV}
+
+
+OUT_ENV = {"results": "STUDY_RESULTS_DIR", "figures": "STUDY_FIGURES_DIR", "cache": "STUDY_CACHE_DIR"}
+
+
+def point_outputs_at(mp: pytest.MonkeyPatch, root: Path) -> None:
+    """results/, figures/ and the cache under `root` (also for papermill kernels) while `mp` is active."""
+    for name, env in OUT_ENV.items():
+        mp.setenv(env, str(root / name))
+
+
+@dataclass
+class SmokeRun:
+    """Every notebook run once with profile=smoke, in order, into `root`/{results,figures,cache}."""
+    root: Path
+    outcomes: dict  # notebook stem -> NotebookRun, or the exception it raised
+
+
+@pytest.fixture(scope="session")
+def smoke_notebooks(tmp_path_factory) -> SmokeRun:
+    """Every notebook once, profile=smoke, in `make reproduce` order into one set of temporary folders; a failing
+    notebook is recorded and the rest still run. Shared by tests/test_notebooks.py and tests/test_paper_draft.py,
+    so the suite executes each notebook once."""
+    from study.reproduce import notebooks, run_if_needed
+
+    root = tmp_path_factory.mktemp("smoke")
+    outcomes = {}
+    with pytest.MonkeyPatch.context() as mp:
+        point_outputs_at(mp, root)
+        for nb in notebooks():
+            try:
+                outcomes[nb.stem] = run_if_needed(nb, {"profile": "smoke"})[1]
+            except Exception as exc:  # noqa: BLE001 - recorded; test_notebooks reports it for its notebook
+                outcomes[nb.stem] = exc
+    return SmokeRun(root, outcomes)
 
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"../shared not found at {SHARED}")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from study.reproduce import notebooks, run_notebook
+from study.reproduce import notebooks
 from study.report import read_manifest
 
 NOTEBOOKS = notebooks()
@@ -27,12 +27,15 @@ def test_committed_clean_with_a_parameters_cell(nb):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_runs_and_saves_tables_and_figures(nb, outdirs):
-    run = run_notebook(nb, {"profile": "smoke"})
-    assert run.output.exists()
+def test_notebook_runs_and_saves_tables_and_figures(nb, smoke_notebooks):
+    outcome = smoke_notebooks.outcomes[nb.stem]
+    if isinstance(outcome, BaseException):
+        pytest.fail(f"{nb.stem} failed: {type(outcome).__name__}: {outcome}")
+    assert outcome.output.exists() and not outcome.cached
     kinds = {}
-    for path, entry in read_manifest(outdirs["results"] / "manifest.json")["artifacts"].items():
-        assert entry["notebook"] == nb.stem and entry["parameters"]["profile"] == "smoke"
-        kinds.setdefault(entry["kind"], []).append(path)
+    for path, entry in read_manifest(smoke_notebooks.root / "results" / "manifest.json")["artifacts"].items():
+        if entry["notebook"] == nb.stem:
+            assert entry["parameters"]["profile"] == "smoke"
+            kinds.setdefault(entry["kind"], []).append(path)
     assert kinds.get("figure"), f"{nb.stem} saved no figure"
     assert any(p.endswith(".pdf") for p in kinds["figure"]) and any(p.endswith(".png") for p in kinds["figure"])

@@ -13,7 +13,7 @@ import pytest
 from study import config, draft, files
 from study.errors import StudyError
 from study.report import Report, read_manifest
-from tests.conftest import needs_tex
+from tests.conftest import needs_tex, point_outputs_at
 
 
 def test_macro_names_are_letters_only_and_deterministic():
@@ -101,16 +101,14 @@ def _text(s: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def smoke_build(tmp_path_factory):
-    """Every notebook run with profile=smoke into temporary folders, then `study draft` built from them once."""
-    from study.reproduce import reproduce
-
-    root = tmp_path_factory.mktemp("draft")
+def smoke_build(smoke_notebooks):
+    """`study draft` built once from every notebook's smoke run (the session's shared `smoke_notebooks`)."""
+    failed = {stem: out for stem, out in smoke_notebooks.outcomes.items() if isinstance(out, BaseException)}
+    if failed:
+        pytest.fail(f"notebooks failed, no draft to build: {failed}")
+    root = smoke_notebooks.root
     with pytest.MonkeyPatch.context() as mp:
-        for name, env in (("results", "STUDY_RESULTS_DIR"), ("figures", "STUDY_FIGURES_DIR"),
-                          ("cache", "STUDY_CACHE_DIR")):
-            mp.setenv(env, str(root / name))
-        reproduce("smoke", allowed=("smoke",))
+        point_outputs_at(mp, root)
         result = draft.build("smoke", out=root / "build", results=root / "results")
         yield root, result
 

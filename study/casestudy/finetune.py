@@ -65,17 +65,6 @@ def sweep_members(profile: str, names: Sequence[str] | None = None, input_size: 
     return asset_refs.resolve_all(refs, profile, input_size)
 
 
-
-
-# --------------------------------------------------------------------------------- the training
-
-
-# ------------------------------------------------------------------------- one measured run (node side)
-
-
-# --------------------------------------------------------------------------------- executors (the seam)
-
-
 # --------------------------------------------------------------------------------- the driver
 _record_path = integrity.record_path
 

@@ -5,7 +5,9 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from study.runtime import processes
 from study.runtime.processes import child_env
 
 
+BUILD_WORKERS = 2  # embedded asset builds at once (prepare_assets); unmeasured work, so it may share the cores
 FEATURE_BATCH = 128  # inference-only passes (bottleneck features, test predictions): batch size does not change results
 
 
@@ -39,11 +42,23 @@ def save_classifier(model, dest: str | Path, size: int) -> Path:
     return Path(dest)
 
 
+def build_groups(members: Sequence[Any], workers: int) -> list[list[str]]:
+    """`members` (zoo Members) split into at most `workers` groups of similar build cost (input pixels): the
+    largest first, each to the lightest group. No empty group."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(members))))]
+    loads = [0] * len(groups)
+    for m in sorted(members, key=lambda m: -m.input_size ** 2):
+        i = loads.index(min(loads))
+        groups[i].append(m.name)
+        loads[i] += m.input_size ** 2
+    return groups
+
+
 def prepare_assets(profile: str, names: Sequence[Any]) -> None:
     """Build (embedded) or fetch into the TF Hub cache (paper) every TF zoo member's asset *before* measuring.
 
     `names`: zoo member names or resolved `asset_refs.Asset`s (other assets were checked when resolved).
-    Runs in a subprocess so the driver (a notebook, the CLI) never imports TensorFlow; skipped when every
+    Runs in subprocesses so the driver (a notebook, the CLI) never imports TensorFlow; skipped when every
     embedded asset is already built. A missing paper asset fails here, fast, with zoo's instructions.
     """
     from study.casestudy import asset_folder, assets
@@ -56,17 +71,38 @@ def prepare_assets(profile: str, names: Sequence[Any]) -> None:
         tf_members = [m for m in tf_members if not assets.embedded_current(m)]
     if not tf_members:
         return
-    code = ("import sys; from study.casestudy import assets; from study.errors import StudyError\n"
-            "try:\n"
-            f"    [assets.feature_extractor(n, {profile!r}) for n in {[m.name for m in tf_members]!r}]\n"
-            "except StudyError as exc:\n"
-            "    print(exc, file=sys.stderr); sys.exit(2)\n")
-    proc = processes.run([sys.executable, "-c", code], role="asset-check", capture_output=True, text=True,
-                         env=child_env())
-    if proc.returncode:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith(("WARNING", "I0000", "W0000"))]
+    # Embedded builds are independent and nothing is measured while they run: split them over up to
+    # BUILD_WORKERS processes (each pays its TensorFlow import once). The paper profile fetches: one process.
+    groups = build_groups(tf_members, 1 if profile == "paper" else min(BUILD_WORKERS, os.cpu_count() or 1))
+    procs = []
+    failures = []
+    try:
+        for group in groups:
+            code = ("import sys; from study.casestudy import assets; from study.errors import StudyError\n"
+                    "try:\n"
+                    f"    [assets.feature_extractor(n, {profile!r}) for n in {group!r}]\n"
+                    "except StudyError as exc:\n"
+                    "    print(exc, file=sys.stderr); sys.exit(2)\n")
+            err = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty worker never blocks on a pipe
+            procs.append((group, err, processes.popen([sys.executable, "-c", code], role="asset-check",
+                                                      stdout=subprocess.DEVNULL, stderr=err, text=True,
+                                                      env=child_env())))
+        for group, err, proc in procs:
+            if proc.wait():
+                err.seek(0)
+                lines = [ln for ln in err.read().strip().splitlines()
+                         if not ln.startswith(("WARNING", "I0000", "W0000"))]
+                crashed = any(ln.startswith("Traceback") for ln in lines)  # then its last line says what broke
+                failures.append(f"{', '.join(group)}: " + "\n".join(lines[-1:] if crashed else lines[-8:]))
+    finally:  # interrupted (Ctrl-C in a notebook): no build goes on without us
+        for _, err, proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            err.close()
+    if failures:
         raise StudyError(f"could not prepare the assets of {', '.join(m.name for m in tf_members)} "
-                         f"(profile {profile}): " + "\n".join(lines[-8:]))
+                         f"(profile {profile}): " + "\n".join(failures))
 
 
 @dataclass
