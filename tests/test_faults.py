@@ -217,6 +217,41 @@ def test_browser_test_killed_leaves_no_chromium_and_resumes(env, tiny, tmp_path)
     assert (pd.read_csv(out / "table_x.csv")["status"] == "ok").all()
 
 
+# --- per-member deployment fidelity (deploy --sweep) ----------------------------------------------------------
+
+def test_deploy_sweep_killed_leaves_no_runtime_and_resumes(env, tiny, tmp_path):
+    """SIGKILL while a runtime process (a fresh Python worker or Node.js) measures a format: nothing outlives the
+    driver; the rerun keeps the rows measured before the kill and ends with the clean run's statuses."""
+    formats = ["saved_model", "litert_float32", "litert_dynamic_int8", "tfjs_graph_model_node"]
+    args = ["deploy", "--sweep", str(tiny), "--profile", "smoke", "--browser-members", "0", "--formats", *formats]
+    clean = tmp_path / "clean"
+    _run([*args, "--work", str(clean), "--csv", str(tmp_path / "clean.csv")], env, tmp_path / "pids0.txt")
+    out, pid_log = tmp_path / "out", tmp_path / "pids.txt"
+    driver = _study([*args, "--work", str(out), "--csv", str(tmp_path / "out.csv")], env, pid_log)
+
+    def runtime_running() -> bool:  # a row is done and the next format's runtime process is up
+        try:
+            rows = (out / "rows.jsonl").read_text().count("\n") if (out / "rows.jsonl").exists() else 0
+            workers = [" ".join(p.cmdline()) for p in psutil.Process(driver.pid).children(recursive=True)]
+        except psutil.Error:
+            return False
+        return rows >= 1 and any("study.deployment.worker" in c or c.startswith("node") for c in workers)
+
+    pids = _kill_when(driver, runtime_running, pid_log)
+    assert pids, "no runtime process was seen"
+    _assert_all_gone(pids)
+    before = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert 1 <= len(before) < len(formats), "the kill came after the last row"  # `tiny` is one member
+    _run([*args, "--work", str(out), "--csv", str(tmp_path / "out.csv")], env, tmp_path / "pids2.txt")
+    a, b = pd.read_csv(tmp_path / "out.csv"), pd.read_csv(tmp_path / "clean.csv")
+    assert len(a) == len(b) == len(formats)
+    key = ["member", "format"]
+    assert a.set_index(key)["status"].sort_index().equals(b.set_index(key)["status"].sort_index())
+    after = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert after[:len(before)] == before  # measured rows are kept, never rewritten
+    assert len(after) == len(formats)  # and only the rest was measured
+
+
 # --- reproduce ------------------------------------------------------------------------------------------
 
 def test_reproduce_killed_leaves_no_kernel_and_a_second_one_refuses(env, tmp_path):

@@ -49,7 +49,9 @@ from study.runtime.servers import StaticServer
 
 PAPER_COLUMNS = ("model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy")
 TABLE_X_COLUMNS = PAPER_COLUMNS + ("backend", "n_images", "status", "ms_per_image",
-                                   "elapse_s", "cpu_tree", "peak_rss_mb", "n_samples", "assets_lock")
+                                   "elapse_s", "cpu_tree", "peak_rss_mb", "n_samples", "assets_lock", "asset",
+                                   "asset_sha256")  # asset: its reference and content hash, as in Table IX
+OPTIONAL_X_COLUMNS = ("assets_lock", "asset", "asset_sha256")  # tables written before they were added still read
 CONVERSION_COLUMNS = ("model", "status", "seconds", "size_mb", "files", "fingerprint", "error")
 BACKENDS = ("wasm", "webgl", "cpu")
 # ok: /stop received; partial / timeout: the watchdog stopped a run with / without inferred images;
@@ -87,6 +89,7 @@ class TunedModel:
     images: list[tuple[Path, int]]
     test_accuracy: float | None = None
     assets_lock: str | None = None  # the asset folder's lock digest the model was fine-tuned from (paper profile)
+    asset: dict[str, Any] | None = None  # the identity of the asset it was fine-tuned from (meta.json's "asset")
 
     @property
     def saved_model(self) -> Path:
@@ -131,7 +134,8 @@ def find_models(path: str | Path, members: list[str] | None = None) -> list[Tune
             model = TunedModel(name=meta.get("member", meta_path.parent.name), folder=meta_path.parent,
                               backend=meta.get("backend", "tf"), input_size=int(meta["input_size"]),
                               class_names=tuple(meta["class_names"]), images=images,
-                              test_accuracy=meta.get("test_accuracy"), assets_lock=meta.get("assets_lock"))
+                              test_accuracy=meta.get("test_accuracy"), assets_lock=meta.get("assets_lock"),
+                              asset=meta.get("asset"))
         except (KeyError, TypeError, ValueError) as exc:
             raise StudyError(f"{meta_path} lacks {exc} (needs input_size, class_names, test_images[path, label]); "
                              "rerun the fine-tuning sweep for this member") from exc
@@ -250,21 +254,22 @@ def run_browser(model: TunedModel, model_json: Path, out: Path, *, backend: str 
             stats.shutdown()
         static.close()
     status = record.get("status", "error")
-    return BrowserRun(table_x_row(model.name, backend, status, record, model.assets_lock), record)
+    return BrowserRun(table_x_row(model, backend, status, record), record)
 
 
-def table_x_row(model: str, backend: str, status: str, record: dict[str, Any] | None = None,
-                assets_lock: str | None = None) -> dict[str, Any]:
-    """One Table X row (TABLE_X_COLUMNS) from a run record."""
+def table_x_row(model: TunedModel, backend: str, status: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One Table X row (TABLE_X_COLUMNS) of `model` from a run record."""
     from study.paper import format_elapse
 
     r = record or {}
     elapse = r.get("elapse_s")
-    return {"model": model, "cpu": r.get("cpu"), "elapse": format_elapse(elapse) if elapse is not None else None,
+    asset = model.asset or {}
+    return {"model": model.name, "cpu": r.get("cpu"), "elapse": format_elapse(elapse) if elapse is not None else None,
             "memory": r.get("memory"), "gpu": r.get("gpu"), "gpu_memory": r.get("gpu_memory"),
             "accuracy": r.get("accuracy"), "backend": backend, "n_images": r.get("n", 0), "status": status,
             "ms_per_image": r.get("ms_per_image"), "elapse_s": elapse, "cpu_tree": r.get("cpu_tree"),
-            "peak_rss_mb": r.get("peak_rss_mb"), "n_samples": r.get("n_samples", 0), "assets_lock": assets_lock}
+            "peak_rss_mb": r.get("peak_rss_mb"), "n_samples": r.get("n_samples", 0), "assets_lock": model.assets_lock,
+            "asset": asset.get("ref"), "asset_sha256": asset.get("sha256")}
 
 
 # --- The sweep over models and backends -------------------------------------------------------------------
@@ -350,7 +355,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
         for backend in todo:
             if not ok:
                 status = "skipped" if not model.convertible else "conversion_failed"
-                rows.append(table_x_row(model.name, backend, status, assets_lock=model.assets_lock))
+                rows.append(table_x_row(model, backend, status))
                 continue
             run = run_browser(model, model_json, out, backend=backend, limits=limits, page=page, batch=batch)
             rows.append(run.row)
@@ -398,7 +403,7 @@ def read_table_x(path: str | Path):
     import pandas as pd
 
     df = pd.read_csv(path)
-    missing = [c for c in TABLE_X_COLUMNS if c not in df.columns and c != "assets_lock"]  # optional: older tables
+    missing = [c for c in TABLE_X_COLUMNS if c not in df.columns and c not in OPTIONAL_X_COLUMNS]
     if missing:
         raise StudyError(f"{path} is not a browser-test table (missing {', '.join(missing)}); rerun browser-test")
     return df

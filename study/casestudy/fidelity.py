@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,9 +190,10 @@ def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: str | Non
     return backend, backend.classifier_reference(model.name, module, x, calibration)
 
 
-def measure_member(job: MemberJob) -> list[dict[str, Any]]:
-    """Export one fine-tuned member to each of `job.formats`, run each in its runtime, judge it. Never raises for a
-    failing format (that is a row); raises StudyError only for bad input (a missing model or test images)."""
+def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
+    """Export one fine-tuned member to each of `job.formats`, run each in its runtime, judge it; yields each row as
+    it is finished (the driver records it at once). Never raises for a failing format (that is a row); raises
+    StudyError only for bad input (a missing model or test images)."""
     from study.casestudy.browser import find_models
     from study.deployment.backend import size_mb
     from study.deployment.worker import _tail, run_export
@@ -207,7 +208,6 @@ def measure_member(job: MemberJob) -> list[dict[str, Any]]:
     base = {"member": model.name, "framework": model.backend, "fingerprint": job.fingerprint,
             "original_size_mb": size_mb(original), "images": len(x)}
     backend, ref = _reference(model, x, calibration_images(model, job.profile), job.profile)
-    rows = []
     for fmt in job.formats:
         row = {**base, "format": fmt, "key": job.keys[fmt], "status": "", "faithful": False, "error": ""}
         stage = "export"
@@ -230,8 +230,7 @@ def measure_member(job: MemberJob) -> list[dict[str, Any]]:
             row.update(status=crash_class(stage, exc), error=_tail(f"{type(exc).__name__}: {exc}", 800))
             if os.environ.get("STUDY_DEBUG"):
                 traceback.print_exc()
-        rows.append(row)
-    return rows
+        yield row
 
 
 # --- the driver ----------------------------------------------------------------------------------------------
@@ -293,7 +292,7 @@ def plan(sweep: str | Path, formats: Sequence[str] | None = None, members: Seque
 def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, members: Sequence[str] | None = None, *,
                  work: str | Path | None = None, profile: str | None = None, browser_members: int = 1,
                  settings: Settings | None = None, progress: bool = False,
-                 measure: Callable[[MemberJob], list[dict[str, Any]]] = measure_member) -> pd.DataFrame:
+                 measure: Callable[[MemberJob], Iterable[dict[str, Any]]] = measure_member) -> pd.DataFrame:
     """The per-member fidelity table of a sweep: recorded rows whose key still holds are reused, the rest measured."""
     work = files.ensure_writable_dir(Path(work) if work else default_work_dir(sweep))
     jobs = plan(sweep, formats, members, settings, work, browser_members, profile)

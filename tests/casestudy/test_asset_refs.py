@@ -161,4 +161,6 @@ def test_shortlist_notebook_on_local_stand_ins(saved_model_outside_the_zoo, tmp_
     assert t9.set_index("model").loc["my_mobilenet", "asset"] == str(saved_model_outside_the_zoo)
     t10 = pd.read_csv(out / "browser" / "table_x.csv").set_index("model")
     assert t10.loc["study.casestudy.torch_extractors.tiny_cnn", "status"] == "skipped"
+    identity = t9.set_index("model")[["asset", "asset_sha256"]]  # Table X names the same assets as Table IX
+    assert t10[["asset", "asset_sha256"]].sort_index().equals(identity.loc[t10.index].sort_index())
     assert (outdirs["results"] / "shortlist_decision.csv").exists() or any(outdirs["results"].rglob("shortlist_decision*"))

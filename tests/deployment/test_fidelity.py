@@ -193,7 +193,7 @@ def test_a_corrupted_converted_model_is_a_runtime_crash_with_its_error(tiny_swee
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(backend_tf, "export", export_then_corrupt)
-        row = fidelity.measure_member(job)[0]
+        row = next(fidelity.measure_member(job))
     assert row["status"] == "runtime_crash" and not row["faithful"] and row["error"].startswith("RuntimeError")
 
 
