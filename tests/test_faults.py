@@ -252,6 +252,33 @@ def test_deploy_sweep_killed_leaves_no_runtime_and_resumes(env, tiny, tmp_path):
     assert len(after) == len(formats)  # and only the rest was measured
 
 
+# --- publishing versions (RQ3) ----------------------------------------------------------------------------
+
+def test_publish_killed_keeps_finished_versions_and_completes(env, tmp_path):
+    """SIGKILL once the first version is published: the rerun keeps it byte for byte, publishes the rest and
+    leaves no temporary folder of the killed run."""
+    out, pid_log = tmp_path / "published", tmp_path / "pids.txt"
+    args = ["publish", "--member", MEMBER, "--out", str(out)]
+    driver = _study(args, env, pid_log)
+    first = {}
+
+    def one_version_published() -> bool:
+        done = sorted(out.glob("v*/version.json"))
+        if done:
+            first.setdefault("path", done[0])
+            first.setdefault("n", len(done))
+        return bool(done)
+
+    _assert_all_gone(_kill_when(driver, one_version_published, pid_log))
+    kept = first["path"].read_bytes()
+    _run(args, env, tmp_path / "pids2.txt")
+    versions = sorted(p.parent.name for p in out.glob("v*/version.json"))
+    assert len(versions) > first["n"] and first["path"].read_bytes() == kept  # the rerun published the rest
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.is_dir()], "temporary folders left"
+    listed = json.loads((out / "versions.json").read_text())["versions"]
+    assert sorted(listed) == versions
+
+
 # --- reproduce ------------------------------------------------------------------------------------------
 
 def test_reproduce_killed_leaves_no_kernel_and_a_second_one_refuses(env, tmp_path):

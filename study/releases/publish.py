@@ -360,6 +360,8 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
             for old in out.glob("v*/version.json"):
                 shutil.rmtree(old.parent)
         step.start()
+        for stale in [*out.glob(".v*.*"), *out.glob(".checkpoint.*")]:  # temp folders of a killed run (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         ckpt = out / "checkpoint"
         info = _checkpoint_info(ckpt, member_.name)
         if info is None or force:
