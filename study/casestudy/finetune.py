@@ -221,7 +221,7 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     names = [a.name for a in chosen]
     out = Path(out)
     _check_output(out, len(names), min_free_mb)
-    say = log or (lambda msg: tqdm.write(msg) if progress else None)
+    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr) if progress else None)  # progress: stderr
     # runs are reused only under the same key: code of the sweep's modules, config, packages, machine
     step = cache.Step.of(out, "finetune-sweep", [__name__], cfg.key())
     if step.state() == "foreign":
