@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from study import paper
-from study.casestudy import decision
+from study.casestudy import decision, deploy_criterion
 from study.errors import StudyError
 
 LEVEL = 0.95
@@ -477,6 +477,10 @@ def _decide_bootstrap(args: argparse.Namespace) -> int:
         tables = decision.CaseStudyTables.from_files(args.table_ix, args.table_x, backend=args.backend)
     else:
         tables = decision.CaseStudyTables.paper()
+    tables, deployment = deploy_criterion.apply(args, tables)  # resample only the members the criterion keeps
+    if deployment is not None:
+        print(f"[decide] deployment criterion {args.deploy_format} (top-1 agreement >= {args.min_agreement:g}): "
+              f"{len(tables.models)} candidate(s): {', '.join(tables.models)}", file=sys.stderr)
     repeats, predictions, note = sweep_evidence(tables, args.sweep)
     print(f"[decide] {note}", file=sys.stderr)
     noise = NoiseModel.from_repeats(repeats)
@@ -487,5 +491,5 @@ def _decide_bootstrap(args: argparse.Namespace) -> int:
                      noise=noise, repeats=repeats, predictions=predictions)
     print(f"[decide] {freq.attrs['resampling'].describe()}", file=sys.stderr)
     print(f"[decide] {robustness(freq)}", file=sys.stderr)
-    files.write_table(args.csv, freq, what="members", command="decide")
+    files.write_table(args.csv, deploy_criterion.annotate(freq, deployment), what="members", command="decide")
     return 0

@@ -122,6 +122,17 @@ def test_decide_cli_applies_the_criterion_and_reports_the_format(tmp_path, capsy
     assert main(["decide", "--table-ix", str(tmp_path / "table_ix.csv"), "--deploy-format", "onnx",
                  "--csv", "-"]) == 2
     assert "needs --fidelity" in capsys.readouterr().err
+    # the bootstrap resamples only the members the criterion keeps (it once ignored the criterion)
+    freq = tmp_path / "frequencies.csv"
+    assert main(["decide", "--table-ix", str(tmp_path / "table_ix.csv"), "--priority", "max:accuracy",
+                 "--deploy-format", "litert_full_int8", "--min-agreement", "0.99",
+                 "--fidelity", str(tmp_path / "fidelity.csv"), "--bootstrap", "200", "--csv", str(freq)]) == 0
+    assert "2 candidate(s): b, c" in capsys.readouterr().err
+    table = pd.read_csv(freq)
+    assert set(table["model"]) <= {"b", "c"} and (table["deploy_format"] == "litert_full_int8").all()
+    assert main(["decide", "--table-ix", str(tmp_path / "table_ix.csv"), "--priority", "max:accuracy",
+                 "--bootstrap", "200", "--csv", str(freq)]) == 0  # without it, `a` (most accurate) is picked
+    assert "a" in set(pd.read_csv(freq)["model"])
 
 
 def test_member_properties_come_from_the_zoo():
