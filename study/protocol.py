@@ -15,6 +15,11 @@ class Protocol:
     test_interval_s: float  # VII-F: stats every second while testing in the browser
     batch_size: int  # VII-C: training batch size
     epochs: int  # not stated in the paper; the TF Hub image-classifier default
+    # VII-B, Table XI: the split rule, inferred (not stated): per class, testing = floor(10 %) of the images, then
+    # validation = floor(20 %) of the rest (the TF retraining scripts' convention). These two numbers give all 15
+    # counts of Table XI from its class totals (tests/casestudy/test_dataset.py re-derives them from image folders).
+    testing_fraction: float = 0.10
+    validation_fraction: float = 0.20  # of what is left after the testing images
 
 
 PAPER = Protocol(finetune_interval_s=5.0, cooldown_samples=6, test_interval_s=1.0, batch_size=32, epochs=5)

@@ -29,7 +29,8 @@ from tests.conftest import needs_browser
 pytestmark = pytest.mark.slow
 
 MEMBER = "mobilenet_v1_025_128"  # the smallest smoke member
-GONE_WITHIN_S = 5.0
+# A safety net, not a speed: the guards see their driver die at once; a loaded machine may take a while to reap.
+GONE_WITHIN_S = 60.0
 
 
 @pytest.fixture(scope="module")

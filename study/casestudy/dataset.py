@@ -1,9 +1,9 @@
 """Case-study data (Section VII-B): Flower Photos, its Table XI split, and an offline synthetic flower set.
 
 One loader for both: a folder of class folders (`<root>/<class>/<image>`), or the original
-`flower_photos.tgz`. `split_dataset` splits it into training / validation / testing with the per-class
-proportions of the paper's Table XI (stratified, seeded), `load_images` is THE preprocessing every
-consumer (fine-tuning, the browser product) replicates:
+`flower_photos.tgz`. `split_dataset` splits it into training / validation / testing by the paper's rule
+(per class: testing 10 %, validation 20 % of the rest, which gives all of Table XI; stratified, seeded),
+`load_images` is THE preprocessing every consumer (fine-tuning, the browser product) replicates:
 
     decode to RGB (no EXIF rotation) -> bilinear resize to size x size with half-pixel centres and no
     antialiasing (= `tf.image.resize(method="bilinear")`, tfjs `tf.image.resizeBilinear(x, [s, s], false, true)`)
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
+from study.protocol import PAPER
 from study.errors import DatasetWarning, StudyError
 from study.runtime.images import resize_bilinear
 
@@ -94,28 +95,15 @@ class Split:
         return cls(tuple(class_names), parts["training"], parts["validation"], parts["testing"])
 
 
-def table_xi_fractions() -> pd.DataFrame:
-    """Per-class (validation, testing) fractions of Table XI, plus a pooled row '*' for other class names."""
-    from study.paper import flower_split
-
-    t = flower_split().set_index("label")[list(SUBSETS) + ["total"]].astype(float)
-    t.loc["*"] = t.sum()
-    return pd.DataFrame({"validation": t["validation"] / t["total"], "testing": t["testing"] / t["total"]})
-
-
-def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
-
-
-def split_counts(n: int, class_name: str) -> tuple[int, int, int]:
-    """(training, validation, testing) sizes for `n` images of a class, with Table XI's proportions.
+def split_counts(n: int) -> tuple[int, int, int]:
+    """(training, validation, testing) sizes for `n` images of a class, by the paper's split rule
+    (`study.protocol.PAPER`: testing = floor(10 %), validation = floor(20 %) of the rest).
 
     With Flower Photos' real class sizes this gives exactly Table XI. Tiny classes (n >= 3) keep at least
     one validation and one testing image so every subset sees every class.
     """
-    fr = table_xi_fractions()
-    row = fr.loc[class_name] if class_name in fr.index else fr.loc["*"]
-    n_val, n_test = _round_half_up(n * row["validation"]), _round_half_up(n * row["testing"])
+    n_test = math.floor(n * PAPER.testing_fraction)
+    n_val = math.floor((n - n_test) * PAPER.validation_fraction)
     if n >= 3:
         n_val, n_test = max(n_val, 1), max(n_test, 1)
     return n - n_val - n_test, n_val, n_test
@@ -129,7 +117,7 @@ def split_dataset(src: str | Path, seed: int = 0) -> Split:
     for label, name in enumerate(class_names):
         paths = by_class[name]  # sorted: the split depends only on the names and the seed
         order = rng.permutation(len(paths))
-        n_train, n_val, _ = split_counts(len(paths), name)
+        n_train, n_val, _ = split_counts(len(paths))
         shuffled = [(paths[i], label) for i in order]
         parts["training"] += shuffled[:n_train]
         parts["validation"] += shuffled[n_train:n_train + n_val]
@@ -490,7 +478,7 @@ def load_split(profile: str | None = None, seed: int = 0, data: str | Path | Non
     """
     if split is not None:
         if data is not None:
-            raise StudyError("give --data (split here with Table XI's proportions) or --split CSV, not both")
+            raise StudyError("give --data (split here with Table XI's split rule) or --split CSV, not both")
         return read_split(split)
     if data is not None:
         return split_dataset(data, seed=seed)
@@ -513,7 +501,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=SYNTH_SPECS["embedded"].size, help="image side in pixels")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cli_synth)
-    s = dsub.add_parser("split", help="split class folders / flower_photos.tgz with Table XI's proportions")
+    s = dsub.add_parser("split", help="split class folders / flower_photos.tgz with Table XI's split rule")
     s.add_argument("--src", required=True, type=Path, help="folder of class folders or flower_photos.tgz")
     s.add_argument("--out", required=True, type=Path, help="writes split.csv and table_xi.csv here")
     s.add_argument("--seed", type=int, default=0)

@@ -43,7 +43,7 @@ class SweepConfig:
     threads: int | None = None  # intra-op threads of the worker; None = the library default (all cores)
     assets_lock: str | None = None  # digest of the asset folder's lock (paper profile with STUDY_ASSETS)
     data: str | None = None  # a team's own data set (folder of class folders / .tgz); None = the profile's
-    split: str | None = None  # a split CSV (path, subset, label or class_name) instead of Table XI's proportions
+    split: str | None = None  # a split CSV (path, subset, label or class_name) instead of Table XI's split rule
 
     def key(self) -> dict[str, Any]:
         """The fields a recorded run must match to count as done (the watchdog limit does not matter)."""

@@ -198,7 +198,7 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     """Fine-tune `members` (default: the profile's) one after another under the Sampler; returns Table IX.
 
     `members` are asset references (`study.casestudy.asset_refs`); `input_size` states the input size of assets
-    whose size is variable. `data` (class folders / .tgz, split with Table XI's proportions) or `split` (a split
+    whose size is variable. `data` (class folders / .tgz, split with Table XI's split rule) or `split` (a split
     CSV) replace the profile's data set.
 
     Resumable: runs recorded `ok` under the same config are skipped (`force=True` reruns them). A run that
@@ -423,7 +423,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: the profile's zoo members; docs/your-shortlist.md)")
     p.add_argument("--input-size", type=int, default=None, help="input size (px) of assets whose size is variable")
     p.add_argument("--data", default=None, metavar="DIR|FILE.tgz",
-                   help="your images: a folder of class folders (or .tgz), split with Table XI's proportions")
+                   help="your images: a folder of class folders (or .tgz), split with Table XI's split rule")
     p.add_argument("--split", default=None, metavar="CSV", help="your split: path, subset, class_name columns")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--repeats", type=int, default=1, help="runs per member; Table IX shows mean and spread")

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -32,11 +33,27 @@ def _digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def test_split_sizes_reproduce_table_xi_exactly():
-    """With Flower Photos' real class sizes the Table XI proportions give Table XI itself."""
-    table = flower_split()
-    for row in table.itertuples():
-        assert dataset.split_counts(row.total, row.label) == (row.training, row.validation, row.testing)
+def test_table_xi_re_derived_from_image_folders(tmp_path):
+    """A folder in Flower Photos' layout with its real class sizes (Table XI's totals), split by the project's own
+    code (scan, stratify, apply the paper's rule): every per-class count of Table XI. The rule has two numbers
+    (study.protocol.PAPER) and the table fifteen, so a wrong rule, rounding or class assignment fails here."""
+    paper = flower_split().set_index("label")
+    Image.new("RGB", (16, 16), (200, 40, 90)).save(tmp_path / "one.jpg")
+    jpeg = (tmp_path / "one.jpg").read_bytes()
+    root = tmp_path / "flower_photos"
+    for name, total in paper["total"].items():
+        (root / name).mkdir(parents=True)
+        for i in range(total):
+            (root / name / f"{i:05d}.jpg").write_bytes(jpeg)
+    counts = dataset.split_dataset(root, seed=0).counts().set_index("label")
+    pd.testing.assert_frame_equal(counts[["training", "validation", "testing", "total"]],
+                                  paper[["training", "validation", "testing", "total"]], check_dtype=False)
+
+
+def test_split_rule_on_sizes_other_than_table_xi():
+    assert dataset.split_counts(20) == (15, 3, 2)  # testing floor(2.0), validation floor(0.2 x 18)
+    assert dataset.split_counts(3) == (1, 1, 1)  # a tiny class still reaches every subset
+    assert dataset.split_counts(2) == (2, 0, 0)
 
 
 def test_split_is_stratified_disjoint_and_seeded(flowers):
@@ -48,8 +65,8 @@ def test_split_is_stratified_disjoint_and_seeded(flowers):
     assert len(paths) == len(set(paths)) == 100  # disjoint and complete
     counts = a.counts()
     assert list(counts.columns) == ["label", "training", "validation", "testing", "total"]
-    # 20 per class with Table XI's fractions (~72/18/10 %): 14 / 4 / 2 for every class
-    assert counts[["training", "validation", "testing"]].values.tolist() == [[14, 4, 2]] * 5
+    # 20 per class by the paper's rule: 15 / 3 / 2 for every class
+    assert counts[["training", "validation", "testing"]].values.tolist() == [[15, 3, 2]] * 5
     for _, label in a.test:
         assert 0 <= label < 5
     frame = a.to_frame()

@@ -144,7 +144,11 @@ def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(1.0)  # mid-run: importing TensorFlow / loading the data
+    samples = pid_file.parent / "samples.csv"  # mid-run: the sampler has measured the running worker
+    while not (samples.exists() and "running" in samples.read_text()):
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 1, stderr  # not every member ok
