@@ -77,6 +77,7 @@ def missing_tool_marker(missing: str | None, setup_step: str) -> pytest.MarkDeco
     return pytest.mark.needs_tool(missing=missing, setup_step=setup_step)
 
 
+@pytest.hookimpl(tryfirst=True)  # before any fixture is set up (a missing tool fails fast)
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("needs_tool"):
         missing, step = mark.kwargs["missing"], mark.kwargs["setup_step"]
@@ -116,7 +117,7 @@ needs_shared = missing_tool_marker(None if SHARED.is_dir() else f"../shared not 
                                    "a checkout with ../shared beside it (see ../shared/README.md)")
 needs_snapshots = missing_tool_marker(None if ZOO_SNAPSHOTS.is_dir() else f"zoo snapshots not found at {ZOO_SNAPSHOTS}",
                                       "a checkout with ../shared beside it (see ../shared/README.md)")
-needs_browser = missing_tool_marker(BROWSER_MISSING, "make setup (targets chromium, npm)")
-needs_node = missing_tool_marker(NODE_MISSING, "make npm")
-needs_tex = missing_tool_marker(TEX_MISSING, "make tex")
-needs_ray = missing_tool_marker(RAY_MISSING, "make venv (requirements/ray.txt)")
+needs_browser = missing_tool_marker(BROWSER_MISSING, "make setup (its chromium and npm steps)")
+needs_node = missing_tool_marker(NODE_MISSING, "make setup (its npm step)")
+needs_tex = missing_tool_marker(TEX_MISSING, "make setup (its tex step)")
+needs_ray = missing_tool_marker(RAY_MISSING, "make setup (its venv step: requirements/ray.txt)")
