@@ -116,10 +116,11 @@ class Report:
             "inputs": {_display(Path(p)): checksum(p) for p in inputs},
             "caption": caption,
         }
-        from study.casestudy.asset_folder import active_digest
+        from study.casestudy.asset_folder import active_provenance
 
-        if lock := active_digest():  # the paper profile's offline asset folder: which bytes the results came from
-            entry["assets_lock"] = lock
+        # the paper profile's offline asset folder: which bytes the results came from, and whether they are the
+        # test fixture's stand-ins (never to be read as the paper's protocol)
+        entry |= active_provenance()
         with files.locked(self.manifest_path):
             manifest = read_manifest(self.manifest_path)
             for p in paths:
@@ -132,3 +133,59 @@ def read_manifest(path: str | Path | None = None) -> dict[str, Any]:
     if not path.exists():
         return {"artifacts": {}}
     return json.loads(path.read_text())
+
+
+# --- One notebook's output as another's input ------------------------------------------------------------------
+INPUT_REF = re.compile(r"(?P<notebook>\d\d)[A-Za-z0-9_]*:(?P<name>[A-Za-z0-9_]+)")
+
+
+@dataclass(frozen=True)
+class NotebookOutput:
+    """An artefact another notebook wrote (`"04:table_ix_finetuning"`), found in results/manifest.json for one
+    profile and checked unchanged since it was recorded."""
+
+    ref: str
+    path: Path
+    entry: dict[str, Any]
+
+    def recorded_input(self, name: str) -> Path:
+        """The input named `name` (a file name) the artefact was made from, checked unchanged since then."""
+        for shown, digest in self.entry.get("inputs", {}).items():
+            path = Path(shown) if Path(shown).is_absolute() else ROOT / shown
+            if path.name == name:
+                if not path.is_file() or checksum(path) != digest:
+                    raise StudyError(f"{path}, the input of {self.ref}, changed since notebook {self.entry['notebook']} "
+                                     f"used it; run that notebook again ({_rerun(self.entry)})")
+                return path
+        raise StudyError(f"{self.ref} ({self.path}) records no input named {name}; run notebook "
+                         f"{self.entry['notebook']} again with this version of the study ({_rerun(self.entry)})")
+
+
+def _rerun(entry: dict[str, Any]) -> str:
+    profile = entry.get("parameters", {}).get("profile", "embedded")
+    return f"python -m study reproduce --profile {profile} --only {entry['notebook'][:2]} --force"
+
+
+def notebook_output(ref: str, profile: str, manifest: str | Path | None = None) -> NotebookOutput:
+    """The artefact `ref` ("NN:name": notebook NN's table or number `name`) of the same `profile`, from the manifest.
+    Missing, made with another profile, or changed on disk since: one StudyError naming the notebook to run."""
+    m = INPUT_REF.fullmatch(ref.strip())
+    if not m:
+        raise StudyError(f"notebook input {ref!r} is not NOTEBOOK:ARTEFACT (e.g. '04:table_ix_finetuning')")
+    nb, name = m["notebook"], m["name"]
+    run = f"python -m study reproduce --profile {profile} --only {nb}"
+    manifest = Path(manifest) if manifest else results_dir() / "manifest.json"
+    found = [(Path(p) if Path(p).is_absolute() else ROOT / p, e) for p, e in read_manifest(manifest)["artifacts"].items()
+             if e.get("notebook", "").startswith(nb) and Path(p).stem == name and Path(p).suffix in (".csv", ".json")]
+    if not found:
+        raise StudyError(f"{manifest} has no artefact {name!r} of notebook {nb}: run that notebook first ({run})")
+    same = [(p, e) for p, e in found if e.get("parameters", {}).get("profile") == profile]
+    if not same:
+        other = sorted({e.get("parameters", {}).get("profile") for _, e in found})
+        raise StudyError(f"{name!r} of notebook {nb} in {manifest} was made with profile {', '.join(map(str, other))}, "
+                         f"not {profile}: run that notebook with this profile ({run})")
+    path, entry = same[0]
+    if not path.is_file() or files.sha256(path) != entry.get("sha256"):
+        raise StudyError(f"{path} ({ref}) is missing or changed since notebook {entry['notebook']} wrote it: "
+                         f"run it again ({run} --force)")
+    return NotebookOutput(ref, path, entry)

@@ -203,3 +203,25 @@ def test_citation_cff_is_valid_cff_1_2_and_cites_the_seed_paper():
     seed = cff["references"][0]
     assert seed["title"] == "An Empirical Study on Release Engineering of Artificial Intelligence Products"
     assert seed["authors"][0]["family-names"] == "Xiu"
+
+
+def test_fixture_assets_reach_the_manifest_every_caption_and_page_one(outdirs, tmp_path, monkeypatch):
+    """Results made from the test-fixture asset folder say so: the manifest entry (lock digest, fixture, origin),
+    every caption's provenance and the title page's label; real assets say nothing of the kind."""
+    from study.casestudy import asset_folder as af
+
+    folder = tmp_path / "assets"
+    folder.mkdir()
+    af.write_lock(folder, af.AssetLock(source="tests: build_fixture_folder", fixture=True))
+    monkeypatch.setenv(af.ASSETS_ENV, str(folder))
+    Report("04_case_study_finetuning", {"profile": "paper"}).table(pd.DataFrame({"a": [1]}), "t", caption="T")
+    entry = next(iter(read_manifest(outdirs["results"] / "manifest.json")["artifacts"].values()))
+    assert entry["assets_fixture"] is True and entry["assets_origin"] == "tests: build_fixture_folder"
+    assert entry["assets_lock"] == af.read_lock(folder).digest()
+    (art,) = [a for a in draft.artifacts(outdirs["results"]).values() if a.kind == "table"]
+    assert draft.FIXTURE_NOTE in draft.provenance(art) and draft.FIXTURE_NOTE in draft.provenance_tex(art, "x")
+    label = draft.profile_macros("paper", "tests: build_fixture_folder")["StudyProfileLabel"]
+    assert "test-fixture asset folder" in label and draft.FIXTURE_NOTE in label
+    assert "fixture" in draft.numbers_tex([], "paper", [art])
+    real = draft.Artifact("table", "t", art.path, {**art.entry, "assets_fixture": False})
+    assert draft.FIXTURE_NOTE not in draft.provenance(real) and draft.profile_macros("paper")["StudyProfileLabel"] == ""

@@ -204,6 +204,17 @@ def active_digest() -> str | None:
     return read_lock(root).digest() if root else None
 
 
+def active_provenance() -> dict[str, object]:
+    """Where the active asset folder's bytes come from, for every result made with it (the manifest, the draft):
+    its lock digest, whether it is the test fixture (embedded stand-ins, not the paper's assets) and its origin.
+    Empty without an active folder."""
+    root = active_root()
+    if root is None:
+        return {}
+    lock = read_lock(root)
+    return {"assets_lock": lock.digest(), "assets_fixture": lock.fixture, "assets_origin": lock.source}
+
+
 def flowers_archive() -> Path:
     """Flower Photos from the active folder, checked against the lock."""
     root = active_root()

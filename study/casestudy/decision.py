@@ -167,6 +167,7 @@ class CaseStudyTables:
     ix: pd.DataFrame | None = None
     x: pd.DataFrame | None = None
     label: str = "ours"
+    artefacts: list[Path] = field(default_factory=list)  # notebook outputs that named the tables (sweep_tables)
 
     def __post_init__(self) -> None:
         if self.ix is None and self.x is None:
@@ -189,9 +190,10 @@ class CaseStudyTables:
 
     @property
     def sources(self) -> list[Path]:
-        """The files the tables were read from (for a report's input checksums)."""
+        """The files the tables were read from, and the notebook artefacts that named them (`sweep_tables`): a
+        report's input checksums."""
         return [Path(df.attrs["source"]) for df in (self.ix, self.x)
-                if df is not None and Path(str(df.attrs.get("source", ""))).is_file()]
+                if df is not None and Path(str(df.attrs.get("source", ""))).is_file()] + list(self.artefacts)
 
     def table(self, kind: str) -> pd.DataFrame | None:
         return self.ix if kind == "IX" else self.x
@@ -523,51 +525,45 @@ def selections(tables: CaseStudyTables, priorities: dict[str, Sequence[str]], *,
     return pd.DataFrame(rows)
 
 
+# Which file of the sweep's own folder a notebook artefact stands for (the sweep's runs/ and predictions/ sit beside it).
+SWEEP_FILES = {"IX": "table_ix.csv", "X": "table_x.csv"}
+
+
 def sweep_tables(table_ix: str | Path | None, table_x: str | Path | None, *, backend: str | None = None,
-                 root: str | Path | None = None) -> tuple[CaseStudyTables | None, str]:
-    """Our sweep's tables for a notebook: a path is loaded (bad input raises), "auto" is the newest
-    table_ix.csv / table_x.csv under results/ (unusable ones are skipped with a note), "" or None skips.
-    Without `backend`, a Table X holding several backends is narrowed to the first. Returns (tables, note).
+                 profile: str | None = None) -> tuple[CaseStudyTables | None, str]:
+    """Our sweep's tables for a notebook, each named explicitly: a path (a Table IX / X-shaped CSV), or another
+    notebook's output "NN:artefact" (e.g. "04:table_ix_finetuning"), resolved through results/manifest.json for
+    `profile` to the sweep file that artefact was made from; "" or None skips that table. Bad input, a missing or
+    other-profile artefact raise (one StudyError naming the notebook to run). Without `backend`, a Table X holding
+    several backends is narrowed to the first. Returns (tables, note); `tables.sources` lists every file read,
+    the manifest artefacts included (a report's inputs: a re-run of notebook NN makes the reader stale).
     """
-    notes, paths = [], {}
+    from study.report import INPUT_REF, notebook_output
+
+    notes, paths, artefacts = [], {}, []
     for kind, given in (("IX", table_ix), ("X", table_x)):
-        name = f"table_{kind.lower()}.csv"
-        if given == "auto":
-            found = find_sweep_output(name, root)
-            notes.append(f"{name}: {found}" if found else f"{name}: none under {root or 'results/'} (run the sweep first)")
-            if found:
-                paths[kind] = (found, True)
-        elif given:
-            paths[kind] = (Path(given), False)
+        if not given:
+            continue
+        if isinstance(given, str) and INPUT_REF.fullmatch(given.strip()):
+            if profile is None:
+                raise StudyError(f"the notebook input {given!r} needs the profile it was made with")
+            out = notebook_output(given, profile)
+            paths[kind] = out.recorded_input(SWEEP_FILES[kind])
+            artefacts.append(out.path)
+            notes.append(f"{given}: {paths[kind]}")
+        else:
+            paths[kind] = Path(given)
     if not paths:
-        return None, "; ".join(notes) or "no sweep tables given"
+        return None, "no sweep tables given"
     tables = {}
     chosen_backend = backend or None
-    for kind, (path, auto) in paths.items():
-        try:
-            if kind == "X" and not chosen_backend and len(found := backends(path)) > 1:
-                chosen_backend = found[0]
-                notes.append(f"{path.name} holds backends {', '.join(found)}: using {chosen_backend}")
-            tables[kind] = load_table(path, kind, backend=chosen_backend if kind == "X" else None)
-        except (StudyError, OSError, KeyError) as exc:
-            if not auto:
-                raise
-            notes.append(f"skipped {path}: {exc}")
-    if not tables:
-        return None, "; ".join(notes)
+    for kind, path in paths.items():
+        if kind == "X" and not chosen_backend and len(found := backends(path)) > 1:
+            chosen_backend = found[0]
+            notes.append(f"{path.name} holds backends {', '.join(found)}: using {chosen_backend}")
+        tables[kind] = load_table(path, kind, backend=chosen_backend if kind == "X" else None)
     label = "ours" + (f" ({chosen_backend})" if chosen_backend and "X" in tables else "")
-    return CaseStudyTables(tables.get("IX"), tables.get("X"), label=label), "; ".join(notes)
-
-
-def find_sweep_output(name: str, root: str | Path | None = None) -> Path | None:
-    """The newest `name` (e.g. table_ix.csv) a sweep wrote under `root` (default: results/), or None."""
-    from study.config import results_dir
-
-    root = Path(root) if root else results_dir()
-    if not root.is_dir():
-        return None
-    hits = sorted(root.rglob(name), key=lambda p: p.stat().st_mtime)
-    return hits[-1] if hits else None
+    return CaseStudyTables(tables.get("IX"), tables.get("X"), label=label, artefacts=artefacts), "; ".join(notes)
 
 
 # --- CLI ----------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -11,6 +13,7 @@ from study.casestudy import decision, figures
 from study.cli import main
 from study.casestudy.decision import CaseStudyTables, Criterion, pareto_front, select, uses_less_than
 from study.errors import StudyError
+from study.report import notebook_output
 
 
 def table_x(**overrides) -> pd.DataFrame:
@@ -246,22 +249,50 @@ def test_a_table_x_with_several_backends_needs_one(tmp_path):
     assert tables.label == "ours (webgl)" and select(tables, ["min:x.cpu"]).model == "d"
 
 
-def test_sweep_tables_auto_explicit_and_absent(tmp_path):
-    run = tmp_path / "results" / "case" / "sweep"
-    run.mkdir(parents=True)
-    table_ix().to_csv(run / "table_ix.csv", index=False)
-    pd.concat([table_x(backend="wasm"), table_x(backend="cpu")]).to_csv(run / "table_x.csv", index=False)
-    tables, note = decision.sweep_tables("auto", "auto", root=tmp_path / "results")
-    assert tables is not None and tables.label == "ours (wasm)" and "using wasm" in note
-    assert {p.name for p in tables.sources} == {"table_ix.csv", "table_x.csv"}
-    assert decision.selections(tables, decision.paper_like_priorities(tables, k=2))["selected"].tolist() == ["d", "b"]
-    assert decision.sweep_tables("auto", "", root=tmp_path / "nothing") == (None, f"table_ix.csv: none under {tmp_path / 'nothing'} (run the sweep first)")
-    # an unusable auto-found table is skipped with a note; an explicit one raises
-    table_ix().drop(columns=["delta_mem"]).to_csv(run / "table_ix.csv", index=False)
-    tables, note = decision.sweep_tables("auto", "", root=tmp_path / "results")
-    assert tables is None and "skipped" in note and "delta_mem" in note
-    with pytest.raises(StudyError, match="delta_mem"):
-        decision.sweep_tables(run / "table_ix.csv", "")
+def _sweep(folder: Path, ix: pd.DataFrame, x: pd.DataFrame | None = None) -> Path:
+    folder.mkdir(parents=True)
+    ix.to_csv(folder / "table_ix.csv", index=False)
+    if x is not None:
+        x.to_csv(folder / "table_x.csv", index=False)
+    return folder
+
+
+def test_sweep_tables_take_the_declared_notebook_outputs_among_several_sweeps(tmp_path, monkeypatch):
+    """Three candidate sweeps under results/, the declared one (notebook 04's, same profile) the oldest: it is
+    the one used, whatever is newer; another profile, a missing or changed artefact: one error naming 04."""
+    from study.report import Report
+
+    monkeypatch.setenv("STUDY_RESULTS_DIR", str(tmp_path / "results"))
+    results = tmp_path / "results"
+    declared = _sweep(results / "finetune" / "smoke", table_ix(), pd.concat([table_x(backend="wasm")]))
+    (declared / "sweep.json").write_text("{}")
+    four = Report("04_case_study_finetuning", {"profile": "smoke"}, results=results, figures=tmp_path / "figures")
+    four.table(table_ix(), "table_ix_finetuning", inputs=[declared / "sweep.json", declared / "table_ix.csv"])
+    five = Report("05_case_study_browser", {"profile": "smoke"}, results=results, figures=tmp_path / "figures")
+    five.table(table_x(), "table_x_browser", inputs=[declared / "table_x.csv"])
+    for other in ("versions/v1", "shortlist/smoke"):  # newer sweeps (notebooks 08, 10): never "ours"
+        reversed_ix = table_ix().assign(accuracy=table_ix()["accuracy"][::-1].to_numpy())
+        _sweep(results / other, reversed_ix, table_x(backend="cpu"))
+    tables, note = decision.sweep_tables("04:table_ix_finetuning", "05:table_x_browser", profile="smoke")
+    assert tables.ix.attrs["source"] == str(declared / "table_ix.csv"), note
+    assert tables.x.attrs["source"] == str(declared / "table_x.csv")
+    assert {p.name for p in tables.sources} == {"table_ix.csv", "table_x.csv", "table_ix_finetuning.csv",
+                                                 "table_x_browser.csv"}
+    with pytest.raises(StudyError, match=r"made with profile smoke, not embedded: .*--only 04"):
+        decision.sweep_tables("04:table_ix_finetuning", "", profile="embedded")
+    with pytest.raises(StudyError, match=r"no artefact 'table_ix_other' of notebook 04: run that notebook first"):
+        decision.sweep_tables("04:table_ix_other", "", profile="smoke")
+    with pytest.raises(StudyError, match="not NOTEBOOK:ARTEFACT"):
+        notebook_output("table_ix", "smoke")
+    table_ix().assign(accuracy=0.0).to_csv(declared / "table_ix.csv", index=False)  # the sweep re-ran after 04
+    with pytest.raises(StudyError, match="changed since notebook 04_case_study_finetuning used it"):
+        decision.sweep_tables("04:table_ix_finetuning", "", profile="smoke")
+    assert decision.sweep_tables("", None) == (None, "no sweep tables given")
+    with pytest.raises(StudyError, match="delta_mem"):  # an explicit path: bad input raises
+        table_ix().drop(columns=["delta_mem"]).to_csv(tmp_path / "bad.csv", index=False)
+        decision.sweep_tables(tmp_path / "bad.csv", "")
+    tables, note = decision.sweep_tables(None, declared / "table_x.csv")
+    assert tables.label == "ours" and tables.ix is None and tables.x is not None
 
 
 def test_evidence_of_a_member_without_a_measurement():

@@ -141,13 +141,20 @@ def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs
     x = pd.read_csv(browser_out / "table_x.csv")
     assert sorted(x["model"]) == MEMBERS and (x["status"] == "ok").all() and (x["assets_lock"] == digest).all()
 
-    # the decision and audit notebooks with the paper profile (as `make reproduce PROFILE=paper` runs them)
-    proc = _study(["reproduce", "--profile", "paper", "--only", "06_decision", "07_paper_audit"], env)
+    # the decision and audit notebooks with the paper profile (as `make reproduce PROFILE=paper` runs them), 06 told
+    # which sweep is ours (notebooks 04/05 with the paper profile would measure all 38 members)
+    code = ("from study.casestudy import asset_folder\nfrom study.reproduce import reproduce\n"
+            "asset_folder.activate(None)\n"
+            f"reproduce('paper', ['06_decision'], {{'table_ix': {str(sweep / 'table_ix.csv')!r}, "
+            f"'table_x': {str(browser_out / 'table_x.csv')!r}}}, progress=False)\n"
+            "reproduce('paper', ['07_paper_audit'], progress=False)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, text=True, capture_output=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     manifest = json.loads((outdirs["results"] / "manifest.json").read_text())["artifacts"]
     decision = {k: v for k, v in manifest.items() if v["notebook"] == "06_decision_analysis"}
     assert any("decision_ours" in k for k in decision), sorted(decision)  # our tables were found and used
     assert {v.get("assets_lock") for v in manifest.values()} == {digest}
+    assert {v.get("assets_fixture") for v in manifest.values()} == {True}  # never mistaken for the paper's assets
 
     # one changed byte in an asset: one clear error naming the file, before anything trains
     pb = folder / lock.assets[MEMBERS[0]].path / "saved_model.pb"
