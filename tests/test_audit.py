@@ -129,3 +129,30 @@ def test_quotes_are_verbatim(claims):
     assert len(quotes) > 60
     missing = [q for q in quotes if _normalise(q) not in text]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("value, verdict", [(2600, "yes"), (2646, "conditional"), (2551, "conditional"),
+                                            (2651, "no"), (3000, "no")])
+def test_around_reaches_every_verdict(value, verdict):
+    got, why = audit.around(value, 2600, precision=100)
+    assert got == verdict and f"{value:g}" in why
+
+
+def test_feature_vector_count_reaches_every_verdict():
+    def fams(*rows):
+        return pd.DataFrame(rows, columns=["algorithm", "members", "members_text"])
+
+    split = ("EfficientNet", 9, "5 (IC), 4 (IFV) (Config: Model Size)")
+    assert audit.feature_vector_count(fams(split, ("MobileNet", 70, "70 (Config: ...)")), 60)[1] == "not derivable"
+    assert audit.feature_vector_count(fams(split, ("MobileNet", 50, "50")), 60)[:2] == ("4 to 54", "no")
+    assert audit.feature_vector_count(fams(split, ("MobileNet", 70, "8 (IC), 62 (IFV)")), 60)[:2] == ("66", "yes")
+    derived, verdict, why = audit.feature_vector_count(fams(split, ("MobileNet", 70, "70")), 60)
+    assert "EfficientNet (5 IC, 4 IFV)" in why and "between 4 and 74" in why  # computed, never typed
+
+
+def test_no_verdict_note_types_a_number_the_code_did_not_compute(claims):
+    """The three verdicts that used to be fixed by how the code was written now come from data."""
+    rows = claims.set_index("claim_id")
+    assert rows.loc["VI.epoch_images", "reproduced"] == "conditional"
+    assert "2646 rounds to 2600" in rows.loc["VI.epoch_images", "note"]
+    assert rows.loc["VII-C.60", "reproduced"] == "not derivable" and "between 4 and" in rows.loc["VII-C.60", "note"]
