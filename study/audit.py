@@ -46,7 +46,7 @@ TEXT: dict[str, TextFact] = {
     "optional_checkpoint_files": TextFact(1, "checkpoint file is not necessary for loading a checkpoint"),
 }
 
-BEST, FOURTH = "mobilenet_v2_100_160", "mobilenet_v2_075_192"
+BEST, FOURTH = paper.CHOICE_BEST_PERFORMING, paper.CHOICE_MOST_SUITABLE
 TIE_NAMES = {"strict": "strictly less", "or_equal": "less or equal"}
 
 

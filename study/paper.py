@@ -39,6 +39,10 @@ TABLES: dict[str, PaperTable] = {
 # Sentences of Section V that state counts the tables can be checked against.
 STATED_FAMILY_COUNTS = {"AIHub": 20, "PyTorch Hub": 28}
 STATED_ALGORITHM_COUNTS = {"AIHub": 17, "PyTorch Hub": 20}
+# The case study's choices: VII-G.1 "the best performing model" and VII-I "The most suitable model" (one home: the
+# decision, the audit and the notebooks read them from here).
+CHOICE_BEST_PERFORMING = "mobilenet_v2_100_160"
+CHOICE_MOST_SUITABLE = "mobilenet_v2_075_192"
 
 
 def parse_elapse(text: str) -> int:

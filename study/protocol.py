@@ -1,6 +1,6 @@
 """The paper's measurement protocol (Section VII), as typed facts: one home for every number of it.
 
-Each value cites the sentence it comes from. The profiles (`smoke`, `embedded`) scale some of them down to fit
+Each value cites the sentence it comes from (`Recipe`: what the paper leaves unstated). The profiles (`smoke`, `embedded`) scale some of them down to fit
 this machine; `study.casestudy.executors.PROFILE_DEFAULTS` says which and why.
 """
 from __future__ import annotations
@@ -23,3 +23,19 @@ class Protocol:
 
 
 PAPER = Protocol(finetune_interval_s=5.0, cooldown_samples=6, test_interval_s=1.0, batch_size=32, epochs=5)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a member is fine-tuned (the head and the optimiser). Not stated in the paper: the defaults of TF Hub's
+    image-classifier retraining tool (`make_image_classifier`), which the paper's set-up follows; the same recipe
+    trains TF and torch assets (study.casestudy.training)."""
+
+    learning_rate: float = 0.005  # SGD
+    momentum: float = 0.9
+    weight_decay: float = 1e-4  # L2 on the head's kernel (Keras) / SGD weight decay (torch)
+    dropout: float = 0.2  # before the classification head
+    label_smoothing: float = 0.1
+
+
+RECIPE = Recipe()

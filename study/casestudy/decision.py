@@ -497,7 +497,7 @@ PAPER_PRIORITIES: dict[str, tuple[str, ...]] = {
     "VII-G.1 fine-tuning machine not resource critical: best performing": ("max:accuracy",),
     "VII-I inference resources first, then performance (> 62 %)": ("accuracy>0.62", "min:inference", "max:accuracy"),
 }
-PAPER_CHOICES: dict[str, str] = dict(zip(PAPER_PRIORITIES, ("mobilenet_v2_100_160", "mobilenet_v2_075_192")))
+PAPER_CHOICES: dict[str, str] = dict(zip(PAPER_PRIORITIES, (paper.CHOICE_BEST_PERFORMING, paper.CHOICE_MOST_SUITABLE)))
 
 
 def paper_like_priorities(tables: CaseStudyTables, k: int = 4) -> dict[str, tuple[str, ...]]:

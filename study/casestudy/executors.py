@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from study import config, files
 from study.casestudy.training import WorkerSpec
-from study.protocol import PAPER
+from study.protocol import PAPER, RECIPE
 from study.runtime.processes import child_env, kill_group, popen
 from study.errors import StudyError
 
@@ -39,7 +39,7 @@ class SweepConfig:
     timeout_s: float  # watchdog per run (the training worker's wall time)
     seed: int = 0
     batch_size: int = PAPER.batch_size
-    learning_rate: float = 0.005
+    learning_rate: float = RECIPE.learning_rate
     threads: int | None = None  # intra-op threads of the worker; None = the library default (all cores)
     assets_lock: str | None = None  # digest of the asset folder's lock (paper profile with STUDY_ASSETS)
     data: str | None = None  # a team's own data set (folder of class folders / .tgz); None = the profile's

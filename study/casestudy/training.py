@@ -16,7 +16,7 @@ from typing import Any
 
 from study import files
 from study.errors import StudyError
-from study.protocol import PAPER
+from study.protocol import PAPER, RECIPE
 from study.runtime import processes
 from study.runtime.processes import child_env
 
@@ -116,7 +116,7 @@ class WorkerSpec:
     out: str  # staging folder for the model, meta.json, predictions.csv, result.json
     seed: int = 0
     batch_size: int = PAPER.batch_size
-    learning_rate: float = 0.005
+    learning_rate: float = RECIPE.learning_rate
     threads: int | None = None
     cache_features: bool = True  # frozen mode: bottleneck caching (False recomputes the backbone every epoch)
     save: bool = True
@@ -237,16 +237,18 @@ def _train_tf(member, spec: WorkerSpec, data, n_classes: int, out: Path, timings
     size = member.input_size
     full = spec.mode == "full"
     backbone = asset_refs.feature_extractor(member, spec.profile, trainable=full)
-    head = keras.Sequential([keras.layers.Dropout(0.2),
+    head = keras.Sequential([keras.layers.Dropout(RECIPE.dropout),
                              keras.layers.Dense(n_classes, activation="softmax",
-                                                kernel_regularizer=keras.regularizers.l2(1e-4))], name="head")
+                                                kernel_regularizer=keras.regularizers.l2(RECIPE.weight_decay))],
+                            name="head")
     images = keras.Input((size, size, 3), dtype="float32", name="images")
     model = keras.Model(images, head(backbone(images)), name=f"{member.name}_classifier")
     timings["build_s"] = time.perf_counter() - t
 
     def compile_(m):
-        m.compile(optimizer=keras.optimizers.SGD(spec.learning_rate, momentum=0.9),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+        m.compile(optimizer=keras.optimizers.SGD(spec.learning_rate, momentum=RECIPE.momentum),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=RECIPE.label_smoothing),
+                  metrics=["accuracy"])
 
     onehot = {k: keras.utils.to_categorical(v[1], n_classes) for k, v in data.items()}
     t = time.perf_counter()
@@ -310,8 +312,8 @@ def _train_torch(member, spec: WorkerSpec, data, n_classes: int, out: Path, timi
     x = {k: tensor(v[0]) for k, v in data.items()}
     y = {k: torch.as_tensor(v[1], dtype=torch.long) for k, v in data.items()}
     params = list(head.parameters()) + (list(backbone.parameters()) if full else [])
-    opt = torch.optim.SGD(params, lr=spec.learning_rate, momentum=0.9, weight_decay=1e-4)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    opt = torch.optim.SGD(params, lr=spec.learning_rate, momentum=RECIPE.momentum, weight_decay=RECIPE.weight_decay)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=RECIPE.label_smoothing)
     gen = torch.Generator().manual_seed(spec.seed)
     t = time.perf_counter()
     cached = not full and spec.cache_features
@@ -357,7 +359,7 @@ def _torch_classifier(backbone, feature_dim: int, n_classes: int):
     """backbone -> dropout + linear head -> softmax: the torch classifier a sweep trains and saves."""
     from torch import nn
 
-    head = nn.Sequential(nn.Dropout(0.2), nn.Linear(feature_dim, n_classes))
+    head = nn.Sequential(nn.Dropout(RECIPE.dropout), nn.Linear(feature_dim, n_classes))
     return nn.Sequential(backbone, head, nn.Softmax(dim=1))
 
 
