@@ -7,8 +7,10 @@ matplotlib.use("Agg")  # headless: papermill, CI
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from study import page  # noqa: E402
+
 COLUMN_WIDTH_IN = 3.5  # one column of a two-column IEEE paper
-FULL_WIDTH_IN = 7.16
+FULL_WIDTH_IN = page.TEXT_WIDTH_IN  # the paper draft's text width: printed at 100 %
 PALETTE = "colorblind"
 # The paper's value and ours, always in these colours.
 SOURCE_COLORS = {"paper": "#7f7f7f", "reproduced": "#0072b2"}
@@ -92,3 +94,85 @@ def scatter(df, x: str, y: str, *, hue: str | None = None, label: str | None = N
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     return ax.figure
+
+
+# --- Checks of a finished figure (Report.figure records them; tests/test_notebooks.py fails on them) -------------
+# The paper draft places every figure at its own size, shrunk to fit the text width and a height cap
+# (study.draft.figure_tex, study.page).
+
+
+def saved_size(fig) -> tuple[float, float]:
+    """(width, height) in inches of `fig` as saved (`savefig.bbox = tight`)."""
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    return float(box.width), float(box.height)
+
+
+def printed_scale(fig) -> float:
+    """How much the draft scales `fig` to place it (never up)."""
+    w, h = saved_size(fig)
+    return min(1.0, page.TEXT_WIDTH_IN / w, page.FIGURE_MAX_HEIGHT_IN / h)
+
+
+def _texts(fig) -> list:
+    """Every visible, non-empty text of `fig` that is drawn (tick labels, labels, titles, annotations, legends)."""
+    found = []
+    for t in fig.findobj(matplotlib.text.Text):
+        if t.get_visible() and t.get_text().strip() and t.figure is fig and (t.axes is None or t.get_in_layout()):
+            found.append(t)
+    return found
+
+
+def _corners(text, renderer):
+    """The four corners (display units) of `text` as drawn, rotation included: matplotlib rotates a text about the
+    centre of its box, then aligns the rotated box, so the centre is that of the axis-aligned extent."""
+    import numpy as np
+
+    box = text.get_window_extent(renderer)
+    angle = text.get_rotation() % 180
+    if angle in (0, 90):
+        return np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]])
+    rotation = text.get_rotation()
+    text.set_rotation(0)
+    flat = text.get_window_extent(renderer)
+    text.set_rotation(rotation)
+    w, h, t = flat.width / 2, flat.height / 2, np.radians(rotation)
+    centre = np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
+    axes = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+    return centre + np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) @ axes
+
+
+def _overlap(a, b, hair: float) -> bool:
+    """Do two convex quadrilaterals intersect by more than `hair` along every separating axis? (SAT)"""
+    import numpy as np
+
+    for poly in (a, b):
+        for i in range(4):
+            edge = poly[(i + 1) % 4] - poly[i]
+            normal = np.array([-edge[1], edge[0]]) / (np.hypot(*edge) or 1.0)
+            pa, pb = a @ normal, b @ normal
+            if min(pa.max(), pb.max()) - max(pa.min(), pb.min()) <= hair:
+                return False
+    return True
+
+
+def text_problems(fig) -> dict:
+    """Overlapping texts and the smallest font at the printed size: {"overlaps": ["'a' / 'b'", ...],
+    "smallest_printed_pt": x, "too_small": ["'label' 5.2 pt", ...], "size_in": [w, h]}. Two texts overlap when
+    their drawn (rotated) boxes intersect by more than a hair (0.5 pt)."""
+    scale = printed_scale(fig)
+    renderer = fig.canvas.get_renderer()
+    texts = _texts(fig)
+    boxes = []
+    for t in texts:
+        try:
+            boxes.append((t, _corners(t, renderer)))
+        except (RuntimeError, ValueError):
+            continue
+    hair = 0.5 * fig.dpi / 72
+    overlaps = [f"{a.get_text()!r} / {b.get_text()!r}"
+                for i, (a, ca) in enumerate(boxes) for b, cb in boxes[i + 1:] if _overlap(ca, cb, hair)]
+    sizes = [(t.get_fontsize() * scale, t.get_text()) for t in texts]
+    too_small = [f"{text!r} {pt:.1f} pt" for pt, text in sizes if pt < page.MIN_PRINTED_PT - 0.05]
+    return {"overlaps": overlaps, "smallest_printed_pt": round(float(min((pt for pt, _ in sizes), default=0.0)), 2),
+            "too_small": too_small, "size_in": [round(v, 3) for v in saved_size(fig)]}
