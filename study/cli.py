@@ -30,8 +30,10 @@ SUBCOMMANDS = [
     "study.audit",  # audit-paper (every numeric claim against the paper's own tables)
     "study.releases.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
     "study.releases.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
+    "study.releases.product",  # product (the simple product released: a page a person uses, its published versions)
     "study.deployment.matrix",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
     "study.draft",  # draft (the paper draft: paper/ -> paper/build/draft.pdf from results/ and figures/)
+    "study.compare",  # compare (two results folders: which numbers moved beyond noise, which verdicts flipped)
 ]
 
 

@@ -251,4 +251,7 @@ def reproduce(profile: str = "embedded", only: list[str] | None = None,
                 os.environ.pop("STUDY_FORCE", None)
                 if previous_force is not None:
                     os.environ["STUDY_FORCE"] = previous_force
+        from study import compare, history  # every notebook succeeded: a compact snapshot for `study compare`
+
+        history.record(prof.name, runs, tables=compare.table_names())
     return runs

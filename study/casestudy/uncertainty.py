@@ -186,14 +186,51 @@ def sweep_evidence(tables: decision.CaseStudyTables, sweep: str | Path | None = 
 
 # --- the noise model for single readings ---------------------------------------------------------
 
+def _pct(x: float) -> str:
+    return f"{100 * x:.2g}%" if 100 * x < 10 else f"{100 * x:.0f}%"
+
+
+@dataclass(frozen=True)
+class CvEstimate:
+    """A measured relative noise of one resource: the median over members of each member's coefficient of
+    variation over its repeats, its percentile bootstrap interval (members resampled, each with its own cv: a
+    cluster bootstrap), and the runs and members it comes from."""
+
+    cv: float
+    lo: float
+    hi: float
+    runs: int
+    members: int
+
+    def label(self) -> str:
+        return f"measured: cv {_pct(self.cv)} [{_pct(self.lo)}, {_pct(self.hi)}] from {self.runs} runs"
+
+
+def _cv_estimate(groups: Sequence[np.ndarray], *, n_resamples: int, seed: int, level: float) -> CvEstimate | None:
+    """`CvEstimate` from each member's repeats (members with < 2 values or a zero mean are left out)."""
+    groups = [g[~np.isnan(g)] for g in groups]
+    groups = [g for g in groups if len(g) >= 2 and g.mean() != 0]
+    if not groups:
+        return None
+    cvs = np.array([g.std(ddof=1) / abs(g.mean()) for g in groups])
+    medians = np.median(cvs[np.random.default_rng(seed).integers(0, len(cvs), (n_resamples, len(cvs)))], axis=1)
+    tail = 100 * (1 - level) / 2
+    return CvEstimate(float(np.median(cvs)), float(np.percentile(medians, tail)),
+                      float(np.percentile(medians, 100 - tail)), int(sum(len(g) for g in groups)), len(groups))
+
+
 @dataclass(frozen=True)
 class NoiseModel:
     """How far a single resource reading could move if measured again: Normal(v, (cv·|v|)²) per resource key
-    (`ix.delta_cpu`, `x.elapse`, ...), plus, for elapse, the whole second the tables round to (uniform ±0.5 s)."""
+    (`ix.delta_cpu`, `x.elapse`, ...), plus, for elapse, the whole second the tables round to (uniform ±0.5 s).
+
+    `evidence` holds, per key, the measurement behind its cv (`CvEstimate`); `label(key)` says which noise model
+    judges a value of that key: `measured: cv X [lo, hi] from n runs`, or `assumed: cv X`."""
 
     cv: Mapping[str, float] = field(default_factory=dict)
     default_cv: float = DEFAULT_CV
     source: str = f"stated default: {DEFAULT_CV:.0%} relative standard deviation for every single-run resource"
+    evidence: Mapping[str, CvEstimate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.default_cv >= 0 or any(not v >= 0 for v in self.cv.values()):
@@ -214,19 +251,48 @@ class NoiseModel:
         return (f"{self.source}" + (f" ({own}; others {self.default_cv:.0%})" if own else "")
                 + f"; elapse also ±{ELAPSE_RESOLUTION_S / 2:g} s printed resolution")
 
+    def label(self, key: str) -> str:
+        """Which noise model judges a value of `key`: `measured: cv X [lo, hi] from n runs` or `assumed: cv X`."""
+        return self.evidence[key].label() if key in self.evidence else f"assumed: cv {_pct(self.cv_of(key))}"
+
     @classmethod
-    def from_repeats(cls, repeats: pd.DataFrame | None, default_cv: float = DEFAULT_CV) -> NoiseModel:
-        """The median coefficient of variation over members with >= 2 repeats, per Table IX resource; the stated
-        default where no member has repeats (and for Table X, which is measured once per member)."""
+    def from_repeats(cls, repeats: pd.DataFrame | None, default_cv: float = DEFAULT_CV, *, n_resamples: int = 2000,
+                     seed: int = 0, level: float = LEVEL) -> NoiseModel:
+        """The median coefficient of variation over members with >= 2 repeats, per Table IX resource, with its
+        bootstrap interval (`evidence`); the stated default where no member has repeats (and for Table X, which
+        is measured once per member)."""
         groups = {m: g for m, g in _repeat_groups(repeats).items() if len(g) >= 2}
         if not groups:
             return cls(default_cv=default_cv)
-        cv = {}
-        for col in RESOURCE_COLUMNS["IX"]:
-            ratios = [g[col].std(ddof=1) / abs(g[col].mean()) for g in groups.values() if g[col].mean()]
-            if ratios:
-                cv[f"ix.{col}"] = float(np.nanmedian(ratios))
-        return cls(cv, default_cv, f"our repeats' median coefficient of variation over {len(groups)} members")
+        evidence = {}
+        for i, col in enumerate(RESOURCE_COLUMNS["IX"]):
+            values = [pd.to_numeric(g[col], errors="coerce").to_numpy(float) for g in groups.values() if col in g]
+            if est := _cv_estimate(values, n_resamples=n_resamples, seed=seed + i, level=level):
+                evidence[f"ix.{col}"] = est
+        return cls({k: e.cv for k, e in evidence.items()}, default_cv,
+                   f"our repeats' median coefficient of variation over {len(groups)} members", evidence)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per measured key and one for the default (`resource` '*'): cv, its interval, runs, label."""
+        rows = [{"resource": k, "cv": self.cv_of(k), "cv_lo": e.lo if (e := self.evidence.get(k)) else math.nan,
+                 "cv_hi": e.hi if e else math.nan, "runs": e.runs if e else 0, "members": e.members if e else 0,
+                 "label": self.label(k)} for k in self.cv]
+        rows.append({"resource": "*", "cv": self.default_cv, "cv_lo": math.nan, "cv_hi": math.nan, "runs": 0,
+                     "members": 0, "label": self.label("*")})
+        return pd.DataFrame(rows)
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, source: str = "a saved noise model") -> NoiseModel:
+        """The model `to_frame` wrote (e.g. `results/tables/noise_model.csv`)."""
+        need = {"resource", "cv", "cv_lo", "cv_hi", "runs", "members"}
+        if need - set(df.columns):
+            raise StudyError(f"{source} lacks column(s) {', '.join(sorted(need - set(df.columns)))}; "
+                             "write it with NoiseModel.to_frame()")
+        rows = {str(r.resource): r for r in df.itertuples()}
+        default = float(rows.pop("*").cv) if "*" in rows else DEFAULT_CV
+        evidence = {k: CvEstimate(float(r.cv), float(r.cv_lo), float(r.cv_hi), int(r.runs), int(r.members))
+                    for k, r in rows.items() if int(r.runs) > 0}
+        return cls({k: float(r.cv) for k, r in rows.items()}, default, source, evidence)
 
 
 # --- resampling and decision stability -----------------------------------------------------------
