@@ -299,9 +299,28 @@ def _visible(cell: str) -> str:
     return re.sub(r"\\[a-z]+\{\}|\\", "", cell)
 
 
+def tabular_for_people(art: Artifact) -> Tabular:
+    """The table as a reader sees it: from its CSV through `study.columns.present` (human headers with units,
+    rounding by column kind, hashes shortened), escaped for LaTeX; numbers right-aligned. Without a CSV beside the
+    artefact, the LaTeX `Report.table` wrote."""
+    import pandas as pd
+
+    from study import columns
+
+    csv = art.path.with_suffix(".csv")
+    if not csv.is_file():
+        return parse_tabular(art.path.read_text(encoding="utf-8"), _display(art.path))
+    raw = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    shown = columns.present(raw)
+    align = "".join("r" if pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c]) else "l"
+                    for c in raw.columns)
+    return Tabular(align or "l", [[latex_escape(h) for h in shown.columns]],
+                   [[latex_escape(v) for v in row] for row in shown.itertuples(index=False)])
+
+
 def table_tex(art: Artifact, link: str) -> str:
     """A longtable (breaks across pages, repeats its header) captioned with the artefact's provenance."""
-    tab = parse_tabular(art.path.read_text(encoding="utf-8"), _display(art.path))
+    tab = tabular_for_people(art)
     n = len(tab.align)
     # Character widths per column: the longest cell, a header may wrap at underscores, capped so text wraps.
     widths = []
@@ -320,7 +339,8 @@ def table_tex(art: Artifact, link: str) -> str:
                        for a, w in zip(tab.align, widths))
 
     def row(cells: list[str]) -> str:
-        return " & ".join(tex_unicode(c.replace(r"\_", r"\_\allowbreak{}")) for c in cells) + r" \\"
+        return " & ".join(tex_unicode(c if r"\allowbreak" in c else c.replace(r"\_", r"\_\allowbreak{}"))
+                          for c in cells) + r" \\"
 
     head = "\n".join(row(h) for h in tab.header)
     box = "studywide" if wide else "studynarrow"  # landscape + scriptsize, or footnotesize (paper/draft.tex)

@@ -1,0 +1,113 @@
+"""How a column of our CSVs is shown to a reader: its header (with the unit) and its rounding, from one place.
+
+The CSVs keep raw names and full values (machine-readable; a hash stays whole); every table a person reads (the
+paper draft's floats, `Report.table`'s LaTeX) goes through `present`, so no raw column name such as `delta_cpu`
+or `elapse_s` reaches the page and every column of one kind is rounded alike.
+
+A column is matched by its exact name first (`NAMED`: the paper's resources, the fidelity and deployment metrics),
+then by the form of its name (`SUFFIXES`: `_s` seconds, `_ms`, `_mb`, `_sha256` ...), else it is text or a number
+shown as it is, its underscores made spaces.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+HASH_CHARS = 8  # a hash in a table a person reads: enough to tell two apart, short enough to fit
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How values of one kind are written: `decimals` for numbers (None: as they are), or a hash shortened."""
+
+    decimals: int | None = None
+    hash: bool = False
+    percent_of_one: bool = False  # a share in [0, 1] shown as a percentage
+
+    def format(self, value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "--"
+        if self.hash:
+            text = str(value)
+            text = text.split(":", 1)[1] if text.startswith("sha256:") else text
+            return text[:HASH_CHARS] if re.fullmatch(r"[0-9a-f]{16,}", text) else text
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if self.decimals is not None and isinstance(value, (int, float)):
+            v = 100 * value if self.percent_of_one else value
+            if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and self.decimals == 0):
+                return f"{int(v):,}"
+            return f"{v:,.{self.decimals}f}"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+
+COUNT, SECONDS, MS, MB, PERCENT, SHARE, RATIO, HASH, TEXT = (
+    Kind(0), Kind(1), Kind(1), Kind(1), Kind(1), Kind(1, percent_of_one=True), Kind(3), Kind(hash=True), Kind())
+
+# Exact names: (header, kind).
+NAMED: dict[str, tuple[str, Kind]] = {
+    "delta_cpu": ("ΔCPU (%)", PERCENT), "delta_mem": ("ΔMEM (%)", PERCENT),
+    "delta_cpu_tree": ("ΔCPU, process tree (%)", PERCENT), "delta_mem_tree": ("ΔMEM, process tree (%)", PERCENT),
+    "delta_cpu_std": ("ΔCPU s.d. (%)", PERCENT), "delta_mem_std": ("ΔMEM s.d. (%)", PERCENT),
+    "cpu": ("CPU (%)", PERCENT), "memory": ("Memory (%)", PERCENT), "gpu": ("GPU (%)", PERCENT),
+    "gpu_memory": ("GPU memory (%)", PERCENT), "cpu_tree": ("CPU, process tree (%)", PERCENT),
+    "elapse": ("Elapsed (h:mm:ss)", TEXT), "elapse_s": ("Elapsed (s)", SECONDS),
+    "accuracy": ("Accuracy", RATIO), "val_accuracy": ("Validation accuracy", RATIO),
+    "accuracy_browser": ("Accuracy, browser", RATIO), "accuracy_python": ("Accuracy, Python", RATIO),
+    "top1_agreement": ("Top-1 agreement", SHARE), "agreement": ("Top-1 agreement", SHARE),
+    "rel_diff": ("Relative difference", Kind(None)), "max_abs_diff": ("Max. abs. difference", Kind(None)),
+    "n_samples": ("Samples", COUNT), "n_images": ("Images", COUNT), "repeats": ("Repeats", COUNT),
+    "members": ("Members", COUNT), "families": ("Families", COUNT), "model": ("Model", TEXT),
+    "member": ("Member", TEXT), "asset": ("Asset", TEXT), "assets_lock": ("Asset lock", HASH),
+    "ok": ("OK", TEXT), "status": ("Status", TEXT), "verdict": ("Verdict", TEXT), "reason": ("Reason", TEXT),
+    "error": ("Error", TEXT), "note": ("Note", TEXT), "notes": ("Notes", TEXT),
+    "peak_rss_mb": ("Peak RSS (MB)", MB), "ms_per_image": ("Latency (ms/image)", MS),
+    "interval_median_s": ("Sampling interval, median (s)", Kind(2)),
+    "interval_max_s": ("Sampling interval, max. (s)", Kind(2)),
+    "share_ge2_versions": ("Share with ≥ 2 versions (%)", SHARE),
+    "claim_id": ("Claim", TEXT), "paper_value": ("Paper", TEXT), "derived_value": ("Derived", TEXT),
+    "reproduced": ("Reproduced", TEXT), "noise_floor": ("Noise floor", Kind(None)),
+    "tolerance": ("Tolerance", Kind(None)), "first_divergence": ("First divergence", TEXT),
+}
+# The form of a name: (suffix or prefix pattern, unit text, kind). First match wins.
+SUFFIXES: list[tuple[str, str, Kind]] = [
+    (r"(_sha256|_digest|^sha256)$", "sha256", HASH),
+    (r"_ms_per_image$", "ms/image", MS), (r"_ms$", "ms", MS), (r"_s$", "s", SECONDS), (r"_mb$", "MB", MB), (r"_kb$", "kB", MB),
+    (r"(_pct|_percent)$", "%", PERCENT), (r"(^|_)share($|_)", "%", SHARE),
+    (r"(_accuracy|^accuracy_)", "", RATIO), (r"(^n_|_count$|^products|^assets$|_members$|_families$)", "", COUNT),
+]
+_UNIT_WORDS = re.compile(r"_(s|ms|ms_per_image|mb|kb|pct|percent|sha256|digest)$")
+
+
+def describe(name: str) -> tuple[str, Kind]:
+    """(header, kind) of the column `name`."""
+    if name in NAMED:
+        return NAMED[name]
+    for pattern, unit, kind in SUFFIXES:
+        if re.search(pattern, name):
+            words = _UNIT_WORDS.sub("", name).replace("_", " ").strip() or name
+            header = words[:1].upper() + words[1:]
+            return (f"{header} ({unit})" if unit else header), kind
+    words = name.replace("_", " ")
+    return words[:1].upper() + words[1:], TEXT
+
+
+def present(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` as a person reads it: human headers with units, every value a string rounded by its column's kind,
+    hashes shortened to HASH_CHARS (the CSV keeps them whole)."""
+    out = {}
+    for col in df.columns:
+        header, kind = describe(str(col))
+        numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
+        if kind is TEXT and numeric:
+            kind = COUNT if pd.api.types.is_integer_dtype(df[col]) else Kind(None)
+        values = [kind.format(v.item() if hasattr(v, "item") else v) for v in df[col]]
+        while header in out:  # two raw names with one header: keep both columns
+            header += " "
+        out[header] = values
+    return pd.DataFrame(out)

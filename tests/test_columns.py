@@ -1,0 +1,27 @@
+"""Tables set for people from one place (study.columns): headers with units, rounding by kind, short hashes."""
+from __future__ import annotations
+
+import pandas as pd
+
+from study import columns
+
+
+def test_headers_units_rounding_and_hashes():
+    df = pd.DataFrame({"model": ["mobilenet_v2_035_96"], "delta_cpu": [12.345], "elapse_s": [73.21],
+                       "asset_sha256": ["ab" * 32], "assets_lock": ["sha256:" + "cd" * 32], "top1_agreement": [0.9667],
+                       "size_mb": [3.456], "n_samples": [12], "browser_wasm_ms_per_image": [3.21], "ok": [True],
+                       "latency_p90_ms": [1.2345], "note": ["a_b"], "accuracy": [float("nan")]})
+    shown = columns.present(df)
+    assert list(shown.columns) == ["Model", "ΔCPU (%)", "Elapsed (s)", "Asset (sha256)", "Asset lock",
+                                   "Top-1 agreement", "Size (MB)", "Samples", "Browser wasm (ms/image)", "OK",
+                                   "Latency p90 (ms)", "Note", "Accuracy"]
+    assert shown.iloc[0].tolist() == ["mobilenet_v2_035_96", "12.3", "73.2", "abababab", "cdcdcdcd", "96.7", "3.5",
+                                      "12", "3.2", "yes", "1.2", "a_b", "--"]
+    assert df["asset_sha256"].iloc[0] == "ab" * 32  # the data keep the whole hash
+
+
+def test_no_header_keeps_an_underscore():
+    names = ["paper_ge2_versions", "products_2024", "export_s", "min_cosine", "percent_text", "x"]
+    shown = columns.present(pd.DataFrame({n: [1] for n in names}))
+    assert not any("_" in h for h in shown.columns)
+    assert len(shown.columns) == len(names)
