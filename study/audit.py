@@ -610,6 +610,13 @@ def headline(claims: pd.DataFrame) -> str:
             f"{core.get('no', 0)} / {core.get('not derivable', 0)} of {(~per_model).sum()})")
 
 
+def draft_numbers(claims: pd.DataFrame) -> dict[str, tuple]:
+    """The numbers the paper draft quotes from the audit, `{name: (value, description)}` (`Report.numbers`)."""
+    counts = claims["reproduced"].value_counts()
+    return {"audit_claims": (len(claims), "numeric claims re-derived"),
+            **{"audit_claims_" + v.replace(" ", "_"): (int(counts.get(v, 0)), f"claims: {v}") for v in VERDICTS}}
+
+
 def register(sub) -> None:
     p = sub.add_parser("audit-paper", help="re-derive every numeric claim of the paper from its own tables",
                        description="Columns: " + ",".join(COLUMNS) + f". Verdicts: {', '.join(VERDICTS)}.")

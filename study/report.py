@@ -11,7 +11,7 @@ import json
 import numbers
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,12 @@ from study.errors import StudyError
 
 # A number's name: snake_case, as the paper draft turns it into a LaTeX macro (study.draft.macro_name).
 NUMBER_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+
+def and_list(items: Iterable[object]) -> str:
+    """Items as prose: 'a', 'a and b', 'a, b and c' (for generated readings, `Report.text`)."""
+    items = [str(i) for i in items]
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def git_commit() -> str:
@@ -75,12 +81,16 @@ class Report:
 
     def figure(self, fig, name: str, *, inputs: Iterable[str | Path] = (), caption: str | None = None) -> list[Path]:
         """Write `fig` as `figures/<name>.pdf` (for the draft) and `.png`, and record both."""
+        from study.plots import text_problems
+
         paths = []
         for suffix in (".pdf", ".png"):
             path = self.figures / f"{name}{suffix}"
             files.atomic_write(path, lambda tmp, s=suffix: fig.savefig(tmp, format=s[1:]))
             paths.append(path)
-        self._record(paths, "figure", inputs, caption=caption)
+        # overlapping texts and fonts below 7 pt as printed: recorded (tests/test_notebooks.py fails on them);
+        # `size_in` tells the draft the figure's own size
+        self._record(paths, "figure", inputs, caption=caption, extra={"layout": text_problems(fig)})
         return paths
 
     def number(self, name: str, value: int | float | str, *, fmt: str | None = None,
@@ -106,8 +116,27 @@ class Report:
         self._record([path], "number", inputs, caption=description)
         return path
 
-    def _record(self, paths: list[Path], kind: str, inputs: Iterable[str | Path], caption: str | None) -> None:
-        entry = {
+    def numbers(self, values: Mapping[str, tuple], *, inputs: Iterable[str | Path] = ()) -> list[Path]:
+        """`number` for each `name: (value, description)` or `name: (value, description, fmt)` of `values` (a
+        library function's draft numbers, e.g. `study.zoos.families.draft_numbers`)."""
+        inputs = list(inputs)
+        return [self.number(name, v[0], description=v[1], fmt=v[2] if len(v) > 2 else None, inputs=inputs)
+                for name, v in values.items()]
+
+    def text(self, name: str, markdown: str, *, inputs: Iterable[str | Path] = ()):
+        """A notebook's reading of its results, generated from them (never typed: tests/test_notebook_prose.py):
+        written as `results/text/<name>.md`, recorded, and returned as Markdown for the notebook to show."""
+        from IPython.display import Markdown
+
+        if not NUMBER_NAME.fullmatch(name):
+            raise StudyError(f"text name {name!r} (notebook {self.notebook}) must be snake_case, e.g. 'rq1_reading'")
+        path = files.write_text(self.results / "text" / f"{name}.md", markdown.strip() + "\n")
+        self._record([path], "text", inputs, caption=None)
+        return Markdown(markdown)
+
+    def _record(self, paths: list[Path], kind: str, inputs: Iterable[str | Path], caption: str | None,
+                extra: dict[str, Any] | None = None) -> None:
+        entry = {**(extra or {}),
             "kind": kind,
             "notebook": self.notebook,
             "parameters": self.parameters,

@@ -106,6 +106,14 @@ def test_summary_and_headline(claims):
     assert audit.headline(claims).startswith(f"{len(claims)} claims: ")
 
 
+def test_draft_numbers_count_every_verdict(claims):
+    numbers = audit.draft_numbers(claims)
+    assert numbers["audit_claims"][0] == len(claims)
+    assert sum(numbers[f"audit_claims_{v.replace(' ', '_')}"][0] for v in audit.VERDICTS) == len(claims)
+    flipped = audit.draft_numbers(claims.assign(reproduced="no"))
+    assert flipped["audit_claims_no"][0] == len(claims) and flipped["audit_claims_yes"][0] == 0
+
+
 def test_audit_cli(capsys, tmp_path):
     assert main(["audit-paper", "--csv", "-"]) == 0
     out = capsys.readouterr()

@@ -83,3 +83,19 @@ def test_notebook_wrote_every_artefact_it_declares_and_skipped_no_part(nb, smoke
                         for c in executed["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
     assert "SKIPPED" not in printed, f"{nb.stem}: a part was skipped: " + \
         next(line for line in printed.splitlines() if "SKIPPED" in line)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_figures_have_no_overlapping_text_and_print_at_7_pt_or_more(nb, smoke_notebooks):
+    """Every figure as the notebook drew it (study.plots.text_problems, recorded by Report.figure): no two texts'
+    boxes intersect, and no text prints below study.page.MIN_PRINTED_PT at the size the draft places it."""
+    if isinstance(smoke_notebooks.outcomes[nb.stem], BaseException):
+        pytest.fail(f"{nb.stem} failed")
+    problems = {}
+    for path, entry in read_manifest(smoke_notebooks.root / "results" / "manifest.json")["artifacts"].items():
+        if entry["notebook"] == nb.stem and entry["kind"] == "figure" and path.endswith(".pdf"):
+            layout = entry.get("layout", {})
+            if layout.get("overlaps") or layout.get("too_small"):
+                problems[Path(path).stem] = {k: layout[k][:4] for k in ("overlaps", "too_small") if layout.get(k)}
+    assert not problems, f"{nb.stem}: figures with overlapping or too small text: {problems}"

@@ -108,3 +108,19 @@ def test_write_table_to_stdout_or_file(tmp_path, capsys):
     files.write_table(tmp_path / "t.csv", df, what="claims", command="audit-paper")
     assert capsys.readouterr().err.strip() == f"[audit-paper] 2 claims -> {tmp_path / 't.csv'}"
     assert pd.read_csv(tmp_path / "t.csv").equals(df)
+
+
+def test_numbers_writes_each_value_with_its_description_and_format(outdirs):
+    import json
+
+    paths = Report("99_test").numbers({"n_rows": (3, "rows"), "share": (41.7, "percent", "{:.0f}")})
+    records = {p.stem: json.loads(p.read_text()) for p in paths}
+    assert records["n_rows"] == {"name": "n_rows", "value": 3, "text": "3", "description": "rows"}
+    assert records["share"]["text"] == "42" and records["share"]["description"] == "percent"
+
+
+def test_text_writes_the_reading_and_returns_markdown(outdirs):
+    shown = Report("99_test").text("a_reading", "Three of *four* rows match.\n")
+    path = outdirs["results"] / "text" / "a_reading.md"
+    assert path.read_text() == "Three of *four* rows match.\n" and shown.data.startswith("Three")
+    assert str(path) in read_manifest(outdirs["results"] / "manifest.json")["artifacts"]

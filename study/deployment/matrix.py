@@ -35,6 +35,7 @@ from study.deployment.backend import get_backend, size_mb
 from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_name, check_formats, runnable,
                                         scenarios)
 from study.deployment.worker import _tail, run_export
+from study.report import and_list
 from study.errors import ResumeWarning, Skipped, StudyError, exit_code
 
 # The CLI's columns, in this order; more measurements follow them.
@@ -44,6 +45,7 @@ EXTRA_COLUMNS = ["latency_p90_ms", "export_s", "peak_rss_mb", "rel_diff", "min_c
                  "runtime_process", "warnings"]
 # Non-quantised formats must agree with the reference within this, relative to the output scale (max |ref|).
 REL_TOLERANCE = 1e-4
+MIN_TOP1_AGREEMENT = 1.0  # ... and give the reference's top-1 class on this share of the images
 
 
 # --- measurements --------------------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ def _measure_row(row: Row, backend, reference, settings: Settings, work: Path) -
     row.images = len(x)
     row.max_abs_diff, row.rel_diff, row.top1_agreement = fid["max_abs_diff"], fid["rel_diff"], fid["top1_agreement"]
     row.min_cosine = fid["min_cosine"]
-    if not export.quantised and (fid["rel_diff"] > REL_TOLERANCE or fid["top1_agreement"] < 1.0):
+    if not export.quantised and (fid["rel_diff"] > REL_TOLERANCE or fid["top1_agreement"] < MIN_TOP1_AGREEMENT):
         row.ok = False
         row.error = (f"deployed output differs from the reference: relative max |diff| {fid['rel_diff']:.2e} "
                      f"(tolerance {REL_TOLERANCE:g}), top-1 agreement {fid['top1_agreement']:.0%}")
@@ -324,3 +326,38 @@ def failed(df: pd.DataFrame) -> pd.Series:
     """Rows whose export or run failed (the error is recorded), as opposed to ok rows and rows not run on purpose."""
     return ~df["ok"].astype(bool) & ~df["error"].fillna("").astype(str).str.startswith(NOT_RUN)
 
+
+
+def tolerance_text() -> str:
+    """The fidelity criterion of a non-quantised format, as a notebook prints it."""
+    return (f"non-quantised formats must agree with the reference within a relative difference of {REL_TOLERANCE:g} "
+            f"(of the output scale) and on {MIN_TOP1_AGREEMENT:.0%} of the top-1 classes")
+
+
+def fidelity_reading(df: pd.DataFrame) -> str:
+    """What the measured matrix says about fidelity: the non-quantised formats against the tolerance, what the
+    quantised ones reach and at what size, and which rows failed (with the start of their error)."""
+    ran = df[df["latency_ms"].notna()]
+    plain, quant = ran[~ran["quantised"].astype(bool)], ran[ran["quantised"].astype(bool)]
+    within = plain[(plain["rel_diff"] <= REL_TOLERANCE) & (plain["top1_agreement"] >= MIN_TOP1_AGREEMENT)]
+    parts = []
+    if len(plain):
+        parts.append(f"{len(within)} of the {len(plain)} non-quantised formats that ran compute the reference function "
+                     f"(largest relative difference {plain['rel_diff'].max():.1e} against the tolerance "
+                     f"{REL_TOLERANCE:g}; lowest top-1 agreement {plain['top1_agreement'].min():.0%})")
+    if len(quant):
+        float_mb = plain.groupby("framework")["size_mb"].median()
+        parts.append("the quantised ones reach " + "; ".join(
+            f"{r.format} a relative difference of {r.rel_diff:.1e} and {r.top1_agreement:.0%} top-1 agreement at "
+            f"{r.size_mb:.3g} MB" + (f" ({r.size_mb / float_mb[r.framework]:.0%} of the median non-quantised size "
+                                     f"of its framework)" if float_mb.get(r.framework, 0) > 0 else "")
+            for r in quant.itertuples()))
+    text = ("; ".join(parts) or "no format ran") + "."
+    bad = df[failed(df)]
+    if len(bad):
+        text += " Failed (the row keeps its error): " + and_list(
+            f"{r.format} ({str(r.error).splitlines()[0][:120]})" for r in bad.itertuples()) + "."
+    skipped = df[~df["ok"].astype(bool) & ~failed(df)]
+    if len(skipped):
+        text += f" Not run on purpose: {and_list(skipped['format'])}."
+    return text

@@ -67,3 +67,23 @@ def status_changes() -> pd.DataFrame:
 def framework_of(fmt: str) -> str:
     """The framework ("tf" | "torch") whose backend exports and loads format `fmt`."""
     return "tf" if scenarios("tf")["format"].eq(fmt).any() else "torch"
+
+
+def paper_reading(methods: pd.DataFrame) -> str:
+    """The paper's Tables IV-V (`paper.deployment_methods`) in one sentence: scenario groups per framework."""
+    from study.report import and_list
+
+    groups = methods.groupby("framework", sort=False)["scenario_group"].agg(lambda g: list(dict.fromkeys(g)))
+    return "In the paper's tables " + and_list(f"{fw} has {len(g)} scenario groups ({', '.join(g)})"
+                                              for fw, g in groups.items()) + "."
+
+
+def status_reading(changes: pd.DataFrame) -> str:
+    """Today's table (`status_changes`) in one sentence: formats per status, the non-current ones named."""
+    from study.report import and_list
+
+    counts = changes["status"].value_counts()
+    named = [f"{status}: {', '.join(changes.loc[changes['status'] == status, 'format_2026'])}"
+             for status in counts.index if status != "current"]
+    return (f"Of today's {len(changes)} formats, {counts.get('current', 0)} are current"
+            + (f"; {'; '.join(named)}" if named else "") + " (each status has a source: `status_source`).")

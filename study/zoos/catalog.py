@@ -65,6 +65,14 @@ SNAPSHOTS: dict[tuple[str, str], Snapshot] = {
 }
 
 
+def snapshot_dates(zoo: str) -> tuple[str, ...]:
+    """The dates of `zoo`'s snapshots (`SNAPSHOTS`), oldest first."""
+    dates = tuple(sorted(d for z, d in SNAPSHOTS if z == zoo))
+    if not dates:
+        raise CatalogError(f"no snapshots of zoo {zoo!r}; known zoos: {', '.join(ZOOS)}")
+    return dates
+
+
 @dataclass(frozen=True)
 class ParseWarning:
     path: str

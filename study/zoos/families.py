@@ -28,6 +28,7 @@ import pandas as pd
 
 from study.zoos import catalog as cat_mod
 from study import config, files
+from study.report import and_list
 from study.zoos.catalog import Catalog, CatalogError, slug
 
 ANNOTATIONS = config.DATA / "pytorch_hub_annotations.csv"
@@ -477,6 +478,75 @@ def verdict_counts(*comparisons: pd.DataFrame) -> pd.DataFrame:
     """Paper family rows per table and verdict (`compare_with_paper` outputs), one column per verdict."""
     counts = pd.concat(comparisons).groupby(["table", "verdict"]).size().unstack(fill_value=0)
     return counts.reset_index().rename_axis(columns=None)
+
+
+# --- readings: notebook 02's generated sentences and the draft's numbers ----------------------------------
+
+def largest_paper_families(paper_families: pd.DataFrame, zoo: str, at_least: int = 2) -> pd.DataFrame:
+    """The paper's family rows of `zoo` (its name in the paper) with the most members: the first `at_least` and
+    every row tied with the last of them."""
+    rows = paper_families[paper_families["zoo"] == zoo].sort_values("members", ascending=False, kind="stable")
+    if rows.empty:
+        return rows
+    return rows[rows["members"] >= rows["members"].iloc[min(at_least, len(rows)) - 1]]
+
+
+def largest_reading(paper_families: pd.DataFrame) -> str:
+    """One sentence: the largest families of the paper's Tables I-III per zoo, with their member counts."""
+    parts = []
+    for zoo in paper_families["zoo"].unique():
+        top = largest_paper_families(paper_families, zoo)
+        sizes = top.groupby("members", sort=False)["algorithm"].agg(list)
+        parts.append(f"on {zoo}, " + and_list(f"{and_list(a)} ({n} members{' each' if len(a) > 1 else ''})"
+                                              for n, a in sizes.items()))
+    return (f"The largest families of the paper's tables are, {'; '.join(parts)}. Section V's statements about them "
+            "are re-derived in notebook 07 (claims `V.largest_aihub`, `V.second_aihub`, `V.largest_pytorch`).")
+
+
+# the kinds of reason `compare_with_paper` gives (its own, or the crosswalk note's prefix), as a reading says them
+REASON_KINDS = {"snapshot": "the snapshot is later than the paper's data",
+                "metadata": "a metadata quirk of the zoo's pages",
+                "source": "the paper took members from outside the zoo's page"}
+REASON_KIND = re.compile(r"(?:^|; )(snapshot(?= )|metadata(?=:)|source(?=:))")
+
+
+def comparison_reading(*comparisons: pd.DataFrame) -> str:
+    """How many paper rows match ours member for member, per table, and why the others differ (grouped by the
+    kind of reason `compare_with_paper` states per row)."""
+    rows = pd.concat(comparisons, ignore_index=True)
+    per_table = []
+    for table, t in rows.groupby("table", sort=False):
+        n, k = len(t), int((t["verdict"] == "match").sum())
+        per_table.append(f"all {n} rows of Table {table}" if k == n else f"{k} of the {n} rows of Table {table}")
+    text = f"Paper rows whose family we find member for member: {and_list(per_table)}."
+    differ = rows[rows["verdict"] != "match"]
+    if differ.empty:
+        return text
+    by_kind: dict[str, list[str]] = {}
+    for r in differ.itertuples():
+        for kind in dict.fromkeys(REASON_KIND.findall(r.reason)) or [r.reason]:
+            by_kind.setdefault(REASON_KINDS.get(kind, kind), []).append(f"Table {r.table} {r.algorithm}")
+    reasons = []
+    for kind, labels in by_kind.items():
+        counted = pd.Series(labels).value_counts(sort=False)
+        reasons.append(f"{kind} ({', '.join(lab + (f' ×{c}' if c > 1 else '') for lab, c in counted.items())})")
+    return text + f" The other {len(differ)} differ because " + "; ".join(reasons) + ". Each row's reason is in the tables above."
+
+
+def draft_numbers(ours: dict[tuple[str, str], Families], verdicts: pd.DataFrame) -> dict[str, tuple]:
+    """The numbers the paper draft quotes from RQ2, `{name: (value, description)}` (for `Report.numbers`):
+    families per zoo in its oldest and latest snapshot of `ours`, and the paper rows per verdict (`verdicts`)."""
+    out: dict[str, tuple] = {}
+    for zoo in dict.fromkeys(z for z, _ in ours):
+        dates = sorted(d for z, d in ours if z == zoo)
+        key = zoo.replace("-", "_")
+        out[f"rq2_families_{key}_oldest"] = (len(ours[(zoo, dates[0])].families), f"{zoo} families, oldest snapshot")
+        out[f"rq2_families_{key}_latest"] = (len(ours[(zoo, dates[-1])].families), f"{zoo} families, latest snapshot")
+    rows = verdicts.set_index("table").sum()
+    out["rq2_paper_rows"] = (int(rows.sum()), "paper family rows (Tables I-III)")
+    for verdict in ("match", "mismatch", "missing"):
+        out[f"rq2_paper_rows_{verdict}"] = (int(rows.get(verdict, 0)), f"paper rows: {verdict}")
+    return out
 
 
 # --- figures ----------------------------------------------------------------------------------

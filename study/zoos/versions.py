@@ -18,6 +18,7 @@ import pandas as pd
 
 from study.zoos import catalog as cat_mod
 from study import files
+from study.report import and_list
 from study.zoos.catalog import Catalog
 
 # --- Table VI: products per type / input / task -------------------------------------------------
@@ -320,6 +321,73 @@ def variant_shares(summary: pd.DataFrame) -> pd.DataFrame:
     long = summary.melt(id_vars="snapshot", value_vars=[f"with_{k}" for k in VARIANTS], var_name="variant",
                         value_name="share")
     return long.assign(variant=long["variant"].str.removeprefix("with_"))
+
+
+# --- readings: notebook 03's generated sentences and the draft's numbers ------------------------------------
+
+def _task_label(row) -> str:
+    return row.task if str(row.task).startswith(row.input) else f"{row.input} {row.task}"
+
+
+def _change(before: float, after: float) -> str:
+    return ("rises" if after > before else "falls" if after < before else "stays") + f" from {before:.0%} to {after:.0%}"
+
+
+def paper_share_reading(table_vi: pd.DataFrame) -> str:
+    """One sentence on the paper's Table VI (`paper.version_statistics`): the share of products with two or more
+    versions per task, the tasks with most products first."""
+    rows = table_vi.sort_values("products", ascending=False, kind="stable")
+    parts = [f"{_task_label(r)} {r.share_ge2_versions:.0%} of {r.products}" for r in rows.itertuples()]
+    return "Products with two or more versions in the paper's Table VI, the tasks with most products first: " + \
+        and_list(parts) + "."
+
+
+def reading(table_vi: pd.DataFrame, table_viii: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """What the comparison with the paper found (`compare_version_statistics` of the oldest snapshot,
+    `compare_version_notes`) and how TF Hub changed from its oldest to its latest snapshot (`Growth.summary`)."""
+    n8, k8 = len(table_viii), int((table_viii["verdict"] == "match").sum())
+    if k8 == n8:
+        text = f"Table VIII reproduces exactly: all {n8} family rows the paper lists carry its note at the paper's version."
+    else:
+        off = table_viii[table_viii["verdict"] != "match"]
+        text = (f"{k8} of the {n8} Table VIII rows carry the paper's note at the paper's version; not "
+                + and_list(f"{r.algorithm} ({r.note_category}: {r.reason})" for r in off.itertuples()) + ".")
+    match = table_vi[table_vi["verdict"] == "match"]
+    grew = table_vi[(table_vi["verdict"] != "match") & (table_vi["our_products"] > table_vi["paper_products"])]
+    other = table_vi[(table_vi["verdict"] != "match") & (table_vi["our_products"] <= table_vi["paper_products"])]
+    vi = [f"{len(match)} of the {len(table_vi)} Table VI rows match"
+          + (f" ({and_list(_task_label(r) for r in match.itertuples())})" if len(match) else "")]
+    if len(grew):
+        vi.append(f"{len(grew)} grew between the paper's data and the oldest snapshot "
+                  f"({and_list(_task_label(r) for r in grew.itertuples())})")
+    if len(other):
+        vi.append(f"{len(other)} {'differs' if len(other) == 1 else 'differ'} otherwise ({and_list(f'{_task_label(r)}: {r.reason}' for r in other.itertuples())})")
+    first, last = summary.iloc[0], summary.iloc[-1]
+    added = int(last["assets"]) - int(first["assets"])
+    born = round(last["born_tf2"] * last["assets"]) - round(first["born_tf2"] * first["assets"])
+    change = (f"From {first['snapshot']} to {last['snapshot']} the share of assets with two or more versions "
+              f"{_change(first['share_ge2_versions'], last['share_ge2_versions'])}")
+    if added > 0:
+        change += f"; of the {added} assets added, {born} ({born / added:.0%}) were born as TF2 SavedModels"
+    change += (f"; the share with a TF.js variant {_change(first['with_tfjs'], last['with_tfjs'])}, with a Lite "
+               f"variant {_change(first['with_lite'], last['with_lite'])}.")
+    return f"{text} {'; '.join(vi)}. {change}"
+
+
+def draft_numbers(summary: pd.DataFrame, table_viii: pd.DataFrame) -> dict[str, tuple]:
+    """The numbers the paper draft quotes from RQ3, `{name: (value, description[, fmt])}` (for `Report.numbers`):
+    assets and multi-version share in the oldest and latest snapshot (`Growth.summary`), Table VIII rows."""
+    first, last = summary.iloc[0], summary.iloc[-1]
+    return {
+        "rq3_assets_oldest": (int(first["assets"]), "TF Hub assets, oldest snapshot"),
+        "rq3_assets_latest": (int(last["assets"]), "TF Hub assets, latest snapshot"),
+        "rq3_multi_version_percent_oldest": (100 * float(first["share_ge2_versions"]),
+                                             "% of assets with >= 2 versions, oldest snapshot", "{:.0f}"),
+        "rq3_multi_version_percent_latest": (100 * float(last["share_ge2_versions"]),
+                                             "% of assets with >= 2 versions, latest snapshot", "{:.0f}"),
+        "rq3_viii_rows": (len(table_viii), "Table VIII rows"),
+        "rq3_viii_rows_match": (int((table_viii["verdict"] == "match").sum()), "Table VIII rows that match"),
+    }
 
 
 # --- CLI -------------------------------------------------------------------------------------------

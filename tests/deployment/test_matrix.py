@@ -278,3 +278,30 @@ def test_failed_rows_are_errors_not_rows_skipped_on_purpose():
                        "error": ["", "not runnable here: needs a GPU", "skipped in --quick: AOTInductor ...",
                                  "RuntimeError: not scriptable"]})
     assert matrix.failed(df).tolist() == [False, False, False, True]
+
+
+def _measured(**over):
+    rows = {"framework": ["TensorFlow", "TensorFlow", "PyTorch", "PyTorch"],
+            "format": ["a", "a_int8", "b", "c"], "ok": [True, True, False, False], "quantised": [False, True, False, False],
+            "rel_diff": [1e-6, 0.05, np.nan, np.nan], "top1_agreement": [1.0, 0.6, np.nan, np.nan],
+            "size_mb": [4.0, 1.0, np.nan, np.nan], "latency_ms": [1.0, 1.0, np.nan, np.nan],
+            "error": ["", "", "not runnable here: no GPU", "RuntimeError: not scriptable\nstack"]}
+    return pd.DataFrame({**rows, **over})
+
+
+def test_the_fidelity_reading_follows_the_matrix():
+    text = matrix.fidelity_reading(_measured())
+    assert "1 of the 1 non-quantised formats that ran compute the reference function" in text
+    assert "a_int8 a relative difference of 5.0e-02 and 60% top-1 agreement at 1 MB (25% of the median" in text
+    assert "Failed (the row keeps its error): c (RuntimeError: not scriptable)" in text and "on purpose: b" in text
+    off = matrix.fidelity_reading(_measured(rel_diff=[10 * matrix.REL_TOLERANCE, 0.05, np.nan, np.nan]))
+    assert "0 of the 1 non-quantised formats" in off
+    assert f"{matrix.REL_TOLERANCE:g}" in matrix.tolerance_text()
+
+
+def test_the_scenario_readings_follow_the_tables():
+    text = scenarios.paper_reading(paper.deployment_methods())
+    for fw, groups in paper.deployment_methods().groupby("framework")["scenario_group"]:
+        assert f"{fw} has {groups.nunique()} scenario groups" in text
+    changes = pd.DataFrame({"format_2026": ["x", "y", "z"], "status": ["current", "deprecated", "current"]})
+    assert scenarios.status_reading(changes).startswith("Of today's 3 formats, 2 are current; deprecated: y")

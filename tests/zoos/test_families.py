@@ -114,6 +114,54 @@ def test_paper_rows_get_their_task_from_the_crosswalk_and_sizes_sit_beside_ours(
     assert counts["table"].tolist() == ["I"] and counts.drop(columns="table").sum(axis=1).iloc[0] == len(cmp)
 
 
+def _paper_rows(zoo, members, algorithms=None):
+    algorithms = algorithms or [f"A{i}" for i in range(len(members))]
+    return pd.DataFrame({"zoo": zoo, "algorithm": algorithms, "members": members})
+
+
+def test_the_largest_families_are_read_from_the_table_ties_included():
+    fam = pd.concat([_paper_rows("Z1", [5, 40, 22, 9]), _paper_rows("Z2", [8, 3, 8, 2])], ignore_index=True)
+    assert families.largest_paper_families(fam, "Z1")["algorithm"].tolist() == ["A1", "A2"]
+    assert families.largest_paper_families(fam, "Z2")["algorithm"].tolist() == ["A0", "A2"]
+    text = families.largest_reading(fam)
+    assert "on Z1, A1 (40 members) and A2 (22 members)" in text and "on Z2, A0 and A2 (8 members each)" in text
+    fam.loc[fam["algorithm"] == "A3", "members"] = 50  # another table: another sentence
+    assert "on Z1, A3 (50 members) and A1 (40 members)" in families.largest_reading(fam)
+
+
+def _compared(verdicts, reasons, table="I"):
+    return pd.DataFrame({"table": table, "algorithm": [f"A{i}" for i in range(len(verdicts))],
+                         "verdict": verdicts, "reason": reasons})
+
+
+def test_the_comparison_reading_counts_matches_and_groups_the_reasons():
+    t1 = _compared(["match", "mismatch", "mismatch"],
+                   ["same members", "snapshot 2020-08-26 is later than the paper's data: more members; Small X; y",
+                    "metadata: tagged otherwise"])
+    t2 = _compared(["match", "match"], ["same members"] * 2, table="II")
+    text = families.comparison_reading(t1, t2)
+    assert "1 of the 3 rows of Table I and all 2 rows of Table II" in text and "The other 2 differ" in text
+    assert f"{families.REASON_KINDS['snapshot']} (Table I A1)" in text
+    assert f"{families.REASON_KINDS['metadata']} (Table I A2)" in text
+    every = families.comparison_reading(t2)
+    assert "all 2 rows of Table II." in every and "differ" not in every
+
+
+def test_draft_numbers_per_zoo_snapshot_and_verdict():
+    class F:
+        def __init__(self, n):
+            self.families = pd.DataFrame({"members": [2] * n})
+
+    ours = {("tfhub", "2024-03-18"): F(5), ("tfhub", "2020-08-26"): F(3), ("pytorch-hub", "2019-12-12"): F(2),
+            ("pytorch-hub", "2024-04-15"): F(4)}
+    verdicts = pd.DataFrame({"table": ["I", "II"], "match": [3, 1], "mismatch": [1, 0]})
+    numbers = families.draft_numbers(ours, verdicts)
+    assert numbers["rq2_families_tfhub_oldest"][0] == 3 and numbers["rq2_families_tfhub_latest"][0] == 5
+    assert numbers["rq2_families_pytorch_hub_latest"][0] == 4
+    assert {k: v[0] for k, v in numbers.items() if k.startswith("rq2_paper")} == {
+        "rq2_paper_rows": 5, "rq2_paper_rows_match": 4, "rq2_paper_rows_mismatch": 1, "rq2_paper_rows_missing": 0}
+
+
 def test_cli_families_csv():
     buf = io.StringIO()
     with redirect_stdout(buf):

@@ -1,6 +1,7 @@
 """study.zoos.versions: Table VI generalised, version-note categories, format transitions, deployment variants."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from study.zoos import catalog, families, versions
@@ -89,3 +90,41 @@ def test_cli_versions(capsys):
     assert "serving_signature" in capsys.readouterr().out
     assert main(["versions", "--zoo", "pytorch-hub", "--snapshot", str(FIX / "pytorch-hub")]) == 2
     assert "only TF Hub keeps versions" in capsys.readouterr().err
+
+
+def _vi(verdicts, ours, theirs):
+    return pd.DataFrame({"input": "Image", "task": [f"T{i}" for i in range(len(verdicts))], "verdict": verdicts,
+                         "our_products": ours, "paper_products": theirs, "reason": "why"})
+
+
+def _viii(verdicts):
+    return pd.DataFrame({"algorithm": [f"A{i}" for i in range(len(verdicts))], "note_category": "n",
+                         "verdict": verdicts, "reason": "absent"})
+
+
+def _summary(assets, born, ge2, tfjs, lite):
+    return pd.DataFrame({"snapshot": ["old", "new"], "assets": assets, "born_tf2": born,
+                         "share_ge2_versions": ge2, "with_tfjs": tfjs, "with_lite": lite})
+
+
+def test_the_reading_follows_the_tables():
+    summary = _summary([100, 200], [0.1, 0.5], [0.4, 0.3], [0.2, 0.1], [0.05, 0.1])
+    text = versions.reading(_vi(["match", "mismatch", "mismatch"], [5, 9, 1], [5, 4, 2]), _viii(["match"] * 3), summary)
+    assert "Table VIII reproduces exactly: all 3" in text
+    assert "1 of the 3 Table VI rows match (Image T0); 1 grew" in text and "1 differs otherwise (Image T2: why)" in text
+    assert "falls from 40% to 30%" in text and "of the 100 assets added, 90 (90%) were born as TF2" in text
+    assert "TF.js variant falls from 20% to 10%, with a Lite variant rises from 5% to 10%" in text
+    other = versions.reading(_vi(["match"], [5], [5]), _viii(["match", "mismatch"]),
+                             _summary([100, 100], [0.1, 0.1], [0.3, 0.4], [0.1, 0.1], [0.1, 0.1]))
+    assert "1 of the 2 Table VIII rows" in other and "A1 (n: absent)" in other and "rises from 30% to 40%" in other
+    assert "assets added" not in other and "stays from 10% to 10%" in other
+
+
+def test_paper_share_reading_and_draft_numbers():
+    text = versions.paper_share_reading(paper.version_statistics())
+    biggest = paper.version_statistics().sort_values("products", ascending=False).iloc[0]
+    assert text.split(": ", 1)[1].startswith(f"{biggest['task']} {biggest['share_ge2_versions']:.0%} of {biggest['products']}")
+    numbers = versions.draft_numbers(_summary([100, 200], [0.1, 0.5], [0.4, 0.3], [0.2, 0.1], [0.05, 0.1]),
+                                     _viii(["match", "mismatch"]))
+    assert numbers["rq3_assets_latest"][0] == 200 and numbers["rq3_multi_version_percent_oldest"][2] == "{:.0f}"
+    assert numbers["rq3_viii_rows"][0] == 2 and numbers["rq3_viii_rows_match"][0] == 1
