@@ -177,8 +177,11 @@ def plan(notebook: Path, parameters: dict[str, Any], force: bool = False) -> Pla
     return Plan(notebook, comps, None, rec)
 
 
-def _finished(notebook: Path, parameters: dict[str, Any], started: str, run: NotebookRun) -> None:
-    """Record a successful run: its outputs (this run's manifest entries + executed copy) and inputs."""
+def _finished(notebook: Path, parameters: dict[str, Any], started: str, run: NotebookRun,
+              before: dict[str, str] | None = None) -> None:
+    """Record a successful run: its outputs (this run's manifest entries + executed copy) and inputs. The key is
+    that of the code as it was when the run started (`before`: a notebook or module edited while it ran is stale),
+    with the digests of the inputs it recorded."""
     from study.report import _display, read_manifest
 
     ours = {p: e for p, e in read_manifest()["artifacts"].items()
@@ -187,6 +190,8 @@ def _finished(notebook: Path, parameters: dict[str, Any], started: str, run: Not
     outputs[_display(run.output)] = files.sha256(run.output)
     inputs = sorted({i for e in ours.values() for i in e.get("inputs", {})})
     comps = notebook_components(notebook, parameters, inputs)
+    if before is not None:
+        comps |= {k: v for k, v in before.items() if not k.startswith("input ")}
     files.write_text(record_path(notebook), json.dumps({
         "notebook": notebook.stem, "key": cache.key_of(comps), "components": comps, "parameters": parameters,
         "inputs": {i: comps[f"input {i}"] for i in inputs}, "outputs": outputs, "seconds": round(run.seconds, 1),
@@ -203,7 +208,7 @@ def run_if_needed(notebook: Path, parameters: dict[str, Any], force: bool = Fals
     record_path(notebook).unlink(missing_ok=True)
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(timespec="seconds")
     run = run_notebook(notebook, parameters)
-    _finished(notebook, parameters, started, run)
+    _finished(notebook, parameters, started, run, before=p.components)
     return p, run
 
 

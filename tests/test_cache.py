@@ -214,3 +214,19 @@ def test_kill_9_mid_notebook_then_rerun_gives_complete_consistent_results(outdir
     assert set(record["outputs"]) >= set(artifacts)
     assert (outdirs["results"] / "notebooks" / "07_paper_audit.ipynb").is_file()
     assert not list((outdirs["results"] / "notebooks").glob(".*partial*"))
+
+
+def test_a_notebook_edited_while_it_ran_is_not_taken_as_done(outdirs):
+    """The record keeps the key of the code as the run started: an edit during the run makes the next plan re-run."""
+    nb = reproduce.notebooks(["07_"])[0]
+    params = {"profile": "smoke"}
+    before = reproduce.plan(nb, params).components
+    output = outdirs["results"] / "notebooks" / nb.name
+    output.parent.mkdir(parents=True)
+    output.write_text("{}")
+    run = reproduce.NotebookRun(nb.stem, output, 1.0)
+    reproduce._finished(nb, params, "2026-01-01T00:00:00+00:00", run,
+                        before={**before, "code cells": "as-it-was-when-the-run-started"})
+    assert reproduce.plan(nb, params).reason == "code cells changed"
+    reproduce._finished(nb, params, "2026-01-01T00:00:00+00:00", run, before=before)
+    assert reproduce.plan(nb, params).reason is None
