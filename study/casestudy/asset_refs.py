@@ -7,12 +7,14 @@ Everywhere a zoo member name is accepted, an *asset reference* is too:
     https://www.kaggle.com/models/google/mobilenet-v2/... when it is one, else the real asset (profile paper)
     /path/to/saved_model_folder                          a local TF2 SavedModel with an image feature-vector signature
     package.module:function                              a torch feature extractor: function() -> nn.Module
+    REF@SIZE                                             any of the above with its input size stated (px)
 
 Every asset follows TF Hub's image convention: float images (N, S, S, 3) in [0, 1] for TF (NCHW for torch), out
 come features (N, D). The input size S and the feature dimension D are read from the asset (the SavedModel's
-signature, a torch module's `input_size` attribute and a forward pass); `input_size=` (CLI `--input-size`) states S
-for assets whose input size is variable and must agree with a fixed one. A reference that does not fit is one
-StudyError saying what was found and how to fix it.
+signature, a torch module's `input_size` attribute and a forward pass). `input_size=` (CLI `--input-size`) is the
+S of assets whose input size is variable; an asset with a fixed size keeps its own, so one shortlist can mix both.
+`REF@SIZE` states one asset's S: it sets a variable size and must agree with a fixed one. A reference that does
+not fit is one StudyError saying what was found and how to fix it.
 
 `resolve(ref, profile)` is THE place a reference becomes an `Asset`; `_resolve_handle` is the one place a handle
 is looked up (offline asset folders extend it). Inspecting a SavedModel or a torch function needs TensorFlow /
@@ -39,8 +41,9 @@ KINDS = ("zoo", "hub", "saved_model", "torch_function")
 KAGGLE_FRAMEWORKS = ("tensorflow2", "tensorflow1", "tflite", "tfjs", "keras", "pytorch", "jax")
 INSPECT_VERSION = 1  # bump when `_inspect_*` changes: cached inspections are keyed on it
 _FUNCTION_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_STATED_SIZE = re.compile(r"^(?P<ref>.+)@(?P<size>\d+)$")
 FORMS = ("a zoo member name (python -m study zoo list), a TF Hub / Kaggle handle or URL, a local TF2 SavedModel "
-         "folder, or a torch feature extractor 'package.module:function'")
+         "folder, or a torch feature extractor 'package.module:function', each optionally followed by @SIZE")
 
 
 @dataclass(frozen=True)
@@ -148,18 +151,38 @@ def _function_source(ref: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- resolve
+def stated_size(ref: str) -> tuple[str, int | None]:
+    """`REF@SIZE` -> (REF, SIZE); any other reference (a path that exists as written included) -> (ref, None)."""
+    m = _STATED_SIZE.match(ref.strip())
+    if m is None or Path(ref.strip()).expanduser().exists():
+        return ref.strip(), None
+    size = int(m["size"])
+    if size < 1:
+        raise StudyError(f"{ref}: @SIZE must be a positive number of pixels (e.g. {m['ref']}@224)")
+    return m["ref"], size
+
+
 def resolve(ref: str | Asset, profile: str | None = None, input_size: int | None = None) -> Asset:
-    """The asset `ref` names (see the module docstring); one StudyError when it names none or does not fit."""
+    """The asset `ref` names (see the module docstring); one StudyError when it names none or does not fit.
+
+    `input_size` applies to an asset whose input size is variable (a fixed size wins); `REF@SIZE` states this
+    asset's size, which a fixed size must equal."""
     if isinstance(ref, Asset):
         return ref
     if not isinstance(ref, str) or not ref.strip():
         raise StudyError(f"empty asset reference {ref!r}; give {FORMS}")
-    ref = ref.strip()
+    given = ref.strip()
+    ref, stated = stated_size(given)
+    asset = _resolve(ref, profile, stated or input_size)
+    if stated and asset.input_size != stated:  # only a fixed size can differ from the one asked for
+        raise StudyError(f"{given}: {ref} takes {asset.input_size} px images (fixed), not {stated}; "
+                         f"write {ref} or {ref}@{asset.input_size}")
+    return asset
+
+
+def _resolve(ref: str, profile: str | None, input_size: int | None) -> Asset:
     member = zoo_member(ref)
-    if member is not None:
-        if input_size and input_size != member.input_size:
-            raise StudyError(f"{ref}: the zoo member {member.name} takes {member.input_size} px images, "
-                             f"not --input-size {input_size}; drop --input-size or pick another member")
+    if member is not None:  # a fixed input size: `input_size` is for variable-size assets
         return Asset(name=member.name, kind="zoo", backend=member.backend, ref=member.name,
                      input_size=member.input_size, feature_dim=member.feature_dim, member=member.name)
     path = Path(ref).expanduser()
@@ -322,11 +345,9 @@ def _size_from(shape: Sequence[int | None], input_size: int, where: str) -> int:
     h, w = shape[1], shape[2]
     if h is not None and w is not None and h != w:
         raise StudyError(f"{where} takes {h}x{w} images; the method uses square inputs")
-    fixed = h or w
-    if fixed and input_size and fixed != input_size:
-        raise StudyError(f"{where} takes {fixed} px images, not --input-size {input_size}; drop --input-size")
+    fixed = h or w  # a fixed size wins over `input_size`, which is for variable-size assets (`resolve` checks @SIZE)
     if not (fixed or input_size):
-        raise StudyError(f"{where} takes images of any size; state one with --input-size N (e.g. 224)")
+        raise StudyError(f"{where} takes images of any size; state one with --input-size N or REF@N (e.g. 224)")
     return int(fixed or input_size)
 
 

@@ -8,17 +8,27 @@ so two measured runs never share a machine and Formula 1's deltas stay clean.
 node id when inside Ray); every run record carries it, whichever executor ran it.
 
 `LocalCluster` starts a real multi-node Ray cluster on this machine, loopback only (tests, docs, trying it
-out): `ray start --head` plus `ray start --address` workers, each `--block`ed in its own process so that it is
-stopped by the PID we started, never by name.
+out, and `--executor ray` without an address): `ray start --head` plus `ray start --address` workers, each
+`--block`ed in its own process so that it is stopped by the PID we started, never by name.
 
-    with LocalCluster(nodes=2) as cluster:     # 127.0.0.2:<free port>, 1 CPU and 1 study_node per node
+    with LocalCluster(nodes=2) as cluster:     # 127.0.0.1:<free port>, 1 CPU and 1 study_node per node
         sweep(out, "smoke", executor=RayExecutor(cluster.address))
 
     python -m study cluster --nodes 2           # the same from a shell; prints the address, Ctrl-C stops it
+
+Loopback only, measured: every socket the cluster's processes listen on (GCS, raylets, object managers, workers,
+agents) is on 127.0.0.1 (tests/casestudy/test_ray_loopback.py). Ray 2.60's servers listen on loopback only when
+the node's address is literally 127.0.0.1 (any other address, 127.0.0.2 included, makes them listen on all
+interfaces), but Ray's Python side rewrites "127.0.0.1"/"localhost" to the machine's routable address before
+starting or joining a node. `loopback_kept()` turns that rewrite off for loopback addresses: in the `ray start`
+processes (`python -m study.casestudy.cluster start ...`, Ray's own CLI under it) and around the driver's
+`ray.init` (`study.casestudy.ray_executor`).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import json
 import os
 import platform
@@ -37,10 +47,11 @@ from study.runtime.processes import popen, release
 from study.errors import StudyError
 
 NODE_RESOURCE = "study_node"  # one unit per node: a measured run holds a whole node
-# Loopback, but not the literal 127.0.0.1: Ray on Linux rewrites "127.0.0.1"/"localhost" to the machine's
-# routable address (so that other hosts could join); any other 127.x address stays on the loopback interface.
-LOOPBACK = "127.0.0.2"
-QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+# Exactly 127.0.0.1: the one node address for which Ray's servers listen on loopback only (see `loopback_kept`).
+LOOPBACK = "127.0.0.1"
+# RAY_AUTH_MODE explicit: with it unset, Ray 2.60 turns token authentication on for a head node whenever
+# ~/.ray/auth_token exists (any local `ray.init()` writes one) but not for the nodes joining it, which then fail.
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 RAY_START_TIMEOUT = "timed out during startup"  # what Ray says when a raylet missed its 30 s to register
 
 
@@ -103,17 +114,45 @@ def node_label(node: dict[str, Any]) -> str:
            f"GPU: {node.get('gpu', 'none')})"
 
 
+# --------------------------------------------------------------------------------- loopback stays loopback
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, an IPv4-mapped loopback (::ffff:127.0.0.1) or "localhost"."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return host == "localhost"
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+@contextlib.contextmanager
+def loopback_kept():
+    """While inside, Ray keeps a loopback node / cluster address as given instead of rewriting it to the machine's
+    routable address (`ray._private.services.resolve_ip_for_localhost`, Ray 2.60; other hosts are unchanged)."""
+    from ray._private import services
+
+    original = services.resolve_ip_for_localhost
+
+    def resolve(host: str):
+        return host if host and is_loopback(host) else original(host)
+
+    services.resolve_ip_for_localhost = resolve
+    try:
+        yield
+    finally:
+        services.resolve_ip_for_localhost = original
+
+
 # --------------------------------------------------------------------------------- a cluster on this machine
-def ray_command() -> str:
-    """The `ray` CLI of this environment (next to the Python running us), or a StudyError saying how to get it."""
-    exe = Path(sys.executable).with_name("ray")
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("ray")
-    if found:
-        return found
-    raise StudyError("the `ray` command is not installed in this environment; install the optional extra: "
-                     ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt")
+def ray_command() -> list[str]:
+    """How to run Ray's CLI with loopback kept (`python -m study.casestudy.cluster ...` = `ray ...`), or a
+    StudyError saying how to install Ray."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise StudyError("the optional package ray is not installed in this environment; install the optional "
+                         "extra: .venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt")
+    return [sys.executable, "-m", "study.casestudy.cluster"]
 
 
 @dataclass
@@ -141,7 +180,7 @@ class LocalNode:
 
 @dataclass
 class LocalCluster:
-    """A real Ray cluster of `nodes` nodes on loopback (127.0.0.2): node 0 is the head; each offers 1 `NODE_RESOURCE`.
+    """A real Ray cluster of `nodes` nodes on loopback (127.0.0.1): node 0 is the head; each offers 1 `NODE_RESOURCE`.
 
     Small by default (1 CPU, 200 MB object store, no dashboard) so that it fits beside a training worker.
     """
@@ -199,7 +238,7 @@ class LocalCluster:
     def _start_node(self) -> LocalNode:
         head = not self.started
         index = len(self.started)
-        cmd = [ray_command(), "start", "--block", f"--node-ip-address={LOOPBACK}", f"--num-cpus={self.num_cpus}",
+        cmd = [*ray_command(), "start", "--block", f"--node-ip-address={LOOPBACK}", f"--num-cpus={self.num_cpus}",
                "--num-gpus=0", f"--resources={json.dumps({NODE_RESOURCE: 1})}",
                f"--object-store-memory={self.object_store_mb * 10**6}", "--disable-usage-stats"]
         if head:
@@ -299,3 +338,11 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         cluster.stop()
     return 0
+
+
+if __name__ == "__main__":  # `ray ARGS` with loopback kept: how LocalCluster starts its nodes
+    with loopback_kept():
+        from ray.scripts.scripts import main
+
+        sys.argv = ["ray", *sys.argv[1:]]
+        sys.exit(main())

@@ -197,9 +197,10 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
           data: str | Path | None = None, split: str | Path | None = None) -> "pd.DataFrame":
     """Fine-tune `members` (default: the profile's) one after another under the Sampler; returns Table IX.
 
-    `members` are asset references (`study.casestudy.asset_refs`); `input_size` states the input size of assets
-    whose size is variable. `data` (class folders / .tgz, split with Table XI's split rule) or `split` (a split
-    CSV) replace the profile's data set.
+    `members` are asset references (`study.casestudy.asset_refs`, `REF@SIZE` included); `input_size` states the
+    input size of assets whose size is variable (fixed-size ones keep theirs, so a shortlist can mix both).
+    `data` (class folders / .tgz, split with Table XI's split rule) or `split` (a split CSV) replace the profile's
+    data set.
 
     Resumable: runs recorded `ok` under the same config are skipped (`force=True` reruns them). A run that
     times out, is killed or fails is recorded with what was measured, and the sweep goes on.
@@ -419,9 +420,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finetune", help="fine-tune zoo members under the resource Sampler (Table IX)")
     p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
     p.add_argument("--members", nargs="+", metavar="ASSET",
-                   help="assets: zoo members, TF Hub / Kaggle handles, SavedModel folders, package.module:function "
-                        "(default: the profile's zoo members; docs/your-shortlist.md)")
-    p.add_argument("--input-size", type=int, default=None, help="input size (px) of assets whose size is variable")
+                   help="assets: zoo members, TF Hub / Kaggle handles, SavedModel folders, package.module:function, "
+                        "each optionally REF@SIZE (its input size in px) (default: the profile's zoo members; "
+                        "docs/your-shortlist.md)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="input size (px) of assets whose size is variable; assets with a fixed size keep theirs")
     p.add_argument("--data", default=None, metavar="DIR|FILE.tgz",
                    help="your images: a folder of class folders (or .tgz), split with Table XI's split rule")
     p.add_argument("--split", default=None, metavar="CSV", help="your split: path, subset, class_name columns")

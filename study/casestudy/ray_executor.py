@@ -17,12 +17,16 @@ models, every write atomic. This executor only places runs (`Executor.run_many`)
   failed attempts (`node.attempts`).
 
 Every node needs this checkout at the same path with its `.venv` (the task runs `study` from there).
+
+Which cluster: `--address` / `$RAY_ADDRESS` when given (and only that one); else the executor starts its own
+one-node cluster on loopback (`study.casestudy.cluster.LocalCluster`: every port on 127.0.0.1) and stops it, by
+PID, in `close()`. It never joins a cluster it was not named (no `ray.init(address="auto")`).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
-import ipaddress
 import math
 import os
 import shutil
@@ -36,19 +40,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from study import config, files
-from study.casestudy.cluster import NODE_RESOURCE, node_identity, node_label
+from study.casestudy.cluster import LOOPBACK, NODE_RESOURCE, LocalCluster, is_loopback, loopback_kept, node_identity, \
+    node_label
 from study.errors import StudyError
 
 INSTALL_HINT = ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt"
 _PASSED_ENV = ("STUDY_CACHE_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL",
                "STUDY_ASSETS", "TFHUB_MODEL_LOAD_FORMAT")  # the asset folder: a path every node can read
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def artifacts_root(uri: str | None) -> Path | None:
@@ -177,14 +175,13 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, retries: int = 0, artifacts: str | None = None,
                  connect_timeout: float = 10.0):
-        # Ray's convention (ray.init()): --address, else $RAY_ADDRESS, else a cluster running on this machine,
-        # else a local one-node cluster for this driver only (docs/cluster.md)
+        # --address, else $RAY_ADDRESS: that cluster and no other; else our own loopback cluster (docs/cluster.md)
         address = address or os.environ.get("RAY_ADDRESS") or None
         if retries < 0:
             raise StudyError(f"--retries must be 0 or more (got {retries})")
         self.address, self.retries, self.artifacts = address, retries, artifacts
         artifacts_root(artifacts)  # validate early
-        host = _check_address(address, connect_timeout) if address else "127.0.0.1"
+        host = _check_address(address, connect_timeout) if address else LOOPBACK
         try:
             import ray
         except ImportError as exc:
@@ -195,27 +192,32 @@ class RayExecutor:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), os.environ.get("PYTHONPATH")]))
         if ray.is_initialized():
             raise StudyError("this process is already connected to Ray; one RayExecutor per driver process")
-        extra = {"_node_ip_address": host} if _is_loopback(host) and host != "127.0.0.1" else {}
+        # Never ray.init() without an address (Ray would join a cluster running on this machine, or start one
+        # listening on every interface): no address = a one-node loopback cluster of ours, one measuring node.
+        self.cluster = None if address else LocalCluster(nodes=1).start()
+        address = self.address = address or self.cluster.address
+        # a loopback node other than 127.0.0.1 (e.g. 127.0.0.2) is this driver's node too
+        extra = {"_node_ip_address": host} if is_loopback(host) and host != LOOPBACK else {}
         common = dict(namespace="study", log_to_driver=False, logging_level="WARNING", runtime_env={"env_vars": env})
-        if address:
-            ray.init(address=address, **common, **extra)  # a loopback cluster (study.casestudy.cluster): its own IP
-        else:
-            try:
-                ray.init(address="auto", **common)  # a cluster `ray start` left running on this machine
-            except ConnectionError:  # none: a local one for this driver, one measuring node (Ray stops it with us)
-                ray.init(resources={NODE_RESOURCE: 1}, include_dashboard=False, **common)
-            address = "local"
-        self.nodes = self.measuring_nodes()
-        if not self.nodes:
-            ray.shutdown()
-            raise StudyError(f"the Ray cluster at {address} has no node offering the resource {NODE_RESOURCE!r}; "
-                             f"start every node with --resources '{{\"{NODE_RESOURCE}\": 1}}'")
-        self._task = ray.remote(run_on_node)
-        # a whole node per run; no Ray-level retries: a lost attempt is recorded, then retried by run_many
-        self._task_options = dict(num_cpus=0, resources={NODE_RESOURCE: 1}, max_retries=0, name="study-measured-run")
-        # on the head: it outlives any worker node (and the cluster does not outlive its head)
-        self._tracker = ray.remote(_Tracker).options(num_cpus=0, resources={"node:__internal_head__": 0.001}).remote()
-        ray.get(self._tracker.get.remote("", 0))  # up before any run reports to it
+        try:
+            # a loopback address stays loopback (Ray would rewrite 127.0.0.1 to this machine's routable address)
+            with loopback_kept() if is_loopback(host) else contextlib.nullcontext():
+                ray.init(address=address, **common, **extra)
+            self.nodes = self.measuring_nodes()
+            if not self.nodes:
+                raise StudyError(f"the Ray cluster at {address} has no node offering the resource "
+                                 f"{NODE_RESOURCE!r}; start every node with --resources '{{\"{NODE_RESOURCE}\": 1}}'")
+            self._task = ray.remote(run_on_node)
+            # a whole node per run; no Ray-level retries: a lost attempt is recorded, then retried by run_many
+            self._task_options = dict(num_cpus=0, resources={NODE_RESOURCE: 1}, max_retries=0,
+                                      name="study-measured-run")
+            # on the head: it outlives any worker node (and the cluster does not outlive its head)
+            self._tracker = ray.remote(_Tracker).options(num_cpus=0,
+                                                         resources={"node:__internal_head__": 0.001}).remote()
+            ray.get(self._tracker.get.remote("", 0))  # up before any run reports to it
+        except BaseException:  # nothing of ours outlives a failed start
+            self.close()
+            raise
 
     def measuring_nodes(self) -> list[dict[str, Any]]:
         """Alive nodes that offer the per-node resource (one measured run at a time each)."""
@@ -305,8 +307,12 @@ class RayExecutor:
         return result
 
     def close(self) -> None:
+        """Disconnect; stop the cluster this executor started (its processes, by PID)."""
         if self._ray.is_initialized():
             self._ray.shutdown()
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
 
 
 class _Tracker:

@@ -26,6 +26,26 @@ def make_class_folders(root, per_class=12, tiny=4):
 
 
 # --------------------------------------------------------------------------------------------- references
+def test_input_size_is_for_variable_size_assets_and_ref_at_size_states_one():
+    # --input-size leaves a fixed-size member as it is (it applies to variable-size assets only)
+    assert asset_refs.resolve("mobilenet_v2_035_96", "smoke", input_size=128).input_size == 96
+    a = asset_refs.resolve("mobilenet_v2_035_96@96", "smoke", input_size=128)
+    assert (a.name, a.ref, a.input_size) == ("mobilenet_v2_035_96", "mobilenet_v2_035_96", 96)
+    assert asset_refs.stated_size("/models/net@224") == ("/models/net", 224)
+    assert asset_refs.stated_size("pkg.mod:fn@64") == ("pkg.mod:fn", 64)
+    assert asset_refs.stated_size("https://tfhub.dev/x/y/5") == ("https://tfhub.dev/x/y/5", None)
+    with pytest.raises(StudyError, match="positive"):
+        asset_refs.stated_size("mobilenet_v2_035_96@0")
+
+
+def test_a_folder_whose_name_ends_in_at_digits_is_a_folder(tmp_path):
+    folder = tmp_path / "net@2"
+    folder.mkdir()
+    assert asset_refs.stated_size(str(folder)) == (str(folder), None)
+    with pytest.raises(StudyError, match="no saved_model.pb"):  # read as the folder, not as `net` @ 2 px
+        asset_refs.resolve(str(folder))
+
+
 def test_zoo_members_by_name_handle_url_and_kaggle_handle():
     for ref in ("mobilenet_v2_035_96", "google/imagenet/mobilenet_v2_035_96/feature_vector/5",
                 "https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5",
@@ -42,8 +62,8 @@ def test_unknown_reference_names_the_accepted_forms(tmp_path):
         asset_refs.resolve(str(tmp_path))
     with pytest.raises(StudyError, match="offline profiles do not download"):
         asset_refs.resolve("someone/imagenet/their_net/feature_vector/1", "embedded")
-    with pytest.raises(StudyError, match="takes 96 px images, not --input-size 128"):
-        asset_refs.resolve("mobilenet_v2_035_96", "smoke", input_size=128)
+    with pytest.raises(StudyError, match=r"takes 96 px images \(fixed\), not 128"):
+        asset_refs.resolve("mobilenet_v2_035_96@128", "smoke")
     with pytest.raises(StudyError, match="cannot be imported"):
         asset_refs.resolve("no_such_package.mod:fn")
 
@@ -52,8 +72,9 @@ def test_torch_function_read_from_the_module_and_checked(outdirs):
     a = asset_refs.resolve(TINY, "smoke")
     assert (a.kind, a.backend, a.input_size, a.feature_dim) == ("torch_function", "torch", 64, 16)
     assert a.name == "study.casestudy.torch_extractors.tiny_cnn" and len(a.sha256) == 64
-    with pytest.raises(StudyError, match="takes 64 px images, not --input-size 32"):
-        asset_refs.resolve(TINY, "smoke", input_size=32)
+    assert asset_refs.resolve(TINY, "smoke", input_size=32).input_size == 64  # fixed: --input-size leaves it
+    with pytest.raises(StudyError, match=r"takes 64 px images \(fixed\), not 32"):
+        asset_refs.resolve(f"{TINY}@32", "smoke")
     with pytest.raises(StudyError, match="no attribute 'nope'"):
         asset_refs.resolve("study.casestudy.torch_extractors:nope")
     with pytest.raises(StudyError, match="called without arguments"):
@@ -130,8 +151,9 @@ def test_saved_model_folder_read_from_its_signature(saved_model_outside_the_zoo,
     a = asset_refs.resolve(str(saved_model_outside_the_zoo), "smoke")
     assert (a.name, a.kind, a.backend, a.input_size, a.feature_dim) == ("my_mobilenet", "saved_model", "tf", 96, 1280)
     assert a.sha256 == asset_refs.content_hash(saved_model_outside_the_zoo)
-    with pytest.raises(StudyError, match="takes 96 px images, not --input-size 128"):
-        asset_refs.resolve(str(saved_model_outside_the_zoo), "smoke", input_size=128)
+    assert asset_refs.resolve(str(saved_model_outside_the_zoo), "smoke", input_size=128).input_size == 96
+    with pytest.raises(StudyError, match=r"takes 96 px images \(fixed\), not 128"):
+        asset_refs.resolve(f"{saved_model_outside_the_zoo}@128", "smoke")
     import tensorflow as tf
 
     class NotImages(tf.Module):

@@ -33,7 +33,7 @@ def _fake_ray(tmp_path, fail: int, message: str = cluster.RAY_START_TIMEOUT) -> 
 
 def test_a_node_that_timed_out_during_startup_is_started_again(tmp_path, monkeypatch):
     script, counter = _fake_ray(tmp_path, fail=2)
-    monkeypatch.setattr(cluster, "ray_command", lambda: script)
+    monkeypatch.setattr(cluster, "ray_command", lambda: [script])
     with cluster.LocalCluster(nodes=1, temp_dir=tmp_path / "session", start_timeout=10) as c:
         assert len(c.started) == 1 and c.started[0].proc.poll() is None
         pid = c.started[0].pid
@@ -44,7 +44,7 @@ def test_a_node_that_timed_out_during_startup_is_started_again(tmp_path, monkeyp
 
 def test_startup_timeouts_give_up_after_the_attempts(tmp_path, monkeypatch):
     script, counter = _fake_ray(tmp_path, fail=99)
-    monkeypatch.setattr(cluster, "ray_command", lambda: script)
+    monkeypatch.setattr(cluster, "ray_command", lambda: [script])
     with pytest.raises(StudyError, match="timed out during startup"):
         cluster.LocalCluster(nodes=1, temp_dir=tmp_path / "session", start_timeout=10, start_attempts=2).start()
     assert counter.read_text().strip() == "2"
@@ -52,7 +52,7 @@ def test_startup_timeouts_give_up_after_the_attempts(tmp_path, monkeypatch):
 
 def test_other_start_failures_are_not_retried(tmp_path, monkeypatch):
     script, counter = _fake_ray(tmp_path, fail=99, message="failed: port in use")
-    monkeypatch.setattr(cluster, "ray_command", lambda: script)
+    monkeypatch.setattr(cluster, "ray_command", lambda: [script])
     with pytest.raises(StudyError, match="port in use"):
         cluster.LocalCluster(nodes=1, temp_dir=tmp_path / "session", start_timeout=10).start()
     assert counter.read_text().strip() == "1"
