@@ -76,7 +76,7 @@ reproduce: check-profile setup
 # The draft from the profile's results; `make reproduce` first when a notebook has none for that profile.
 paper: check-profile setup
 	@$(PY) -m study draft --profile $(PROFILE) --missing || $(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE)
-	$(PY) -m study draft --profile $(PROFILE)
+	$(PY) -m study draft --profile $(PROFILE) $(if $(filter-out 0,$(STRICT)),--strict)
 
 # The simple product, released (docs/product.md): serves the published versions (or the sweep's members) of
 # `make reproduce` on 127.0.0.1 and prints the URL; Ctrl-C stops it.

@@ -97,6 +97,21 @@ def describe(name: str) -> tuple[str, Kind]:
     return words[:1].upper() + words[1:], TEXT
 
 
+# Columns whose values are themselves column names (a ranking per column, a decision per resource): shown as their
+# headers too ("ix.delta_cpu" -> "IX ΔCPU (%)").
+NAMES_COLUMNS = frozenset({"column", "resource", "metric", "key", "resources"})
+
+
+def header_of(value: str) -> str:
+    """A column name (optionally prefixed by its table, `ix.` / `x.`) as a reader's header; other text unchanged."""
+    table, _, name = str(value).rpartition(".")
+    if table.lower() in ("ix", "x") and name:
+        return f"{table.upper()} {header_of(name)}"
+    if value in NAMED or re.search(r"_(s|ms|mb|pct|percent)$", str(value)):
+        return describe(str(value))[0]
+    return str(value)
+
+
 def present(df: pd.DataFrame) -> pd.DataFrame:
     """`df` as a person reads it: human headers with units, every value a string rounded by its column's kind,
     hashes shortened to HASH_CHARS (the CSV keeps them whole)."""
@@ -107,6 +122,8 @@ def present(df: pd.DataFrame) -> pd.DataFrame:
         if kind is TEXT and numeric:
             kind = COUNT if pd.api.types.is_integer_dtype(df[col]) else Kind(None)
         values = [kind.format(v.item() if hasattr(v, "item") else v) for v in df[col]]
+        if str(col) in NAMES_COLUMNS:
+            values = [", ".join(header_of(x.strip()) for x in v.split(",")) for v in values]
         while header in out:  # two raw names with one header: keep both columns
             header += " "
         out[header] = values

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from study import config, files, page
+from study.draft_floats import (  # noqa: F401 - part of study.draft's interface
+    UNICODE_TEX, Tabular, latex_escape, longtable, parse_tabular, tabular_for_people, tex_unicode)
 from study.errors import StudyError
 
 PAPER = config.ROOT / "paper"
@@ -57,30 +59,6 @@ def macro_name(name: str) -> str:
         for run in re.findall(r"[a-z]+|[0-9]", word.lower()):
             out.append(DIGITS[int(run)] if run.isdigit() else run.capitalize())
     return "".join(out)
-
-
-UNICODE_TEX = {"Δ": r"$\Delta$", "Σ": r"$\Sigma$", "ρ": r"$\rho$", "→": r"$\rightarrow$", "−": "--", "–": "--",
-               "—": "---", "…": r"\dots{}", "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$",
-               "µ": r"$\mu$", "≈": r"$\approx$", "·": r"$\cdot$", "’": "'", "‘": "`", "“": "``", "”": "''"}
-
-
-def tex_unicode(text: str) -> str:
-    """Non-ASCII characters pdfLaTeX's default fonts lack, as LaTeX; others transliterated (NFKD) or '?'."""
-    import unicodedata
-
-    def one(ch: str) -> str:
-        if ch.isascii():
-            return ch
-        return UNICODE_TEX.get(ch) or unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
-
-    return "".join(one(ch) for ch in text)
-
-
-def latex_escape(text: str) -> str:
-    """Plain text (captions, values, notebook names) as LaTeX; underscores may break a line."""
-    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_\allowbreak{}",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return tex_unicode("".join(repl.get(ch, ch) for ch in str(text)))
 
 
 @dataclass(frozen=True)
@@ -274,91 +252,11 @@ def numbers_tex(numbers: list[Artifact], profile: str, used: list[Artifact] = ()
 
 # --- floats ------------------------------------------------------------------------------------------------------
 
-@dataclass
-class Tabular:
-    """The booktabs tabular `Report.table` wrote (pandas `to_latex`): column alignments, header rows, body rows."""
-
-    align: str
-    header: list[list[str]]
-    rows: list[list[str]]
-
-
-def parse_tabular(tex: str, where: str) -> Tabular:
-    m = re.search(r"\\begin\{tabular\}\{([lrcp{}.0-9a-z|]*)\}\s*\\toprule(.*?)\\midrule(.*?)\\bottomrule", tex, re.S)
-    if not m:
-        raise StudyError(f"{where} is not a booktabs tabular as Report.table writes it; re-run its notebook")
-    align = re.sub(r"[^lrc]", "", m.group(1))
-
-    def rows(block: str) -> list[list[str]]:
-        return [[c.strip() for c in row.split(" & ")] for row in re.split(r"\\\\\s*\n?", block) if row.strip()]
-
-    return Tabular(align, rows(m.group(2)), rows(m.group(3)))
-
-
-def _visible(cell: str) -> str:
-    return re.sub(r"\\[a-z]+\{\}|\\", "", cell)
-
-
-def tabular_for_people(art: Artifact) -> Tabular:
-    """The table as a reader sees it: from its CSV through `study.columns.present` (human headers with units,
-    rounding by column kind, hashes shortened), escaped for LaTeX; numbers right-aligned. Without a CSV beside the
-    artefact, the LaTeX `Report.table` wrote."""
-    import pandas as pd
-
-    from study import columns
-
-    csv = art.path.with_suffix(".csv")
-    if not csv.is_file():
-        return parse_tabular(art.path.read_text(encoding="utf-8"), _display(art.path))
-    raw = pd.read_csv(csv, keep_default_na=False, na_values=[""])
-    shown = columns.present(raw)
-    align = "".join("r" if pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c]) else "l"
-                    for c in raw.columns)
-    return Tabular(align or "l", [[latex_escape(h) for h in shown.columns]],
-                   [[latex_escape(v) for v in row] for row in shown.itertuples(index=False)])
-
-
 def table_tex(art: Artifact, link: str) -> str:
-    """A longtable (breaks across pages, repeats its header) captioned with the artefact's provenance."""
-    tab = tabular_for_people(art)
-    n = len(tab.align)
-    # Character widths per column: the longest cell, a header may wrap at underscores, capped so text wraps.
-    widths = []
-    for j in range(n):
-        cells = [_visible(r[j]) for r in tab.rows if j < len(r)]
-        head = max((len(w) for h in tab.header if j < len(h) for w in _visible(h[j]).split("_")), default=1)
-        widths.append(max(3, head, min(40, max((len(c) for c in cells), default=1))))
-    wide = n > 10 or sum(widths) > 160
-    budget = 150 if wide else 105  # characters per line at the chosen size
-    if sum(widths) + 2 * n <= budget:
-        spec = tab.align
-    else:
-        total = sum(widths)
-        ragged = {"r": r"\raggedleft", "l": r"\raggedright", "c": r"\centering"}
-        spec = "".join(f">{{{ragged[a]}\\arraybackslash}}p{{{w / total:.4f}\\studytw}}"
-                       for a, w in zip(tab.align, widths))
-
-    def row(cells: list[str]) -> str:
-        return " & ".join(tex_unicode(c if r"\allowbreak" in c else c.replace(r"\_", r"\_\allowbreak{}"))
-                          for c in cells) + r" \\"
-
-    head = "\n".join(row(h) for h in tab.header)
-    box = "studywide" if wide else "studynarrow"  # landscape + scriptsize, or footnotesize (paper/draft.tex)
+    """The table artefact as a longtable, captioned with its provenance."""
     caption = f"{latex_escape(art.caption)}. {provenance_tex(art, link)}"
-    body = "\n".join(row(r) for r in tab.rows)
-    out = [
-        "% generated by study.draft from " + _display(art.path),
-        rf"\begin{{{box}}}{{{n}}}",
-        rf"\begin{{longtable}}{{{spec}}}",
-        rf"\caption[{latex_escape(art.caption)}]{{{caption}}}\label{{tab:{art.name}}}\\",
-        r"\toprule", head, r"\midrule", r"\endfirsthead",
-        rf"\multicolumn{{{n}}}{{l}}{{\tablename\ \thetable{{}} (continued)}}\\", r"\toprule", head, r"\midrule",
-        r"\endhead", r"\bottomrule", r"\endlastfoot",
-        body,
-        r"\end{longtable}",
-        rf"\end{{{box}}}",
-    ]
-    return "\n".join(out) + "\n"
+    return ("% generated by study.draft from " + _display(art.path) + "\n"
+            + longtable(tabular_for_people(art.path), latex_escape(art.caption), caption, f"tab:{art.name}"))
 
 
 def _printed_width(art: Artifact) -> str:
@@ -394,9 +292,11 @@ class Build:
     pdf: Path
     log: Path
     seconds: float
-    used: list[Artifact]
-    unused: list[Artifact]
+    used: list[Artifact]  # in the body
+    appendix: list[Artifact]  # the complete material
+    unused: list[Artifact]  # of the profile, in neither (notebook 10's shortlist)
     warnings: list[str]
+    body_pages: int | None = None
 
 
 def missing_results(profile: str, results: Path | None = None) -> list[str]:
@@ -417,15 +317,70 @@ def check_tools() -> None:
         raise StudyError(f"{', '.join(missing)} not found: the paper draft needs TeX Live; {INSTALL_HINT}")
 
 
+# Notebooks 01-09 are the study: each of their tables, figures and numbers is in the body or the appendix. Notebook
+# 10 is a team's own shortlist: its memo is a document of its own.
+STUDY_NOTEBOOK = re.compile(r"0[1-9]_")
+APPENDIX_LABEL = "studyappendix"  # paper/sections/appendix.tex: where the appendix starts (the body's page count)
+
+
+def complete_material(sel: Selection, strict: bool = False) -> tuple[list[Artifact], list[Artifact], list[str]]:
+    """The study's artefacts the body does not show (tables and figures, for the appendix) and all its numbers, each
+    checked unchanged since recorded; and the problems. `strict`: any problem is an error naming the artefact."""
+    placed, numbers, problems = [], [], []
+    for art in sel.unused + sel.numbers:
+        if not STUDY_NOTEBOOK.match(art.notebook) or art in placed or art in numbers:
+            continue
+        if not art.path.exists() or files.sha256(art.path) != art.entry.get("sha256"):
+            problems.append(f"{art.kind} {art.name} of {art.notebook} ({_display(art.path)}) is missing or changed "
+                            f"since recorded: re-run that notebook")
+        elif art.kind == "number":
+            numbers.append(art)
+        elif art.kind in ("table", "figure"):
+            placed.append(art)
+    if strict and problems:
+        raise StudyError("the draft cannot show every result of notebooks 01-09 (STRICT):\n  " + "\n  ".join(problems))
+    return placed, numbers, problems
+
+
+def appendix_tex(placed: list[Artifact], numbers: list[Artifact]) -> str:
+    """The complete material, notebook by notebook (each float referenced from the body or listed here), and every
+    generated number with its notebook: paper/sections/appendix.tex inputs it."""
+    out = ["% generated by study.draft: every table and figure of notebooks 01-09 not in the body; do not edit"]
+    for notebook in sorted({a.notebook for a in placed}):
+        out.append(rf"\subsection{{Notebook \nb{{{latex_escape(notebook)}}}}}")
+        out += [rf"\study{a.kind}{{{a.name}}}" for a in placed if a.notebook == notebook]
+    if numbers:
+        rows = [rf"\texttt{{{latex_escape(a.name)}}} & {latex_escape(json.loads(a.path.read_text())['text'])} & "
+                rf"{latex_escape(a.entry.get('caption') or '')} & \nb{{{latex_escape(a.notebook[:2])}}} \\"
+                for a in sorted(numbers, key=lambda a: (a.notebook, a.name))]
+        out += [r"\subsection{Every generated number}", r"\begin{studynarrow}{4}",
+                r"\begin{longtable}{>{\raggedright\arraybackslash}p{0.3\studytw}>{\raggedleft\arraybackslash}p{0.12\studytw}"
+                r">{\raggedright\arraybackslash}p{0.5\studytw}>{\raggedright\arraybackslash}p{0.08\studytw}}",
+                r"\caption{Every number the notebooks generated (the prose quotes them as macros)}\\",
+                r"\toprule Name & Value & What & NB \\ \midrule \endhead", *rows, r"\bottomrule", r"\end{longtable}",
+                r"\end{studynarrow}"]
+    return "\n".join(out) + "\n"
+
+
+def body_pages(build_dir: Path) -> int | None:
+    """Pages before the appendix (from the .aux: the page of APPENDIX_LABEL)."""
+    aux = Path(build_dir) / "draft.aux"
+    m = re.search(rf"\\newlabel\{{{APPENDIX_LABEL}\}}\{{\{{[^}}]*\}}\{{(\d+)\}}", aux.read_text()) if aux.exists() else None
+    return int(m.group(1)) - 1 if m else None
+
+
 def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | None = None,
-          results: Path | None = None, figures: Path | None = None) -> Build:
-    """Generate the macros and floats, run latexmk, and swap the result in for `out` (default paper/build/)."""
+          results: Path | None = None, figures: Path | None = None, strict: bool = False) -> Build:
+    """Generate the macros and floats, run latexmk, and swap the result in for `out` (default paper/build/).
+    Every artefact of notebooks 01-09 the body does not use goes to the generated appendix; `strict`: one that
+    cannot (missing, changed since recorded) is an error naming it."""
     prof = config.get_profile(profile).name
     paper_dir, out = Path(paper_dir), Path(out or paper_dir / "build")
     check_tools()
     if not (paper_dir / DRAFT).exists():
         raise StudyError(f"no {paper_dir / DRAFT}: the draft's sources are missing")
     sel = select(scan_sources(paper_dir), artifacts(results), prof)
+    appendix, all_numbers, problems = complete_material(sel, strict)
     start = time.perf_counter()
     with files.atomic_dir(out) as tmp:
         for src in paper_dir.iterdir():  # the draft's own sources, not its build folders
@@ -435,7 +390,8 @@ def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | No
         (gen / "floats").mkdir(parents=True)
         (gen / "figures").mkdir()
         files.write_text(gen / "numbers.tex", numbers_tex(sel.numbers, prof, sel.used))
-        for art in sel.used:
+        files.write_text(gen / "appendix.tex", appendix_tex(appendix, all_numbers))
+        for art in sel.used + appendix:
             link = os.path.relpath(config.NOTEBOOKS / f"{art.notebook}.ipynb", out)
             if art.kind == "table":
                 text = table_tex(art, link)
@@ -443,10 +399,12 @@ def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | No
                 shutil.copy2(art.path, gen / "figures" / art.path.name)
                 text = figure_tex(art, link, f"generated/figures/{art.path.stem}")
             files.write_text(gen / "floats" / f"{art.kind}-{art.name}.tex", text)
-        warnings = _latexmk(tmp, paper_dir, out)
+        warnings = _latexmk(tmp, paper_dir, out) + problems
     seconds = time.perf_counter() - start
     shutil.rmtree(out.parent / f"{out.name}.failed", ignore_errors=True)
-    return Build(out / "draft.pdf", out / "draft.log", seconds, sel.used, sel.unused, warnings)
+    placed = {(a.kind, a.name) for a in appendix + all_numbers}
+    return Build(out / "draft.pdf", out / "draft.log", seconds, sel.used, appendix,
+                 [a for a in sel.unused if (a.kind, a.name) not in placed], warnings, body_pages(out))
 
 
 def _latexmk(tmp: Path, paper_dir: Path, out: Path) -> list[str]:
@@ -508,6 +466,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="build folder (default paper/build)")
     p.add_argument("--missing", action="store_true",
                    help="only list the notebooks with no results for the profile (exit 1 when any)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail when an artefact of notebooks 01-09 cannot be shown in the body or the appendix")
     p.set_defaults(func=_draft)
 
 
@@ -518,12 +478,13 @@ def _draft(args: argparse.Namespace) -> int:
         for nb in missing:
             print(f"[draft] no {profile} results from {nb}")
         return 1 if missing else 0
-    result = build(profile, out=args.out)
+    result = build(profile, out=args.out, strict=args.strict)
     if result.unused:
-        print(f"warning: {len(result.unused)} artefacts of profile {profile} in results/manifest.json are not in "
-              "the draft: " + ", ".join(f"{a.kind} {a.name}" for a in result.unused), file=sys.stderr)
+        print(f"[draft] not in the draft (not notebooks 01-09): " + ", ".join(f"{a.kind} {a.name}" for a in result.unused),
+              file=sys.stderr)
     pages = pdf_pages(result.pdf)
     size_kb = result.pdf.stat().st_size / 1024
-    print(f"[draft] {_display(result.pdf)}: {pages or '?'} pages, {size_kb:.0f} KB, {len(result.used)} floats, "
+    print(f"[draft] {_display(result.pdf)}: {pages or '?'} pages ({result.body_pages or '?'} before the appendix), "
+          f"{size_kb:.0f} KB, {len(result.used)} floats in the body, {len(result.appendix)} in the appendix, "
           f"in {result.seconds:.1f} s")
     return 0

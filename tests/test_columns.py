@@ -25,3 +25,10 @@ def test_no_header_keeps_an_underscore():
     shown = columns.present(pd.DataFrame({n: [1] for n in names}))
     assert not any("_" in h for h in shown.columns)
     assert len(shown.columns) == len(names)
+
+
+def test_values_that_name_columns_are_shown_as_their_headers():
+    shown = columns.present(pd.DataFrame({"column": ["delta_cpu", "elapse_s", "accuracy"],
+                                          "resource": ["ix.delta_cpu", "x.memory", "inference"]}))
+    assert shown["Column"].tolist() == ["ΔCPU (%)", "Elapsed (s)", "Accuracy"]
+    assert shown["Resource"].tolist() == ["IX ΔCPU (%)", "X Memory (%)", "inference"]
