@@ -5,7 +5,8 @@
 FILE is the per-member fidelity table (`python -m study deploy --sweep DIR --csv FILE`, `study.casestudy.fidelity`).
 A member is deployable in FORMAT when that format ran (no crash) and its top-1 agreement with the original on the
 test split is at least `--min-agreement`; at the default 1.0 the row must be `faithful` (outputs within
-rtol = atol = 1e-3 as well). The other members leave both tables before the priority is applied, so every
+rtol = atol = 1e-3 as well; with `--calibrated-tolerance`, `calibrated_status` must be `faithful`: outputs within
+K x the reference's own noise floor, `study.casestudy.localise`). The other members leave both tables before the priority is applied, so every
 "uses less ... than N models" then counts among the deployable members; the evidence gains the chosen member's
 size and latency in FORMAT.
 """
@@ -27,6 +28,7 @@ NEEDED = ("member", "format", "status", "top1_agreement", "size_mb", "latency_p5
 class DeployCriterion:
     format: str
     min_agreement: float = 1.0
+    calibrated: bool = False  # judge "faithful" at the tolerance from the reference's noise floor, not at 1e-3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_agreement <= 1.0:
@@ -34,8 +36,9 @@ class DeployCriterion:
 
     @property
     def text(self) -> str:
-        return (f"faithful in {self.format}" if self.min_agreement >= 1.0
+        text = (f"faithful in {self.format}" if self.min_agreement >= 1.0
                 else f"{self.format} top-1 agreement >= {self.min_agreement:g}")
+        return f"{text} (calibrated tolerance)" if self.calibrated else text
 
 
 def load_fidelity(source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -62,10 +65,14 @@ def deployable(fidelity: str | Path | pd.DataFrame, criterion: DeployCriterion) 
         raise StudyError(f"the fidelity table has no row for format {criterion.format!r}; measured formats: "
                          f"{', '.join(sorted(df['format'].unique()))}")
     rows = rows.drop_duplicates("member", keep="last")
+    if criterion.calibrated and "calibrated_status" not in rows.columns:
+        raise StudyError("the fidelity table has no calibrated_status column (made before the noise floor was "
+                         "measured); rerun `python -m study deploy --sweep DIR --csv FILE` or drop --calibrated-tolerance")
+    status = rows["calibrated_status"] if criterion.calibrated else rows["status"]
     agreement = pd.to_numeric(rows["top1_agreement"], errors="coerce")
-    ok = rows["status"].isin(RAN) & (agreement >= criterion.min_agreement)
+    ok = status.isin(RAN) & (agreement >= criterion.min_agreement)
     if criterion.min_agreement >= 1.0:
-        ok &= rows["status"].eq("faithful")
+        ok &= status.eq("faithful")
     return pd.DataFrame({"model": rows["member"].to_numpy(), "deploy_format": criterion.format,
                          "deploy_status": rows["status"].to_numpy(), "deploy_agreement": agreement.to_numpy(),
                          "deploy_size_mb": rows["size_mb"].to_numpy(),
@@ -99,6 +106,9 @@ def add_arguments(p) -> None:
     p.add_argument("--min-agreement", type=float, default=1.0, metavar="P",
                    help="with --deploy-format: least top-1 agreement on the test split (default 1.0 = faithful)")
     p.add_argument("--fidelity", metavar="FILE", help="the per-member fidelity table (deploy --sweep DIR --csv FILE)")
+    p.add_argument("--calibrated-tolerance", action="store_true",
+                   help="with --deploy-format: 'faithful' at K x the reference's own noise floor instead of "
+                        "rtol = atol = 1e-3 (the table's calibrated_status)")
 
 
 def apply(args, tables):
@@ -109,7 +119,8 @@ def apply(args, tables):
         return tables, None
     if not args.fidelity:
         raise StudyError("--deploy-format needs --fidelity FILE (make it with `python -m study deploy --sweep DIR --csv FILE`)")
-    return restrict(tables, args.fidelity, DeployCriterion(args.deploy_format, args.min_agreement))
+    return restrict(tables, args.fidelity, DeployCriterion(args.deploy_format, args.min_agreement,
+                                                           getattr(args, "calibrated_tolerance", False)))
 
 
 def annotate(evidence: pd.DataFrame, info: pd.DataFrame | None) -> pd.DataFrame:

@@ -18,6 +18,12 @@ or `accuracy_drop` (runs, test accuracy lower) - with the error text.
 
 Rows are appended to `<work>/rows.jsonl` as they finish; each records its key (model fingerprint + format +
 code version + timing settings) and is reused only while that key holds, so a changed model is re-measured.
+
+Each row also carries the reference's own noise floor, the tolerance derived from it and the verdict at that
+tolerance (`calibrated_status`, beside `status` at rtol = atol = 1e-3); rows not faithful at it are localised
+(`study.casestudy.localise`: the first divergent layer, its failure class, the per-layer curve in
+`<work>/layer_divergence.csv`) after every member is measured, all of them or the worst per format
+(`Settings.localise`).
 """
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ import pandas as pd
 from study import config, files
 from study.errors import Skipped, StudyError, exit_code
 
-CODE_VERSION = 1  # bump when a measurement or its judgement changes: every recorded row is then recomputed
+CODE_VERSION = 2  # bump when a measurement or its judgement changes: every recorded row is then recomputed
 RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
 CALIBRATION_IMAGES = 32  # full-integer quantisation is calibrated on this many *training* images
 
@@ -61,7 +67,9 @@ STATUSES = ("faithful", "conversion_crash", "unsupported_op", "runtime_crash", "
             "skipped")
 COLUMNS = ["member", "framework", "format", "status", "faithful", "max_abs_diff", "rel_diff", "top1_agreement",
            "accuracy_before", "accuracy_after", "size_mb", "original_size_mb", "load_ms", "latency_p50_ms",
-           "latency_p90_ms", "export_s", "measure_s", "images", "quantised", "runtime_process", "error", "fingerprint", "key"]
+           "latency_p90_ms", "export_s", "measure_s", "images", "quantised", "runtime_process", "noise_floor", "tolerance",
+           "calibrated_status", "first_divergence", "first_divergence_index", "divergence_before", "divergence_after",
+           "failure_class", "localisation", "localise_s", "error", "fingerprint", "key"]
 
 # What a converter or runtime says when the target lacks an operator (TFLite, TF.js, ONNX, torch.export).
 _UNSUPPORTED = re.compile(r"unsupported op|not supported|is not supported|no (?:kernel|implementation|registered)|"
@@ -73,11 +81,21 @@ class Settings:
     warmup: int = 3
     repeats: int = 20
     timeout: float = 300  # per runtime process
+    localise: str = "all"  # non-faithful rows localised: all | worst (the worst row per format) | none
 
     @classmethod
-    def of(cls, profile: str | None = None) -> Settings:
+    def of(cls, profile: str | None = None, localise: str | None = None) -> Settings:
+        """The profile's settings; smoke and embedded localise only the worst row per format (the cold
+        `make reproduce` budget), paper every non-faithful row; `localise` (or STUDY_LOCALISE) overrides."""
         name = config.get_profile(profile).name
-        return cls(warmup=2, repeats=5, timeout=180) if name == "smoke" else cls()
+        policy = localise or os.environ.get("STUDY_LOCALISE") or ("all" if name == "paper" else "worst")
+        from study.casestudy.localise import POLICIES
+
+        if policy not in POLICIES:
+            raise StudyError(f"unknown localisation policy {policy!r}; valid: {', '.join(POLICIES)}")
+        if name == "smoke":
+            return cls(warmup=2, repeats=5, timeout=180, localise=policy)
+        return cls(localise=policy)
 
 
 # --- what a row is keyed on -----------------------------------------------------------------------------------
@@ -190,6 +208,40 @@ def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: str | Non
     return backend, backend.classifier_reference(model.name, module, x, calibration)
 
 
+def _noise_floor(model, ref, profile: str | None):
+    """The reference's own noise floor on the test split (`localise.NoiseFloor`), or the error text."""
+    from study.casestudy import localise
+
+    try:
+        if model.backend == "tf":
+            from study.deployment.intermediates import TFGraph
+
+            return localise.floor_tf(TFGraph(model.saved_model), model.saved_model, ref.images)
+        from study.casestudy.training import load_torch_classifier
+
+        return localise.floor_torch(ref.module, lambda: load_torch_classifier(model.folder / "model.pt", profile),
+                                    ref.images)
+    except Exception as exc:  # noqa: BLE001 - the rows are still measured; they say why they have no floor
+        if os.environ.get("STUDY_DEBUG"):
+            traceback.print_exc()
+        return f"noise floor not measured: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _finish(row: dict[str, Any], floor, fmt: str) -> dict[str, Any]:
+    """The calibrated verdict, and for a crash its failure class (nothing ran to localise)."""
+    from study.casestudy import localise
+
+    if isinstance(floor, str):
+        row.update(calibrated_status="", localisation=floor)
+    else:
+        row.update(localise.calibrated_verdict(row, floor))
+    if row["status"] in localise.CRASH_CLASSES:
+        row.update(localise.crash_fields(row))
+    elif fmt in localise.NOT_INSPECTED and row.get("calibrated_status") not in ("faithful", ""):
+        row["localisation"] = localise.NOT_INSPECTED[fmt]
+    return row
+
+
 def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
     """Export one fine-tuned member to each of `job.formats`, run each in its runtime, judge it; yields each row as
     it is finished (the driver records it at once). Never raises for a failing format (that is a row); raises
@@ -208,6 +260,7 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
     base = {"member": model.name, "framework": model.backend, "fingerprint": job.fingerprint,
             "original_size_mb": size_mb(original), "images": len(x)}
     backend, ref = _reference(model, x, calibration_images(model, job.profile), job.profile)
+    floor = _noise_floor(model, ref, job.profile)
     for fmt in job.formats:
         row = {**base, "format": fmt, "key": job.keys[fmt], "status": "", "faithful": False, "error": ""}
         stage = "export"
@@ -216,6 +269,7 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
             export = backend.export(fmt, ref, work, False)
             row["export_s"] = time.perf_counter() - t0
             row["size_mb"], row["quantised"] = size_mb(export.path), export.quantised
+            row["artefact"], row["model_file"] = str(export.path), str(export.model_file or "")
             stage = "runtime"
             s = job.settings
             t0 = time.perf_counter()
@@ -224,13 +278,88 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
             row.update(load_ms=result.load_ms, latency_p50_ms=statistics.median(result.latencies_ms),
                        latency_p90_ms=float(np.percentile(result.latencies_ms, 90)),
                        runtime_process=result.process, **judge(ref.outputs, result.outputs, labels))
+            from study.casestudy.localise import worst_images
+
+            row["worst_images"] = worst_images(ref.outputs, result.outputs)
         except Skipped as exc:
             row.update(status="skipped", error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a failing converter or runtime is a row, not the end of the run
             row.update(status=crash_class(stage, exc), error=_tail(f"{type(exc).__name__}: {exc}", 800))
             if os.environ.get("STUDY_DEBUG"):
                 traceback.print_exc()
+        yield _finish(row, floor, fmt)
+
+
+# --- where a non-faithful row diverges (study.casestudy.localise), after every member is measured -------------
+
+def _artefact(row: dict[str, Any], model, x: np.ndarray, job: MemberJob):
+    """The row's converted artefact as exported (re-exported when its folder was cleaned)."""
+    from study.deployment.backend import Export
+
+    path = Path(row.get("artefact") or "")
+    if row.get("artefact") and path.exists():
+        model_file = Path(row["model_file"]) if row.get("model_file") else None
+        return Export(path, "", quantised=bool(row.get("quantised")), model_file=model_file)
+    backend, ref = _reference(model, x, calibration_images(model, job.profile), job.profile)
+    Path(job.work).mkdir(parents=True, exist_ok=True)
+    return backend.export(row["format"], ref, Path(job.work), False)
+
+
+def localise_member(job: MemberJob, rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Localise each of one member's `rows`; yields each row with its localisation fields (the curve is written to
+    `<work>/layers/<member>__<format>.csv`). A format nobody can inspect says so in the row."""
+    from study.casestudy import localise
+    from study.casestudy.browser import find_models
+
+    model = find_models(Path(job.folder).parent, [job.member])[0]
+    x, _ = _test_split(model)
+    if model.backend == "tf":
+        from study.deployment.intermediates import TFGraph
+
+        reference = {"framework": "tf", "graph": TFGraph(model.saved_model)}
+        layout = x
+    else:
+        from study.casestudy.training import load_torch_classifier
+        from study.deployment.backend_torch import to_nchw
+
+        reference = {"framework": "torch", "module": load_torch_classifier(model.folder / "model.pt", job.profile)}
+        layout = to_nchw(x)
+    layers_dir = Path(job.work).parent / "layers"
+    for row in rows:
+        row = dict(row)
+        try:
+            export = _artefact(row, model, x, job)
+            picked = row.get("worst_images") or list(range(min(localise.LOCALISE_IMAGES, len(x))))
+            scale = float(row.get("noise_scale") or 0.0)
+            output_floor = float(row.get("noise_floor") or 0.0) / scale if scale else 0.0
+            fields, table = localise.localise(row["format"], export, reference, layout[picked], output_floor)
+            row.update(fields)
+            files.write_csv(layers_dir / f"{job.member}__{row['format']}.csv",
+                            table.assign(member=job.member, format=row["format"])[localise.CURVE_COLUMNS])
+        except StudyError as exc:
+            row.update(localisation=f"not inspectable: {exc}", first_divergence="")
+        except Exception as exc:  # noqa: BLE001 - a failing inspection is recorded, the sweep goes on
+            row.update(localisation=_localise_failed(exc), first_divergence="")
         yield row
+
+
+def _localise_failed(exc: BaseException) -> str:
+    if os.environ.get("STUDY_DEBUG"):
+        traceback.print_exc()
+    return f"localisation failed: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def layer_curves(work: str | Path, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The per-layer divergence curves of the localised rows under `work` (of `df`'s rows when given)."""
+    from study.casestudy.localise import CURVE_COLUMNS
+
+    parts = [pd.read_csv(p) for p in sorted((Path(work) / "layers").glob("*__*.csv"))]
+    curves = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CURVE_COLUMNS)
+    if df is not None:
+        localised = df[pd.to_numeric(df["localise_s"], errors="coerce").notna()]
+        keep = set(zip(localised["member"], localised["format"]))
+        curves = curves[[(m, f) in keep for m, f in zip(curves["member"], curves["format"])]]
+    return curves.reset_index(drop=True)
 
 
 # --- the driver ----------------------------------------------------------------------------------------------
@@ -294,10 +423,11 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
                  settings: Settings | None = None, progress: bool = False,
                  measure: Callable[[MemberJob], Iterable[dict[str, Any]]] = measure_member) -> pd.DataFrame:
     """The per-member fidelity table of a sweep: recorded rows whose key still holds are reused, the rest measured."""
-    work = files.ensure_writable_dir(Path(work) if work else default_work_dir(sweep))
-    jobs = plan(sweep, formats, members, settings, work, browser_members, profile)
+    work = Path(work) if work else default_work_dir(sweep)
+    jobs = plan(sweep, formats, members, settings, work, browser_members, profile)  # bad input fails before any write
     if not jobs:
         raise StudyError(f"nothing to measure in {sweep}: no member has any of the formats {', '.join(formats or [])}")
+    work = files.ensure_writable_dir(work)
     log = work / "rows.jsonl"
     recorded = read_rows(log)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -313,15 +443,49 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
             if progress:
                 print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "
                       f"{row['error'][:90]}", file=sys.stderr, flush=True)
+    _localise_rows(jobs, rows, log, settings or jobs[0].settings, progress)
     df = pd.DataFrame([rows[(j.member, f)] for j in jobs for f in j.formats if (j.member, f) in rows])
     df = df.reindex(columns=COLUMNS)
+    for col in ("calibrated_status", "first_divergence", "failure_class", "localisation"):  # text, "" when none
+        df[col] = df[col].astype(object).where(df[col].notna(), "")
+    policy = (settings or jobs[0].settings).localise
+    unexplained = ~df["calibrated_status"].isin(["faithful", "", "skipped"]) & df["localisation"].eq("")
+    df.loc[unexplained, "localisation"] = (f"not localised: --localise {policy}"
+                                           + (" localises only the worst row per format" if policy == "worst" else ""))
+    curves = layer_curves(work, df)
+    files.write_csv(work / "layer_divergence.csv", curves)
     df.attrs["source"] = f"measured by study.casestudy.fidelity (python -m study deploy --sweep {sweep})"
+    df.attrs["layers"] = str(work / "layer_divergence.csv")
     return df
 
 
+def _localise_rows(jobs: Sequence[MemberJob], rows: dict[tuple[str, str], dict[str, Any]], log: Path,
+                   settings: Settings, progress: bool) -> None:
+    """Localise the rows the policy picks (each recorded as a new line of `log`: a killed run resumes)."""
+    from study.casestudy import localise
+
+    chosen = localise.select(rows.values(), settings.localise, BASELINE.values())
+    for job in jobs:
+        mine = [r for r in chosen if r["member"] == job.member and r["format"] in job.formats]
+        if not mine:
+            continue
+        for row in localise_member(job, mine):
+            with open(log, "a") as fh:
+                fh.write(json.dumps(row, default=float) + "\n")
+            rows[(row["member"], row["format"])] = row
+            if progress:
+                print(f"[deploy --sweep] localised {row['member']:24s} {row['format']:26s} "
+                      f"{row.get('failure_class', '')}: {row.get('first_divergence', '')[:60]}",
+                      file=sys.stderr, flush=True)
+
+
 def cli(args) -> int:
+    settings = Settings.of(args.profile, getattr(args, "localise", None))
     df = run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=args.profile,
-                      browser_members=args.browser_members, progress=True)
+                      browser_members=args.browser_members, settings=settings, progress=True)
     files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
                       command="deploy --sweep")
+    if args.csv not in (None, "-"):  # the per-layer curves of the localised rows, beside the table
+        layers = Path(args.csv).with_name(f"{Path(args.csv).stem}_layers.csv")
+        files.write_csv(layers, layer_curves(Path(df.attrs["layers"]).parent, df))
     return exit_code(int(df["status"].isin(CRASHED).sum()))

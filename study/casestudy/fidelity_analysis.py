@@ -121,15 +121,17 @@ def sweep_tables(sweep: str | Path):
 
 
 def decision_changes(tables, fidelity_df: pd.DataFrame, formats: Sequence[str], *,
-                     priority: Sequence[str] = ("max:accuracy",), min_agreement: float = 1.0) -> pd.DataFrame:
-    """The member `priority` picks without and with the criterion "faithful in FORMAT", per format."""
+                     priority: Sequence[str] = ("max:accuracy",), min_agreement: float = 1.0,
+                     calibrated: bool = False) -> pd.DataFrame:
+    """The member `priority` picks without and with the criterion "faithful in FORMAT", per format (`calibrated`:
+    faithful at the tolerance from the reference's noise floor instead of 1e-3)."""
     from study.casestudy import decision
     from study.errors import StudyError
 
     plain = decision.select(tables, priority).model
     rows = [{"criterion": "none", "deployable": len(tables.models), "selected": plain, "changed": False, "note": ""}]
     for fmt in formats:
-        criterion = deploy_criterion.DeployCriterion(fmt, min_agreement)
+        criterion = deploy_criterion.DeployCriterion(fmt, min_agreement, calibrated)
         try:
             narrowed, info = deploy_criterion.restrict(tables, fidelity_df, criterion)
             chosen = decision.select(narrowed, priority).model
@@ -141,3 +143,69 @@ def decision_changes(tables, fidelity_df: pd.DataFrame, formats: Sequence[str], 
             rows.append({"criterion": criterion.text, "deployable": 0, "selected": "", "changed": True,
                          "note": str(exc)[:200]})
     return pd.DataFrame(rows)
+
+
+# --- where conversions break (study.casestudy.localise) -----------------------------------------------------------
+
+def verdicts(df: pd.DataFrame) -> pd.DataFrame:
+    """Per format: rows faithful at rtol = atol = 1e-3 and at the calibrated tolerance, the median noise floor and
+    tolerance, and how many rows were localised."""
+    g = df.assign(calibrated_faithful=df["calibrated_status"].eq("faithful"),
+                  localised=pd.to_numeric(df["localise_s"], errors="coerce").notna()).groupby("format", sort=False)
+    return g.agg(members=("member", "nunique"), faithful_1e3=("faithful", "sum"),
+                 faithful_calibrated=("calibrated_faithful", "sum"), median_noise_floor=("noise_floor", "median"),
+                 median_tolerance=("tolerance", "median"), localised=("localised", "sum")).reset_index()
+
+
+def first_divergence_ops(df: pd.DataFrame) -> pd.DataFrame:
+    """Which op types conversions first diverge at: per format and across members (format "all"), with the rows,
+    members and failure classes of each."""
+    hit = df[df["first_divergence"].fillna("").astype(str).ne("")]
+    hit = hit.assign(op_type=hit["first_divergence"].astype(str).str.split(" ", n=1).str[0])
+    columns = ["format", "op_type", "rows", "members", "failure_classes"]
+    if hit.empty:
+        return pd.DataFrame(columns=columns)
+
+    def agg(g: pd.DataFrame) -> pd.Series:
+        return pd.Series({"rows": len(g), "members": g["member"].nunique(),
+                          "failure_classes": ", ".join(sorted(set(g["failure_class"].astype(str))))})
+
+    per = hit.groupby(["format", "op_type"], sort=True).apply(agg, include_groups=False).reset_index()
+    across = hit.groupby("op_type", sort=True).apply(agg, include_groups=False).reset_index().assign(format="all")
+    return pd.concat([per, across], ignore_index=True)[columns]
+
+
+def worst_localised(df: pd.DataFrame, n: int = 4) -> pd.DataFrame:
+    """The `n` localised rows with the largest relative output difference."""
+    done = df[pd.to_numeric(df["localise_s"], errors="coerce").notna()]
+    return done.sort_values("rel_diff", ascending=False).head(n)
+
+
+def divergence_figure(curves: pd.DataFrame, rows: pd.DataFrame, *, title: str):
+    """Per-layer divergence (max |conv - ref| / max |ref| per matched op, log scale) of `rows` (localised rows),
+    with each layer's tolerance dashed and the first divergent layer marked."""
+    from study import plots
+
+    fig, ax = plots.figure("full", aspect=0.5)
+    import seaborn as sns
+
+    for (_, row), colour in zip(rows.iterrows(), sns.color_palette(plots.PALETTE, max(len(rows), 1))):
+        c = curves[(curves["member"] == row["member"]) & (curves["format"] == row["format"])]
+        if c.empty:
+            continue
+        pos = np.arange(len(c))
+        line, = ax.plot(pos, c["divergence"].clip(lower=1e-12), marker=".", color=colour,
+                        label=f"{row['member']} / {row['format']}")
+        ax.plot(pos, c["tolerance"], ls="--", lw=0.7, color=line.get_color())
+        above = np.flatnonzero(c["above"].to_numpy(bool))
+        if len(above):
+            ax.plot(pos[above[0]], c["divergence"].iloc[above[0]], marker="o", ms=7, mfc="none",
+                    color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("matched layer (converted model's op order)")
+    ax.set_ylabel("max |conv - ref| / max |ref|")
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig

@@ -305,6 +305,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--browser-members", type=int, default=1, metavar="N",
                    help="with --sweep: measure tfjs_graph_model_browser (Chromium) for the first N TF members")
     p.add_argument("--profile", default=None, help="with --sweep: smoke uses fewer timed repeats")
+    p.add_argument("--localise", default=None, choices=("all", "worst", "none"),
+                   help="with --sweep: which non-faithful rows get their first divergent layer (default: the "
+                        "profile's: paper all, else the worst row per format; $STUDY_LOCALISE)")
     p.set_defaults(func=_cli)
 
 

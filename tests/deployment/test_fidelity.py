@@ -170,7 +170,10 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
     assert rows.loc["litert_full_int8", "status"] in ("wrong_output", "accuracy_drop")
     assert "outputs differ" in rows.loc["litert_full_int8", "error"]
     assert rows.loc["litert_full_int8", "size_mb"] < rows.loc["saved_model", "size_mb"]
-    assert (rows["images"] == 30).all() and (rows["latency_p90_ms"] >= rows["latency_p50_ms"]).all()
+    from study.casestudy.browser import find_models
+
+    tested = len(find_models(tiny_sweep)[0].images)  # the member's meta.json test_images
+    assert (rows["images"] == tested).all() and (rows["latency_p90_ms"] >= rows["latency_p50_ms"]).all()
 
     # resumed: every key holds, nothing is measured again
     again = fidelity.run_fidelity(tiny_sweep, formats, work=work, profile="smoke", measure=measure)
@@ -187,7 +190,16 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
     finally:
         meta.write_text(original)
     log = [json.loads(line) for line in (work / "rows.jsonl").read_text().splitlines()]
-    assert len(log) == 4 and all(r["key"] for r in log)
+    assert len(log) == 5 and all(r["key"] for r in log)  # 3 rows, full int8 localised once, 1 re-measured
+
+    # every row has its noise floor and calibrated verdict; only the full int8 row is localised, with its curve
+    assert (rows["noise_floor"] >= 0).all() and (rows["tolerance"] > 0).all()
+    assert rows.loc["litert_full_int8", "calibrated_status"] in ("wrong_output", "accuracy_drop")
+    assert rows.loc["litert_full_int8", "failure_class"] == "quantisation_range"
+    assert rows.loc["litert_full_int8", "first_divergence"].startswith("CONV_2D ")
+    assert rows.loc[["saved_model", "litert_float32"], "first_divergence"].eq("").all()
+    curves = fidelity.layer_curves(work, df)
+    assert set(curves["format"]) == {"litert_full_int8"} and curves["above"].any()
 
 
 @pytest.mark.slow
