@@ -8,12 +8,13 @@ PROFILE ?= embedded
 REPRODUCE_PROFILES := embedded paper
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv npm chromium tex reproduce paper product test test-fast lab clean distclean lock benchmarks check compare
+.PHONY: help setup venv npm chromium tex reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare
 
 help:
 	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/); cached ones are skipped"
 	@echo "               [FORCE=1] [ONLY=\"04 05\"] [DRY_RUN=1]"
 	@echo "make paper [PROFILE=embedded|paper]      the paper draft paper/build/draft.pdf (reproduces first if needed)"
+	@echo "make memo [PROFILE=...]                  the decision memo of notebook 10's shortlist (paper/build-memo/memo.pdf)"
 	@echo "make product [PROFILE=...] [PORT=8470]    after make reproduce: the simple product page on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test                                unit tests + every notebook with its smallest parameters"
 	@echo "make test-fast                           the edit loop: everything not marked slow (<= 90 s)"
@@ -77,6 +78,10 @@ reproduce: check-profile setup
 paper: check-profile setup
 	@$(PY) -m study draft --profile $(PROFILE) --missing || $(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE)
 	$(PY) -m study draft --profile $(PROFILE) $(if $(filter-out 0,$(STRICT)),--strict)
+
+# A product team's decision memo for notebook 10's shortlist: paper/build-memo/memo.pdf (after make reproduce).
+memo: check-profile setup
+	$(PY) -m study draft --profile $(PROFILE) --shortlist
 
 # The simple product, released (docs/product.md): serves the published versions (or the sweep's members) of
 # `make reproduce` on 127.0.0.1 and prints the URL; Ctrl-C stops it.

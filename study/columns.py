@@ -63,7 +63,7 @@ NAMED: dict[str, tuple[str, Kind]] = {
     "rel_diff": ("Relative difference", Kind(None)), "max_abs_diff": ("Max. abs. difference", Kind(None)),
     "n_samples": ("Samples", COUNT), "n_images": ("Images", COUNT), "repeats": ("Repeats", COUNT),
     "members": ("Members", COUNT), "families": ("Families", COUNT), "model": ("Model", TEXT),
-    "member": ("Member", TEXT), "asset": ("Asset", TEXT), "assets_lock": ("Asset lock", HASH),
+    "member": ("Member", TEXT), "asset": ("Asset", TEXT), "sha256": ("Content (sha256)", HASH), "assets_lock": ("Asset lock", HASH),
     "ok": ("OK", TEXT), "status": ("Status", TEXT), "verdict": ("Verdict", TEXT), "reason": ("Reason", TEXT),
     "error": ("Error", TEXT), "note": ("Note", TEXT), "notes": ("Notes", TEXT),
     "peak_rss_mb": ("Peak RSS (MB)", MB), "ms_per_image": ("Latency (ms/image)", MS),
@@ -85,9 +85,13 @@ _UNIT_WORDS = re.compile(r"_(s|ms|ms_per_image|mb|kb|pct|percent|sha256|digest)$
 
 
 def describe(name: str) -> tuple[str, Kind]:
-    """(header, kind) of the column `name`."""
+    """(header, kind) of the column `name`; `ix.` / `x.` name a column of Table IX / X (the decision's view)."""
     if name in NAMED:
         return NAMED[name]
+    table, _, rest = name.partition(".")
+    if table in ("ix", "x") and rest:
+        header, kind = describe(rest)
+        return f"{table.upper()} {header}", kind
     for pattern, unit, kind in SUFFIXES:
         if re.search(pattern, name):
             words = _UNIT_WORDS.sub("", name).replace("_", " ").strip() or name

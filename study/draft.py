@@ -140,11 +140,26 @@ def _is_build(name: str, paper_dir: Path, out: Path | None = None) -> bool:
     return name.startswith(("build", ".", "generated")) or (out is not None and paper_dir / name == out)
 
 
-def scan_sources(paper_dir: Path) -> DraftSources:
-    found = DraftSources()
-    for tex in sorted(paper_dir.rglob("*.tex")):
-        if _is_build(tex.parts[len(paper_dir.parts)], paper_dir):
+INPUT = re.compile(r"\\input\{([^}]+)\}")
+
+
+def source_files(paper_dir: Path, main: str = DRAFT) -> list[Path]:
+    """`main` and every source it \\inputs, recursively (not the generated files): what one document uses."""
+    seen, todo = [], [Path(paper_dir) / main]
+    while todo:
+        tex = todo.pop(0)
+        if tex in seen or not tex.is_file():
             continue
+        seen.append(tex)
+        for name in INPUT.findall(re.sub(r"(?<!\\)%.*", "", tex.read_text(encoding="utf-8"))):
+            if not name.startswith("generated/"):
+                todo.append(Path(paper_dir) / (name if name.endswith(".tex") else f"{name}.tex"))
+    return seen
+
+
+def scan_sources(paper_dir: Path, main: str = DRAFT) -> DraftSources:
+    found = DraftSources()
+    for tex in source_files(paper_dir, main):
         for lineno, line in enumerate(tex.read_text(encoding="utf-8").splitlines(), 1):
             line = re.sub(r"(?<!\\)%.*", "", line)  # comments
             where = f"{_display(tex)}:{lineno}"
@@ -362,25 +377,30 @@ def appendix_tex(placed: list[Artifact], numbers: list[Artifact]) -> str:
     return "\n".join(out) + "\n"
 
 
-def body_pages(build_dir: Path) -> int | None:
+def body_pages(build_dir: Path, main: str = DRAFT) -> int | None:
     """Pages before the appendix (from the .aux: the page of APPENDIX_LABEL)."""
-    aux = Path(build_dir) / "draft.aux"
+    aux = Path(build_dir) / Path(main).with_suffix(".aux").name
     m = re.search(rf"\\newlabel\{{{APPENDIX_LABEL}\}}\{{\{{[^}}]*\}}\{{(\d+)\}}", aux.read_text()) if aux.exists() else None
     return int(m.group(1)) - 1 if m else None
 
 
+MEMO = "memo.tex"  # a product team's decision memo for notebook 10's shortlist
+
+
 def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | None = None,
-          results: Path | None = None, figures: Path | None = None, strict: bool = False) -> Build:
+          results: Path | None = None, figures: Path | None = None, strict: bool = False,
+          main: str = DRAFT) -> Build:
     """Generate the macros and floats, run latexmk, and swap the result in for `out` (default paper/build/).
     Every artefact of notebooks 01-09 the body does not use goes to the generated appendix; `strict`: one that
     cannot (missing, changed since recorded) is an error naming it."""
     prof = config.get_profile(profile).name
-    paper_dir, out = Path(paper_dir), Path(out or paper_dir / "build")
+    paper_dir = Path(paper_dir)
+    out = Path(out or paper_dir / ("build" if main == DRAFT else f"build-{Path(main).stem}"))
     check_tools()
-    if not (paper_dir / DRAFT).exists():
-        raise StudyError(f"no {paper_dir / DRAFT}: the draft's sources are missing")
-    sel = select(scan_sources(paper_dir), artifacts(results), prof)
-    appendix, all_numbers, problems = complete_material(sel, strict)
+    if not (paper_dir / main).exists():
+        raise StudyError(f"no {paper_dir / main}: the document's sources are missing")
+    sel = select(scan_sources(paper_dir, main), artifacts(results), prof)
+    appendix, all_numbers, problems = complete_material(sel, strict) if main == DRAFT else ([], [], [])
     start = time.perf_counter()
     with files.atomic_dir(out) as tmp:
         for src in paper_dir.iterdir():  # the draft's own sources, not its build folders
@@ -399,32 +419,35 @@ def build(profile: str | None = None, *, paper_dir: Path = PAPER, out: Path | No
                 shutil.copy2(art.path, gen / "figures" / art.path.name)
                 text = figure_tex(art, link, f"generated/figures/{art.path.stem}")
             files.write_text(gen / "floats" / f"{art.kind}-{art.name}.tex", text)
-        warnings = _latexmk(tmp, paper_dir, out) + problems
+        warnings = _latexmk(tmp, paper_dir, out, main) + problems
     seconds = time.perf_counter() - start
     shutil.rmtree(out.parent / f"{out.name}.failed", ignore_errors=True)
     placed = {(a.kind, a.name) for a in appendix + all_numbers}
-    return Build(out / "draft.pdf", out / "draft.log", seconds, sel.used, appendix,
-                 [a for a in sel.unused if (a.kind, a.name) not in placed], warnings, body_pages(out))
+    stem = Path(main).stem
+    return Build(out / f"{stem}.pdf", out / f"{stem}.log", seconds, sel.used, appendix,
+                 [a for a in sel.unused if (a.kind, a.name) not in placed], warnings,
+                 body_pages(out, main) if main == DRAFT else None)
 
 
-def _latexmk(tmp: Path, paper_dir: Path, out: Path) -> list[str]:
+def _latexmk(tmp: Path, paper_dir: Path, out: Path, main: str = DRAFT) -> list[str]:
     """Run latexmk in `tmp`; on failure keep `tmp` as `<out>.failed/` and raise one error naming file, line, log."""
     env = {**os.environ, "max_print_line": "10000", "error_line": "254", "half_error_line": "238"}
-    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-bibtex", DRAFT]
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-bibtex", main]
+    stem = Path(main).stem
     try:
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=LATEXMK_TIMEOUT_S)
         failed = proc.returncode != 0
         output = proc.stdout + proc.stderr
     except subprocess.TimeoutExpired:
         failed, output = True, f"latexmk did not finish within {LATEXMK_TIMEOUT_S} s"
-    log_text = (tmp / "draft.log").read_text(errors="replace") if (tmp / "draft.log").exists() else ""
+    log_text = (tmp / f"{stem}.log").read_text(errors="replace") if (tmp / f"{stem}.log").exists() else ""
     problems = log_problems(log_text)
     if not failed and not problems:
         return [line for line in log_text.splitlines() if "Overfull" in line or "Warning" in line]
     failed_dir = out.parent / f"{out.name}.failed"
     shutil.rmtree(failed_dir, ignore_errors=True)
     os.replace(tmp, failed_dir)
-    log = failed_dir / "draft.log"
+    log = failed_dir / f"{stem}.log"
     m = LATEX_ERROR.search(log_text)
     if m:
         where = _source_of(m.group("file"), paper_dir, failed_dir)
@@ -433,7 +456,7 @@ def _latexmk(tmp: Path, paper_dir: Path, out: Path) -> list[str]:
         what = "LaTeX finished with " + "; ".join(problems[:5])
     else:
         what = "latexmk failed: " + (output.strip().splitlines() or ["no output"])[-1]
-    kept = f"the previous {_display(out / 'draft.pdf')} is kept" if (out / "draft.pdf").exists() else "no PDF yet"
+    kept = f"the previous {_display(out / f'{stem}.pdf')} is kept" if (out / f"{stem}.pdf").exists() else "no PDF yet"
     raise StudyError(f"{what}\n  log: {_display(log)} ({kept})")
 
 
@@ -466,6 +489,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="build folder (default paper/build)")
     p.add_argument("--missing", action="store_true",
                    help="only list the notebooks with no results for the profile (exit 1 when any)")
+    p.add_argument("--shortlist", action="store_true",
+                   help="build the decision memo of notebook 10's shortlist (paper/memo.tex -> paper/build-memo/memo.pdf)")
     p.add_argument("--strict", action="store_true",
                    help="fail when an artefact of notebooks 01-09 cannot be shown in the body or the appendix")
     p.set_defaults(func=_draft)
@@ -478,8 +503,8 @@ def _draft(args: argparse.Namespace) -> int:
         for nb in missing:
             print(f"[draft] no {profile} results from {nb}")
         return 1 if missing else 0
-    result = build(profile, out=args.out, strict=args.strict)
-    if result.unused:
+    result = build(profile, out=args.out, strict=args.strict, main=MEMO if args.shortlist else DRAFT)
+    if result.unused and not args.shortlist:
         print(f"[draft] not in the draft (not notebooks 01-09): " + ", ".join(f"{a.kind} {a.name}" for a in result.unused),
               file=sys.stderr)
     pages = pdf_pages(result.pdf)
