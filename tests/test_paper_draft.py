@@ -63,6 +63,7 @@ def test_select_names_a_missing_macro_and_warns_about_unused(outdirs, tmp_path):
 
 def test_a_number_typed_in_the_prose_is_an_error(outdirs, tmp_path):
     (tmp_path / "paper" / "sections").mkdir(parents=True)
+    (tmp_path / "paper" / "draft.tex").write_text("\\input{sections/rq1}\n")  # what the document inputs is scanned
     (tmp_path / "paper" / "sections" / "rq1.tex").write_text(
         "Formula~1 on RQ1, see Table~\\ref{tab:t_2020}.\nOf the 38 members, 3.5\\,\\% ran.\n")
     with pytest.raises(StudyError) as err:
