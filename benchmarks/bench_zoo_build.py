@@ -14,7 +14,8 @@ import statistics
 import tempfile
 import time
 
-from study.casestudy import assets, training
+from study.casestudy import training
+from study import assets
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """The paper audit's figures (`study.audit`): one function per figure."""
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from study import plots
 from study.audit import VERDICTS
@@ -23,15 +25,25 @@ def verdicts(summary_table: pd.DataFrame):
     return fig
 
 
-def inferred_images(inferred: pd.DataFrame):
-    """Images each member's accuracy implies were inferred, against the test split's total."""
-    df = inferred.sort_values("inferred")
-    fig, ax = plots.figure(aspect=1.1)
-    colors = ["#d55e00" if not ok else plots.SOURCE_COLORS["paper"] for ok in df["all_test_images"]]
-    ax.barh(df["model"].str.removeprefix("mobilenet_"), df["inferred"], color=colors)
+def inferred_images(inferred: pd.DataFrame, *, per_panel: int = 20):
+    """Images each member's accuracy implies were inferred, against the test split's total: the members sorted by
+    that number, `per_panel` bars per panel side by side (one 7 pt label per bar), the panels sharing the x axis."""
+    df = inferred.sort_values("inferred", kind="stable").reset_index(drop=True)
+    panels = max(1, -(-len(df) // per_panel))
+    rows = -(-len(df) // panels)
+    fig, axes = plots.figure("full" if panels > 1 else "column", height=plots.rows_height(rows, extra=0.8),
+                             ncols=panels, sharex=True, squeeze=False, layout="constrained")
     total = int(df["test_images"].iloc[0])
-    ax.axvline(total, color="black", lw=0.8, ls="--")
-    ax.set_xlim(min(df["inferred"].min() - 20, total - 80), total + 5)
-    ax.set_xlabel(f"test images inferred (implied by accuracy; Table XI: {total})")
-    ax.tick_params(axis="y", labelsize=4)
+    for i, ax in enumerate(axes.flat):
+        part = df.iloc[i * rows:(i + 1) * rows]
+        colors = ["#d55e00" if not ok else plots.SOURCE_COLORS["paper"] for ok in part["all_test_images"]]
+        ax.barh(range(len(part)), part["inferred"], color=colors)
+        ax.set_yticks(range(len(part)), part["model"].str.removeprefix("mobilenet_"))
+        ax.set_ylim(rows - 0.4, -0.6)  # the fewest images on top, every panel the same row height
+        ax.axvline(total, color="black", lw=0.8, ls="--")
+        ax.grid(axis="y", visible=False)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    axes.flat[0].set_xlim(min(df["inferred"].min() - 20, total - 80), total + 5)
+    fig.supxlabel(f"test images inferred (implied by accuracy; dashed: Table XI's {total})",
+                  fontsize=plt.rcParams["axes.labelsize"])
     return fig

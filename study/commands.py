@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from study import config
+from study.assets import flowers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +63,6 @@ def _check(args: argparse.Namespace) -> int:
     for name, good, detail in environment.report():
         ok &= good
         print(f"{'ok  ' if good else 'MISSING'} {name}: {detail}")
-    config.check_profile_inputs(profile)
+    flowers.check_profile_inputs(profile)
     print(f"ok   profile {profile.name}: {profile.description}")
     return 0 if ok else 1

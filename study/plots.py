@@ -38,32 +38,94 @@ def use_style() -> None:
     )
 
 
-def figure(width: str | float = "column", aspect: float = 0.75, **kwargs):
-    """A new (fig, ax) in the study style; width 'column', 'full' or inches."""
+def figure(width: str | float = "column", aspect: float = 0.75, *, height: float | None = None, **kwargs):
+    """A new (fig, ax) in the study style; width 'column', 'full' or inches; `height` (inches) overrides `aspect`.
+    Further keywords go to `plt.subplots` (nrows, ncols, sharey, layout="constrained", ...)."""
     use_style()
-    w = {"column": COLUMN_WIDTH_IN, "full": FULL_WIDTH_IN}.get(width, width)
-    return plt.subplots(figsize=(float(w), float(w) * aspect), **kwargs)
+    w = float({"column": COLUMN_WIDTH_IN, "full": FULL_WIDTH_IN}.get(width, width))
+    return plt.subplots(figsize=(w, float(height) if height is not None else w * aspect), **kwargs)
+
+
+ROW_PITCH_IN = 0.14  # one 7 pt tick label per row with a gap: bar charts grow by this much per bar
+
+
+def rows_height(rows: int, *, extra: float = 0.75, pitch: float = ROW_PITCH_IN) -> float:
+    """The height (inches) of a panel with `rows` labelled rows (bars) plus `extra` for its title and x axis, capped
+    at the height the draft places a figure at (page.FIGURE_MAX_HEIGHT_IN)."""
+    return min(page.FIGURE_MAX_HEIGHT_IN, extra + pitch * max(int(rows), 1))
+
+
+def label_points(ax, xs, ys, labels, *, avoid=None, attempts: int = 4, **text_kwargs) -> list:
+    """Label points without collisions: adjustText moves each label off its point and the other labels (a fixed
+    number of iterations: the same figure every run) and draws a leader line back to the point. Labels that start
+    on top of each other (points at one spot) start staggered, further apart on each of `attempts` until no two
+    labels overlap. `avoid`: (xs, ys) of every point drawn, which the labels keep off too (default: the labelled
+    ones). Call after the axes' scales and limits are set. Returns the texts."""
+    import numpy as np
+    from adjustText import adjust_text
+
+    xs, ys, labels = list(xs), list(ys), [str(v) for v in labels]
+    kw = {"fontsize": plt.rcParams["legend.fontsize"]} | text_kwargs
+    texts = [ax.text(x, y, label, **kw) for x, y, label in zip(xs, ys, labels)]
+    if not texts:
+        return texts
+    others = (list(avoid[0]), list(avoid[1])) if avoid is not None else (xs, ys)
+    fig = ax.figure
+    points = ax.transData.transform(np.column_stack([xs, ys]).astype(float))
+    step = kw["fontsize"] * fig.dpi / 72  # one line of text, in pixels
+    box = ax.get_window_extent()
+    right = [(px - box.x0) > 0.6 * box.width for px, _ in points]  # labels of points on the right go left of them
+    for text, r in zip(texts, right):
+        text.set_horizontalalignment("right" if r else "left")
+    for attempt in range(attempts):
+        for i, (text, (px, py), r) in enumerate(zip(texts, points, right)):  # stagger: above, below, further above
+            dy = (attempt + 1) * step * (0.4, -1.4, 1.6)[i % 3]
+            text.set_position(ax.transData.inverted().transform((px + (-0.4 if r else 0.4) * step, py + dy)))
+        _, arrows = adjust_text(texts, x=others[0], y=others[1], target_x=xs, target_y=ys, ax=ax, iter_lim=400,
+                                expand=(1.2, 1.5), ensure_inside_axes=True,
+                                arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5})
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        corners = [_corners(t, renderer) for t in texts]
+        hair = 0.5 * fig.dpi / 72
+        if not any(_overlap(a, b, hair) for i, a in enumerate(corners) for b in corners[i + 1:]):
+            break
+        if attempt < attempts - 1:
+            for arrow in arrows:
+                arrow.remove()
+    return texts
 
 
 # --- Figures of the paper's own tables (the "paper" side every notebook starts from) -------------
 
-def family_sizes(families, *, ax=None):
-    """Members per family (Tables I-III), one bar per family row, coloured by zoo."""
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def family_sizes(families):
+    """Members per family (Tables I-III): one panel per zoo, one bar per family row, the largest on top. The
+    figure grows with the longest zoo's rows (7 pt labels need ROW_PITCH_IN each)."""
+    import re
+
     df = families.copy()
-    data = df["training_data"].where(df["training_data"].str.len() <= 28, df["training_data"].str.slice(0, 27) + "…")
-    df["label"] = df["algorithm"] + " / " + data
-    df = df.sort_values(["zoo", "members"], ascending=[False, True]).reset_index(drop=True)
-    if ax is None:
-        _, ax = figure("full", aspect=0.9)
-    colors = dict(zip(sorted(df["zoo"].unique()), sns.color_palette(PALETTE)))
-    ax.barh(range(len(df)), df["members"], color=[colors[z] for z in df["zoo"]])
-    ax.set_yticks(range(len(df)), df["label"])  # positions, not categories: labels may repeat
-    ax.set_xlabel("members per family (paper)")
-    ax.set_ylabel("")
-    ax.tick_params(axis="y", labelsize=5)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
-    ax.legend(handles, list(colors), loc="lower right")
-    return ax.figure
+    algorithm = df["algorithm"].map(lambda a: re.sub(r"\s*\(by [^)]*\)", "", a))  # "(by HuggingFace)": the zoo's
+    df["label"] = [_shorten(f"{_shorten(a, 20)} / {d}", 34) for a, d in zip(algorithm, df["training_data"])]
+    zoos = sorted(df["zoo"].unique())
+    rows = int(df.groupby("zoo").size().max())
+    fig, axes = figure("full", height=rows_height(rows, extra=0.6, pitch=0.128), ncols=len(zoos), squeeze=False,
+                       layout="constrained")
+    colors = dict(zip(zoos, sns.color_palette(PALETTE)))
+    for ax, zoo in zip(axes.flat, zoos):
+        part = df[df["zoo"] == zoo].sort_values("members", kind="stable").reset_index(drop=True)
+        ax.barh(range(len(part)), part["members"], color=colors[zoo])
+        ax.set_yticks(range(len(part)), part["label"])  # positions, not categories: labels may repeat
+        ax.set_ylim(-0.6, len(part) - 0.4)
+        ax.margins(y=0)
+        ax.grid(axis="y", visible=False)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4, integer=True))
+        ax.set_title(f"{zoo} ({len(part)} rows)", loc="right")  # right: over the bars, inside the figure
+    fig.supxlabel("members per family (paper Tables I-III)", fontsize=plt.rcParams["axes.labelsize"])
+    return fig
 
 
 def grouped_bars(df, x: str, y: str, hue: str, *, xlabel: str | None = None, ylabel: str | None = None,
@@ -89,10 +151,11 @@ def scatter(df, x: str, y: str, *, hue: str | None = None, label: str | None = N
         _, ax = figure()
     df = df.reset_index(drop=True)
     sns.scatterplot(data=df, x=x, y=y, hue=hue, ax=ax, s=18)
-    for _, row in df[df[label].isin(highlight or [])].iterrows() if label else []:
-        ax.annotate(row[label], (row[x], row[y]), xytext=(3, 3), textcoords="offset points", fontsize=6)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
+    if label:  # after the scales are set: adjustText places the labels in display space
+        marked = df[df[label].isin(highlight or [])]
+        label_points(ax, marked[x], marked[y], marked[label], avoid=(df[x], df[y]))
     return ax.figure
 
 
@@ -115,12 +178,23 @@ def printed_scale(fig) -> float:
 
 
 def _texts(fig) -> list:
-    """Every visible, non-empty text of `fig` that is drawn (tick labels, labels, titles, annotations, legends)."""
-    found = []
-    for t in fig.findobj(matplotlib.text.Text):
-        if t.get_visible() and t.get_text().strip() and t.figure is fig and (t.axes is None or t.get_in_layout()):
-            found.append(t)
-    return found
+    """Every visible, non-empty text of `fig` that a draw draws (tick labels, labels, titles, annotations, legends).
+    Recorded while drawing: an axis keeps Text objects of ticks outside its view (and of earlier draws) that are
+    never drawn, so the figure's Text objects alone would report overlaps nobody sees."""
+    drawn: dict[int, matplotlib.text.Text] = {}
+    plain = matplotlib.text.Text.draw
+
+    def record(self, renderer):
+        if self.get_visible() and self.get_text().strip():
+            drawn[id(self)] = self
+        return plain(self, renderer)
+
+    matplotlib.text.Text.draw = record
+    try:
+        fig.canvas.draw()
+    finally:
+        matplotlib.text.Text.draw = plain
+    return [t for t in drawn.values() if t.figure is fig or t.get_figure(root=True) is fig]
 
 
 def _corners(text, renderer):

@@ -145,7 +145,7 @@ class Report:
             "inputs": {_display(Path(p)): checksum(p) for p in inputs},
             "caption": caption,
         }
-        from study.casestudy.asset_folder import active_provenance
+        from study.assets.folder import active_provenance
 
         # the paper profile's offline asset folder: which bytes the results came from, and whether they are the
         # test fixture's stand-ins (never to be read as the paper's protocol)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from study import cache, files
-from study.config import NOTEBOOKS, ROOT, check_profile_inputs, get_profile, results_dir
+from study.assets.flowers import check_profile_inputs
+from study.config import NOTEBOOKS, ROOT, get_profile, results_dir
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -122,7 +123,7 @@ def notebook_components(notebook: Path, parameters: dict[str, Any], inputs: list
     comps |= {f"input {p}": cache.file_digest(_resolve(p)) for p in inputs}
     comps |= cache.environment()
     comps["machine"] = cache.digest(cache.machine())
-    from study.casestudy.asset_folder import active_digest
+    from study.assets.folder import active_digest
 
     if parameters.get("profile") == "paper" and (lock := active_digest()):
         comps["asset folder"] = lock  # other TF Hub / Flower Photos bytes (STUDY_ASSETS): run again

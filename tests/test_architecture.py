@@ -83,3 +83,32 @@ def test_tests_mirror_the_package():
     tests = Path(__file__).resolve().parent
     for sub in (p for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
         assert (tests / sub.name).is_dir(), f"tests/{sub.name}/ should mirror study/{sub.name}/"
+
+
+def package_of(module: str) -> str:
+    """The node a module belongs to in the house plan: its sub-package (`study.casestudy`), or itself when it is a
+    top-level module (`study.config`, `study.audit`): the ground floor and the top-level modules are single rooms."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 or MODULES[module].name == "__init__.py" else module
+
+
+def test_no_package_level_cycle():
+    """Sub-packages as nodes, function-level imports included: a cycle here is one the module graph hides (a
+    package reaching up into one that uses it)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        for dep in imports_of(path):
+            a, b = package_of(name), package_of(dep)
+            if a != b:
+                graph.setdefault(a, set()).add(b)
+    cycle = find_cycle(graph)
+    assert cycle is None, "package-level import cycle: " + " -> ".join(cycle)
+
+
+def test_the_largest_sub_package_is_at_most_35_percent_of_the_package():
+    lines: dict[str, int] = {}
+    for name, path in MODULES.items():
+        lines[package_of(name)] = lines.get(package_of(name), 0) + len(path.read_text().splitlines())
+    total = sum(lines.values())
+    biggest = max((k for k in lines if k.count(".") == 1 and (PACKAGE / k.split(".")[1]).is_dir()), key=lines.get)
+    assert lines[biggest] <= 0.35 * total, f"{biggest}: {lines[biggest]} of {total} lines"

@@ -140,7 +140,7 @@ def test_a_step_under_another_key_or_machine_is_foreign(tmp_path, monkeypatch):
 
 @pytest.mark.slow  # builds an embedded asset twice
 def test_an_embedded_asset_built_under_another_key_is_rebuilt(outdirs, monkeypatch):
-    from study.casestudy import assets as zoo
+    from study import assets as zoo
 
     monkeypatch.delenv("STUDY_FORCE", raising=False)
     member = zoo.members("smoke")[0]

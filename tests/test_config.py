@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from study import config
+from study.assets import flowers
 from study.config import ROOT
 
 
@@ -24,17 +25,17 @@ def test_paper_profile_fails_fast_without_flower_photos(monkeypatch, tmp_path):
     monkeypatch.setenv("FLOWER_PHOTOS", str(tmp_path / "nowhere"))
     monkeypatch.setattr(config, "DATA", tmp_path)
     with pytest.raises(config.ProfileError, match="(?s)Flower Photos.*curl -L"):
-        config.check_profile_inputs(config.get_profile("paper"))
+        flowers.check_profile_inputs(config.get_profile("paper"))
 
 
 def test_paper_profile_accepts_a_local_copy(monkeypatch, tmp_path):
     (tmp_path / "flower_photos" / "daisy").mkdir(parents=True)
     monkeypatch.setenv("FLOWER_PHOTOS", str(tmp_path / "flower_photos"))
-    config.check_profile_inputs(config.get_profile("paper"))
+    flowers.check_profile_inputs(config.get_profile("paper"))
 
 
 def test_embedded_needs_nothing():
-    config.check_profile_inputs(config.get_profile("embedded"))
+    flowers.check_profile_inputs(config.get_profile("embedded"))
 
 
 def test_make_rejects_an_unknown_profile():

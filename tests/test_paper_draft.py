@@ -209,7 +209,7 @@ def test_citation_cff_is_valid_cff_1_2_and_cites_the_seed_paper():
 def test_fixture_assets_reach_the_manifest_every_caption_and_page_one(outdirs, tmp_path, monkeypatch):
     """Results made from the test-fixture asset folder say so: the manifest entry (lock digest, fixture, origin),
     every caption's provenance and the title page's label; real assets say nothing of the kind."""
-    from study.casestudy import asset_folder as af
+    from study.assets import folder as af
 
     folder = tmp_path / "assets"
     folder.mkdir()

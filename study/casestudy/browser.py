@@ -141,7 +141,7 @@ def find_models(path: str | Path, members: list[str] | None = None) -> list[Tune
                              "rerun the fine-tuning sweep for this member") from exc
         found.append(model)
     if members:
-        from study.casestudy.asset_refs import asset_id
+        from study.assets.refs import asset_id
 
         members = [asset_id(m) for m in members]  # asset references name their sweep folders by readable id
         names = {m.name for m in found}

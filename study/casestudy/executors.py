@@ -87,7 +87,7 @@ def sweep_config(profile: str | None = None, **overrides: Any) -> SweepConfig:
 class RunJob:
     """One measured run: a member, a repeat, the sweep's config, and a work folder on the running node."""
 
-    member: str  # the asset's readable id (study.casestudy.asset_refs.Asset.name)
+    member: str  # the asset's readable id (study.assets.refs.Asset.name)
     repeat: int
     config: SweepConfig
     workdir: Path

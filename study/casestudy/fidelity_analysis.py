@@ -27,8 +27,8 @@ def formats_for_profile(profile: str | None, formats: Sequence[str] | None = Non
 
 def member_properties(names: Sequence[str]) -> pd.DataFrame:
     """Architecture (MobileNet V1 / V2, EfficientNet-Lite), width multiplier and input resolution per member,
-    from the zoo (`study.casestudy.assets`); a name outside the zoo keeps only a trailing resolution (`..._48`)."""
-    from study.casestudy import assets
+    from the zoo (`study.assets`); a name outside the zoo keeps only a trailing resolution (`..._48`)."""
+    from study import assets
 
     rows = []
     for name in dict.fromkeys(names):

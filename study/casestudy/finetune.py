@@ -5,7 +5,7 @@ One *run* = one member, one repeat, the paper's three periods:
     cooldown-before (N samples)  ->  running: the training worker, its own process  ->  cooldown-after (N samples)
 
 and Formula 1 (`study.casestudy.formula1`) turns the samples into ΔCPU / ΔMEM. The worker (`python -m study.casestudy.training
-SPEC`) loads the zoo member through `study.casestudy.assets.feature_extractor` (the same code path for real TF Hub
+SPEC`) loads the zoo member through `study.assets.feature_extractor` (the same code path for real TF Hub
 assets and the embedded ones; PyTorch for EfficientNet-Lite), adds a classification head, trains with batch
 size 32, validates, tests, and saves the classifier (TF2 SavedModel, `.pt` for torch) with its predictions.
 
@@ -59,7 +59,8 @@ TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_st
 def sweep_members(profile: str, names: Sequence[str] | None = None, input_size: int | None = None) -> list:
     """The assets of a sweep (`asset_refs.Asset`): `names` are asset references (zoo members, handles, SavedModel
     folders, package.module:function), resolved and checked; default: the profile's zoo members."""
-    from study.casestudy import asset_refs, assets
+    from study.assets import refs as asset_refs
+    from study import assets
 
     refs = list(names) if names else [m.name for m in assets.members(profile)]
     return asset_refs.resolve_all(refs, profile, input_size)
@@ -197,7 +198,7 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
           data: str | Path | None = None, split: str | Path | None = None) -> "pd.DataFrame":
     """Fine-tune `members` (default: the profile's) one after another under the Sampler; returns Table IX.
 
-    `members` are asset references (`study.casestudy.asset_refs`, `REF@SIZE` included); `input_size` states the
+    `members` are asset references (`study.assets.refs`, `REF@SIZE` included); `input_size` states the
     input size of assets whose size is variable (fixed-size ones keep theirs, so a shortlist can mix both).
     `data` (class folders / .tgz, split with Table XI's split rule) or `split` (a split CSV) replace the profile's
     data set.
@@ -207,7 +208,8 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     """
     from tqdm import tqdm
 
-    from study.casestudy import asset_folder, dataset
+    from study.casestudy import dataset
+    from study.assets import folder as asset_folder
 
     prof = config.get_profile(profile).name
     cfg = sweep_config(profile, epochs=epochs, mode=mode, interval=interval, cooldown_samples=cooldown_samples,
@@ -216,7 +218,7 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
                        data=str(Path(data).resolve()) if data else None, split=str(Path(split).resolve()) if split else None)
     if repeats < 1:
         raise StudyError(f"--repeats must be at least 1 (got {repeats})")
-    from study.casestudy import asset_refs
+    from study.assets import refs as asset_refs
 
     chosen = sweep_members(cfg.profile, members, input_size)
     names = [a.name for a in chosen]
@@ -363,19 +365,40 @@ def ranking_vs_paper(table: "pd.DataFrame") -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[str] = ("cpu", "tree_cpu", "mem")):
-    """Per-member CPU / memory over time, cool-down periods shaded (one panel per member, first repeat)."""
-    from study import plots
+def representative(lengths: dict[str, float], n: int = 3) -> list[str]:
+    """`n` members spread over `lengths` (member -> length of its run): the shortest, evenly spaced ones, the
+    longest; all of them when there are no more than `n`. In the order of `lengths`."""
+    if n <= 0 or len(lengths) <= n:
+        return list(lengths)
+    ordered = sorted(lengths, key=lambda m: (lengths[m], m))
+    picked = {ordered[round(i * (len(ordered) - 1) / (n - 1))] for i in range(n)} if n > 1 else {ordered[0]}
+    return [m for m in lengths if m in picked]
 
-    members = list(members)
-    ncols = 2 if len(members) > 1 else 1
-    nrows = math.ceil(len(members) / ncols)
-    fig, axes = plots.figure("full", aspect=0.32 * nrows, nrows=nrows, ncols=ncols, squeeze=False, sharey=True)
+
+def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[str] = ("cpu", "tree_cpu", "mem"),
+                    *, select: int | None = 3):
+    """Per-member CPU / memory over time, cool-down periods shaded (one panel per member, first repeat).
+    `select`: draw that many representative members of `members` (shortest run, middle, longest: see
+    `representative`), so that the figure reads at the text width; None: every member (for the appendix)."""
+    from matplotlib.ticker import MaxNLocator
+
+    from study import page, plots
+
+    samples = {}
+    for member in members:
+        s = load_samples(out, member)
+        samples[member] = s[s["repeat"] == s["repeat"].min()]
+    lengths = {m: float(s["t"].max() - s["t"].min()) if len(s) else 0.0 for m, s in samples.items()}
+    shown = representative(lengths, select) if select else list(samples)
+    ncols = max(1, min(len(shown), 3 if len(shown) <= 6 else 4))
+    nrows = max(1, math.ceil(len(shown) / ncols))
+    row_in = max(1.0, min(1.5, (page.FIGURE_MAX_HEIGHT_IN - 0.45) / nrows))  # many rows: flatter panels, same fonts
+    fig, axes = plots.figure("full", height=0.45 + row_in * nrows, nrows=nrows, ncols=ncols, squeeze=False,
+                             sharey=True, layout="constrained")
     labels = {"cpu": "system CPU %", "tree_cpu": "worker tree CPU %", "mem": "system memory %",
               "tree_mem": "worker tree memory %"}
-    for ax, member in zip(axes.flat, members):
-        s = load_samples(out, member)
-        s = s[s["repeat"] == s["repeat"].min()]
+    for ax, member in zip(axes.flat, shown):
+        s = samples[member]
         step = float(s["t"].diff().median()) if len(s) > 1 else 0.0  # a sample covers the interval before it
         for phase in ("cooldown-before", "cooldown-after"):
             part = s[s["phase"] == phase]
@@ -384,34 +407,38 @@ def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[s
                            label="cool-down" if phase == "cooldown-before" else None)
         for col in columns:
             ax.plot(s["t"], s[col], lw=0.8, label=labels.get(col, col))
-        ax.set_title(member, fontsize=7)
+        ax.set_title(member)
         ax.set_xlabel("time (s)")
-    for ax in list(axes.flat)[len(members):]:
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+    for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
-    axes.flat[0].set_ylabel("%")
-    axes.flat[0].legend(loc="upper left", fontsize=6)
-    fig.tight_layout()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("%")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside upper center", ncols=len(names), frameon=False)
     return fig
 
 
 def cost_scatter_figure(table: "pd.DataFrame"):
     """Accuracy against ΔCPU, ΔMEM and elapsed time: the paper's 38 assets and our sweep, side by side."""
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     from study import paper, plots
 
     both = pd.concat([paper.finetuning().assign(source="paper"),
                       table[table["status"] == "ok"].assign(source="reproduced")], ignore_index=True)
-    fig, axes = plots.figure("full", aspect=0.3, ncols=3, sharey=True)
+    fig, axes = plots.figure("full", height=2.3, ncols=3, sharey=True, layout="constrained")
     for ax, (col, label) in zip(axes, (("delta_cpu", "ΔCPU (%, Formula 1)"), ("delta_mem", "ΔMEM (%, Formula 1)"),
-                                       ("elapse_s", "elapse (s)"))):
+                                       ("elapse_s", "elapse (s, log)"))):
         for source, part in both.groupby("source"):
             ax.scatter(part[col], part["accuracy"], s=10, label=source, color=plots.SOURCE_COLORS[source])
         ax.set_xlabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
     axes[2].set_xscale("log")
     axes[0].set_ylabel("test accuracy")
-    axes[0].legend(fontsize=6)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside upper center", ncols=len(names), frameon=False)
     return fig
 
 

@@ -61,7 +61,8 @@ def prepare_assets(profile: str, names: Sequence[Any]) -> None:
     Runs in subprocesses so the driver (a notebook, the CLI) never imports TensorFlow; skipped when every
     embedded asset is already built. A missing paper asset fails here, fast, with zoo's instructions.
     """
-    from study.casestudy import asset_folder, assets
+    from study.assets import folder as asset_folder
+    from study import assets
 
     members = [getattr(n, "member", n) for n in names if getattr(n, "kind", "zoo") == "zoo"]
     tf_members = [assets.get_member(n) for n in members if assets.get_member(n).backend == "tf"]
@@ -78,7 +79,7 @@ def prepare_assets(profile: str, names: Sequence[Any]) -> None:
     failures = []
     try:
         for group in groups:
-            code = ("import sys; from study.casestudy import assets; from study.errors import StudyError\n"
+            code = ("import sys; from study import assets; from study.errors import StudyError\n"
                     "try:\n"
                     f"    [assets.feature_extractor(n, {profile!r}) for n in {group!r}]\n"
                     "except StudyError as exc:\n"
@@ -127,7 +128,7 @@ class WorkerSpec:
 
 def spec_asset(spec: WorkerSpec):
     """The asset a worker trains: the driver's resolved one, or the zoo member named in `spec.member`."""
-    from study.casestudy import asset_refs
+    from study.assets import refs as asset_refs
 
     return asset_refs.Asset.from_dict(spec.asset) if spec.asset else asset_refs.resolve(spec.member, spec.profile)
 
@@ -187,7 +188,8 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
 
     Writes into `spec.out`: the classifier (`saved_model/` or `model.pt`), `meta.json`, `predictions.csv`.
     """
-    from study.casestudy import asset_folder, dataset
+    from study.casestudy import dataset
+    from study.assets import folder as asset_folder
     from study.runtime.images import load_images
 
     timings: dict[str, float] = {}
@@ -231,7 +233,7 @@ def _train_tf(member, spec: WorkerSpec, data, n_classes: int, out: Path, timings
     import numpy as np
     import tf_keras as keras
 
-    from study.casestudy import asset_refs
+    from study.assets import refs as asset_refs
 
     t = time.perf_counter()
     size = member.input_size
@@ -284,7 +286,7 @@ def _train_torch(member, spec: WorkerSpec, data, n_classes: int, out: Path, timi
     import torch
     from torch import nn
 
-    from study.casestudy import asset_refs
+    from study.assets import refs as asset_refs
 
     t = time.perf_counter()
     full = spec.mode == "full"
@@ -367,7 +369,7 @@ def load_torch_classifier(path: str | Path, profile: str | None = None):
     """A torch member's fine-tuned classifier from its `model.pt`: float (N, 3, S, S) in [0, 1] -> probabilities."""
     import torch
 
-    from study.casestudy import asset_refs
+    from study.assets import refs as asset_refs
 
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     asset = asset_refs.Asset.from_dict(ckpt["asset"]) if "asset" in ckpt else asset_refs.resolve(ckpt["member"], profile)

@@ -477,24 +477,35 @@ def robustness(frequencies: pd.DataFrame, choices: Mapping[str, str] | None = No
 
 
 def plot_stability(frequencies: pd.DataFrame, *, top: int = 8, highlight: Sequence[str] = ()):
-    """One panel per (tables, priority order): each member's selection frequency, the point choice dark."""
-    from study import plots
+    """One panel per (tables, priority order): each member's selection frequency, the point choice dark. Panels
+    share the frequency axis; the figure grows with the bars of its fullest row (one 7 pt label per bar)."""
+    import textwrap
+
+    from matplotlib.ticker import MaxNLocator
+
+    from study import page, plots
 
     groups = list(frequencies.groupby(["tables", "priority"], sort=False))
-    fig, axes = plots.figure("full", aspect=0.28 * -(-len(groups) // 2), nrows=-(-len(groups) // 2),
-                             ncols=min(2, len(groups)), squeeze=False)
+    ncols = min(2, len(groups))
+    nrows = -(-len(groups) // ncols)
+    bars = [min(top, len(part)) for _, part in groups]
+    per_row = [max(bars[r * ncols:(r + 1) * ncols]) for r in range(nrows)]
+    rows_in = [0.9 + 1.3 * plots.ROW_PITCH_IN * n for n in per_row]  # title, x axis and the bars of each row
+    fig, axes = plots.figure("full", height=min(page.FIGURE_MAX_HEIGHT_IN, sum(rows_in)), nrows=nrows, ncols=ncols,
+                             squeeze=False, sharex=True, layout="constrained", gridspec_kw={"height_ratios": rows_in})
     for ax, ((label, name), part) in zip(axes.flat, groups):
         part = part.sort_values("frequency", ascending=False).head(top).iloc[::-1]
         colors = [plots.SOURCE_COLORS["reproduced"] if p else "#bbbbbb" for p in part["point_choice"]]
-        ax.barh(part["model"].str.removeprefix("mobilenet_"), part["frequency"], color=colors,
+        ax.barh(part["model"].str.removeprefix("mobilenet_"), part["frequency"], color=colors, height=0.7,
                 edgecolor=["black" if m in highlight else "none" for m in part["model"]])
         ax.set_xlim(0, 1)
-        ax.set_title(f"{label}: {name.split()[0]}\n{part['items'].iloc[0]}", fontsize=6)
-        ax.tick_params(labelsize=5)
-        ax.set_xlabel(f"selection frequency ({int(part['n_resamples'].iloc[0])} resamples)", fontsize=6)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.set_title(f"{label}: {name.split()[0]}\n" + textwrap.fill(str(part["items"].iloc[0]), 36))
+        ax.tick_params(axis="x", labelbottom=True)
+    for ax, ((_, _), part) in zip(axes[-1], groups[(nrows - 1) * ncols:]):
+        ax.set_xlabel(f"selection frequency ({int(part['n_resamples'].iloc[0])} resamples)")
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
-    fig.tight_layout()
     return fig
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from study import files
 from study.runtime import tfjs
-from study.casestudy import assets
+from study import assets
 from study.deployment.backend import THREADS, Export, check_images, reference_images
 from study.errors import Skipped, StudyError
 

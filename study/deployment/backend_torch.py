@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from study.casestudy import assets
+from study import assets
 from study.deployment.backend import THREADS, Export, check_images, reference_images
 from study.errors import Skipped, StudyError
 

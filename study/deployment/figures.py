@@ -12,11 +12,13 @@ QUANTISED_COLOR = "#d55e00"
 def size_vs_latency(measured: pd.DataFrame):
     """Size on disk against median latency of every format that ran (log-log), one colour per framework."""
     ran = measured[measured["ok"].astype(bool)]
-    fig, ax = plots.figure("full", aspect=0.5)
-    plots.scatter(ran, x="size_mb", y="latency_ms", hue="framework", label="format", highlight=list(ran["format"]),
+    fig, ax = plots.figure("full", aspect=0.5, layout="constrained")
+    plots.scatter(ran, x="size_mb", y="latency_ms", hue="framework",
                   xlabel="size on disk (MB)", ylabel="median latency, batch 1, 1 thread (ms)", ax=ax)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.margins(0.15)  # room for the labels inside the axes
+    plots.label_points(ax, ran["size_mb"], ran["latency_ms"], ran["format"])  # on the log scales: placed as drawn
     return fig
 
 
@@ -25,7 +27,8 @@ def fidelity_per_format(measured: pd.DataFrame):
     top-1 agreement; quantised formats in orange."""
     ran = measured[measured["ok"].astype(bool)]
     fid = ran.assign(rel_diff=ran["rel_diff"].clip(lower=1e-9)).sort_values(["framework", "rel_diff"])
-    fig, (ax1, ax2) = plots.figure("full", aspect=0.45, ncols=2, sharey=True)
+    fig, (ax1, ax2) = plots.figure("full", height=plots.rows_height(len(fid), extra=0.9, pitch=0.22), ncols=2,
+                                   sharey=True, layout="constrained")
     colors = fid["quantised"].astype(bool).map({True: QUANTISED_COLOR, False: plots.SOURCE_COLORS["reproduced"]})
     ax1.barh(fid["format"], fid["rel_diff"], color=colors)
     ax1.set_xscale("log")

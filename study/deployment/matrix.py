@@ -14,7 +14,6 @@ appended to `<work>/rows.jsonl` as they finish, so a killed run keeps what it me
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -36,7 +35,7 @@ from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_na
                                         scenarios)
 from study.deployment.worker import _tail, run_export
 from study.report import and_list
-from study.errors import ResumeWarning, Skipped, StudyError, exit_code
+from study.errors import ResumeWarning, Skipped, StudyError
 
 # The CLI's columns, in this order; more measurements follow them.
 COLUMNS = ["framework", "scenario_group", "format", "runtime", "status", "ok", "size_mb", "load_ms", "latency_ms",
@@ -286,40 +285,6 @@ def matrix_for_profile(profile: str | None = None, work: str | Path | None = Non
     if p.name == "smoke":
         return run_matrix("all", quick=True, work=work, formats=SMOKE_FORMATS, reuse=True)
     return run_matrix("all", quick=False, work=work, reuse=True)
-
-
-# --- CLI -----------------------------------------------------------------------------------------------------
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("deploy", help="RQ1: export real models to every deployment scenario and measure each")
-    p.add_argument("--framework", default="all", choices=[*FRAMEWORKS, "all"])
-    p.add_argument("--quick", action="store_true", help="small TF model, fewer images and repeats; skips AOTInductor")
-    p.add_argument("--csv", default="-", metavar="FILE|-", help="where the matrix goes (default: stdout)")
-    p.add_argument("--formats", nargs="+", metavar="FORMAT", help="only these scenario formats")
-    p.add_argument("--work", default=None, help="folder for the exported artefacts (default: .cache/deploy/...)")
-    p.add_argument("--resume", action="store_true", help="keep the rows a previous (killed) run already finished")
-    # per-member mode (study.casestudy.fidelity): every fine-tuned classifier of a sweep, resumable and keyed
-    p.add_argument("--sweep", metavar="DIR", help="per-member fidelity of every fine-tuned classifier of a sweep's "
-                   "--out DIR in the formats that run here for its framework (rows keyed, always resumed)")
-    p.add_argument("--members", nargs="+", metavar="MEMBER", help="with --sweep: only these members (default: all)")
-    p.add_argument("--browser-members", type=int, default=1, metavar="N",
-                   help="with --sweep: measure tfjs_graph_model_browser (Chromium) for the first N TF members")
-    p.add_argument("--profile", default=None, help="with --sweep: smoke uses fewer timed repeats")
-    p.add_argument("--localise", default=None, choices=("all", "worst", "none"),
-                   help="with --sweep: which non-faithful rows get their first divergent layer (default: the "
-                        "profile's: paper all, else the worst row per format; $STUDY_LOCALISE)")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    if args.sweep:
-        from study.casestudy.fidelity import cli
-
-        return cli(args)
-    df = run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
-                    progress=True)
-    files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")
-    return exit_code(int(failed(df).sum()))
 
 
 NOT_RUN = ("not runnable here", "skipped")  # how `measure_framework` words the rows it deliberately did not run

@@ -80,7 +80,6 @@ def paper_reading(methods: pd.DataFrame) -> str:
 
 def status_reading(changes: pd.DataFrame) -> str:
     """Today's table (`status_changes`) in one sentence: formats per status, the non-current ones named."""
-    from study.report import and_list
 
     counts = changes["status"].value_counts()
     named = [f"{status}: {', '.join(changes.loc[changes['status'] == status, 'format_2026'])}"

@@ -216,7 +216,7 @@ def version_releases(published: Path, finetuned: Path | None = None, *, diffs: b
                      progress: bool = False) -> list[Release]:
     """One Release per version `publish` wrote in `published`, served through the classifier fine-tuned from it
     (`finetuned/<version>/sweep`, default notebook 08's `published/../finetune`)."""
-    from study.casestudy import asset_refs
+    from study.assets import refs as asset_refs
     from study.releases import publish
 
     published = Path(published)

@@ -3,7 +3,7 @@
 The paper re-implements by hand the code changes behind TF Hub's version notes, following the three steps
 of producing a module (Section VI-A): **Step 1** define the model and load the pretrained checkpoint (plus
 input preprocessing and hyper-parameters), **Step 2** choose the signatures (inference and fine-tuning),
-**Step 3** export. `publish` does exactly that, starting from an embedded zoo member (`study.casestudy.assets`):
+**Step 3** export. `publish` does exactly that, starting from an embedded zoo member (`study.assets`):
 
     checkpoint/ckpt.{index,data-*}    the member's parameters, written once; every version loads it
                                       (like the TF-Slim checkpoints all TF Hub versions share, Table VII)
@@ -160,9 +160,10 @@ def get_versions(names: Sequence[str] | None = None) -> list[VersionSpec]:
 
 # ------------------------------------------------------------------------------------- Step 1
 def _member(name: str):
-    from study.casestudy import asset_refs, assets
+    from study.assets import refs as asset_refs
 
     # a member name or its TF Hub / Kaggle handle; publishing rebuilds the network, so it must be a zoo MobileNet
+    from study import assets
     member = asset_refs.zoo_member(name) or assets.get_member(name)  # unknown: StudyError listing the valid ones
     if member.backend != "tf" or member.architecture not in ARCHITECTURES:
         tf_names = [m.name for m in assets.MEMBERS if m.backend == "tf"]
@@ -193,7 +194,7 @@ def write_checkpoint(member, dest: Path) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from study.casestudy import assets
+    from study import assets
 
     asset = assets.build_embedded(member)
     source = {v.name: v for v in tf.saved_model.load(str(asset)).variables}
@@ -446,7 +447,7 @@ def finetune_versions(published: str | Path, out: str | Path, profile: str | Non
     out = Path(out)
     rows = []
     for version in table.itertuples():
-        # the version folder is the asset (study.casestudy.asset_refs): a local SavedModel at the member's size
+        # the version folder is the asset (study.assets.refs): a local SavedModel at the member's size
         sweep_out = out / version.name / "sweep"
         t9 = finetune.sweep(sweep_out, prof, [str(version.path)], input_size=member.input_size, progress=progress,
                             **sweep_options)
@@ -491,17 +492,26 @@ def version_costs(published: str | Path, out: str | Path, profile: str | config.
 def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):
     """One bar chart per measured column (accuracy, Formula 1 deltas, elapsed time, browser ms per image),
     one bar per published version."""
+    from matplotlib.ticker import MaxNLocator
+
     from study import plots
 
     metrics = [c for c in ("accuracy", "delta_cpu", "delta_mem", "elapse_s") if costs[c].notna().any()]
     metrics += [c for c in costs.columns if c.endswith("_ms_per_image") and costs[c].notna().any()]
-    fig, axes = plots.figure("full", aspect=0.28, ncols=len(metrics))
-    axes = [axes] if len(metrics) == 1 else list(axes)
+    ncols = min(len(metrics), 4)
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plots.figure("full", height=0.5 + 1.7 * nrows, nrows=nrows, ncols=ncols, squeeze=False,
+                             layout="constrained")
     labels = [f"v{v}" for v in costs["version"]]
-    for ax, col in zip(axes, metrics):
+    for ax, col in zip(axes.flat, metrics):
         ax.bar(labels, costs[col].astype(float), color=plots.SOURCE_COLORS["reproduced"])
         ax.set_title(col.replace("browser_", "").replace("_", " "))
-    fig.suptitle(f"{member}: the same fine-tuning per published version ({profile})", fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        if len(labels) > 6:  # a panel is a quarter of the text width
+            ax.tick_params(axis="x", rotation=90)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{member}: the same fine-tuning per published version ({profile})")
     return fig
 
 

@@ -9,7 +9,7 @@ fine-tuning must be redone (Section VII-H). `diff(a, b)` does it mechanically fo
   change is `added` / `removed` / `generalised` (a fixed dimension became variable) / `changed`, and the
   API change as a whole is *compatible* (every call that worked on A works on B) or *breaking*.
 - **Parameters**: variables by name: shape and maximum absolute difference.
-- **Outputs** on fixed probe images (crops of scikit-image's photographs, `study.casestudy.assets.calibration_images`)
+- **Outputs** on fixed probe images (crops of scikit-image's photographs, `study.assets.calibration_images`)
   through the inference path. An *untrained* asset (batch-norm moving statistics still at their initial
   0 / 1) is first recalibrated in memory: its moving statistics become those of a calibration batch,
   recovered from two training-mode calls whatever the asset's momentum (`recalibrate_batch_norm`).
@@ -150,7 +150,7 @@ def load(path: str | Path) -> Asset:
 
     `path` may also be an asset reference of a TF zoo member (name or TF Hub / Kaggle handle): its SavedModel."""
     if not Path(path).exists():
-        from study.casestudy.asset_refs import saved_model_folder
+        from study.assets.refs import saved_model_folder
 
         path = saved_model_folder(str(path)) or path
     path = Path(path)
@@ -303,7 +303,7 @@ def recalibrate_batch_norm(asset: Asset, images: np.ndarray) -> None:
     A training-mode call normalises with batch statistics s (independent of the moving ones) and updates
     moving = m * moving + (1 - m) * s with the asset's momentum m, whatever it is. From zero, two calls give
     (1 - m) s and (1 + m)(1 - m) s, hence m and s per variable; the moving statistics are then set to s
-    (= one pass with momentum 0, how `study.casestudy.assets` calibrates its embedded members).
+    (= one pass with momentum 0, how `study.assets` calibrates its embedded members).
     """
     if asset.entry != "__call__":
         raise StudyError(f"{asset.path} has no training-mode __call__; its batch norm cannot be recalibrated")
@@ -342,7 +342,7 @@ def probe_size(a: Asset, b: Asset) -> int:
 
 def compare_outputs(a: Asset, b: Asset) -> dict[str, Any]:
     """Both assets' inference outputs on the same probe images (after recalibrating untrained ones)."""
-    from study.casestudy.assets import calibration_images
+    from study.assets import calibration_images
 
     size = probe_size(a, b)
     probes = calibration_images(size, n=PROBE_IMAGES, seed=PROBE_SEED)

@@ -553,18 +553,20 @@ def draft_numbers(ours: dict[tuple[str, str], Families], verdicts: pd.DataFrame)
 
 def plot_family_sizes(rows: pd.DataFrame):
     """Families and members per task, one bar group per source (columns: source, task, members)."""
+    from matplotlib.ticker import MaxNLocator
+
     from study import plots
 
     t = rows.groupby(["source", "task"]).agg(families=("members", "size"), members=("members", "sum")).reset_index()
-    fig, axes = plots.figure("full", aspect=0.35, ncols=2)
+    fig, axes = plots.figure("full", height=3.0, ncols=2, layout="constrained")
     for ax, col in zip(axes, ("families", "members")):
         plots.grouped_bars(t, x="task", y=col, hue="source", ax=ax, ylabel=col, rotate=35)
-        ax.tick_params(axis="x", labelsize=6)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.legend(handles, labels, loc="upper center", ncols=3, bbox_to_anchor=(0.5, 1.12), frameon=False)
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, frameon=False)
     return fig
 
 

@@ -418,13 +418,21 @@ def _versions(args: argparse.Namespace) -> int:
 
 # --- figures ----------------------------------------------------------------------------------------
 
+def _legend_above(fig, ax) -> None:
+    """The sources in one row above the axes (inside the text width, unlike a legend right of a full-width axes)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend():
+        ax.get_legend().remove()
+    fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
+
+
 def plot_versions_per_task(rows: pd.DataFrame):
     """Share of products with >= 2 versions per task, one bar per source (columns: source, task, percent)."""
     from study import plots
 
-    fig, ax = plots.figure("full", aspect=0.32)
+    fig, ax = plots.figure("full", height=2.6, layout="constrained")
     plots.grouped_bars(rows, x="task", y="percent", hue="source", ax=ax, ylabel="products with >= 2 versions (%)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _legend_above(fig, ax)
     return fig
 
 
@@ -432,9 +440,9 @@ def plot_note_categories(rows: pd.DataFrame):
     """Version notes per category and snapshot (columns: source, label, notes)."""
     from study import plots
 
-    fig, ax = plots.figure("full", aspect=0.32)
+    fig, ax = plots.figure("full", height=2.6, layout="constrained")
     plots.grouped_bars(rows, x="label", y="notes", hue="source", ax=ax, ylabel="version notes")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _legend_above(fig, ax)
     return fig
 
 
@@ -444,9 +452,9 @@ def plot_growth(per_task: pd.DataFrame, top: int = 12):
 
     t = per_task.assign(task=per_task["input"] + " " + per_task["dl_task"])
     keep = t.groupby("task")["products"].max().nlargest(top).index
-    fig, ax = plots.figure("full", aspect=0.32)
+    fig, ax = plots.figure("full", height=2.6, layout="constrained")
     plots.grouped_bars(t[t["task"].isin(keep)], x="task", y="products", hue="snapshot", ax=ax, ylabel="products")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _legend_above(fig, ax)
     return fig
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from study import cli, config
 from study.casestudy import dataset
+from study.assets.flowers import SYNTH_SPECS, synth_flowers
 from study.runtime.images import load_images
 from study.casestudy.dataset import CLASS_NAMES, DatasetWarning, Split
 from study.errors import StudyError
@@ -22,7 +23,7 @@ from study.paper import flower_split
 @pytest.fixture(scope="module")
 def flowers(tmp_path_factory) -> Path:
     """A small synthetic set in the Flower Photos layout (5 class folders of JPEGs), 20 per class."""
-    return dataset.synth_flowers(tmp_path_factory.mktemp("flowers") / "flower_photos", per_class=20, size=48, seed=3)
+    return synth_flowers(tmp_path_factory.mktemp("flowers") / "flower_photos", per_class=20, size=48, seed=3)
 
 
 def _digest(folder: Path) -> str:
@@ -122,9 +123,9 @@ def test_bad_layouts_are_clear_errors(flowers, tmp_path):
 
 
 def test_generator_is_deterministic(tmp_path):
-    a = dataset.synth_flowers(tmp_path / "a", per_class=3, size=40, seed=5)
-    b = dataset.synth_flowers(tmp_path / "b", per_class=3, size=40, seed=5)
-    c = dataset.synth_flowers(tmp_path / "c", per_class=3, size=40, seed=6)
+    a = synth_flowers(tmp_path / "a", per_class=3, size=40, seed=5)
+    b = synth_flowers(tmp_path / "b", per_class=3, size=40, seed=5)
+    c = synth_flowers(tmp_path / "c", per_class=3, size=40, seed=6)
     assert _digest(a) == _digest(b) != _digest(c)
     assert sorted(p.name for p in a.iterdir() if p.is_dir()) == list(CLASS_NAMES)
 
@@ -160,7 +161,7 @@ def _pixel_features(images: np.ndarray) -> np.ndarray:
 
 
 def test_a_small_classifier_beats_chance_on_synthetic_flowers(tmp_path):
-    root = dataset.synth_flowers(tmp_path / "s", per_class=40, size=48, seed=0)
+    root = synth_flowers(tmp_path / "s", per_class=40, size=48, seed=0)
     split = dataset.split_dataset(root)
     xtr = load_images([p for p, _ in split.train], 48)
     ytr = np.array([y for _, y in split.train])
@@ -189,13 +190,13 @@ def test_load_images_is_tf_image_resize_bilinear(flowers):
 def test_load_split_profiles(tmp_path, monkeypatch, flowers):
     monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
     smoke = dataset.load_split("smoke")
-    assert smoke.counts()["total"].tolist() == [dataset.SYNTH_SPECS["smoke"].per_class] * 5
+    assert smoke.counts()["total"].tolist() == [SYNTH_SPECS["smoke"].per_class] * 5
     assert smoke.source.is_relative_to(tmp_path / "cache")
     assert dataset.load_split("smoke") == smoke  # cached, same split
-    monkeypatch.setattr(config, "flower_photos_path", lambda: None)
+    monkeypatch.setattr("study.assets.flowers.flower_photos_path", lambda: None)
     with pytest.raises(config.ProfileError, match="Flower Photos"):
         dataset.load_split("paper")
-    monkeypatch.setattr(config, "flower_photos_path", lambda: flowers)
+    monkeypatch.setattr("study.assets.flowers.flower_photos_path", lambda: flowers)
     assert dataset.load_split("paper").counts()["total"].sum() == 100
     with pytest.raises(StudyError, match="valid profiles"):
         dataset.load_split("nope")

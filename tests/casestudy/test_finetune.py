@@ -19,7 +19,7 @@ from study.casestudy.executors import LocalExecutor, RunJob
 from study.casestudy.finetune import TABLE_IX_COLUMNS
 from study.casestudy.training import WorkerSpec
 
-SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.casestudy.assets.members("smoke")
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members("smoke")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import sys
 import pandas as pd
 import pytest
 
-from study.casestudy import asset_refs, finetune
+from study.casestudy import finetune
+from study.assets import refs as asset_refs
 from study.errors import StudyError
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """The paper profile end to end from an offline asset folder, through the real TF Hub loading code (issue 17).
 
-The folder is the TEST FIXTURE of study.casestudy.asset_fixture: two embedded members copied into TF Hub's cache layout
+The folder is the TEST FIXTURE of study.assets.fixture: two embedded members copied into TF Hub's cache layout
 (tensorflow_hub's own folder names and descriptor files) and a flower_photos.tgz of synthetic images, with the lock
 `zoo fetch` writes. Every command runs in a subprocess whose proxy variables point at a closed loopback port, so
 any request for tfhub.dev, Kaggle or storage.googleapis.com fails: the run proves it needs no network. It runs the
@@ -25,10 +25,10 @@ import time
 import pandas as pd
 import pytest
 
-from study.casestudy import asset_folder as af
+from study.assets import folder as af
 from study.casestudy import formula1
 from study.protocol import PAPER
-from tests.casestudy.test_asset_folder import offline_env
+from tests.assets.test_folder import offline_env
 from tests.conftest import needs_browser
 
 MEMBERS = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]
@@ -90,7 +90,7 @@ def _study(args, env, timeout=900) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 @needs_browser
 def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs):
-    from study.casestudy.asset_fixture import build_fixture_folder
+    from study.assets.fixture import build_fixture_folder
 
     t0 = time.monotonic()
     folder = tmp_path / "assets"
@@ -143,7 +143,7 @@ def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs
 
     # the decision and audit notebooks with the paper profile (as `make reproduce PROFILE=paper` runs them), 06 told
     # which sweep is ours (notebooks 04/05 with the paper profile would measure all 38 members)
-    code = ("from study.casestudy import asset_folder\nfrom study.reproduce import reproduce\n"
+    code = ("from study.assets import folder as asset_folder\nfrom study.reproduce import reproduce\n"
             "asset_folder.activate(None)\n"
             f"reproduce('paper', ['06_decision'], {{'table_ix': {str(sweep / 'table_ix.csv')!r}, "
             f"'table_x': {str(browser_out / 'table_x.csv')!r}}}, progress=False)\n"

@@ -21,7 +21,7 @@ from tests.conftest import needs_ray
 
 pytestmark = [needs_ray, pytest.mark.slow]
 
-SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.casestudy.assets.members("smoke")
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members("smoke")
 
 
 def _finetune(args: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from study.casestudy import assets, training
+from study.casestudy import training
+from study import assets
 
 SMALL = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")
 

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -245,7 +244,7 @@ def test_the_page_answers_like_tensorflow_switches_versions_and_survives_bad_upl
         assert any("decision's choice" in o for o in shown["options"] if o.startswith("v2_variable_input"))
         assert any("not faithful" in o for o in shown["options"] if o.startswith("v1_initial"))
         assert shown["member"] == MEMBER and "v2_variable_input" in shown["version"]
-        from study.casestudy.asset_refs import content_hash
+        from study.assets.refs import content_hash
 
         assert shown["asset"] == content_hash(released / "published" / "v2_variable_input")[:16]  # the version itself
         assert "API: changed" in shown["changes"] and v2.note[:40] in shown["note"]

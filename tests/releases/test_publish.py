@@ -26,7 +26,7 @@ def published(tmp_path_factory):
 
 
 def _images(size: int, n: int = 8) -> np.ndarray:
-    from study.casestudy.assets import calibration_images
+    from study.assets import calibration_images
 
     return calibration_images(size, n=n, seed=3)
 

@@ -2,7 +2,7 @@
 
 Everywhere a zoo member name is accepted, an *asset reference* is too:
 
-    mobilenet_v2_100_160                                 a zoo member (study.casestudy.assets)
+    mobilenet_v2_100_160                                 a zoo member (study.assets)
     https://tfhub.dev/google/imagenet/.../feature_vector/5, a TF Hub / Kaggle Models handle or URL: a zoo member
     https://www.kaggle.com/models/google/mobilenet-v2/... when it is one, else the real asset (profile paper)
     /path/to/saved_model_folder                          a local TF2 SavedModel with an image feature-vector signature
@@ -101,7 +101,7 @@ def _handle_path(ref: str) -> str:
 
 def zoo_member(ref: str):
     """The zoo member a reference names (its name, TF Hub handle/URL or Kaggle handle), else None."""
-    from study.casestudy import assets
+    from study import assets
 
     if ref in {m.name for m in assets.MEMBERS}:
         return assets.get_member(ref)
@@ -196,7 +196,7 @@ def _resolve(ref: str, profile: str | None, input_size: int | None) -> Asset:
         return _inspected("saved_model", str(path), content_hash(path), input_size)
     if "/" in ref:
         return _resolve_handle(ref, profile, input_size)
-    from study.casestudy import assets
+    from study import assets
 
     raise StudyError(f"unknown asset {ref!r}: not a zoo member, an existing folder or package.module:function. "
                      f"Give {FORMS}; valid members: {', '.join(m.name for m in assets.MEMBERS)}")
@@ -228,7 +228,7 @@ def _inspected(kind: str, ref: str, sha: str | None, input_size: int | None) -> 
     if info is None:
         from study.runtime import processes
 
-        cmd = [sys.executable, "-m", "study.casestudy.asset_refs", kind, ref, str(input_size or 0)]
+        cmd = [sys.executable, "-m", "study.assets.refs", kind, ref, str(input_size or 0)]
         proc = processes.run(cmd, role="asset-inspect", capture_output=True, text=True, env=processes.child_env())
         if proc.returncode:
             lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith(("WARNING", "I0000", "W0000"))]
@@ -258,7 +258,7 @@ def fingerprint(asset: Asset, profile: str | None = None) -> Asset:
     """The asset with its content hash (zoo members: of the built / cached / shipped files)."""
     if asset.sha256 or asset.kind != "zoo":
         return asset
-    from study.casestudy import assets
+    from study import assets
 
     member = assets.get_member(asset.member)
     if member.backend == "torch":
@@ -277,7 +277,7 @@ def saved_model_folder(ref: str, profile: str | None = None) -> Path | None:
     member = zoo_member(ref)
     if member is None or member.backend != "tf":
         return None
-    from study.casestudy import assets
+    from study import assets
 
     location = assets.asset_location(member, profile)
     if Path(location).exists():
@@ -318,9 +318,9 @@ def _hub_location(asset: Asset) -> str:
 
 
 def feature_extractor(asset: Asset, profile: str | None = None, trainable: bool = False):
-    """The asset as a feature extractor, like `study.casestudy.assets.feature_extractor` for zoo members."""
+    """The asset as a feature extractor, like `study.assets.feature_extractor` for zoo members."""
     if asset.kind == "zoo":
-        from study.casestudy import assets
+        from study import assets
 
         return assets.feature_extractor(asset.member, profile, trainable)
     if asset.kind == "torch_function":
@@ -417,7 +417,7 @@ def _inspect(kind: str, ref: str, input_size: int) -> dict[str, Any]:
     return _inspect_saved_model(ref, input_size)
 
 
-if __name__ == "__main__":  # python -m study.casestudy.asset_refs KIND REF INPUT_SIZE (run by `resolve`)
+if __name__ == "__main__":  # python -m study.assets.refs KIND REF INPUT_SIZE (run by `resolve`)
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

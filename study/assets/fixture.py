@@ -1,9 +1,9 @@
 """TEST FIXTURE: an offline asset folder built from the embedded members, for proving the paper profile end to end.
 
-`build_fixture_folder(DIR, members)` writes exactly what `python -m study zoo fetch` writes (study.casestudy.asset_folder:
+`build_fixture_folder(DIR, members)` writes exactly what `python -m study zoo fetch` writes (study.assets.folder:
 TF Hub's cache layout with tensorflow_hub's own folder names and descriptor files, a `flower_photos.tgz` with the
 original's layout, the same `assets.lock.json` format), but from local stand-ins: the embedded members
-(randomly initialised, study.casestudy.assets.build_embedded) and synthetic flowers (study.casestudy.dataset). The
+(randomly initialised, study.assets.build_embedded) and synthetic flowers (study.casestudy.dataset). The
 lock says `"fixture": true`. Only the download itself is not exercised. Never use its numbers as the paper's.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from study import files
-from study.casestudy import asset_folder as af
-from study.casestudy import assets, dataset
+from study import assets, files
+from study.assets import flowers
+from study.assets import folder as af
 
-SOURCE = ("TEST FIXTURE (study.casestudy.asset_fixture.build_fixture_folder): embedded, randomly initialised "
+SOURCE = ("TEST FIXTURE (study.assets.fixture.build_fixture_folder): embedded, randomly initialised "
           "members and synthetic flowers in the layout of `zoo fetch`; NOT the real TF Hub assets or Flower Photos")
 FIXTURE_MEMBERS = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")  # the two smallest of Table IX
 
@@ -41,7 +41,7 @@ def _hub_module(root: Path, member: assets.Member) -> af.LockedAsset:
 def _flowers_archive(root: Path, per_class: int, size: int, seed: int) -> af.LockedAsset:
     """A `flower_photos.tgz` laid out like the original (`flower_photos/<class>/*.jpg`, `LICENSE.txt`)."""
     with tempfile.TemporaryDirectory(dir=root) as tmp:
-        folder = dataset.synth_flowers(Path(tmp) / "flower_photos", per_class=per_class, size=size, seed=seed)
+        folder = flowers.synth_flowers(Path(tmp) / "flower_photos", per_class=per_class, size=size, seed=seed)
         (folder / "synthetic.json").unlink()
         (folder / "LICENSE.txt").write_text("Synthetic flowers drawn by study.casestudy.dataset (test fixture).\n")
 

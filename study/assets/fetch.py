@@ -1,4 +1,4 @@
-"""`python -m study zoo fetch`: fill an offline asset folder (study.casestudy.asset_folder) on a connected machine.
+"""`python -m study zoo fetch`: fill an offline asset folder (study.assets.folder) on a connected machine.
 
 TF Hub assets go through tensorflow_hub's own resolver (`HttpCompressedFileResolver`: `<url>?tf-hub-format=compressed`,
 redirects to Kaggle Models followed, unpacked into a temporary folder and renamed into place, with its descriptor
@@ -18,14 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from study import config, files
-from study.casestudy import asset_folder as af
+from study import files
+from study.assets import folder as af
+from study.assets.flowers import FLOWER_PHOTOS_URL
 from study.errors import StudyError
 from study.runtime.envvars import scoped_environ
 
 
 class Member(Protocol):
-    """What the fetcher needs of a zoo member (study.casestudy.assets.Member)."""
+    """What the fetcher needs of a zoo member (study.assets.Member)."""
 
     name: str
     backend: str
@@ -109,7 +110,7 @@ def fetch_hub_asset(root: Path, member: Member, progress: bool = True) -> af.Loc
                           version=member.version)
 
 
-def fetch_flowers(root: Path, url: str = config.FLOWER_PHOTOS_URL, progress: bool = True) -> af.LockedAsset:
+def fetch_flowers(root: Path, url: str = FLOWER_PHOTOS_URL, progress: bool = True) -> af.LockedAsset:
     """Download the Flower Photos archive to `root/flower_photos.tgz`, resuming a partial `.part` file."""
     dest = root / af.FLOWERS_ARCHIVE
     part = dest.with_name(dest.name + ".part")
@@ -143,7 +144,7 @@ def _retry(root: Path, name: str) -> str:
 
 def fetch(root: str | Path, members: Sequence[Member], *, flowers: bool = True, force: bool = False,
           progress: bool = True) -> af.AssetLock:
-    """Fill `root` with the TF Hub assets of `members` (study.casestudy.assets.Member) and, if `flowers`, Flower
+    """Fill `root` with the TF Hub assets of `members` (study.assets.Member) and, if `flowers`, Flower
     Photos; resumable.
 
     Assets already in the lock whose files still match are skipped (`force` refetches them). A failed asset
@@ -172,7 +173,7 @@ def fetch(root: str | Path, members: Sequence[Member], *, flowers: bool = True, 
     hub = [by_name[n] for n in todo if n != af.FLOWERS]
     hosts = {"TF Hub assets": urllib.parse.urljoin(hub[0].url, "/")} if hub else {}
     if af.FLOWERS in todo:
-        hosts["Flower Photos"] = config.FLOWER_PHOTOS_URL
+        hosts["Flower Photos"] = FLOWER_PHOTOS_URL
     preflight(hosts)
     import tensorflow_hub
 
@@ -185,7 +186,7 @@ def fetch(root: str | Path, members: Sequence[Member], *, flowers: bool = True, 
             entry = (fetch_flowers(root, progress=progress) if name == af.FLOWERS
                      else fetch_hub_asset(root, by_name[name], progress))
         except Exception as exc:  # noqa: BLE001 - one line per asset (network, HTTP, tar, disk), then go on
-            what = config.FLOWER_PHOTOS_URL if name == af.FLOWERS else by_name[name].url
+            what = FLOWER_PHOTOS_URL if name == af.FLOWERS else by_name[name].url
             failures.append(f"  {name} ({what}): {type(exc).__name__}: {exc}\n    retry: {_retry(root, name)}")
             continue
         lock.assets[name] = entry

@@ -1,11 +1,16 @@
-"""The asset zoo of the case study (Section VII, Tables IX-X): 38 TF Hub MobileNets + EfficientNet-Lite.
+"""The asset layer, below RQ1 (`deployment`), RQ3 (`releases`) and the case study (`casestudy`): what an asset is
+and where its bytes come from. This module is the zoo itself: the case study's 38 TF Hub MobileNets +
+EfficientNet-Lite as typed data; beside it `refs` (an asset named by what it is: member, handle, SavedModel folder,
+`module:function`), `folder` (the paper profile's offline asset folder and its lock), `fetch` (`zoo fetch`),
+`fixture` (a test fixture folder from the embedded members), `torch_extractors`, and `flowers` (Flower Photos'
+location and the synthetic stand-in).
 
 Members are typed data below (like torchvision's weights metadata). Three ways to get a feature extractor:
 
 * `paper`: the real TF Hub asset `https://tfhub.dev/<handle>/<version>` through `tensorflow_hub`
   (tfhub.dev redirects to Kaggle Models; `TFHUB_CACHE_DIR` is honoured), or a local copy of the asset
   under `$STUDY_HUB_ASSETS/<handle>/<version>/` (a folder with `saved_model.pb`). With `STUDY_ASSETS` (an offline
-  asset folder made by `zoo fetch`, study.casestudy.asset_folder) only that folder, checked against its lock.
+  asset folder made by `zoo fetch`, study.assets.folder) only that folder, checked against its lock.
   Offline with none: a StudyError says how to get them.
 * `embedded` / `smoke`: a hub-compatible TF2 SavedModel built here with `tf_keras.applications`
   (MobileNet / MobileNetV2 with the member's width and input size, `include_top=False`, average
@@ -220,7 +225,7 @@ def build_embedded(member: str | Member, force: bool = False) -> Path:
         model = _keras_feature_model(member)
         with files.atomic_dir(dest) as tmp:
             model.save(tmp, save_format="tf", include_optimizer=False)
-            info = {"member": member.name, "built_by": "study.casestudy.assets.build_embedded",
+            info = {"member": member.name, "built_by": "study.assets.build_embedded",
                     "build_version": EMBEDDED_BUILD_VERSION, "weights": "random init (seeded), batch norm calibrated",
                     "params": int(model.count_params()), "build_seconds": round(time.perf_counter() - t0, 2)}
             files.write_text(tmp / "study_build.json", json.dumps(info, indent=2) + "\n")
@@ -248,7 +253,7 @@ def embedded_current(member: str | Member) -> bool:
 # -------------------------------------------------------------------------------- real TF Hub assets
 def hub_cache_path(member: Member) -> Path:
     """Where `tensorflow_hub` caches this asset (its own naming: sha1 of the URL under TFHUB_CACHE_DIR or temp)."""
-    from study.casestudy.asset_folder import hub_module_dir
+    from study.assets.folder import hub_module_dir
 
     return hub_module_dir(member.url)
 
@@ -265,9 +270,9 @@ def paper_asset(member: Member) -> str:
     """What `hub.KerasLayer` should load for the real asset: a local copy, the hub cache, or the URL.
 
     Fails fast (no half-finished download, no long timeout) when none is available offline. With an asset
-    folder (`STUDY_ASSETS`, study.casestudy.asset_folder) only that folder is used, checked against its lock.
+    folder (`STUDY_ASSETS`, study.assets.folder) only that folder is used, checked against its lock.
     """
-    from study.casestudy import asset_folder
+    from study.assets import folder as asset_folder
 
     if asset_folder.active_root():
         return asset_folder.hub_asset(member.name, member.url)
@@ -331,11 +336,11 @@ def _lite_features_class():
             x = (x * 255.0 - LITE_MEAN) / LITE_STD
             return self.net.extract_features(x).mean(dim=(2, 3))
 
-    EfficientNetLiteFeatures.__module__ = __name__  # picklable as study.casestudy.assets.EfficientNetLiteFeatures
+    EfficientNetLiteFeatures.__module__ = __name__  # picklable as study.assets.EfficientNetLiteFeatures
     return EfficientNetLiteFeatures
 
 
-def __getattr__(name: str) -> Any:  # lazy torch class (keeps `import study.casestudy.assets` free of torch)
+def __getattr__(name: str) -> Any:  # lazy torch class (keeps `import study.assets` free of torch)
     if name == "EfficientNetLiteFeatures":
         return _lite_features_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -493,7 +498,7 @@ def _cli_build(args: argparse.Namespace) -> int:
 
 
 def _cli_fetch(args: argparse.Namespace) -> int:
-    from study.casestudy.asset_fetch import fetch
+    from study.assets.fetch import fetch
 
     chosen = [get_member(n) for n in args.members] if args.members else members(args.profile)
     lock = fetch(args.to, chosen, flowers=not args.no_flowers, force=args.force)

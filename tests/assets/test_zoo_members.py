@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from study import cli
-from study.casestudy import assets
+from study import assets
 from study.config import ZOO_SNAPSHOTS
 from study.errors import StudyError
 from study import paper

@@ -1,6 +1,6 @@
 """The paper profile's offline asset folder (`STUDY_ASSETS=DIR` or `--assets DIR`): bytes a run can prove it used.
 
-`python -m study zoo fetch --to DIR` fills it on a connected machine (study.casestudy.asset_fetch); compute nodes
+`python -m study zoo fetch --to DIR` fills it on a connected machine (study.assets.fetch); compute nodes
 without internet then read only this folder. Layout:
 
     DIR/assets.lock.json                          what is here (format below); written after every asset

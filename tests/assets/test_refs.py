@@ -7,17 +7,19 @@ import warnings
 import pandas as pd
 import pytest
 
-from study.casestudy import asset_refs, dataset
+from study.casestudy import dataset
+from study.assets import flowers
+from study.assets import refs as asset_refs
 from study.errors import DatasetWarning, StudyError
 from study.reproduce import run_notebook
 from study.config import NOTEBOOKS
 
-TINY = "study.casestudy.torch_extractors:tiny_cnn"
+TINY = "study.assets.torch_extractors:tiny_cnn"
 
 
 def make_class_folders(root, per_class=12, tiny=4):
     """Synthetic class folders with one corrupt image (roses) and one tiny class (tulips)."""
-    d = dataset.synth_flowers(root, per_class=per_class, size=64, class_names=("daisy", "roses", "tulips"))
+    d = flowers.synth_flowers(root, per_class=per_class, size=64, class_names=("daisy", "roses", "tulips"))
     for p in sorted((d / "tulips").glob("*.jpg"))[tiny:]:
         p.unlink()
     (d / "roses" / "broken.jpg").write_bytes(b"not a jpeg")
@@ -71,12 +73,12 @@ def test_unknown_reference_names_the_accepted_forms(tmp_path):
 def test_torch_function_read_from_the_module_and_checked(outdirs):
     a = asset_refs.resolve(TINY, "smoke")
     assert (a.kind, a.backend, a.input_size, a.feature_dim) == ("torch_function", "torch", 64, 16)
-    assert a.name == "study.casestudy.torch_extractors.tiny_cnn" and len(a.sha256) == 64
+    assert a.name == "study.assets.torch_extractors.tiny_cnn" and len(a.sha256) == 64
     assert asset_refs.resolve(TINY, "smoke", input_size=32).input_size == 64  # fixed: --input-size leaves it
     with pytest.raises(StudyError, match=r"takes 64 px images \(fixed\), not 32"):
         asset_refs.resolve(f"{TINY}@32", "smoke")
     with pytest.raises(StudyError, match="no attribute 'nope'"):
-        asset_refs.resolve("study.casestudy.torch_extractors:nope")
+        asset_refs.resolve("study.assets.torch_extractors:nope")
     with pytest.raises(StudyError, match="called without arguments"):
         asset_refs.resolve("study.casestudy.dataset:split_counts")
     module = asset_refs.feature_extractor(a)
@@ -90,7 +92,7 @@ def test_two_assets_with_one_id_clash(tmp_path):
         (tmp_path / d).mkdir(parents=True)
     assert asset_refs.asset_id(str(tmp_path / "a/net")) == "net"
     assert asset_refs.asset_id(str(tmp_path / "a")) == "a"
-    assert asset_refs.asset_id(TINY) == "study.casestudy.torch_extractors.tiny_cnn"
+    assert asset_refs.asset_id(TINY) == "study.assets.torch_extractors.tiny_cnn"
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -139,7 +141,7 @@ def test_split_csv_round_trip_and_errors(tmp_path):
 @pytest.fixture
 def saved_model_outside_the_zoo(tmp_path, outdirs):
     """An embedded member's SavedModel copied to a folder the zoo knows nothing about."""
-    from study.casestudy import assets
+    from study import assets
 
     dest = tmp_path / "team" / "my_mobilenet"
     shutil.copytree(assets.build_embedded("mobilenet_v2_035_96"), dest)
@@ -178,11 +180,11 @@ def test_shortlist_notebook_on_local_stand_ins(saved_model_outside_the_zoo, tmp_
         "profile": "smoke", "assets": [str(saved_model_outside_the_zoo), "mobilenet_v1_025_128", TINY],
         "data": str(root), "out": str(out)})
     t9 = pd.read_csv(out / "finetune" / "table_ix.csv")
-    assert set(t9["model"]) == {"my_mobilenet", "mobilenet_v1_025_128", "study.casestudy.torch_extractors.tiny_cnn"}
+    assert set(t9["model"]) == {"my_mobilenet", "mobilenet_v1_025_128", "study.assets.torch_extractors.tiny_cnn"}
     assert (t9["status"] == "ok").all() and t9["asset_sha256"].str.len().eq(64).all()
     assert t9.set_index("model").loc["my_mobilenet", "asset"] == str(saved_model_outside_the_zoo)
     t10 = pd.read_csv(out / "browser" / "table_x.csv").set_index("model")
-    assert t10.loc["study.casestudy.torch_extractors.tiny_cnn", "status"] == "skipped"
+    assert t10.loc["study.assets.torch_extractors.tiny_cnn", "status"] == "skipped"
     identity = t9.set_index("model")[["asset", "asset_sha256"]]  # Table X names the same assets as Table IX
     assert t10[["asset", "asset_sha256"]].sort_index().equals(identity.loc[t10.index].sort_index())
     assert (outdirs["results"] / "shortlist_decision.csv").exists() or any(outdirs["results"].rglob("shortlist_decision*"))

@@ -18,7 +18,7 @@ from study.errors import EXIT_BAD_INPUT, StudyError
 SUBCOMMANDS = [
     "study.commands",  # reproduce, paper, check
     "study.casestudy.dataset",  # data synth, data split (Section VII-B, Table XI)
-    "study.casestudy.assets",  # zoo list, zoo build (the 38 MobileNets + EfficientNet-Lite)
+    "study.assets",  # zoo list, zoo build (the 38 MobileNets + EfficientNet-Lite)
     "study.casestudy.finetune",  # finetune (Section VII-E, Table IX)
     "study.casestudy.cluster",  # cluster (a Ray cluster on loopback for `finetune --executor ray`)
     "study.casestudy.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
@@ -31,7 +31,7 @@ SUBCOMMANDS = [
     "study.releases.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
     "study.releases.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
     "study.releases.product",  # product (the simple product released: a page a person uses, its published versions)
-    "study.deployment.matrix",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
+    "study.cli.deploy",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
     "study.draft",  # draft (the paper draft: paper/ -> paper/build/draft.pdf from results/ and figures/)
     "study.compare",  # compare (two results folders: which numbers moved beyond noise, which verdicts flipped)
 ]
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()  # TensorFlow's load-time lines stay off our command line (STUDY_VERBOSE=1 shows them)
     try:
         if getattr(args, "uses_assets", True) and (args.assets or os.environ.get("STUDY_ASSETS")):  # for this process, its workers and notebook kernels
-            from study.casestudy import asset_folder
+            from study.assets import folder as asset_folder
 
             asset_folder.activate(args.assets)
         return int(args.func(args) or 0)
