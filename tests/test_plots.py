@@ -74,7 +74,7 @@ def _rq1_measured():
 def _figures(tmp_path):
     """(name, a function drawing the figure) per figure function the notebooks 01-08 call."""
     from study import audit, audit_figures, paper
-    from study.casestudy import decision, figures as case_figures, finetune, uncertainty
+    from study.casestudy import decision, fidelity_analysis, figures as case_figures, finetune, uncertainty
     from study.deployment import figures as rq1
     from study.releases import publish
     from study.zoos import families, versions
@@ -103,6 +103,13 @@ def _figures(tmp_path):
     table_ix = pd.DataFrame({"model": MEMBERS[:4], "status": "ok", "delta_cpu": [0.0, 1.0, 2.0, 3.0],
                              "delta_mem": [1.5, 2.0, 1.0, 2.5], "elapse_s": [19.0, 29.0, 40.0, 55.0],
                              "accuracy": [0.1, 0.4, 0.3, 0.5]})
+    fidelity = pd.DataFrame([{"member": m, "format": f, "top1_agreement": 1.0 - 0.01 * i * ("int8" in f)}
+                             for i, m in enumerate(MEMBERS[:10]) for f in ("saved_model", "tfjs_graph_model_node",
+                                                                          "litert_float32", "litert_full_int8")])
+    worst = pd.DataFrame({"member": MEMBERS[:4], "format": "litert_full_int8"})
+    curves = pd.DataFrame([{"member": m, "format": "litert_full_int8", "divergence": 1e-7 * (k + 1) ** (i + 2),
+                            "tolerance": 1e-5, "above": 1e-7 * (k + 1) ** (i + 2) > 1e-5}
+                           for i, m in enumerate(MEMBERS[:4]) for k in range(30)])
     return {
         "plots.family_sizes": lambda: plots.family_sizes(paper.families()),
         "plots.scatter (labels)": lambda: plots.scatter(
@@ -134,6 +141,9 @@ def _figures(tmp_path):
         "case cost_scatter_figure": lambda: finetune.cost_scatter_figure(table_ix),
         "audit inferred_images": lambda: audit_figures.inferred_images(audit.inferred_images()),
         "audit verdicts": lambda: audit_figures.verdicts(audit.summary(audit.audit(n_resamples=5))),
+        "fidelity heatmap": lambda: fidelity_analysis.heatmap(fidelity, "top1_agreement", title="Top-1 agreement",
+                                                              fmt=".3f"),
+        "fidelity divergence_figure": lambda: fidelity_analysis.divergence_figure(curves, worst, title="Worst rows"),
     }
 
 
@@ -141,7 +151,8 @@ FIGURES = ["plots.family_sizes", "plots.scatter (labels)", "plots.grouped_bars",
            "rq1 fidelity_per_format", "rq2 plot_family_sizes", "rq3 plot_versions_per_task",
            "rq3 plot_note_categories", "rq3 plot_growth", "rq3v plot_version_costs", "case accuracy_fronts",
            "case plot_stability", "case timeline_figure (3 of 10)", "case timeline_figure (all 10)",
-           "case cost_scatter_figure", "audit inferred_images", "audit verdicts"]
+           "case cost_scatter_figure", "audit inferred_images", "audit verdicts", "fidelity heatmap",
+           "fidelity divergence_figure"]
 
 
 @pytest.fixture(scope="module")

@@ -61,12 +61,13 @@ def heatmap(df: pd.DataFrame, value: str, *, title: str, fmt: str = ".2f", cmap:
     """A members x formats heatmap of `value` (annotated cells; a missing cell is a format that did not run)."""
     import seaborn as sns
 
-    from study import plots
+    from study import columns, plots
 
     m = matrix(df, value).astype(float)
-    fig, ax = plots.figure("full", aspect=0.1 * len(m) + 0.45)
-    sns.heatmap(m, annot=True, fmt=fmt, cmap=cmap, center=center, cbar_kws={"label": value}, ax=ax,
-                annot_kws={"fontsize": 6})
+    # a row per member at the 7 pt pitch, the rotated format names below (a tall heatmap would print smaller)
+    fig, ax = plots.figure("full", height=plots.rows_height(len(m), extra=1.6))
+    sns.heatmap(m, annot=True, fmt=fmt, cmap=cmap, center=center, cbar_kws={"label": columns.describe(value)[0]},
+                ax=ax, annot_kws={"fontsize": plots.plt.rcParams["font.size"] - 1})
     ax.set_title(title)
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -206,6 +207,6 @@ def divergence_figure(curves: pd.DataFrame, rows: pd.DataFrame, *, title: str):
     ax.set_ylabel("max |conv - ref| / max |ref|")
     ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6)
+        ax.legend()
     fig.tight_layout()
     return fig
