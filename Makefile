@@ -77,7 +77,7 @@ reproduce: check-profile setup
 # The draft from the profile's results; `make reproduce` first when a notebook has none for that profile.
 paper: check-profile setup
 	@$(PY) -m study draft --profile $(PROFILE) --missing || $(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE)
-	$(PY) -m study draft --profile $(PROFILE) $(if $(filter-out 0,$(STRICT)),--strict)
+	$(PY) -m study draft --profile $(PROFILE) $(if $(filter-out 0,$(STRICT)),--strict) $(if $(REFERENCE),--reference $(REFERENCE))
 
 # A product team's decision memo for notebook 10's shortlist: paper/build-memo/memo.pdf (after make reproduce).
 memo: check-profile setup

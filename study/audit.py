@@ -574,9 +574,11 @@ def count_claims_table(tables: decision.CaseStudyTables | None = None) -> pd.Dat
 
 # --- the audit ----------------------------------------------------------------------------------
 
-def audit(*, n_resamples: int = audit_noise.RESAMPLES, seed: int = audit_noise.SEED) -> pd.DataFrame:
+def audit(*, n_resamples: int = audit_noise.RESAMPLES, seed: int = audit_noise.SEED, noise=None,
+          measurement=None) -> pd.DataFrame:
     """Every claim, in paper order: claim_id, section, statement, paper_value, derived_value, reproduced, note;
-    comparative claims also get noise / noise_evidence (`study.audit_noise`; its resamples: n_resamples, seed)."""
+    comparative claims also get noise / noise_evidence (`study.audit_noise`; its resamples: n_resamples, seed; the
+    noise model of single readings `noise`, default the stated one; the sampling error `measurement`)."""
     rows = [*sections_iii_iv(), *section_v(), *section_vi(), *section_vii()]
     df = pd.DataFrame(rows, columns=COLUMNS[:-len(audit_noise.COLUMNS)])
     dupes = df.loc[df["claim_id"].duplicated(), "claim_id"].tolist()
@@ -584,7 +586,7 @@ def audit(*, n_resamples: int = audit_noise.RESAMPLES, seed: int = audit_noise.S
         raise StudyError(f"audit claim ids are not unique: {dupes}")
     df.attrs["source"] = "paper audit: claims of the paper re-derived from data/paper/"
     return audit_noise.label(df, COUNT_CLAIMS, best=BEST, fourth=FOURTH, n_resamples=n_resamples, seed=seed,
-                             n_test=inferred_images().set_index("model")["inferred"].dropna().to_dict())
+                             noise=noise, measurement=measurement, n_test=inferred_images().set_index("model")["inferred"].dropna().to_dict())
 
 
 def summary(claims: pd.DataFrame) -> pd.DataFrame:
@@ -615,21 +617,3 @@ def draft_numbers(claims: pd.DataFrame) -> dict[str, tuple]:
     counts = claims["reproduced"].value_counts()
     return {"audit_claims": (len(claims), "numeric claims re-derived"),
             **{"audit_claims_" + v.replace(" ", "_"): (int(counts.get(v, 0)), f"claims: {v}") for v in VERDICTS}}
-
-
-def register(sub) -> None:
-    p = sub.add_parser("audit-paper", help="re-derive every numeric claim of the paper from its own tables",
-                       description="Columns: " + ",".join(COLUMNS) + f". Verdicts: {', '.join(VERDICTS)}.")
-    p.add_argument("--csv", required=True, metavar="FILE|-", help="where to write the claims table ('-' for stdout)")
-    p.set_defaults(func=_audit_paper)
-
-
-def _audit_paper(args) -> int:
-    import sys
-
-    from study import files
-
-    claims = audit()
-    files.write_table(args.csv, claims, what="claims", command="audit-paper")
-    print(f"[audit-paper] {headline(claims)}", file=sys.stderr)
-    return 0

@@ -1,10 +1,13 @@
-"""The package's shape: no import cycle (function-level imports included), modules of a readable size."""
+"""The package's shape: no import cycle (function-level imports included), modules of a readable size, the command
+line apart from the library."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 import pytest
+
+from study.cli import SUBCOMMANDS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "study"
 MAX_LINES = 650  # "no module exceeds ~600 lines" (CONTRIBUTING: split by concept before that)
@@ -112,3 +115,37 @@ def test_the_largest_sub_package_is_at_most_35_percent_of_the_package():
     total = sum(lines.values())
     biggest = max((k for k in lines if k.count(".") == 1 and (PACKAGE / k.split(".")[1]).is_dir()), key=lines.get)
     assert lines[biggest] <= 0.35 * total, f"{biggest}: {lines[biggest]} of {total} lines"
+
+
+def argparse_imports(path: Path) -> list[int]:
+    """Lines where `path` imports argparse, at module level or inside functions."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "argparse" for a in node.names)
+            or isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "argparse"]
+
+
+def defines_register(path: Path) -> list[int]:
+    """Lines where `path` defines a function named `register` (the CLI's hook), at any depth."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "register"]
+
+
+def test_the_checks_find_argparse_and_register(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from argparse import Namespace\n\n\nclass C:\n    def register(self, sub):\n        pass\n")
+    assert (argparse_imports(src), defines_register(src)) == ([2], [6])
+    src.write_text("import json, argparse as ap\n")
+    assert argparse_imports(src) == [1]
+
+
+def test_the_command_line_lives_in_study_cli():
+    """Interface apart from library (CONTRIBUTING: Command line): only `study/cli/` parses arguments and registers
+    subcommands; library modules take plain parameters."""
+    cli = PACKAGE / "cli"
+    outside = {name: path for name, path in MODULES.items() if cli not in path.parents}
+    found = {f"{path.relative_to(PACKAGE.parent)}:{line}": what for path in outside.values()
+             for what, lines in (("imports argparse", argparse_imports(path)), ("defines register()", defines_register(path)))
+             for line in lines}
+    assert not found, f"command-line code outside study/cli/: {found}"
+    for module in SUBCOMMANDS:
+        assert module.startswith("study.cli.") and defines_register(MODULES[module]), module

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from study import audit, audit_noise
-from study.casestudy import uncertainty
+from study.casestudy import sampling_error, uncertainty
 from study.casestudy.decision import CaseStudyTables
 
 
@@ -52,3 +52,57 @@ def test_separable_claims_are_supported_and_wrong_ones_contradicted():
     label, evidence = audit_noise._rank(close, "a", "x.accuracy", 1)
     assert label == "within noise" and "rank 1-2" in evidence
     assert audit_noise._count(close, "a", "x.cpu", 3)[0] == "within noise"  # b's 10.2 is within noise of 10
+
+
+def ix_tables(cpu, elapse=(100.0, 100.0, 100.0, 100.0)) -> CaseStudyTables:
+    """Table IX and X of four members whose ΔCPU is `cpu`; everything else equal."""
+    x = small_tables([0.5] * 4, [10.0] * 4).x
+    ix = pd.DataFrame({"model": list("abcd"), "delta_cpu": cpu, "delta_mem": [5.0] * 4,
+                       "elapse": [f"0:{int(s) // 60:02d}:{int(s) % 60:02d}" for s in elapse],
+                       "elapse_s": list(elapse), "accuracy": [0.5] * 4})
+    return CaseStudyTables(ix=ix, x=x)
+
+
+def errors_at_5s(p95_x_run_s: float) -> sampling_error.ErrorModel:
+    table = pd.DataFrame({"interval_s": [5.0, 5.0], "quantity": ["delta_cpu", "elapse_s"], "runs": [9, 9],
+                          "p95_abs": [p95_x_run_s / 100, 1.0], "p95_abs_x_run_s": [p95_x_run_s, float("nan")]})
+    return sampling_error.ErrorModel.from_table(table, 5.0)
+
+
+def test_a_separation_smaller_than_the_sampling_error_is_within_measurement_error():
+    """'a uses less ΔCPU than 3 members': separable under a 1 % noise model; the label flips to `within measurement
+    error` when the sampling error at the members' run length exceeds the gaps, and stays when it does not."""
+    tables = ix_tables([50.0, 53.0, 56.0, 59.0])
+    noise = uncertainty.NoiseModel(default_cv=0.01)
+    plain = audit_noise.Bounds(tables, {}, noise, 0.95)
+    assert audit_noise._count(plain, "a", "ix.delta_cpu", 3)[0] == "supported"
+    small = errors_at_5s(50.0)  # 0.5 pp at a 100 s run: the gaps of 3 pp stay separated
+    big = errors_at_5s(400.0)  # 4 pp at 100 s, root sum of squares ~5.7 pp: b (3 pp away) no longer counts
+    assert small.bound("delta_cpu", 100.0) == pytest.approx(0.5) and big.bound("delta_cpu", 100.0) == pytest.approx(4.0)
+    assert small.bound("delta_cpu", 1.0) == pytest.approx(10.0)  # a run shorter than the interval: one interval long
+    kept = audit_noise.Bounds(tables, {}, noise, 0.95, small, coarse=True)
+    flipped = audit_noise.Bounds(tables, {}, noise, 0.95, big, coarse=True)
+    assert audit_noise._count(kept, "a", "ix.delta_cpu", 3)[0] == "supported"
+    assert audit_noise._count(flipped, "a", "ix.delta_cpu", 3)[0] == "within noise"
+    # every claim the audit labels, on these tables: only the ΔCPU count changes, and only with the big error
+    count = [type("Claim", (), dict(claim_id="T", model="a", resource="ix.delta_cpu", n=3))]
+    plain = audit_noise._labels(plain, tables, count, "a", "b")
+    for measurement, expected in ((small, "supported"), (big, "within measurement error")):
+        coarse = audit_noise._labels(audit_noise.Bounds(tables, {}, noise, 0.95, measurement, coarse=True),
+                                     tables, count, "a", "b")
+        got = audit_noise.within_measurement_error(plain, coarse, measurement)
+        assert got["T.count"][0] == expected and got["T.percent"][0] == expected
+        assert {k: v for k, v in got.items() if not k.startswith("T.")} == \
+            {k: v for k, v in plain.items() if not k.startswith("T.")} or measurement is big
+    assert "sampling error at 5 s measured on 9 runs" in got["T.count"][1]
+    assert "within measurement error" in audit_noise.LABELS
+
+
+def test_the_evidence_names_the_noise_model_that_judged(claims):
+    measured = uncertainty.NoiseModel.from_repeats(pd.DataFrame(
+        {"model": ["a", "a", "a", "b", "b", "b"], "delta_cpu": [50, 52, 48, 30, 31, 29],
+         "delta_mem": [5, 5.1, 4.9, 3, 3.1, 2.9], "elapse": [100, 102, 98, 60, 61, 59]}))
+    got = audit.audit(n_resamples=20, seed=0, noise=measured)
+    evidence = got.loc[got["noise"] != "", "noise_evidence"]
+    assert evidence.str.contains("ix.delta_cpu measured: cv").all() and evidence.str.contains("others assumed: cv 10%").all()
+    assert claims.loc[claims["noise"] != "", "noise_evidence"].str.contains("others assumed: cv 10%").all()

@@ -254,3 +254,49 @@ def test_a_reviewer_reads_a_short_body_set_for_people(smoke_build):
     assert not printed, f"raw column names in the draft: {printed}"
     findings = text.index("Findings at a glance")
     assert findings < text.index("RQ2: families")  # the findings come first
+
+
+# --- the Reproducibility section (study.reproducibility) -----------------------------------------------------------
+
+def test_reproducibility_section_without_a_reference_says_so(tmp_path):
+    from study import reproducibility
+    from tests import results_folder
+
+    results = results_folder.build(tmp_path / "results")
+    assert reproducibility.reference_folder(results) is None  # no results/history/ yet
+    tex = reproducibility.section_tex(results)
+    assert "No reference run" in tex and "longtable" not in tex
+
+
+def test_reproducibility_section_counts_labels_and_lists_every_flipped_row(tmp_path):
+    from study import compare, reproducibility
+    from tests import results_folder
+
+    reference = results_folder.build(tmp_path / "reference")
+    results = tmp_path / "results"
+    shutil.copytree(reference, results)
+    path = results / "tables" / "audit_paper_claims.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[df["claim_id"] == "VII-00", "reproduced"] = "no"
+    files.write_csv(path, df)
+    t = reproducibility.comparison_tables(reference, results)
+    assert t.changed[["table", "row", "column", "label"]].values.tolist() == \
+        [["audit_paper_claims", "VII-00", "reproduced", "flipped"]]
+    assert int(t.counts["flipped"].sum()) == 1 and int(t.counts["cells"].sum()) == len(t.comparison.rows)
+    tex = reproducibility.section_tex(results, reference)
+    assert r"\label{tab:repro-counts}" in tex and r"\label{tab:repro-changed}" in tex
+    assert "VII-00" in tex and "flipped" in tex and f"{len(t.comparison.rows)} cells" in tex
+    # no reference named: the snapshot before the latest in results/history/
+    history = results / "history"
+    for name in ("20260101T000000Z", "20260102T000000Z"):
+        shutil.copytree(reference, history / name)
+        (history / name / "snapshot.json").write_text('{"profile": "embedded"}')
+    assert reproducibility.reference_folder(results) == history / "20260101T000000Z"
+    assert compare.LABELS[0] == "identical"
+
+
+def test_the_reproducibility_section_is_in_the_draft_before_the_threats():
+    text = (draft.PAPER / draft.DRAFT).read_text()
+    assert text.index(r"\input{sections/reproducibility}") < text.index(r"\input{sections/threats}")
+    found = draft.scan_sources(draft.PAPER)
+    assert not {n: w for n, w in found.typed.items() if "reproducibility" in w}

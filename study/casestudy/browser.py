@@ -22,7 +22,6 @@ CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webg
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -33,6 +32,7 @@ import tempfile
 import time
 import urllib.parse
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from typing import Any
 from study import cache, config, files
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
-from study.errors import ResumeWarning, StudyError, exit_code
+from study.errors import ResumeWarning, StudyError
 from study.protocol import PAPER
 from study.runtime import environment
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
@@ -542,51 +542,21 @@ def sweep_models(profile: str, models: str | Path | None = None) -> Path:
 # --- Tiny stand-ins for the sweep's models (tests, the notebook's smoke run) -----------------------------
 
 
-# --- CLI --------------------------------------------------------------------------------------------------
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("browser-test", help="Table X: TF.js conversion + the simple product in headless Chromium")
-    p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
-    p.add_argument("--models", required=True, type=Path, help="the fine-tuning sweep's --out DIR (or its models/)")
-    p.add_argument("--backend", nargs="+", default=["wasm"], choices=BACKENDS, help="TF.js backend(s) (default wasm)")
-    p.add_argument("--out", type=Path, default=None, help="output DIR (default: results/browser/<profile>)")
-    p.add_argument("--members", nargs="+", metavar="ASSET", help="only these fine-tuned assets (names or references)")
-    p.add_argument("--timeout", type=float, default=None, help="watchdog: seconds per run in all")
-    p.add_argument("--stall", type=float, default=None, help="watchdog: seconds without progress")
-    p.add_argument("--redo", action="store_true", help="rerun (model, backend) pairs already in table_x.csv")
-    p.add_argument("--node", action="store_true",
-                   help="quick check instead: the converted models in Node.js vs TensorFlow in Python")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    prof = config.get_profile(args.profile)
-    out = args.out or config.results_dir() / "browser" / prof.name
-    limits = PROFILE_LIMITS[prof.name]
-    if args.timeout or args.stall:
-        limits = dataclasses.replace(limits, total=args.timeout or limits.total, stall=args.stall or limits.stall)
-    if args.node:
-        return _cli_node(args, out)
-    table = browser_test(args.models, out, profile=prof.name, backends=tuple(args.backend), members=args.members,
-                         limits=limits, redo=args.redo)
-    print(table[list(TABLE_X_COLUMNS[:11])].to_string(index=False))
-    bad = table[~table["status"].isin(["ok", "skipped"])]
-    print(f"[browser-test] {len(table) - len(bad)} of {len(table)} runs ok or skipped -> {Path(out) / 'table_x.csv'}",
-          file=sys.stderr)
-    return exit_code(len(bad))
-
-
-def _cli_node(args: argparse.Namespace, out: Path) -> int:
-    import pandas as pd
+def node_check_table(models: str | Path, out: str | Path, backends: Sequence[str] = ("wasm",),
+                     members: list[str] | None = None):
+    """The quick check: each model converted, then run in Node.js (`node_check`) beside TensorFlow in Python
+    (`python_reference`) per backend (webgl left out: Node has none); one row per (model, backend), written to
+    OUT/node_check.csv."""
+    import pandas as pd  # as the rest of this module: pandas only where a table is made
 
     rows = []
-    for model in find_models(args.models, args.members):
+    for model in find_models(models, members):
         conv = convert(model, Path(out) / "tfjs" / model.name)
         if conv.status != "ok":
             rows.append({"model": model.name, "status": conv.status, "error": conv.error})
             continue
         ref = python_reference(model)
-        for backend in [b for b in args.backend if b != "webgl"]:
+        for backend in [b for b in backends if b != "webgl"]:
             res = node_check(model, conv.model_json, backend=backend)
             agree = sum(a == b for a, b in zip(res["predictions"], ref["predictions"])) / max(ref["n"], 1)
             rows.append({"model": model.name, "status": "ok", "backend": backend, "n": res["n"],
@@ -595,5 +565,4 @@ def _cli_node(args: argparse.Namespace, out: Path) -> int:
                          "ms_per_image_python": ref["ms_per_image"]})
     df = pd.DataFrame(rows)
     files.write_csv(Path(out) / "node_check.csv", df)
-    print(df.to_string(index=False))
-    return 0
+    return df

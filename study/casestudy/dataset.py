@@ -13,10 +13,8 @@ The offline profiles split the synthetic set (`study.assets.flowers.synth_flower
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
-import sys
 import tarfile
 import warnings
 from collections.abc import Sequence
@@ -263,37 +261,3 @@ def load_split(profile: str | None = None, seed: int = 0, data: str | Path | Non
             flowers.check_profile_inputs(p)  # raises with the download instructions
         return split_dataset(src, seed=seed)
     return split_dataset(flowers.synthetic_dir(flowers.SYNTH_SPECS[p.name]), seed=seed)
-
-
-# ------------------------------------------------------------------------------------------- CLI
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="case-study data: synthetic flowers, Table XI split")
-    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    s = dsub.add_parser("synth", help="generate the synthetic flower set (JPEG class folders)")
-    s.add_argument("--out", required=True, type=Path)
-    s.add_argument("--per-class", type=int, default=flowers.SYNTH_SPECS["embedded"].per_class)
-    s.add_argument("--size", type=int, default=flowers.SYNTH_SPECS["embedded"].size, help="image side in pixels")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_cli_synth)
-    s = dsub.add_parser("split", help="split class folders / flower_photos.tgz with Table XI's split rule")
-    s.add_argument("--src", required=True, type=Path, help="folder of class folders or flower_photos.tgz")
-    s.add_argument("--out", required=True, type=Path, help="writes split.csv and table_xi.csv here")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_cli_split)
-
-
-def _cli_synth(args: argparse.Namespace) -> int:
-    out = flowers.synth_flowers(args.out, args.per_class, args.size, args.seed)
-    print(f"[data] {args.per_class * len(CLASS_NAMES)} synthetic flowers ({args.size} px) in {out}", file=sys.stderr)
-    return 0
-
-
-def _cli_split(args: argparse.Namespace) -> int:
-    split = split_dataset(args.src, seed=args.seed)
-    out = files.ensure_writable_dir(args.out)
-    files.write_csv(out / "split.csv", split.to_frame())
-    counts = split.counts()
-    files.write_csv(out / "table_xi.csv", counts)
-    print(counts.to_string(index=False))
-    print(f"[data] split of {split.source} (seed {args.seed}) -> {out / 'split.csv'}", file=sys.stderr)
-    return 0

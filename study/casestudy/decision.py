@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from study import paper
-from study.casestudy import deploy_criterion
 from study.errors import StudyError
 
 TieRule = Literal["strict", "or_equal"]
@@ -564,48 +563,3 @@ def sweep_tables(table_ix: str | Path | None, table_x: str | Path | None, *, bac
         tables[kind] = load_table(path, kind, backend=chosen_backend if kind == "X" else None)
     label = "ours" + (f" ({chosen_backend})" if chosen_backend and "X" in tables else "")
     return CaseStudyTables(tables.get("IX"), tables.get("X"), label=label, artefacts=artefacts), "; ".join(notes)
-
-
-# --- CLI ----------------------------------------------------------------------------------------
-
-def register(sub) -> None:
-    p = sub.add_parser("decide", help="which member to pick from Table IX/X-shaped results (Sections VII-G, VII-I)",
-                       description="For a member: 'uses less X than N (p %) models' per resource; with --priority: "
-                       "the member a priority order picks, with its evidence. Without tables: the paper's IX and X.")
-    p.add_argument("--table-ix", metavar="FILE", help="Table IX-shaped CSV (model,delta_cpu,delta_mem,elapse,accuracy,...)")
-    p.add_argument("--table-x", metavar="FILE", help="Table X-shaped CSV (model,cpu,elapse,memory,gpu,gpu_memory,accuracy,...)")
-    p.add_argument("--backend", help="the TF.js backend to take from a Table X with a backend column (wasm, webgl, cpu)")
-    p.add_argument("--model", help="report this member's evidence")
-    p.add_argument("--priority", nargs="+", metavar="ITEM",
-                   help="priority order, e.g. accuracy>0.62 min:inference max:accuracy (default without --model: max:accuracy)")
-    p.add_argument("--tie-rule", choices=list(TIE_RULES), default="strict",
-                   help="; ".join(f"{k}: {v}" for k, v in TIE_RULES.items()))
-    p.add_argument("--denominator", choices=list(DENOMINATORS), default="all")
-    p.add_argument("--csv", required=True, metavar="FILE|-", help="where to write the evidence table ('-' for stdout)")
-    deploy_criterion.add_arguments(p)
-    p.set_defaults(func=_decide)
-
-
-def _decide(args) -> int:
-    import sys
-
-    from study import files
-
-    if args.table_ix or args.table_x:
-        tables = CaseStudyTables.from_files(args.table_ix, args.table_x, backend=args.backend)
-    else:
-        tables = CaseStudyTables.paper()
-    tables, deployment = deploy_criterion.apply(args, tables)
-    parts = []
-    if args.priority or not args.model:
-        sel = select(tables, args.priority or ["max:accuracy"], tie_rule=args.tie_rule, denominator=args.denominator)
-        for s in sel.steps.itertuples():
-            print(f"[decide] step {s.step} {s.criterion}: {s.before} -> {s.after} candidates", file=sys.stderr)
-        print(f"[decide] selected {sel.summary()}", file=sys.stderr)
-        parts.append(sel.evidence.assign(role="selected"))
-    if args.model:
-        parts.append(compare(tables, args.model, tie_rule=args.tie_rule, denominator=args.denominator).assign(role="given"))
-    out = pd.concat(parts, ignore_index=True)
-    out = deploy_criterion.annotate(out[["role"] + [c for c in out.columns if c != "role"]], deployment)
-    files.write_table(args.csv, out, command="decide")
-    return 0

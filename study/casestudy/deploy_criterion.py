@@ -98,29 +98,16 @@ def restrict(tables, fidelity: str | Path | pd.DataFrame, criterion: DeployCrite
     return dataclasses.replace(tables, ix=narrow(tables.ix), x=narrow(tables.x), label=label), info
 
 
-# --- the decide CLI's hook ----------------------------------------------------------------------------------
-
-def add_arguments(p) -> None:
-    p.add_argument("--deploy-format", metavar="FORMAT", help="only members deployable in FORMAT are candidates "
-                   "(needs --fidelity; e.g. litert_dynamic_int8, tfjs_graph_model_node)")
-    p.add_argument("--min-agreement", type=float, default=1.0, metavar="P",
-                   help="with --deploy-format: least top-1 agreement on the test split (default 1.0 = faithful)")
-    p.add_argument("--fidelity", metavar="FILE", help="the per-member fidelity table (deploy --sweep DIR --csv FILE)")
-    p.add_argument("--calibrated-tolerance", action="store_true",
-                   help="with --deploy-format: 'faithful' at K x the reference's own noise floor instead of "
-                        "rtol = atol = 1e-3 (the table's calibrated_status)")
-
-
-def apply(args, tables):
-    """(tables narrowed by the criterion, its per-member rows) or (tables, None) without --deploy-format."""
-    if not args.deploy_format:
-        if args.fidelity:
+def apply(tables, deploy_format: str | None = None, fidelity: str | Path | pd.DataFrame | None = None,
+          min_agreement: float = 1.0, calibrated: bool = False):
+    """(tables narrowed by the criterion, its per-member rows) or (tables, None) without a `deploy_format`."""
+    if not deploy_format:
+        if fidelity is not None:
             raise StudyError("--fidelity without --deploy-format: name the format the member must stay faithful in")
         return tables, None
-    if not args.fidelity:
+    if fidelity is None:
         raise StudyError("--deploy-format needs --fidelity FILE (make it with `python -m study deploy --sweep DIR --csv FILE`)")
-    return restrict(tables, args.fidelity, DeployCriterion(args.deploy_format, args.min_agreement,
-                                                           getattr(args, "calibrated_tolerance", False)))
+    return restrict(tables, fidelity, DeployCriterion(deploy_format, min_agreement, calibrated))
 
 
 def annotate(evidence: pd.DataFrame, info: pd.DataFrame | None) -> pd.DataFrame:

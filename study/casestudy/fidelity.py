@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
-from study.errors import Skipped, StudyError, exit_code
+from study.errors import Skipped, StudyError
 
 CODE_VERSION = 2  # bump when a measurement or its judgement changes: every recorded row is then recomputed
 RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
@@ -477,15 +477,3 @@ def _localise_rows(jobs: Sequence[MemberJob], rows: dict[tuple[str, str], dict[s
                 print(f"[deploy --sweep] localised {row['member']:24s} {row['format']:26s} "
                       f"{row.get('failure_class', '')}: {row.get('first_divergence', '')[:60]}",
                       file=sys.stderr, flush=True)
-
-
-def cli(args) -> int:
-    settings = Settings.of(args.profile, getattr(args, "localise", None))
-    df = run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=args.profile,
-                      browser_members=args.browser_members, settings=settings, progress=True)
-    files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
-                      command="deploy --sweep")
-    if args.csv not in (None, "-"):  # the per-layer curves of the localised rows, beside the table
-        layers = Path(args.csv).with_name(f"{Path(args.csv).stem}_layers.csv")
-        files.write_csv(layers, layer_curves(Path(df.attrs["layers"]).parent, df))
-    return exit_code(int(df["status"].isin(CRASHED).sum()))

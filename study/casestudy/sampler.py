@@ -2,7 +2,7 @@
 
 The paper runs a "stats function" in Python process 1 while process 2 trains; every 5 s (1 s when testing)
 it notes a timestamp, CPU % and memory %, and the phase it is in (cool-down before, running, cool-down
-after). Ours does the same with `psutil` in its own process (`python -m study.casestudy.sampler`) and adds what the
+after). Ours does the same with `psutil` in its own process (`python -m study.casestudy.sampler SPEC`) and adds what the
 paper's could not tell apart: the CPU and resident memory of the *trainee's process tree* (children
 included), and GPU utilisation / memory through NVML when there is a GPU (empty columns otherwise).
 
@@ -35,8 +35,8 @@ silently reported.
 """
 from __future__ import annotations
 
-import argparse
 import csv
+import json
 import math
 import os
 import select
@@ -226,7 +226,7 @@ def _commands(fd: int):
     return read
 
 
-def _serve(interval: float, out: Path, phase: str, pids: list[int], gpu: bool,
+def serve(interval: float, out: Path, phase: str, pids: list[int], gpu: bool,
            stall: tuple[int, float] | None = None) -> int:
     """The sampler's loop. `stall=(n, seconds)` delays the n-th sample's probe (fault injection for tests)."""
     probe = Probe(pids, gpu=gpu)
@@ -271,25 +271,6 @@ def _serve(interval: float, out: Path, phase: str, pids: list[int], gpu: bool,
             print(f"sample {n} {phase} {in_phase}", flush=True)
 
 
-def _main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.casestudy.sampler", description=__doc__.splitlines()[0])
-    ap.add_argument("--interval", type=float, default=PAPER.test_interval_s)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--phase", default="running")
-    ap.add_argument("--pids", type=int, nargs="*", default=[])
-    ap.add_argument("--no-gpu", action="store_true")
-    ap.add_argument("--stall", default=None, help=argparse.SUPPRESS)  # "N:SECONDS", fault injection for tests
-    args = ap.parse_args(argv)
-    stall = None
-    if args.stall:
-        n, seconds = args.stall.split(":")
-        stall = (int(n), float(seconds))
-    try:
-        return _serve(args.interval, args.out, args.phase, args.pids, gpu=not args.no_gpu, stall=stall)
-    except (KeyboardInterrupt, BrokenPipeError):
-        return 0  # the driver went away: exit quietly
-
-
 # --- The driver side --------------------------------------------------------------------------------
 
 class Sampler:
@@ -321,12 +302,10 @@ class Sampler:
             raise SamplerError("this Sampler was already started; create a new one per run")
         pids = [pids] if isinstance(pids, int) else list(pids or [])
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "study.casestudy.sampler", "--interval", str(self.interval), "--out", str(self.out),
-               "--phase", phase, "--pids", *map(str, pids)]
-        if not self.gpu:
-            cmd.append("--no-gpu")
-        if self.stall:
-            cmd += ["--stall", f"{self.stall[0]}:{self.stall[1]}"]
+        # the process's whole configuration as one JSON argument (an internal protocol, not a command line)
+        spec = {"interval": self.interval, "out": str(self.out), "phase": phase, "pids": pids, "gpu": bool(self.gpu),
+                "stall": list(self.stall) if self.stall else None}
+        cmd = [sys.executable, "-m", "study.casestudy.sampler", json.dumps(spec)]
         self.phase = phase
         from study.runtime.processes import child_env, popen
 
@@ -490,5 +469,10 @@ def read_samples(path: str | Path):
     return df.reset_index(drop=True)
 
 
-if __name__ == "__main__":
-    raise SystemExit(_main())
+if __name__ == "__main__":  # the Sampler process: python -m study.casestudy.sampler SPEC_JSON (see Sampler.start)
+    config = json.loads(sys.argv[1])
+    try:
+        raise SystemExit(serve(config["interval"], Path(config["out"]), config["phase"], config["pids"],
+                               gpu=config["gpu"], stall=tuple(config["stall"]) if config["stall"] else None))
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise SystemExit(0)  # the driver went away: exit quietly

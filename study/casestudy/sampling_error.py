@@ -168,3 +168,126 @@ def integrated_cpu_seconds(samples: pd.DataFrame, column: str = "tree_cpu", core
     dt = formula1.intervals(samples).to_numpy(float)
     keep = samples["phase"].isin(phases).to_numpy() if phases else np.ones(len(samples), bool)
     return float(np.sum(values[keep] / 100.0 * cores * dt[keep]))
+
+
+# --- several runs: the table, the model the audit uses, the figure ------------------------------------------------
+SCALED = ("delta_cpu", "delta_mem", "delta_cpu_tree", "delta_mem_tree")  # Formula 1 deltas: error × run length
+
+
+def error_table(errors: pd.DataFrame) -> pd.DataFrame:
+    """`error_summary` per interval and quantity over every run in `errors` (column `run` names a run), plus the
+    runs measured, how many were shorter than the interval (`runs_shorter`: their coarse trace has at most one
+    running sample), the 95th percentile of |error| (`p95_abs`) and, for Formula 1's deltas, `p95_abs_x_run_s`: the 95th percentile of |error| × the run's
+    length, the constant of the error model `ErrorModel` (a delta's error comes from the windows that straddle a
+    phase boundary, whose weight is one interval over the run's length)."""
+    if errors.empty:
+        return pd.DataFrame(columns=["interval_s", "quantity", "runs", "runs_shorter", "offsets", "invalid",
+                                     "run_s_min", "run_s_max", "mean", "sd", "p05", "p50", "p95", "max_abs",
+                                     "max_abs_rel", "p95_abs", "p95_abs_x_run_s"])
+    summary = error_summary(errors)
+    run = errors["run"] if "run" in errors.columns else pd.Series(0, index=errors.index)
+    rows = []
+    for (interval, quantity), g in errors.groupby(["interval_s", "quantity"], sort=True):
+        lengths = g.assign(run=run.loc[g.index]).groupby("run")["run_s"].first()
+        scaled = (g["error"].abs() * g["run_s"]).dropna()
+        rows.append({"interval_s": interval, "quantity": quantity, "runs": len(lengths),
+                     "runs_shorter": int((lengths < interval).sum()), "p95_abs": g["error"].abs().quantile(0.95),
+                     "p95_abs_x_run_s": float(scaled.quantile(0.95)) if quantity in SCALED and len(scaled) else math.nan})
+    extra = pd.DataFrame(rows)
+    out = extra.merge(summary, on=["interval_s", "quantity"])
+    first = ["interval_s", "quantity", "runs", "runs_shorter"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """How far a coarse sampler at `interval_s` can be from the truth, at a run length: for Formula 1's deltas
+    `scaled[q] / run_s` (the 95th percentile of |error| × run length over the measured runs), for elapse the 95th
+    percentile of |error| whatever the length (a coarse sampler's elapse is off by less than one interval)."""
+
+    interval_s: float
+    scaled: Mapping[str, float]
+    absolute: Mapping[str, float]
+    runs: int
+
+    def bound(self, quantity: str, run_s: float) -> float:
+        """The sampling error of `quantity` (delta_cpu, delta_mem, elapse_s, ...) for a run of `run_s` seconds;
+        NaN when it was not measured. A run shorter than the interval counts as one interval long."""
+        if quantity in self.absolute:
+            return float(self.absolute[quantity])
+        if quantity in self.scaled and run_s == run_s:
+            return float(self.scaled[quantity]) / max(float(run_s), self.interval_s)
+        return math.nan
+
+    def label(self) -> str:
+        return f"sampling error at {self.interval_s:g} s measured on {self.runs} runs"
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, interval_s: float = 5.0) -> ErrorModel | None:
+        """The model of `interval_s` from an `error_table` (e.g. notebook 04's `sampling_error`); None when the table
+        has no valid error at that interval."""
+        need = {"interval_s", "quantity", "runs", "p95_abs", "p95_abs_x_run_s"}
+        if need - set(table.columns):
+            raise StudyError(f"a sampling-error table lacks column(s) {', '.join(sorted(need - set(table.columns)))}; "
+                             "write it with sampling_error.error_table")
+        part = table[np.isclose(pd.to_numeric(table["interval_s"], errors="coerce"), interval_s)]
+        scaled = {str(r.quantity): float(r.p95_abs_x_run_s) for r in part.itertuples()
+                  if str(r.quantity) in SCALED and r.p95_abs_x_run_s == r.p95_abs_x_run_s}
+        absolute = {ELAPSE: float(r.p95_abs) for r in part.itertuples() if r.quantity == ELAPSE and r.p95_abs == r.p95_abs}
+        if not scaled and not absolute:
+            return None
+        return cls(float(interval_s), scaled, absolute, int(part["runs"].max()))
+
+
+LABELS = {"delta_cpu": "ΔCPU error (pp)", "delta_mem": "ΔMEM error (pp)", ELAPSE: "elapse error (s)"}
+
+
+def error_figure(errors: pd.DataFrame, quantities: Sequence[str] = ("delta_cpu", "delta_mem", ELAPSE)):
+    """The error of each coarse interval against the fine trace, one panel per quantity: every run and phase
+    offset as a point (jittered), the median as a bar (the offsets with no value are counted in `error_table`)."""
+    from matplotlib.ticker import MaxNLocator
+
+    from study import plots
+
+    intervals = sorted(errors["interval_s"].unique()) if len(errors) else list(INTERVALS_S)
+    fig, axes = plots.figure("full", height=2.4, ncols=len(quantities), layout="constrained")
+    rng = np.random.default_rng(0)
+    for ax, q in zip(np.atleast_1d(axes), quantities):
+        part = errors[errors["quantity"] == q]
+        ticks = []
+        for i, interval in enumerate(intervals):
+            g = part[part["interval_s"] == interval]
+            e = g["error"].dropna().to_numpy(float)
+            if len(e):
+                ax.scatter(i + rng.uniform(-0.25, 0.25, len(e)), e, s=3, alpha=0.35, lw=0,
+                           color=plots.SOURCE_COLORS["reproduced"])
+                ax.hlines(np.median(e), i - 0.3, i + 0.3, color="black", lw=1.2)
+            ticks.append(f"{interval:g} s")
+        ax.axhline(0, color="0.6", lw=0.6, zorder=0)
+        ax.set_xticks(range(len(intervals)), ticks)
+        ax.set_xlim(-0.6, len(intervals) - 0.4)
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        ax.set_title(LABELS.get(q, q))
+        ax.set_xlabel("sampling interval")
+    return fig
+
+
+def model_input(given, profile: str | None = None, interval_s: float = 5.0) -> tuple[ErrorModel | None, list]:
+    """The sampling-error model a notebook is given: notebook 04's table "04:sampling_error" (resolved through
+    results/manifest.json for `profile`), an `error_table` CSV, or ""/None: none. Returns the model at `interval_s`
+    (None when not measured there) and the files read (a report's inputs)."""
+    from pathlib import Path
+
+    if not given:
+        return None, []
+    from study.report import INPUT_REF, notebook_output
+
+    if isinstance(given, str) and INPUT_REF.fullmatch(given.strip()):
+        if profile is None:
+            raise StudyError(f"the notebook input {given!r} needs the profile it was made with")
+        path = notebook_output(given, profile).path
+    else:
+        path = Path(given)
+    if not path.is_file():
+        raise StudyError(f"sampling-error table {path} does not exist; pass notebook 04's '04:sampling_error'")
+    return ErrorModel.from_table(pd.read_csv(path), interval_s), [path]

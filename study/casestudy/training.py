@@ -383,6 +383,8 @@ def _worker_main(spec_path: str) -> int:
     processes.quiet_tensorflow()
     spec = WorkerSpec(**json.loads(Path(spec_path).read_text()))
     result = train_member(spec)
+    t = os.times()  # the kernel's CPU time of this worker (and any children it waited for), to check the Sampler's
+    result["cpu_s"] = t.user + t.system + t.children_user + t.children_system  # integral of its process tree
     files.write_text(Path(spec.out) / "result.json", json.dumps(result, indent=2, default=str) + "\n")
     return 0
 

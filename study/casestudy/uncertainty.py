@@ -17,7 +17,6 @@ Every resample comes from `numpy.random.default_rng(seed)`: the same seed gives 
 """
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from study import paper
-from study.casestudy import decision, deploy_criterion
+from study.casestudy import decision
 from study.errors import StudyError
 
 LEVEL = 0.95
@@ -295,6 +294,39 @@ class NoiseModel:
         return cls({k: float(r.cv) for k, r in rows.items()}, default, source, evidence)
 
 
+def noise_model_input(given: str | Path | None, profile: str | None = None) -> tuple[NoiseModel, list[Path]]:
+    """The noise model a notebook is given: another notebook's output "NN:name" (e.g. "04:noise_model", resolved
+    through results/manifest.json for `profile`: missing or of another profile is one StudyError naming the
+    notebook to run), a CSV `NoiseModel.to_frame` wrote, or ""/None: the stated default. Returns the model and the
+    files it was read from (a report's inputs)."""
+    if not given:
+        return NoiseModel(), []
+    from study.report import INPUT_REF, notebook_output
+
+    if isinstance(given, str) and INPUT_REF.fullmatch(given.strip()):
+        if profile is None:
+            raise StudyError(f"the notebook input {given!r} needs the profile it was made with")
+        path = notebook_output(given, profile).path
+        source = f"{given} ({profile} profile)"
+    else:
+        path, source = Path(given), str(given)
+    if not path.is_file():
+        raise StudyError(f"noise model {path} does not exist; pass notebook 04's '04:noise_model' or a CSV "
+                         "NoiseModel.to_frame() wrote")
+    return NoiseModel.from_frame(pd.read_csv(path), source=f"the noise model of {source}"), [path]
+
+
+def noise_reading(noise: NoiseModel, keys: Sequence[str]) -> str:
+    """Which noise model judged single readings of `keys`: one clause per key, its label."""
+    measured = [k for k in keys if k in noise.evidence]
+    assumed = [k for k in keys if k not in noise.evidence]
+    parts = [f"{k} {noise.label(k)}" for k in measured]
+    if assumed:
+        parts.append(f"{', '.join(assumed)} {noise.label(assumed[0])}" if len({noise.cv_of(k) for k in assumed}) == 1
+                     else "; ".join(f"{k} {noise.label(k)}" for k in assumed))
+    return "Single readings were judged by " + "; ".join(parts) + f" (source: {noise.source})."
+
+
 # --- resampling and decision stability -----------------------------------------------------------
 
 @dataclass
@@ -521,52 +553,3 @@ def separability(tables_with_intervals: pd.DataFrame, reference: str, column: st
                         "difference": df[column].to_numpy() - ref[column], "diff_lo": lo, "diff_hi": hi})
     out["separable"] = (out["diff_lo"] > 0) | (out["diff_hi"] < 0)
     return out[out["model"] != reference].reset_index(drop=True)
-
-
-# --- CLI: `decide --bootstrap N` ------------------------------------------------------------------
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the decision-stability options to `decide` (registered before this module, see study.cli)."""
-    p = sub.choices.get("decide")
-    if p is None:
-        raise RuntimeError("study.casestudy.uncertainty registers after study.casestudy.decision (study.cli.SUBCOMMANDS)")
-    g = p.add_argument_group("decision stability (resample and re-apply the priority order)")
-    g.add_argument("--bootstrap", type=int, metavar="N", help="resample N times; --csv then gets each member's "
-                   "selection frequency instead of the evidence")
-    g.add_argument("--seed", type=int, default=0, help="seed of every resample (default 0): same seed, same frequencies")
-    g.add_argument("--sweep", metavar="DIR", help="sweep folder with runs/ (repeats) and predictions/ (per-image); "
-                   "default: the folder of --table-ix")
-    g.add_argument("--noise-cv", type=float, metavar="CV", help=f"relative noise of a single resource reading "
-                   f"(default: our repeats' coefficient of variation where --sweep has repeats, else {DEFAULT_CV:g})")
-    plain = p.get_default("func")
-    p.set_defaults(func=lambda args: _decide_bootstrap(args) if args.bootstrap is not None else plain(args))
-
-
-def _decide_bootstrap(args: argparse.Namespace) -> int:
-    import sys
-
-    from study import files
-
-    if args.model:
-        raise StudyError("--bootstrap reports selection frequencies of a priority order; drop --model "
-                         "(or run decide --model without --bootstrap for its evidence)")
-    if args.table_ix or args.table_x:
-        tables = decision.CaseStudyTables.from_files(args.table_ix, args.table_x, backend=args.backend)
-    else:
-        tables = decision.CaseStudyTables.paper()
-    tables, deployment = deploy_criterion.apply(args, tables)  # resample only the members the criterion keeps
-    if deployment is not None:
-        print(f"[decide] deployment criterion {args.deploy_format} (top-1 agreement >= {args.min_agreement:g}): "
-              f"{len(tables.models)} candidate(s): {', '.join(tables.models)}", file=sys.stderr)
-    repeats, predictions, note = sweep_evidence(tables, args.sweep)
-    print(f"[decide] {note}", file=sys.stderr)
-    noise = NoiseModel.from_repeats(repeats)
-    if args.noise_cv is not None:
-        noise = NoiseModel(default_cv=args.noise_cv, source=f"--noise-cv {args.noise_cv:g} for every single-run resource")
-    priority = args.priority or ["max:accuracy"]
-    freq = stability(tables, {"given": priority}, n_resamples=args.bootstrap, seed=args.seed, tie_rule=args.tie_rule,
-                     noise=noise, repeats=repeats, predictions=predictions)
-    print(f"[decide] {freq.attrs['resampling'].describe()}", file=sys.stderr)
-    print(f"[decide] {robustness(freq)}", file=sys.stderr)
-    files.write_table(args.csv, deploy_criterion.annotate(freq, deployment), what="members", command="decide")
-    return 0

@@ -1,7 +1,10 @@
-"""`python -m study`: the command line mirrors the library, one subcommand per capability.
+"""`python -m study`: the command line, apart from the library, one subcommand per capability.
 
-Each module in SUBCOMMANDS has `register(subparsers)` which adds its parser and sets `func`.
-Those modules keep heavy imports (TensorFlow, torch) inside functions so `--help` stays fast.
+Each module in SUBCOMMANDS (one per command or group, in this package) has `register(subparsers)` which adds its
+parser and sets `func`, a thin handler: parse, call the library, print, return the exit code. Library modules
+import no argparse and take plain parameters (tests/test_architecture.py). These modules import the library at
+module level (it imports nothing heavy at import time); TensorFlow, torch and Ray stay inside the library's
+functions, so `--help` stays fast.
 Everywhere: results on stdout, progress on stderr; exit 0 all ok, 1 some runs failed (results written all the
 same), 2 bad input (study.errors.EXIT_*).
 """
@@ -15,25 +18,22 @@ import warnings
 
 from study.errors import EXIT_BAD_INPUT, StudyError
 
-SUBCOMMANDS = [
-    "study.commands",  # reproduce, paper, check
-    "study.casestudy.dataset",  # data synth, data split (Section VII-B, Table XI)
-    "study.assets",  # zoo list, zoo build (the 38 MobileNets + EfficientNet-Lite)
-    "study.casestudy.finetune",  # finetune (Section VII-E, Table IX)
-    "study.casestudy.cluster",  # cluster (a Ray cluster on loopback for `finetune --executor ray`)
-    "study.casestudy.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
-    "study.zoos.catalog",  # catalog build / ship (model-zoo pages -> tidy tables, data/zoo/)
-    "study.zoos.families",  # families (RQ2, Tables I-III)
-    "study.zoos.versions",  # versions (RQ3 Tables VI/VIII, format transitions, deployment variants)
-    "study.casestudy.decision",  # decide (Sections VII-G, VII-I)
-    "study.casestudy.uncertainty",  # decide --bootstrap N (decision stability; after decision, whose parser it extends)
-    "study.audit",  # audit-paper (every numeric claim against the paper's own tables)
-    "study.releases.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
-    "study.releases.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
-    "study.releases.product",  # product (the simple product released: a page a person uses, its published versions)
+SUBCOMMANDS = [  # one module of this package per command or group, in the order `--help` lists them
+    "study.cli.reproduce",  # reproduce, paper, check
+    "study.cli.data",  # data synth, data split (Section VII-B, Table XI)
+    "study.cli.zoo",  # zoo list, zoo build, zoo fetch (the 38 MobileNets + EfficientNet-Lite)
+    "study.cli.finetune",  # finetune (Section VII-E, Table IX)
+    "study.cli.cluster",  # cluster (a Ray cluster on loopback for `finetune --executor ray`)
+    "study.cli.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
+    "study.cli.zoos",  # catalog build / ship, families (RQ2, Tables I-III), versions (RQ3 Tables VI/VIII)
+    "study.cli.decide",  # decide (Sections VII-G, VII-I; --deploy-format, --bootstrap N: decision stability)
+    "study.cli.audit",  # audit-paper (every numeric claim against the paper's own tables)
+    "study.cli.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)
+    "study.cli.version_diff",  # version-diff (RQ3: what changed between two asset versions, Section VII-H)
+    "study.cli.product",  # product (the simple product released: a page a person uses, its published versions)
     "study.cli.deploy",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
-    "study.draft",  # draft (the paper draft: paper/ -> paper/build/draft.pdf from results/ and figures/)
-    "study.compare",  # compare (two results folders: which numbers moved beyond noise, which verdicts flipped)
+    "study.cli.draft",  # draft (the paper draft: paper/ -> paper/build/draft.pdf from results/ and figures/)
+    "study.cli.compare",  # compare (two results folders: which numbers moved beyond noise, which verdicts flipped)
 ]
 
 

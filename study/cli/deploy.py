@@ -3,8 +3,10 @@ fine-tuned member of a sweep (`study.casestudy.fidelity`)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from study import files
+from study.casestudy import fidelity
 from study.deployment import matrix
 from study.errors import exit_code
 
@@ -32,10 +34,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cli(args: argparse.Namespace) -> int:
     if args.sweep:
-        from study.casestudy.fidelity import cli  # per member of a sweep: the case study's harness
-
-        return cli(args)
+        return _sweep(args)
     df = matrix.run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
                     progress=True)
     files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")
     return exit_code(int(matrix.failed(df).sum()))
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Per member of a sweep (the case study's harness): the table, and beside it the localised rows' per-layer curves."""
+    settings = fidelity.Settings.of(args.profile, args.localise)
+    df = fidelity.run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=args.profile,
+                               browser_members=args.browser_members, settings=settings, progress=True)
+    files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
+                      command="deploy --sweep")
+    if args.csv not in (None, "-"):
+        layers = Path(args.csv).with_name(f"{Path(args.csv).stem}_layers.csv")
+        files.write_csv(layers, fidelity.layer_curves(Path(df.attrs["layers"]).parent, df))
+    return exit_code(int(df["status"].isin(fidelity.CRASHED).sum()))

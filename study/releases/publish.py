@@ -26,7 +26,6 @@ the sweep harness (`study.casestudy.finetune`, same data, seed and protocol) and
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -135,7 +134,7 @@ TF1_ONLY_NOTES: tuple[dict[str, str], ...] = (
 )
 
 
-def _tf1_only_notes() -> list[dict[str, str]]:
+def tf1_only_notes() -> list[dict[str, str]]:
     from study.paper import version_notes
 
     notes = version_notes().drop_duplicates("note_category").set_index("note_category")["version_note"]
@@ -379,7 +378,7 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
                       file=sys.stderr, flush=True)
         table = read_published(out)
         files.write_text(out / "versions.json", json.dumps(
-            {"member": member_.name, "versions": table["name"].tolist(), "not_published": _tf1_only_notes()},
+            {"member": member_.name, "versions": table["name"].tolist(), "not_published": tf1_only_notes()},
             indent=2) + "\n")
         step.finish()
     return table
@@ -405,7 +404,7 @@ def read_published(out: str | Path) -> pd.DataFrame:
 
 def not_published() -> pd.DataFrame:
     """The notes that only apply to TensorFlow 1, with the reason they are stated instead of implemented."""
-    return pd.DataFrame(_tf1_only_notes(), columns=["note_category", "note", "why"])
+    return pd.DataFrame(tf1_only_notes(), columns=["note_category", "note", "why"])
 
 
 def table_viii_beside(out: str | Path) -> pd.DataFrame:
@@ -513,22 +512,3 @@ def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):
         ax.set_visible(False)
     fig.suptitle(f"{member}: the same fine-tuning per published version ({profile})")
     return fig
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("publish", help="publish a zoo member's versions following the version notes (Table VIII)")
-    p.add_argument("--member", required=True, help="a TF zoo member or its TF Hub / Kaggle handle, e.g. mobilenet_v2_035_96")
-    p.add_argument("--out", required=True, type=Path, help="output folder: one folder per version")
-    p.add_argument("--versions", nargs="+", metavar="V", help="only these versions (e.g. v1 v3; default: all)")
-    p.add_argument("--force", action="store_true", help="republish versions that are already there")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    table = publish(args.member, args.out, args.versions, force=args.force)
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(table.drop(columns=["path", "note_category"]).to_string(index=False))
-    for note in _tf1_only_notes():
-        print(f"not published ({note['note_category']}, TF1 only): {note['note']}")
-    print(f"[publish] {len(table)} versions -> {args.out}", file=sys.stderr)
-    return 0

@@ -21,7 +21,6 @@ CLI: `python -m study version-diff A B [--json]`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -487,18 +486,3 @@ def diff_table(diffs: list[VersionDiff]) -> pd.DataFrame:
                      "output_rel_diff": d.outputs["relative_diff"], "verdict": d.verdict,
                      "also": ", ".join(d.changes[1:]), "redo": d.redo})
     return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------- CLI
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("version-diff", help="what changed between two asset versions (API, parameters, outputs)")
-    p.add_argument("a", help="the old version: a SavedModel folder or a TF zoo member (name or handle)")
-    p.add_argument("b", help="the new version: a SavedModel folder or a TF zoo member (name or handle)")
-    p.add_argument("--json", action="store_true", help="print the whole diff as JSON")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    d = diff(args.a, args.b)
-    print(json.dumps(d.to_dict(), indent=2, default=str) if args.json else d.summary())
-    return 0

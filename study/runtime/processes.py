@@ -190,7 +190,7 @@ def _die_with(parent: int):
     return preexec
 
 
-def register(pid: int, role: str) -> None:
+def log_pid(pid: int, role: str) -> None:
     """Append "PID ROLE" to $STUDY_PID_LOG (when set): every process a command started, for the fault tests."""
     log = os.environ.get("STUDY_PID_LOG")
     if log:
@@ -224,12 +224,12 @@ def popen(cmd: Sequence[str], *, role: str, group: bool = False, **kwargs: Any) 
     group = group or not main  # a thread may end before its child: then the guard does what PDEATHSIG would
     proc = subprocess.Popen(list(cmd), preexec_fn=_die_with(os.getpid()) if main else None, start_new_session=group,
                             **kwargs)
-    register(proc.pid, role)
+    log_pid(proc.pid, role)
     proc.guard = None  # type: ignore[attr-defined]
     if group:
         guard = subprocess.Popen([sys.executable, "-c", GUARD_CODE, str(proc.pid)], stdin=subprocess.PIPE,
                                  stdout=subprocess.DEVNULL, start_new_session=True)
-        register(guard.pid, f"{role}-guard")
+        log_pid(guard.pid, f"{role}-guard")
         proc.guard = guard  # type: ignore[attr-defined]
     return proc
 

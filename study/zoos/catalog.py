@@ -19,7 +19,6 @@ skipped; `strict=True` turns warnings into a `CatalogError`.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import html
 import os
@@ -301,45 +300,3 @@ def ship(out_dir: Path = ZOO_DATA) -> list[Path]:
             written.append(files.write_csv(path, cat[name], compression={"method": "gzip", "mtime": 0}))
         print(f"[catalog] {date} {cat.summary()}", file=sys.stderr)
     return written
-
-
-# --- CLI ---------------------------------------------------------------------------------------
-
-def add_snapshot_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--zoo", required=True, help=f"one of {', '.join(ZOOS)}")
-    p.add_argument("--snapshot", required=True, metavar="DIR", help="a snapshot folder of that zoo's pages")
-    p.add_argument("--first-seen", metavar="CSV", help="path,first_seen_date table (default: first-seen.csv "
-                                                      "next to the snapshot folder, if any)")
-    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="keep only what the zoo had on that date")
-    p.add_argument("--strict", action="store_true", help="malformed pages are an error (exit 2), not a warning")
-
-
-def build_from_args(args: argparse.Namespace) -> Catalog:
-    if args.zoo not in ZOOS:
-        raise CatalogError(f"unknown zoo {args.zoo!r}; valid: {', '.join(ZOOS)}")
-    first_seen = args.first_seen or defaultfirst_seen_dates(args.zoo, args.snapshot)
-    cat = build(args.zoo, args.snapshot, first_seen, args.as_of, args.strict)
-    for w in cat.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(f"[catalog] {cat.summary()}", file=sys.stderr)
-    return cat
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("catalog", help="model-zoo catalogs from the zoos' metadata pages")
-    csub = p.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
-    b = csub.add_parser("build", help="parse one snapshot folder into tidy CSV tables")
-    add_snapshot_args(b)
-    b.add_argument("--out", required=True, metavar="FILE",
-                   help="FILE.csv[.gz]: tfhub writes FILE_versions/_variants/_changelog, pytorch-hub "
-                        "FILE_pages/_members; '-' prints the main table")
-    b.set_defaults(func=_build)
-    s = csub.add_parser("ship", help="rebuild the shipped catalogs in data/zoo/ from ../shared/zoo-snapshots")
-    s.set_defaults(func=lambda args: (ship(), 0)[1])
-
-
-def _build(args: argparse.Namespace) -> int:
-    cat = build_from_args(args)
-    for path in write_catalog(cat, args.out):
-        print(path)
-    return 0

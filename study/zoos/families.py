@@ -18,16 +18,14 @@ normalisation, whole-word masking, ...).
 """
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
 
 from study.zoos import catalog as cat_mod
-from study import config, files
+from study import config
 from study.report import and_list
 from study.zoos.catalog import Catalog, CatalogError, slug
 
@@ -341,30 +339,6 @@ def derive_families(cat: Catalog, *, paper_rules: bool = False, annotations: pd.
     if cat.zoo == "tfhub":
         return group(tfhub_assets(cat, paper_rules=paper_rules), "tfhub")
     return group(pytorch_assets(cat, annotations), "pytorch-hub")
-
-
-# --- CLI -------------------------------------------------------------------------------------
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("families", help="group a zoo snapshot's assets into families (RQ2, Tables I-III)")
-    cat_mod.add_snapshot_args(p)
-    p.add_argument("--paper-rules", action="store_true",
-                   help="the paper's exclusion rule: leave out assets first released as TF2 SavedModels")
-    p.add_argument("--csv", required=True, metavar="FILE|-", help="families table (columns task, algorithm, "
-                   "training_data, members, differences, output_formats, ...); '-' for stdout")
-    p.add_argument("--members-csv", metavar="FILE", help="also write one row per member with its differences")
-    p.set_defaults(func=_families)
-
-
-def _families(args: argparse.Namespace) -> int:
-    cat = cat_mod.build_from_args(args)
-    fam = derive_families(cat, paper_rules=args.paper_rules)
-    files.write_table(args.csv, fam.families, what="families", command="families")
-    if args.members_csv:
-        print(files.write_csv(args.members_csv, fam.members))
-    print(f"[families] {len(fam.families)} families, {int(fam.families['members'].sum())} members",
-          file=sys.stderr)
-    return 0
 
 
 # --- beside the paper (Tables I-III) ---------------------------------------------------------

@@ -10,14 +10,11 @@
 """
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass
 
 import pandas as pd
 
-from study.zoos import catalog as cat_mod
-from study import files
 from study.report import and_list
 from study.zoos.catalog import Catalog
 
@@ -388,32 +385,6 @@ def draft_numbers(summary: pd.DataFrame, table_viii: pd.DataFrame) -> dict[str, 
         "rq3_viii_rows": (len(table_viii), "Table VIII rows"),
         "rq3_viii_rows_match": (int((table_viii["verdict"] == "match").sum()), "Table VIII rows that match"),
     }
-
-
-# --- CLI -------------------------------------------------------------------------------------------
-
-TABLES = ("table-vi", "notes", "transitions", "variants")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("versions", help="version statistics, note categories, format transitions, "
-                                        "deployment variants (RQ3, RQ1) of a TF Hub snapshot")
-    cat_mod.add_snapshot_args(p)
-    p.add_argument("--table", choices=TABLES, default="table-vi", help="which table (default: table-vi)")
-    p.add_argument("--csv", default="-", metavar="FILE|-", help="where to write it (default: stdout)")
-    p.set_defaults(func=_versions)
-
-
-def _versions(args: argparse.Namespace) -> int:
-    if args.zoo != "tfhub":
-        raise cat_mod.CatalogError("only TF Hub keeps versions and version notes; use --zoo tfhub")
-    cat = cat_mod.build_from_args(args)
-    df = {"table-vi": lambda: derive_version_statistics(cat),
-          "notes": lambda: classified_notes(cat),
-          "transitions": lambda: format_transitions(cat),
-          "variants": lambda: variant_coverage(cat)}[args.table]()
-    files.write_table(args.csv, df, command="versions")
-    return 0
 
 
 # --- figures ----------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import cli
 from study import assets
 from study.config import ZOO_SNAPSHOTS
 from study.errors import StudyError
@@ -176,13 +175,3 @@ def test_efficientnet_lite_loads_real_imagenet_weights_strictly():
         logits = net.eval()((x * 255 - assets.LITE_MEAN) / assets.LITE_STD)
     assert 281 <= int(logits.argmax()) <= 285
     assert assets.EfficientNetLiteFeatures is type(module)
-
-
-def test_cli_lists_every_member(capsys):
-    assert cli.main(["zoo", "list"]) == 0
-    out = capsys.readouterr().out
-    assert "41 members (38 TF Hub MobileNets, 3 EfficientNet-Lite" in out
-    assert "google/imagenet/mobilenet_v2_140_224/feature_vector" in out
-    assert cli.main(["zoo", "list", "--profile", "smoke"]) == 0
-    assert "2 members" in capsys.readouterr().out
-    assert cli.main(["zoo", "build", "--members", "resnet_50"]) == 2

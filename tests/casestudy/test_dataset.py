@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from study import cli, config
+from study import config
 from study.casestudy import dataset
 from study.assets.flowers import SYNTH_SPECS, synth_flowers
 from study.runtime.images import load_images
@@ -200,16 +199,3 @@ def test_load_split_profiles(tmp_path, monkeypatch, flowers):
     assert dataset.load_split("paper").counts()["total"].sum() == 100
     with pytest.raises(StudyError, match="valid profiles"):
         dataset.load_split("nope")
-
-
-def test_cli_synth_and_split(tmp_path, capsys):
-    # 10 per class: fewer would be a "tiny class" DatasetWarning (dataset.TINY_CLASS)
-    assert cli.main(["data", "synth", "--out", str(tmp_path / "s"), "--per-class", "10", "--size", "32"]) == 0
-    assert len(list((tmp_path / "s").rglob("*.jpg"))) == 50
-    assert cli.main(["data", "split", "--src", str(tmp_path / "s"), "--out", str(tmp_path / "o")]) == 0
-    out = capsys.readouterr().out
-    assert "daisy" in out and (tmp_path / "o" / "split.csv").exists() and (tmp_path / "o" / "table_xi.csv").exists()
-    assert cli.main(["data", "split", "--src", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a clean, balanced folder raises no DatasetWarning
-        dataset.split_dataset(tmp_path / "s")

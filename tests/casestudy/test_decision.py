@@ -1,16 +1,12 @@
 """Decision analysis: tie rules, Pareto fronts and priority-ordered selection, on hand-made and the paper's tables."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from study.casestudy import decision, figures
-from study.cli import main
 from study.casestudy.decision import CaseStudyTables, Criterion, pareto_front, select, uses_less_than
 from study.errors import StudyError
 from study.report import notebook_output
@@ -206,33 +202,6 @@ def test_bad_priorities(item, match):
 def test_criterion_parsing():
     assert Criterion.parse("accuracy >= 0.62") == Criterion("accuracy >= 0.62", "constraint", "accuracy", ">=", 0.62)
     assert Criterion.parse("min:inference").kind == "min"
-
-
-# --- CLI ------------------------------------------------------------------------------------------
-
-def test_decide_cli_on_files(tmp_path, capsys):
-    ix, x, out = tmp_path / "table_ix.csv", tmp_path / "table_x.csv", tmp_path / "decision.csv"
-    table_ix().to_csv(ix, index=False)
-    table_x().to_csv(x, index=False)
-    assert main(["decide", "--table-ix", str(ix), "--table-x", str(x), "--model", "b",
-                 "--priority", "accuracy>=0.6", "min:inference", "--csv", str(out)]) == 0
-    df = pd.read_csv(out)
-    assert set(df["role"]) == {"selected", "given"}
-    assert (df[df["role"] == "given"]["model"] == "b").all()
-    assert "selected" in capsys.readouterr().err
-
-
-def test_decide_cli_errors_are_one_line(tmp_path, capsys):
-    x = tmp_path / "table_x.csv"
-    table_x().drop(columns=["memory"]).to_csv(x, index=False)
-    assert main(["decide", "--table-x", str(x), "--csv", "-"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "memory" in err and len(err.strip().splitlines()) == 1
-
-
-def test_decide_and_audit_are_subcommands():
-    out = subprocess.run([sys.executable, "-m", "study", "--help"], capture_output=True, text=True, timeout=120)
-    assert "decide" in out.stdout and "audit-paper" in out.stdout
 
 
 # --- our sweep's tables -----------------------------------------------------------------------------

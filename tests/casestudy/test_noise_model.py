@@ -60,3 +60,93 @@ def test_a_saved_noise_model_reads_back_the_same():
     assert [back.label(k) for k in frame["resource"]] == frame["label"].tolist()
     with pytest.raises(StudyError, match="lacks column"):
         uncertainty.NoiseModel.from_frame(frame.drop(columns="cv_lo"))
+
+
+# --- the profile's repeated runs (study.casestudy.noise_runs) ------------------------------------------------
+
+def test_the_embedded_profile_repeats_a_spread_of_members_and_smoke_stays_small():
+    from study import assets
+    from study.casestudy import noise_runs
+
+    embedded, smoke = noise_runs.PLANS["embedded"], noise_runs.PLANS["smoke"]
+    assert len(embedded.members) >= 3 and embedded.repeats >= 3
+    zoo = [m.name for m in assets.members("embedded")]
+    assert set(embedded.members) <= set(zoo)
+    widths = sorted(int(m.split("_")[2]) * int(m.split("_")[3]) ** 2 for m in embedded.members)
+    assert widths[0] < widths[1] < widths[2]  # across the size range (width × input pixels)
+    assert len(smoke.members) * smoke.repeats <= 4 and set(smoke.members) <= {m.name for m in assets.members("smoke")}
+    assert embedded.cooldown_samples * embedded.interval >= 10.0  # every interval up to 10 s has cool-down samples
+    assert noise_runs.PLANS["paper"] is None
+    assert noise_runs.default_out("smoke").name == "smoke-repeats"
+
+
+def fake_sweep(out, runs: dict[str, list[float]], cpu_s: float | None = None):
+    """A sweep folder of ok runs (records + samples/<member>.csv) whose delta_cpu per repeat is given."""
+    import json
+
+    from tests.casestudy.test_sampling_error import trace
+
+    parts = {}
+    for member, values in runs.items():
+        for r, value in enumerate(values):
+            rec = {"member": member, "repeat": r, "status": "ok", "elapse_s": 60.0 + r, "delta_cpu": value,
+                   "delta_mem": 1.0 + r / 10, "accuracy": 0.5, "config": {"profile": "smoke"},
+                   "worker": {"cpu_s": cpu_s} if cpu_s is not None else {}}
+            path = out / "runs" / member / f"r{r}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(rec))
+            t = trace(before=30, run=100, after=30).assign(tree_cpu=lambda d: d["cpu"] / 2)
+            parts.setdefault(member, []).append(t.assign(repeat=r))
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    for member, frames in parts.items():
+        pd.concat(frames).to_csv(out / "samples" / f"{member}.csv", index=False)
+
+
+def test_noise_and_sampling_error_from_a_sweep_folder(tmp_path):
+    from study.casestudy import noise_runs, sampling_error
+
+    fake_sweep(tmp_path, {"a": [50.0, 55.0, 45.0], "b": [20.0, 22.0, 18.0], "c": [10.0, 10.5, 9.5]}, cpu_s=2.0)
+    repeats = uncertainty.sweep_repeats(tmp_path)
+    noise = uncertainty.NoiseModel.from_repeats(repeats)
+    assert noise.evidence["ix.delta_cpu"].runs == 9 and noise.cv_of("ix.delta_cpu") == pytest.approx(0.1)
+    reading = noise_runs.noise_reading(noise, repeats)
+    assert "measured from 9 runs of 3 members" in reading and "delta_cpu measured: cv 10%" in reading
+    errors = noise_runs.sampling_errors(tmp_path, intervals=(1.0, 5.0))
+    assert set(errors["run"]) == {f"{m}/r{r}" for m in "abc" for r in range(3)}
+    table = sampling_error.error_table(errors)
+    assert (table["runs"] == 9).all()
+    check = noise_runs.cpu_check(tmp_path)
+    # the trace's tree burns half a core for 4 of every 10 fine samples over 10 s of running: 2 CPU-seconds on the
+    # Sampler's all-cores scale times the cores
+    import psutil
+
+    assert check["integrated_cpu_s"].iloc[0] == pytest.approx(0.5 * 0.4 * 10 * psutil.cpu_count())
+    assert check["ratio"].iloc[0] == pytest.approx(check["integrated_cpu_s"].iloc[0] / 2.0)
+    text = noise_runs.sampling_reading(table, check)
+    assert "From 9 runs" in text and "kernel" in text
+    no_kernel = noise_runs.cpu_check(tmp_path.parent / "none")
+    assert no_kernel.empty
+
+
+def test_without_repeats_the_reading_says_the_default_judges():
+    from study.casestudy import noise_runs
+
+    noise = uncertainty.NoiseModel.from_repeats(None)
+    assert "stated default (assumed: cv 10%)" in noise_runs.noise_reading(noise, None)
+
+
+def test_a_notebook_takes_notebook_04s_noise_model_as_a_named_input(outdirs):
+    from study.report import Report
+
+    assert uncertainty.noise_model_input("", "smoke")[0].label("ix.delta_cpu") == "assumed: cv 10%"
+    with pytest.raises(StudyError, match="run that notebook first"):
+        uncertainty.noise_model_input("04:noise_model", "smoke")
+    measured = uncertainty.NoiseModel.from_repeats(repeats({"delta_cpu": 0.05, "delta_mem": 0.05, "elapse": 0.05}))
+    Report("04_case_study_finetuning", {"profile": "smoke"}).table(measured.to_frame(), "noise_model")
+    got, inputs = uncertainty.noise_model_input("04:noise_model", "smoke")
+    assert got.label("ix.delta_cpu") == measured.label("ix.delta_cpu") and inputs[0].name == "noise_model.csv"
+    assert "04:noise_model (smoke profile)" in got.source
+    with pytest.raises(StudyError, match="profile"):
+        uncertainty.noise_model_input("04:noise_model", "embedded")
+    reading = uncertainty.noise_reading(got, ["ix.delta_cpu", "x.cpu", "x.memory"])
+    assert "ix.delta_cpu measured: cv" in reading and "x.cpu, x.memory assumed: cv 10%" in reading

@@ -159,3 +159,37 @@ def test_the_samplers_fine_trace_integrates_to_the_kernels_cpu_time_of_a_duty_cy
     fine = errors.set_index("quantity")["fine"]
     assert fine["delta_cpu_tree"].iloc[0] > 0 and errors["offset"].max() == step - 1
     assert errors.loc[errors["quantity"] == "elapse_s", "error"].abs().max() < 0.5 + 0.05
+
+
+# --- several runs: the table, the audit's error model, the figure, a sweep folder's runs ------------------------
+
+def test_error_table_counts_runs_shorter_than_an_interval_and_invalid_offsets():
+    runs = {"long": trace(), "short": trace(before=200, run=80, after=200)}  # 60 s and 8 s running
+    errors = pd.concat([sampling_error.sampling_errors(t).assign(run=name) for name, t in runs.items()],
+                       ignore_index=True)
+    table = sampling_error.error_table(errors).set_index(["interval_s", "quantity"])
+    assert (table["runs"] == 2).all()
+    assert table.loc[(10.0, "delta_cpu"), "runs_shorter"] == 1 and table.loc[(5.0, "delta_cpu"), "runs_shorter"] == 0
+    assert table.loc[(1.0, "delta_cpu"), "invalid"] == 0
+    # the model's constant is the 95th percentile of |error| × run length, over both runs and every offset
+    part = errors[(errors["interval_s"] == 5.0) & (errors["quantity"] == "delta_cpu")]
+    assert table.loc[(5.0, "delta_cpu"), "p95_abs_x_run_s"] == pytest.approx((part["error"].abs() * part["run_s"]).quantile(0.95))
+    model = sampling_error.ErrorModel.from_table(table.reset_index(), 5.0)
+    assert model.runs == 2 and model.interval_s == 5.0
+    assert model.bound("delta_cpu", 100.0) == pytest.approx(table.loc[(5.0, "delta_cpu"), "p95_abs_x_run_s"] / 100)
+    assert model.bound("elapse_s", 1000.0) == pytest.approx(table.loc[(5.0, "elapse_s"), "p95_abs"])
+    assert model.bound("elapse_s", 1000.0) < 5.0
+    assert np.isnan(model.bound("gpu", 100.0))
+    assert sampling_error.ErrorModel.from_table(table.reset_index(), 2.0) is None  # not measured at 2 s
+    with pytest.raises(StudyError, match="lacks column"):
+        sampling_error.ErrorModel.from_table(pd.DataFrame({"interval_s": [5.0]}))
+
+
+def test_error_figure_reads_at_7_pt_without_overlaps():
+    from study import plots
+
+    errors = pd.concat([sampling_error.sampling_errors(trace()).assign(run="a"),
+                        sampling_error.sampling_errors(trace(before=50, after=50)).assign(run="b")], ignore_index=True)
+    fig = sampling_error.error_figure(errors)
+    problems = plots.text_problems(fig)
+    assert not problems["overlaps"] and not problems["too_small"], problems

@@ -194,12 +194,3 @@ def test_decide_bootstrap_cli(capsys, tmp_path):
     assert ours.set_index("model").loc["a", "frequency"] > 0.9 and "per-image" in err and "repeats resampled" in err
     plain, _ = run_decide(capsys, "--priority", "max:accuracy")  # without --bootstrap: the evidence, as before
     assert "statement" in plain.columns
-
-
-def test_decide_bootstrap_bad_input(capsys, tmp_path):
-    assert main(["decide", "--bootstrap", "0", "--csv", "-"]) == 2
-    assert "whole number >= 1" in capsys.readouterr().err
-    assert main(["decide", "--bootstrap", "5", "--model", "mobilenet_v2_100_160", "--csv", "-"]) == 2
-    assert "drop --model" in capsys.readouterr().err
-    assert main(["decide", "--bootstrap", "5", "--sweep", str(tmp_path / "nope"), "--csv", "-"]) == 2
-    assert "is not a folder" in capsys.readouterr().err

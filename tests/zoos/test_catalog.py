@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import gzip
 
-import pandas as pd
 import pytest
 
 from tests.conftest import needs_snapshots
 from study.zoos import catalog
 from study.zoos.catalog import CatalogError
-from study.cli import main
 from study.config import ROOT
 
 FIX = ROOT / "tests" / "fixtures" / "zoo"
@@ -81,22 +79,6 @@ def test_pytorch_hub_call_forms():
     assert m.loc["demo_processing_utils", "utility"]
     assert m.loc["demo-base-cased", "entrypoint"] == "tokenizer"
     assert not any(n.startswith("./") or n == "tokenizer" for n in m.index)  # local paths are not members
-
-
-def test_cli_build_writes_tables_and_reports_errors(tmp_path, capsys):
-    out = tmp_path / "tf.csv.gz"
-    assert main(["catalog", "build", "--zoo", "tfhub", "--snapshot", str(TF2024), "--first-seen", str(FIRST_SEEN),
-                 "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "warning: google/models/broken/1.md:4" in err and "5 pages parsed, 1 skipped" in err
-    v = pd.read_csv(tmp_path / "tf_versions.csv.gz")
-    assert len(v) == 3 and (tmp_path / "tf_variants.csv.gz").exists() and (tmp_path / "tf_changelog.csv.gz").exists()
-    assert main(["catalog", "build", "--zoo", "tfhub", "--snapshot", str(TF2024), "--strict", "--out", "-"]) == 2
-    assert main(["catalog", "build", "--zoo", "hf", "--snapshot", str(TF2024), "--out", "-"]) == 2
-    assert "unknown zoo 'hf'" in capsys.readouterr().err
-    assert main(["catalog", "build", "--zoo", "tfhub", "--snapshot", str(tmp_path / "nope"), "--out", "-"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: snapshot folder")
 
 
 def test_shipped_catalogs_are_small_derived_tables():

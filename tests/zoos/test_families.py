@@ -1,16 +1,12 @@
 """study.zoos.families: grouping assets into families and what distinguishes the members (RQ2)."""
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stdout
-
 import pandas as pd
 import pytest
 
 from study.zoos import catalog, families
 from study import paper
 from study.zoos.catalog import CatalogError
-from study.cli import main
 from study.config import ROOT
 
 FIX = ROOT / "tests" / "fixtures" / "zoo"
@@ -160,16 +156,3 @@ def test_draft_numbers_per_zoo_snapshot_and_verdict():
     assert numbers["rq2_families_pytorch_hub_latest"][0] == 4
     assert {k: v[0] for k, v in numbers.items() if k.startswith("rq2_paper")} == {
         "rq2_paper_rows": 5, "rq2_paper_rows_match": 4, "rq2_paper_rows_mismatch": 1, "rq2_paper_rows_missing": 0}
-
-
-def test_cli_families_csv():
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        rc = main(["families", "--zoo", "pytorch-hub", "--snapshot", str(FIX / "pytorch-hub"), "--csv", "-"])
-    assert rc == 0  # the shipped annotation table names no fixture page: no families, but the columns are there
-    df = pd.read_csv(io.StringIO(buf.getvalue()))
-    assert {"task", "algorithm", "training_data", "members", "differences", "output_formats"} <= set(df.columns)
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert main(["families", "--zoo", "tfhub", "--snapshot", str(FIX / "tfhub" / "2020"), "--csv", "-"]) == 0
-    assert pd.read_csv(io.StringIO(buf.getvalue()))["members"].tolist() == [2]

@@ -6,7 +6,6 @@ import pytest
 
 from study.zoos import catalog, families, versions
 from study import paper
-from study.cli import main
 from study.config import ROOT
 
 FIX = ROOT / "tests" / "fixtures" / "zoo"
@@ -83,13 +82,6 @@ def test_side_by_side_tables_over_snapshots():
     g = versions.growth(cats)
     shares = versions.variant_shares(g.summary)
     assert list(shares.columns) == ["snapshot", "variant", "share"] and set(shares["variant"]) == set(versions.VARIANTS)
-
-
-def test_cli_versions(capsys):
-    assert main(["versions", "--zoo", "tfhub", "--snapshot", str(FIX / "tfhub" / "2024"), "--table", "notes"]) == 0
-    assert "serving_signature" in capsys.readouterr().out
-    assert main(["versions", "--zoo", "pytorch-hub", "--snapshot", str(FIX / "pytorch-hub")]) == 2
-    assert "only TF Hub keeps versions" in capsys.readouterr().err
 
 
 def _vi(verdicts, ours, theirs):

@@ -1,11 +1,16 @@
-"""Foundation subcommands: `reproduce`, `paper`, `check`."""
+"""`reproduce` (every notebook through papermill, `study.reproduce`), `paper` (one of the paper's tables,
+`study.paper`) and `check` (prerequisites and a profile's inputs, `study.runtime.environment`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from study import config
+from study import config, paper
 from study.assets import flowers
+from study.errors import StudyError
+from study.reproduce import reproduce
+from study.runtime import environment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,10 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    import os
-
-    from study.reproduce import reproduce
-
     dry = args.dry_run or os.environ.get("STUDY_DRY_RUN", "") not in ("", "0")
     runs = reproduce(args.profile, args.only, allowed=config.REPRODUCE_PROFILES + ("smoke",), force=args.force,
                      dry_run=dry)
@@ -43,21 +44,15 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _paper(args: argparse.Namespace) -> int:
-    from study import paper
-
     try:
         df = paper.load(args.table)
     except KeyError as exc:
-        from study.errors import StudyError
-
         raise StudyError(exc.args[0]) from exc
     df.to_csv(sys.stdout, index=False)
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from study.runtime import environment
-
     profile = config.get_profile(args.profile)
     ok = True
     for name, good, detail in environment.report():
