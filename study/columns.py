@@ -103,7 +103,7 @@ def describe(name: str) -> tuple[str, Kind]:
 
 # Columns whose values are themselves column names (a ranking per column, a decision per resource): shown as their
 # headers too ("ix.delta_cpu" -> "IX ΔCPU (%)").
-NAMES_COLUMNS = frozenset({"column", "resource", "metric", "key", "resources"})
+NAMES_COLUMNS = frozenset({"column", "resource", "metric", "key", "resources", "quantity"})
 
 
 def header_of(value: str) -> str:

@@ -160,31 +160,35 @@ def test_an_embedded_asset_built_under_another_key_is_rebuilt(outdirs, monkeypat
 
 
 # ------------------------------------------------------------------------------- notebooks
+# Notebook 07 on its own: the stated noise and no sampling error instead of notebook 04's outputs (not run here).
+ALONE = {"noise_model": "", "sampling": ""}
+ALONE_ARGS = ["--param", "noise_model=", "--param", "sampling="]
+
 @pytest.mark.notebook
 def test_a_notebook_is_cached_on_the_second_run_and_says_why_it_reruns(outdirs, capsys):
     nb = reproduce.notebooks(["07_"])[0]
-    assert reproduce.plan(nb, {"profile": "smoke"}).reason == "no finished run recorded"
-    first = reproduce.reproduce("smoke", ["07_"], allowed=("smoke",), progress=False)
+    assert reproduce.plan(nb, {"profile": "smoke", **ALONE}).reason == "no finished run recorded"
+    first = reproduce.reproduce("smoke", ["07_"], ALONE, allowed=("smoke",), progress=False)
     assert not first[0].cached
-    second = reproduce.reproduce("smoke", ["07_"], allowed=("smoke",), progress=False)
+    second = reproduce.reproduce("smoke", ["07_"], ALONE, allowed=("smoke",), progress=False)
     assert second[0].cached and "07_paper_audit: cached (key " in capsys.readouterr().err  # progress: stderr
-    assert reproduce.plan(nb, {"profile": "embedded"}).reason == "parameter profile changed"
+    assert reproduce.plan(nb, {"profile": "embedded", **ALONE}).reason == "parameter profile changed"
     record = reproduce.read_record(nb)
     table = next(p for p in record["outputs"] if p.endswith("audit_paper_claims.csv"))
     assert any(i.endswith(".csv") for i in record["inputs"])  # the declared inputs, with checksums
     Path(table).unlink()
-    assert reproduce.plan(nb, {"profile": "smoke"}).reason == f"output missing ({table})"
-    assert main(["reproduce", "--profile", "smoke", "--only", "07_", "--dry-run"]) == 0
+    assert reproduce.plan(nb, {"profile": "smoke", **ALONE}).reason == f"output missing ({table})"
+    assert main(["reproduce", "--profile", "smoke", "--only", "07_", "--dry-run", *ALONE_ARGS]) == 0
     assert "07_paper_audit: re-run: output missing" in capsys.readouterr().out
     assert not Path(table).exists()  # a dry run runs nothing
-    forced = reproduce.reproduce("smoke", ["07_"], allowed=("smoke",), force=True, progress=False)
+    forced = reproduce.reproduce("smoke", ["07_"], ALONE, allowed=("smoke",), force=True, progress=False)
     assert not forced[0].cached and Path(table).exists()
 
 
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_kill_9_mid_notebook_then_rerun_gives_complete_consistent_results(outdirs):
-    cmd = [sys.executable, "-m", "study", "reproduce", "--profile", "smoke", "--only", "07_"]
+    cmd = [sys.executable, "-m", "study", "reproduce", "--profile", "smoke", "--only", "07_", *ALONE_ARGS]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -199,13 +203,13 @@ def test_kill_9_mid_notebook_then_rerun_gives_complete_consistent_results(outdir
         proc.wait()
     nb = reproduce.notebooks(["07_"])[0]
     assert reproduce.read_record(nb) is None  # the killed run is not taken as done
-    assert reproduce.plan(nb, {"profile": "smoke"}).reason == "no finished run recorded"
+    assert reproduce.plan(nb, {"profile": "smoke", **ALONE}).reason == "no finished run recorded"
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "07_paper_audit: re-run: no finished run recorded" in rerun.stderr
     record = reproduce.read_record(nb)
-    assert record and reproduce.plan(nb, {"profile": "smoke"}).reason is None
+    assert record and reproduce.plan(nb, {"profile": "smoke", **ALONE}).reason is None
     artifacts = read_manifest(manifest)["artifacts"]
     assert len(artifacts) >= 8
     for path, entry in artifacts.items():  # every manifest entry matches the file beside it

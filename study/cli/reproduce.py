@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -21,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run the notebooks even when cached, and recompute their keyed steps")
     p.add_argument("--dry-run", action="store_true",
                    help="print what would run and why, run nothing (also: STUDY_DRY_RUN=1)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", type=_param,
+                   help="a notebook parameter for every notebook run (VALUE as JSON when it parses, else text; e.g. "
+                        "--param noise_model= runs 07 on the stated noise without notebook 04)")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("paper", help="print one of the paper's tables (data/paper/) as CSV")
@@ -32,10 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_check)
 
 
+def _param(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (a notebook parameter, e.g. noise_model=)")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     dry = args.dry_run or os.environ.get("STUDY_DRY_RUN", "") not in ("", "0")
-    runs = reproduce(args.profile, args.only, allowed=config.REPRODUCE_PROFILES + ("smoke",), force=args.force,
-                     dry_run=dry)
+    runs = reproduce(args.profile, args.only, dict(args.param) or None,
+                     allowed=config.REPRODUCE_PROFILES + ("smoke",), force=args.force, dry_run=dry)
     if not dry:
         ran = [r for r in runs if not r.cached]
         print(f"[reproduce] {len(runs)} notebooks: {len(ran)} run in {sum(r.seconds for r in ran):.0f} s, "

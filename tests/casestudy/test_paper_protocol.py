@@ -68,7 +68,7 @@ def test_epochs_to_cover_sizes_the_running_phase_on_any_machine(speed):
 
 def _uncovered(sweep, ix: pd.DataFrame) -> list[str]:
     """Members whose running phase did not hold Formula 1's samples (the run is rightly `invalid`)."""
-    return [m for m, status, reason in zip(ix["model"], ix["status"], ix["reason"].fillna(""))
+    return [m for m, status, reason in zip(ix["model"], ix["status"], ix["reason"].astype(object).fillna(""))
             if status != "ok" and "too few samples" in reason and "running" in reason]
 
 
@@ -146,8 +146,8 @@ def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs
     code = ("from study.assets import folder as asset_folder\nfrom study.reproduce import reproduce\n"
             "asset_folder.activate(None)\n"
             f"reproduce('paper', ['06_decision'], {{'table_ix': {str(sweep / 'table_ix.csv')!r}, "
-            f"'table_x': {str(browser_out / 'table_x.csv')!r}}}, progress=False)\n"
-            "reproduce('paper', ['07_paper_audit'], progress=False)\n")
+            f"'table_x': {str(browser_out / 'table_x.csv')!r}, 'noise_model': ''}}, progress=False)\n"
+            "reproduce('paper', ['07_paper_audit'], {'noise_model': '', 'sampling': ''}, progress=False)\n")
     proc = subprocess.run([sys.executable, "-c", code], env=env, text=True, capture_output=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     manifest = json.loads((outdirs["results"] / "manifest.json").read_text())["artifacts"]
