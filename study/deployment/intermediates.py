@@ -109,20 +109,24 @@ class TFGraph:
                 return name
             name = nxt[0]
 
-    def next_ops(self, name: str) -> list[str]:
-        """The ops consuming `name`'s output, seen through the Identity nodes that nested function calls leave at
-        their boundaries after freezing."""
-        out, stack, seen = [], list(self.consumers.get(name, [])), set()
+    def _through_identities(self, name: str, edges: dict[str, list[str]]) -> list[str]:
+        """The ops one `edges` step from `name`, seen through the Identity nodes that nested function calls leave
+        at their boundaries after freezing."""
+        out, stack, seen = [], list(edges.get(name, [])), set()
         while stack:
             c = stack.pop()
             if c in seen:
                 continue
             seen.add(c)
             if self.op_type.get(c) == "Identity" or c.startswith("Func/"):
-                stack.extend(self.consumers.get(c, []))
+                stack.extend(edges.get(c, []))
             elif c in self.position:
                 out.append(c)
         return out
+
+    def next_ops(self, name: str) -> list[str]:
+        """The ops consuming `name`'s output (through Identity nodes)."""
+        return self._through_identities(name, self.consumers)
 
     def match(self, parts: Sequence[str], converted: set[str]) -> str:
         """The reference layer for a converted tensor named by `parts` (TF op names, with or without the
@@ -140,7 +144,6 @@ class TFGraph:
         if not found:
             return ""
         return self.last_of_chain(max(found, key=self.position.__getitem__), converted)
-
 
     def match_in_order(self, parts: Sequence[str], sources: set[str], size: int | None,
                        sizes: dict[str, int]) -> str:
@@ -168,18 +171,8 @@ class TFGraph:
         return ""
 
     def prev_ops(self, name: str) -> list[str]:
-        """The ops (or the input placeholder) whose outputs `name` reads, seen through Identity nodes."""
-        out, stack, seen = [], list(self.inputs.get(name, [])), set()
-        while stack:
-            c = stack.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            if self.op_type.get(c) == "Identity" or c.startswith("Func/"):
-                stack.extend(self.inputs.get(c, []))
-            elif c in self.position:
-                out.append(c)
-        return out
+        """The ops (or the input placeholder) whose outputs `name` reads (through Identity nodes)."""
+        return self._through_identities(name, self.inputs)
 
 
 def scope_key(name: str) -> str:
