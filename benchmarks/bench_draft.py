@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from study import draft  # noqa: E402
+from study import config, draft  # noqa: E402
 
 
 def main() -> int:
@@ -27,7 +27,7 @@ def main() -> int:
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
-            result = draft.build(args.profile, out=args.out or Path(tmp) / f"build{i}")
+            result = draft.build(config.get_profile(args.profile), out=args.out or Path(tmp) / f"build{i}")
             times.append(result.seconds)
             print(f"run {i + 1}: {result.seconds:.1f} s")
         pages = draft.pdf_pages(result.pdf)

@@ -30,7 +30,7 @@ def watchdog_overshoot(repeats: int, limit_s: float = 1.0) -> dict:
     overshoot = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
-            row = finetune.sweep(f"{tmp}/{i}", "smoke", [SMOKE_MEMBER], timeout_s=limit_s, progress=False).iloc[0]
+            row = finetune.sweep(f"{tmp}/{i}", config.get_profile("smoke"), [SMOKE_MEMBER], timeout_s=limit_s, progress=False).iloc[0]
             assert row["status"] == "timeout", row.to_dict()
             overshoot.append(float(row["elapse_s"]) - limit_s)
     return {"limit_s": limit_s, "repeats": repeats, "overshoot_s_median": round(statistics.median(overshoot), 3),

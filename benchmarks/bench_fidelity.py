@@ -25,13 +25,16 @@ def main() -> int:
     args = ap.parse_args()
     import pandas as pd
 
+    from study import config
     from study.casestudy import fidelity, stand_ins
 
+    profile = config.get_profile(args.profile)
     with tempfile.TemporaryDirectory() as tmp:
-        sweep = Path(args.sweep) if args.sweep else stand_ins.tiny_classifiers(Path(tmp) / "sweep", profile="smoke")
+        sweep = (Path(args.sweep) if args.sweep else
+                 stand_ins.tiny_classifiers(Path(tmp) / "sweep", config.get_profile("smoke")))
         t0 = time.perf_counter()
-        settings = fidelity.Settings.of(args.profile, args.localise)
-        df = fidelity.run_fidelity(sweep, args.formats, work=Path(tmp) / "work", profile=args.profile,
+        settings = fidelity.Settings.of(profile, args.localise)
+        df = fidelity.run_fidelity(sweep, args.formats, work=Path(tmp) / "work", profile=profile,
                                    settings=settings)
         wall = time.perf_counter() - t0
     df["cell_s"] = df["export_s"].fillna(0) + df["measure_s"].fillna(0)

@@ -28,27 +28,27 @@ def _train_phase(spec: WorkerSpec) -> tuple[float, float]:
     return r["timings"]["train_s"], r["accuracy"]  # train_s includes computing the cached features
 
 
-def caching(member: str, profile: str, epochs: int, repeats: int) -> dict:
+def caching(member: str, profile: config.Profile, epochs: int, repeats: int) -> dict:
     rows = {"cached": [], "recomputed": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):  # interleaved, so that background load hits both alike
             for name, cache in (("cached", True), ("recomputed", False)):
-                spec = WorkerSpec(member=member, profile=profile, epochs=epochs, mode="frozen",
+                spec = WorkerSpec(member=member, profile=profile.name, epochs=epochs, mode="frozen",
                                   out=f"{tmp}/{name}{i}", cache_features=cache, save=False)
                 rows[name].append(_train_phase(spec))
     med = {k: statistics.median(t for t, _ in v) for k, v in rows.items()}
-    return {"member": member, "profile": profile, "epochs": epochs, "repeats": repeats,
+    return {"member": member, "profile": profile.name, "epochs": epochs, "repeats": repeats,
             "cached_s": round(med["cached"], 2), "recomputed_s": round(med["recomputed"], 2),
             "speedup": round(med["recomputed"] / med["cached"], 2),
             "accuracy_cached": [a for _, a in rows["cached"]], "accuracy_recomputed": [a for _, a in rows["recomputed"]]}
 
 
-def harness(member: str, profile: str, epochs: int, mode: str, repeats: int) -> dict:
+def harness(member: str, profile: config.Profile, epochs: int, mode: str, repeats: int) -> dict:
     cfg = executors.sweep_config(profile, epochs=epochs, mode=mode, interval=1.0, cooldown_samples=1)
     plain, measured = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
-            spec = WorkerSpec(member=member, profile=profile, epochs=epochs, mode=mode, out=f"{tmp}/plain{i}")
+            spec = WorkerSpec(member=member, profile=profile.name, epochs=epochs, mode=mode, out=f"{tmp}/plain{i}")
             t0 = time.perf_counter()
             training.train_member(spec)
             plain.append(time.perf_counter() - t0)
@@ -56,7 +56,7 @@ def harness(member: str, profile: str, epochs: int, mode: str, repeats: int) -> 
             assert result.status == "ok", result.reason
             measured.append(result.elapse_s)
     p, m = statistics.median(plain), statistics.median(measured)
-    return {"member": member, "profile": profile, "epochs": epochs, "mode": mode, "repeats": repeats,
+    return {"member": member, "profile": profile.name, "epochs": epochs, "mode": mode, "repeats": repeats,
             "in_process_s": round(p, 2), "measured_run_s": round(m, 2), "ratio": round(m / p, 3)}
 
 
@@ -67,15 +67,16 @@ def main() -> None:
     ap.add_argument("--profile", default="embedded")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    training.prepare_assets(args.profile, [*args.caching_members, args.harness_member])
+    profile = config.get_profile(args.profile)
+    training.prepare_assets(profile, [*args.caching_members, args.harness_member])
     import psutil
 
     # warm this process (TensorFlow import, data cache) so that "in-process" means a warm interpreter
-    training.train_member(WorkerSpec(member=args.harness_member, profile=args.profile, epochs=1, mode="frozen",
+    training.train_member(WorkerSpec(member=args.harness_member, profile=profile.name, epochs=1, mode="frozen",
                                      out=tempfile.mkdtemp(), save=False))
     out = {"machine": {"cpus": psutil.cpu_count(), "load_avg_start": psutil.getloadavg()},
-           "caching": [caching(m, args.profile, 5, args.repeats) for m in args.caching_members],
-           "harness": [harness(args.harness_member, args.profile, 2, mode, args.repeats) for mode in ("frozen", "full")]}
+           "caching": [caching(m, profile, 5, args.repeats) for m in args.caching_members],
+           "harness": [harness(args.harness_member, profile, 2, mode, args.repeats) for mode in ("frozen", "full")]}
     out["machine"]["load_avg_end"] = psutil.getloadavg()
     files.write_text(config.results_dir() / "benchmarks" / "bench_finetune.json", json.dumps(out, indent=2) + "\n")
     print(f"machine: {out['machine']}")

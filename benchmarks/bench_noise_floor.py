@@ -29,14 +29,16 @@ CANDIDATES = (2, 5, 10, 20, 50, 100)
 
 
 def _models(tmp: Path, sweep: str | None, mobilenet: bool):
+    from study import config
     from study.casestudy import fidelity, stand_ins
     from study.casestudy.browser import find_models
 
-    root = Path(sweep) if sweep else stand_ins.tiny_classifiers(tmp / "sweep", profile="smoke")
+    smoke = config.get_profile("smoke")
+    root = Path(sweep) if sweep else stand_ins.tiny_classifiers(tmp / "sweep", smoke)
     for m in find_models(root):
         if m.backend == "tf":
             x, _ = fidelity._test_split(m)  # noqa: SLF001
-            yield m.name, m.saved_model, x, fidelity.calibration_images(m, "smoke")
+            yield m.name, m.saved_model, x, fidelity.calibration_images(m, smoke)
     if mobilenet:
         from study.deployment import backend_tf
 

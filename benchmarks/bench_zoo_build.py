@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from study.casestudy import training
-from study import assets
+from study import assets, config
 
 
 def main() -> None:
@@ -23,7 +23,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, training.BUILD_WORKERS])
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
-    members = [m.name for m in assets.members("embedded") if m.backend == "tf"]
+    embedded = config.get_profile("embedded")
+    members = [m.name for m in assets.members(embedded) if m.backend == "tf"]
     seconds: dict[int, list[float]] = {w: [] for w in args.workers}
     for _ in range(args.repeats):
         for w in args.workers:
@@ -31,7 +32,7 @@ def main() -> None:
                 os.environ["STUDY_CACHE_DIR"] = cache
                 training.BUILD_WORKERS = w
                 t0 = time.perf_counter()
-                training.prepare_assets("embedded", members)
+                training.prepare_assets(embedded, members)
                 seconds[w].append(time.perf_counter() - t0)
                 assert all(assets.embedded_current(m) for m in members)
             print(f"{len(members)} members, {w} worker(s): {seconds[w][-1]:.1f} s", flush=True)

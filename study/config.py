@@ -34,17 +34,21 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Profile:
-    """How much of the study a run does and with which inputs."""
+    """How much of the study a run does and with which inputs: resolved once at the boundary (`get_profile`: the
+    command line, `study.reproduce`, a notebook's parameters) and passed down as this object. What a profile means
+    to one part of the study lives beside that part, in one table keyed by `name` and read by one function taking
+    a Profile (e.g. `study.casestudy.executors.sweep_config`, `study.assets.members`)."""
 
-    name: str
+    name: str  # as results record it (manifest, run records, folder names)
     description: str
-    online: bool  # needs real TF Hub assets / Flower Photos
+    online: bool  # the paper's protocol: real TF Hub assets (or an asset folder) and Flower Photos, nothing generated
+    stand_ins: bool = False  # a missing fine-tuning sweep is stood in for by tiny classifiers (seconds), not run
 
 
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("smoke", "smallest parameters: tiny generated inputs, for tests and CI", online=False),
+        Profile("smoke", "smallest parameters: tiny generated inputs, for tests and CI", online=False, stand_ins=True),
         Profile("embedded", "default: fully offline on shipped or generated inputs", online=False),
         Profile("paper", "the paper's protocol on the real TF Hub assets and Flower Photos", online=True),
     )

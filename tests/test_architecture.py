@@ -149,3 +149,58 @@ def test_the_command_line_lives_in_study_cli():
     assert not found, f"command-line code outside study/cli/: {found}"
     for module in SUBCOMMANDS:
         assert module.startswith("study.cli.") and defines_register(MODULES[module]), module
+
+
+# --- profiles: resolved once at the boundary, passed down as a `config.Profile` ----------------------------------
+BOUNDARY = ("config.py", "reproduce.py", "cli/")  # relative to study/: where a profile name may be resolved
+PROFILE_NAMES = {"smoke", "embedded", "paper"}
+# A comparison with "paper" that is about the paper's own data (a table's label, a figure's source), not a profile.
+NOT_A_PROFILE = ("label", "source")
+
+
+def _profile_name_tests(tree: ast.AST) -> list[tuple[int, str]]:
+    """`x == "paper"`, `x != "smoke"`, `x in ("paper", ...)`: where a profile name is compared to a literal."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        literals = [s for s in sides if isinstance(s, ast.Constant) and s.value in PROFILE_NAMES
+                    or isinstance(s, (ast.Tuple, ast.List, ast.Set))
+                    and any(isinstance(e, ast.Constant) and e.value in PROFILE_NAMES for e in s.elts)]
+        others = [ast.unparse(s) for s in sides if s not in literals]
+        if literals and not all(o.rsplit(".", 1)[-1] in NOT_A_PROFILE for o in others):
+            found.append((node.lineno, ast.unparse(node)))
+    return sorted(found)
+
+
+def _get_profile_calls(tree: ast.AST) -> list[tuple[int, str]]:
+    return sorted((node.lineno, ast.unparse(node)) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and "get_profile" in (getattr(node.func, "id", None), getattr(node.func, "attr", None)))
+
+
+def test_the_profile_checks_find_what_they_look_for(tmp_path):
+    src = ("from study import config\nfrom study.config import get_profile\n"
+           "def f(p, tables, source):\n"
+           "    a = config.get_profile(p).name == 'paper'\n"
+           "    b = get_profile(p)\n"
+           "    c = p in ('smoke', 'embedded')\n"
+           "    return tables.label == 'paper' or source != 'paper' or p.online\n")
+    tree = ast.parse(src)
+    assert [line for line, _ in _get_profile_calls(tree)] == [4, 5]
+    assert [line for line, _ in _profile_name_tests(tree)] == [4, 6]
+
+
+def test_profiles_are_resolved_only_at_the_boundary():
+    """CONTRIBUTING (Profiles): `config.get_profile` turns a name into a `config.Profile` at the boundary (the command
+    line, `study.reproduce`, a notebook's parameters); below it functions take the Profile and branch on its fields
+    (`online`, `stand_ins`) or read their own per-profile table by `profile.name`, never by comparing names."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(BOUNDARY):
+            continue
+        tree = ast.parse(path.read_text())
+        for line, text in _get_profile_calls(tree) + _profile_name_tests(tree):
+            found[f"study/{rel}:{line}"] = text
+    assert not found, f"a profile resolved or compared by name below the boundary: {found}"

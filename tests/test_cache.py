@@ -14,7 +14,7 @@ import pytest
 
 from study import cache, files, reproduce
 from study.cli import main
-from study.config import ROOT
+from study.config import PROFILES, ROOT
 from study.report import read_manifest
 
 # --------------------------------------------------------------------- a small `study` tree of our own
@@ -143,7 +143,7 @@ def test_an_embedded_asset_built_under_another_key_is_rebuilt(outdirs, monkeypat
     from study import assets as zoo
 
     monkeypatch.delenv("STUDY_FORCE", raising=False)
-    member = zoo.members("smoke")[0]
+    member = zoo.members(PROFILES["smoke"])[0]
     dest = zoo.build_embedded(member)
     assert zoo.embedded_current(member)
     built = json.loads((dest / "study_build.json").read_text())

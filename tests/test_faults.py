@@ -22,6 +22,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from study.config import PROFILES
 from study.errors import ResumeWarning
 from study.runtime.processes import alive, read_pid_log
 from tests.conftest import needs_browser
@@ -154,7 +155,7 @@ def test_damaged_outputs_are_detected(what, clean_sweep, tmp_path):
 
     out = tmp_path / "sweep"
     shutil.copytree(clean_sweep, out)
-    key = sweep_config("smoke").key()
+    key = sweep_config(PROFILES["smoke"]).key()
     assert integrity.is_done(out, MEMBER, 0, key)
     named = DAMAGE[what](out)
     with pytest.warns(ResumeWarning, match=re.escape(str(named))):
@@ -188,7 +189,7 @@ def tiny(env, tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", env["STUDY_CACHE_DIR"])
-        stand_ins.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,))
+        stand_ins.tiny_classifiers(root / "sweep", profile=PROFILES["smoke"], sizes=(32,))
     return root / "sweep"
 
 

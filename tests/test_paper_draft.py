@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from study import config, draft, files
+from study.config import PROFILES
 from study.errors import StudyError
 from study.report import Report, read_manifest
 from tests.conftest import needs_tex, point_outputs_at
@@ -49,16 +50,16 @@ def test_select_names_a_missing_macro_and_warns_about_unused(outdirs, tmp_path):
     (paper / "draft.tex").write_text("\\newcommand{\\Mine}{x}\n\\FamiliesTfhubTwoZeroTwoZero \\Mine \\LaTeX\n"
                                      "\\studytable{t_used} % \\Commented\n")
     arts = draft.artifacts(outdirs["results"])
-    sel = draft.select(draft.scan_sources(paper), arts, "smoke")
+    sel = draft.select(draft.scan_sources(paper), arts, PROFILES["smoke"])
     assert [a.name for a in sel.used] == ["t_used"] and [a.name for a in sel.unused] == ["t_unused"]
     (paper / "draft.tex").write_text("\\NoNotebookWroteThis\n\\studyfigure{nowhere}\n")
     with pytest.raises(StudyError) as err:
-        draft.select(draft.scan_sources(paper), arts, "smoke")
+        draft.select(draft.scan_sources(paper), arts, PROFILES["smoke"])
     assert "\\NoNotebookWroteThis" in str(err.value) and "draft.tex:1" in str(err.value)
     assert "figure 'nowhere'" in str(err.value)
     with pytest.raises(StudyError, match="profile smoke, not embedded"):
         (paper / "draft.tex").write_text("\\studytable{t_used}\n")
-        draft.select(draft.scan_sources(paper), arts, "embedded")
+        draft.select(draft.scan_sources(paper), arts, PROFILES["embedded"])
 
 
 def test_a_number_typed_in_the_prose_is_an_error(outdirs, tmp_path):
@@ -67,7 +68,7 @@ def test_a_number_typed_in_the_prose_is_an_error(outdirs, tmp_path):
     (tmp_path / "paper" / "sections" / "rq1.tex").write_text(
         "Formula~1 on RQ1, see Table~\\ref{tab:t_2020}.\nOf the 38 members, 3.5\\,\\% ran.\n")
     with pytest.raises(StudyError) as err:
-        draft.select(draft.scan_sources(tmp_path / "paper"), {}, "smoke")
+        draft.select(draft.scan_sources(tmp_path / "paper"), {}, PROFILES["smoke"])
     assert "number 38 is typed by hand (" in str(err.value) and "rq1.tex:2)" in str(err.value)
     assert "number 3.5 is typed" in str(err.value) and "number 1 " not in str(err.value)
     assert "2020" not in str(err.value)
@@ -80,7 +81,7 @@ def test_a_changed_artefact_is_not_shown_as_the_recorded_one(outdirs, tmp_path):
     paper.mkdir()
     (paper / "draft.tex").write_text("\\studytable{t}\n")
     with pytest.raises(StudyError, match="changed since 99_test recorded it"):
-        draft.select(draft.scan_sources(paper), draft.artifacts(outdirs["results"]), "smoke")
+        draft.select(draft.scan_sources(paper), draft.artifacts(outdirs["results"]), PROFILES["smoke"])
 
 
 def test_report_tables_parse_into_longtables(outdirs):
@@ -110,7 +111,7 @@ def smoke_build(smoke_notebooks):
     root = smoke_notebooks.root
     with pytest.MonkeyPatch.context() as mp:
         point_outputs_at(mp, root)
-        result = draft.build("smoke", out=root / "build", results=root / "results", strict=True)
+        result = draft.build(PROFILES["smoke"], out=root / "build", results=root / "results", strict=True)
         yield root, result
 
 
@@ -173,7 +174,7 @@ def test_a_macro_no_notebook_wrote_fails_with_its_name(smoke_build, tmp_path):
     root, _ = smoke_build
     paper = _draft_with_line(tmp_path, "Typed by hand: \\AccuracyNobodyMeasured.")
     with pytest.raises(StudyError, match=r"\\AccuracyNobodyMeasured \(.*threats\.tex:3\) is produced by no notebook"):
-        draft.build("smoke", paper_dir=paper, out=tmp_path / "build", results=root / "results")
+        draft.build(PROFILES["smoke"], paper_dir=paper, out=tmp_path / "build", results=root / "results")
     assert not (tmp_path / "build").exists()
 
 
@@ -187,7 +188,7 @@ def test_a_latex_error_names_file_and_line_and_keeps_the_previous_pdf(smoke_buil
     before = files.sha256(out / "draft.pdf")
     paper = _draft_with_line(tmp_path, r"\begin{itemize} unbalanced \end{enumerate}")
     with pytest.raises(StudyError) as err:
-        draft.build("smoke", paper_dir=paper, out=out, results=root / "results")
+        draft.build(PROFILES["smoke"], paper_dir=paper, out=out, results=root / "results")
     msg = str(err.value)
     assert re.search(r"LaTeX error in .*sections/threats\.tex line 3: ", msg), msg
     assert "build.failed/draft.log" in msg and (tmp_path / "build.failed" / "draft.log").exists()
@@ -221,11 +222,11 @@ def test_fixture_assets_reach_the_manifest_every_caption_and_page_one(outdirs, t
     assert entry["assets_lock"] == af.read_lock(folder).digest()
     (art,) = [a for a in draft.artifacts(outdirs["results"]).values() if a.kind == "table"]
     assert draft.FIXTURE_NOTE in draft.provenance(art) and draft.FIXTURE_NOTE in draft.provenance_tex(art, "x")
-    label = draft.profile_macros("paper", "tests: build_fixture_folder")["StudyProfileLabel"]
+    label = draft.profile_macros(PROFILES["paper"], "tests: build_fixture_folder")["StudyProfileLabel"]
     assert "test-fixture asset folder" in label and draft.FIXTURE_NOTE in label
-    assert "fixture" in draft.numbers_tex([], "paper", [art])
+    assert "fixture" in draft.numbers_tex([], PROFILES["paper"], [art])
     real = draft.Artifact("table", "t", art.path, {**art.entry, "assets_fixture": False})
-    assert draft.FIXTURE_NOTE not in draft.provenance(real) and draft.profile_macros("paper")["StudyProfileLabel"] == ""
+    assert draft.FIXTURE_NOTE not in draft.provenance(real) and draft.profile_macros(PROFILES["paper"])["StudyProfileLabel"] == ""
 
 
 # Names that are data, not our columns: printed as the zoo / API spells them.

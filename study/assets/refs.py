@@ -162,7 +162,7 @@ def stated_size(ref: str) -> tuple[str, int | None]:
     return m["ref"], size
 
 
-def resolve(ref: str | Asset, profile: str | None = None, input_size: int | None = None) -> Asset:
+def resolve(ref: str | Asset, profile: config.Profile, input_size: int | None = None) -> Asset:
     """The asset `ref` names (see the module docstring); one StudyError when it names none or does not fit.
 
     `input_size` applies to an asset whose input size is variable (a fixed size wins); `REF@SIZE` states this
@@ -180,7 +180,7 @@ def resolve(ref: str | Asset, profile: str | None = None, input_size: int | None
     return asset
 
 
-def _resolve(ref: str, profile: str | None, input_size: int | None) -> Asset:
+def _resolve(ref: str, profile: config.Profile, input_size: int | None) -> Asset:
     member = zoo_member(ref)
     if member is not None:  # a fixed input size: `input_size` is for variable-size assets
         return Asset(name=member.name, kind="zoo", backend=member.backend, ref=member.name,
@@ -202,13 +202,13 @@ def _resolve(ref: str, profile: str | None, input_size: int | None) -> Asset:
                      f"Give {FORMS}; valid members: {', '.join(m.name for m in assets.MEMBERS)}")
 
 
-def _resolve_handle(ref: str, profile: str | None, input_size: int | None) -> Asset:
+def _resolve_handle(ref: str, profile: config.Profile, input_size: int | None) -> Asset:
     """A TF Hub / Kaggle handle that is not a zoo member: the real asset, fetched into the TF Hub cache (paper)."""
     parts = ref.strip("/").split("/")
     kaggle = len(parts) >= 4 and parts[2].lower() in KAGGLE_FRAMEWORKS  # owner/model/framework/variation[/version]
     url = ref if "://" in ref else f"https://www.kaggle.com/models/{ref.strip('/')}" if kaggle else \
         f"https://tfhub.dev/{ref.strip('/')}"
-    if config.get_profile(profile).name != "paper":
+    if not profile.online:
         raise StudyError(f"{ref} is a TF Hub / Kaggle handle that is not a zoo member; the offline profiles do not "
                          "download. Download it (…?tf-hub-format=compressed), unpack it to a folder and pass the "
                          "folder, or run with PROFILE=paper (online, or with TFHUB_CACHE_DIR holding it)")
@@ -241,7 +241,7 @@ def _inspected(kind: str, ref: str, sha: str | None, input_size: int | None) -> 
                                                     ("input_size", "feature_dim", "signature", "output_key")})
 
 
-def resolve_all(refs: Sequence[str | Asset], profile: str | None = None, input_size: int | None = None) -> list[Asset]:
+def resolve_all(refs: Sequence[str | Asset], profile: config.Profile, input_size: int | None = None) -> list[Asset]:
     """Several references; two different assets with the same readable id are an error (their folders would clash)."""
     out: list[Asset] = []
     for ref in refs:
@@ -254,7 +254,7 @@ def resolve_all(refs: Sequence[str | Asset], profile: str | None = None, input_s
     return out
 
 
-def fingerprint(asset: Asset, profile: str | None = None) -> Asset:
+def fingerprint(asset: Asset, profile: config.Profile) -> Asset:
     """The asset with its content hash (zoo members: of the built / cached / shipped files)."""
     if asset.sha256 or asset.kind != "zoo":
         return asset
@@ -263,7 +263,7 @@ def fingerprint(asset: Asset, profile: str | None = None) -> Asset:
     member = assets.get_member(asset.member)
     if member.backend == "torch":
         where = assets._lite_weights_path(member)
-    elif config.get_profile(profile).name == "paper":
+    elif profile.online:
         where = Path(assets.paper_asset(member))
         where = where if where.exists() else assets.hub_cache_path(member)
     else:
@@ -271,7 +271,7 @@ def fingerprint(asset: Asset, profile: str | None = None) -> Asset:
     return dataclasses.replace(asset, sha256=content_hash(where) if where.exists() else None)
 
 
-def saved_model_folder(ref: str, profile: str | None = None) -> Path | None:
+def saved_model_folder(ref: str, profile: config.Profile) -> Path | None:
     """The SavedModel folder of a TF zoo member named by `ref` (embedded: built; paper: local copy or TF Hub
     cache, fetched when online), for tools that read folders (version-diff); None when `ref` names no TF member."""
     member = zoo_member(ref)
@@ -317,7 +317,7 @@ def _hub_location(asset: Asset) -> str:
     return asset.ref
 
 
-def feature_extractor(asset: Asset, profile: str | None = None, trainable: bool = False):
+def feature_extractor(asset: Asset, profile: config.Profile, trainable: bool = False):
     """The asset as a feature extractor, like `study.assets.feature_extractor` for zoo members."""
     if asset.kind == "zoo":
         from study import assets

@@ -75,6 +75,11 @@ PROFILE_LIMITS = {"smoke": Limits(start=30, stall=30, total=90), "embedded": Lim
                   "paper": Limits(start=120, stall=120, total=1800)}
 
 
+def profile_limits(profile: config.Profile) -> Limits:
+    """The watchdog's limits of a profile's runs (`PROFILE_LIMITS`)."""
+    return PROFILE_LIMITS[profile.name]
+
+
 # --- The models to test -----------------------------------------------------------------------------
 
 @dataclass
@@ -294,7 +299,7 @@ def _converted(model_json: Path) -> bool:
         return False
 
 
-def browser_test(models: str | Path, out: str | Path, *, profile: str | None = None,
+def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile,
                  backends: tuple[str, ...] = ("wasm",), members: list[str] | None = None,
                  limits: Limits | None = None, redo: bool = False, page: Path = PAGE, batch: int = 1,
                  progress: bool = True):
@@ -306,8 +311,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
     """
     import pandas as pd
 
-    prof = config.get_profile(profile)
-    limits = limits or PROFILE_LIMITS[prof.name]
+    limits = limits or profile_limits(profile)
     bad = [b for b in backends if b not in BACKENDS]
     if bad:
         raise StudyError(f"unknown TF.js backend {', '.join(bad)}; valid: {', '.join(BACKENDS)}")
@@ -319,7 +323,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: str | None = N
         raise StudyError(f"no fine-tuned models found under {models}")
     table_path, conv_path = out / "table_x.csv", out / "conversion.csv"
     # rows are reused only under the same key: code, web/ pages and runners, packages, machine (study.cache)
-    step = cache.Step.of(out, "browser-test", [__name__], {"profile": prof.name, "batch": batch,
+    step = cache.Step.of(out, "browser-test", [__name__], {"profile": profile.name, "batch": batch,
                                                           "page": str(page)}, extra={"web": cache.web_sources()})
     if step.state() == "foreign":
         if table_path.exists() and progress:
@@ -384,7 +388,7 @@ class TableX:
     latency_members: list[str]
 
 
-def table_x_and_latency_runs(models: str | Path, out: str | Path, *, profile: str | None = None,
+def table_x_and_latency_runs(models: str | Path, out: str | Path, *, profile: config.Profile,
                              backend: str = "wasm", latency_backends: tuple[str, ...] = BACKENDS,
                              latency_members: int = 2) -> TableX:
     """Table X on `backend` for every member, then `latency_backends` on the `latency_members` smallest
@@ -520,10 +524,10 @@ def latency_comparison(models: str | Path, table, members: list[str]):
     return pd.DataFrame(rows, columns=["model", "runtime", "ms_per_image"])
 
 
-def sweep_models(profile: str, models: str | Path | None = None) -> Path:
+def sweep_models(profile: config.Profile, models: str | Path | None = None) -> Path:
     """The fine-tuned models to test: `models` (a sweep's --out DIR), else the profile's sweep of notebook 04
-    (`study.casestudy.finetune.default_out`, results/finetune/<profile>); when that has none, the smoke profile builds
-    `tiny_classifiers` (seconds) and other profiles run the fine-tuning sweep there first."""
+    (`study.casestudy.finetune.default_out`, results/finetune/<profile>); when that has none, a profile with
+    `stand_ins` (smoke) builds `tiny_classifiers` (seconds) and the others run the fine-tuning sweep there first."""
     from study.casestudy import finetune
 
     path = Path(models) if models else finetune.default_out(profile)
@@ -533,8 +537,8 @@ def sweep_models(profile: str, models: str | Path | None = None) -> Path:
     except StudyError:
         if models:
             raise
-    if config.get_profile(profile).name == "smoke":
-        return tiny_classifiers(config.cache_dir() / "browser-smoke-models", profile="smoke")
+    if profile.stand_ins:
+        return tiny_classifiers(config.cache_dir() / f"browser-{profile.name}-models", profile)
     finetune.sweep(path, profile)
     return path
 

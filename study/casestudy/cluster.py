@@ -12,7 +12,7 @@ out, and `--executor ray` without an address): `ray start --head` plus `ray star
 `--block`ed in its own process so that it is stopped by the PID we started, never by name.
 
     with LocalCluster(nodes=2) as cluster:     # 127.0.0.1:<free port>, 1 CPU and 1 study_node per node
-        sweep(out, "smoke", executor=RayExecutor(cluster.address))
+        sweep(out, config.get_profile("smoke"), executor=RayExecutor(cluster.address))
 
     python -m study cluster --nodes 2           # the same from a shell; prints the address, Ctrl-C stops it
 

@@ -241,7 +241,7 @@ def scan_image_folder(src: str | Path) -> tuple[Path, tuple[str, ...], dict[str,
     return root, tuple(by_class), by_class
 
 
-def load_split(profile: str | None = None, seed: int = 0, data: str | Path | None = None,
+def load_split(profile: config.Profile, seed: int = 0, data: str | Path | None = None,
                split: str | Path | None = None) -> Split:
     """The case study's split for a profile: smoke / embedded -> synthetic flowers, paper -> Flower Photos.
 
@@ -254,10 +254,9 @@ def load_split(profile: str | None = None, seed: int = 0, data: str | Path | Non
         return read_split(split)
     if data is not None:
         return split_dataset(data, seed=seed)
-    p = config.get_profile(profile)
-    if p.name == "paper":
+    if profile.online:
         src = flowers.flower_photos_path()
         if src is None:
-            flowers.check_profile_inputs(p)  # raises with the download instructions
+            flowers.check_profile_inputs(profile)  # raises with the download instructions
         return split_dataset(src, seed=seed)
-    return split_dataset(flowers.synthetic_dir(flowers.SYNTH_SPECS[p.name]), seed=seed)
+    return split_dataset(flowers.synthetic_dir(flowers.synth_spec(profile)), seed=seed)

@@ -31,7 +31,7 @@ STATUSES = ("ok", "timeout", "killed", "failed", "invalid")
 class SweepConfig:
     """Everything that decides a run's measurements; runs recorded under another config are not reused."""
 
-    profile: str
+    profile: config.Profile  # recorded by name (`key`)
     epochs: int
     mode: str  # "full": backbone trainable; "frozen": backbone fixed, head on cached features
     interval: float  # sampling interval (s)
@@ -47,12 +47,17 @@ class SweepConfig:
 
     def key(self) -> dict[str, Any]:
         """The fields a recorded run must match to count as done (the watchdog limit does not matter)."""
-        d = dataclasses.asdict(self)
+        d = dataclasses.asdict(self) | {"profile": self.profile.name}
         d.pop("timeout_s")
         for k in ("assets_lock", "data", "split"):  # absent when unused: older records keep their key
             if d[k] is None:
                 d.pop(k)
         return d
+
+    def __repr__(self) -> str:  # the profile by name, as the notebooks print a config
+        shown = (f"{f.name}={self.profile.name if f.name == 'profile' else getattr(self, f.name)!r}"
+                 for f in dataclasses.fields(self))
+        return f"SweepConfig({', '.join(shown)})"
 
 
 # Profile defaults. `paper` is the paper's protocol (study.protocol.PAPER). The offline profiles scale the
@@ -65,11 +70,10 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def sweep_config(profile: str | None = None, **overrides: Any) -> SweepConfig:
-    """The profile's defaults with `overrides` (None values ignored), validated."""
-    prof = config.get_profile(profile)
-    values = {**PROFILE_DEFAULTS[prof.name], **{k: v for k, v in overrides.items() if v is not None}}
-    cfg = SweepConfig(profile=prof.name, **values)
+def sweep_config(profile: config.Profile, **overrides: Any) -> SweepConfig:
+    """The profile's defaults (`PROFILE_DEFAULTS`) with `overrides` (None values ignored), validated."""
+    values = {**PROFILE_DEFAULTS[profile.name], **{k: v for k, v in overrides.items() if v is not None}}
+    cfg = SweepConfig(profile=profile, **values)
     if cfg.mode not in MODES:
         raise StudyError(f"unknown mode {cfg.mode!r}; valid modes: {', '.join(MODES)}")
     if cfg.epochs < 1:
@@ -152,7 +156,7 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
     if work.exists():
         shutil.rmtree(work)  # a previous, incomplete attempt
     (work / "artifacts").mkdir(parents=True)
-    spec = WorkerSpec(member=job.member, profile=cfg.profile, epochs=cfg.epochs, mode=cfg.mode,
+    spec = WorkerSpec(member=job.member, profile=cfg.profile.name, epochs=cfg.epochs, mode=cfg.mode,
                       out=str(work / "artifacts"), seed=cfg.seed + job.repeat, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate, threads=cfg.threads, data=cfg.data, split=cfg.split,
                       asset=job.asset.to_dict() if job.asset is not None else None)

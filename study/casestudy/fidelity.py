@@ -76,6 +76,15 @@ _UNSUPPORTED = re.compile(r"unsupported op|not supported|is not supported|no (?:
                           r"op(?:eration)?s? (?:are|is) not|could not find .*op|unknown op|Unsupported Ops", re.I)
 
 
+# Per profile: smoke times fewer repeats; smoke and embedded localise only the worst row per format (the cold
+# `make reproduce` budget), paper every non-faithful row.
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(warmup=2, repeats=5, timeout=180, localise="worst"),
+    "embedded": dict(localise="worst"),
+    "paper": dict(localise="all"),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     warmup: int = 3
@@ -84,18 +93,16 @@ class Settings:
     localise: str = "all"  # non-faithful rows localised: all | worst (the worst row per format) | none
 
     @classmethod
-    def of(cls, profile: str | None = None, localise: str | None = None) -> Settings:
-        """The profile's settings; smoke and embedded localise only the worst row per format (the cold
-        `make reproduce` budget), paper every non-faithful row; `localise` (or STUDY_LOCALISE) overrides."""
-        name = config.get_profile(profile).name
-        policy = localise or os.environ.get("STUDY_LOCALISE") or ("all" if name == "paper" else "worst")
+    def of(cls, profile: config.Profile, localise: str | None = None) -> Settings:
+        """The profile's settings (`PROFILE_SETTINGS`); `localise` (or STUDY_LOCALISE) overrides its policy."""
+        values = PROFILE_SETTINGS[profile.name]
+        policy = localise or os.environ.get("STUDY_LOCALISE") or values["localise"]
         from study.casestudy.localise import POLICIES
 
         if policy not in POLICIES:
             raise StudyError(f"unknown localisation policy {policy!r}; valid: {', '.join(POLICIES)}")
-        if name == "smoke":
-            return cls(warmup=2, repeats=5, timeout=180, localise=policy)
-        return cls(localise=policy)
+        return cls(**{**values, "localise": policy})
+
 
 
 # --- what a row is keyed on -----------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ class MemberJob:
     fingerprint: str
     work: str
     settings: Settings
-    profile: str | None = None
+    profile: config.Profile
 
 
 def _test_split(model) -> tuple[np.ndarray, np.ndarray]:
@@ -183,20 +190,22 @@ def _test_split(model) -> tuple[np.ndarray, np.ndarray]:
     return load_images(paths, model.input_size), np.array([label for _, label in model.images])
 
 
-def calibration_images(model, profile: str | None, n: int = CALIBRATION_IMAGES) -> np.ndarray:
-    """`n` training images of the split the member was fine-tuned on, spread over the classes (never test images)."""
+def calibration_images(model, profile: config.Profile, n: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """`n` training images of the split the member was fine-tuned on, spread over the classes (never test images):
+    that of the profile its meta.json records (by name), else of `profile`."""
     from study.casestudy import dataset
     from study.runtime.images import load_images
 
     meta = json.loads((model.folder / "meta.json").read_text())
-    split = dataset.load_split(meta.get("profile") or profile, seed=int(meta.get("seed", 0)))
+    recorded = config.PROFILES[meta["profile"]] if meta.get("profile") else profile
+    split = dataset.load_split(recorded, seed=int(meta.get("seed", 0)))
     train = split.train
     picked = [train[i] for i in np.linspace(0, len(train) - 1, min(n, len(train))).astype(int)]
     tested = {str(p) for p, _ in model.images}
     return load_images([p for p, _ in picked if str(p) not in tested], model.input_size)
 
 
-def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: str | None):
+def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: config.Profile):
     from study.deployment.backend import get_backend
 
     backend = get_backend(model.backend)
@@ -208,7 +217,7 @@ def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: str | Non
     return backend, backend.classifier_reference(model.name, module, x, calibration)
 
 
-def _noise_floor(model, ref, profile: str | None):
+def _noise_floor(model, ref, profile: config.Profile):
     """The reference's own noise floor on the test split (`localise.NoiseFloor`), or the error text."""
     from study.casestudy import localise
 
@@ -392,8 +401,8 @@ def check_formats(formats: Sequence[str] | None) -> list[str] | None:
 
 
 def plan(sweep: str | Path, formats: Sequence[str] | None = None, members: Sequence[str] | None = None,
-         settings: Settings | None = None, work: str | Path | None = None, browser_members: int = 1,
-         profile: str | None = None) -> list[MemberJob]:
+         settings: Settings | None = None, work: str | Path | None = None, browser_members: int = 1, *,
+         profile: config.Profile) -> list[MemberJob]:
     """Every member's job with its keyed formats (browser formats for the first `browser_members` TF members)."""
     from study.casestudy.browser import find_models
 
@@ -419,31 +428,34 @@ def plan(sweep: str | Path, formats: Sequence[str] | None = None, members: Seque
 
 
 def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, members: Sequence[str] | None = None, *,
-                 work: str | Path | None = None, profile: str | None = None, browser_members: int = 1,
+                 work: str | Path | None = None, profile: config.Profile, browser_members: int = 1,
                  settings: Settings | None = None, progress: bool = False,
                  measure: Callable[[MemberJob], Iterable[dict[str, Any]]] = measure_member) -> pd.DataFrame:
     """The per-member fidelity table of a sweep: recorded rows whose key still holds are reused, the rest measured."""
     work = Path(work) if work else default_work_dir(sweep)
-    jobs = plan(sweep, formats, members, settings, work, browser_members, profile)  # bad input fails before any write
+    jobs = plan(sweep, formats, members, settings, work, browser_members, profile=profile)  # bad input fails first
     if not jobs:
         raise StudyError(f"nothing to measure in {sweep}: no member has any of the formats {', '.join(formats or [])}")
     work = files.ensure_writable_dir(work)
     log = work / "rows.jsonl"
     recorded = read_rows(log)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for job in jobs:
-        todo = [f for f in job.formats if recorded.get((job.member, f), {}).get("key") != job.keys[f]]
-        rows.update({(job.member, f): recorded[(job.member, f)] for f in job.formats if f not in todo})
-        if not todo:
-            continue
-        for row in measure(dataclasses.replace(job, formats=tuple(todo))):
-            with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
-                fh.write(json.dumps(row, default=float) + "\n")
-            rows[(row["member"], row["format"])] = row
-            if progress:
-                print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "
-                      f"{row['error'][:90]}", file=sys.stderr, flush=True)
-    _localise_rows(jobs, rows, log, settings or jobs[0].settings, progress)
+    from study.deployment.worker import runtime_pool
+
+    with runtime_pool(work):  # Python rows fork from one process per runtime (study.deployment.worker)
+        for job in jobs:
+            todo = [f for f in job.formats if recorded.get((job.member, f), {}).get("key") != job.keys[f]]
+            rows.update({(job.member, f): recorded[(job.member, f)] for f in job.formats if f not in todo})
+            if not todo:
+                continue
+            for row in measure(dataclasses.replace(job, formats=tuple(todo))):
+                with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
+                    fh.write(json.dumps(row, default=float) + "\n")
+                rows[(row["member"], row["format"])] = row
+                if progress:
+                    print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "
+                          f"{row['error'][:90]}", file=sys.stderr, flush=True)
+        _localise_rows(jobs, rows, log, settings or jobs[0].settings, progress)
     df = pd.DataFrame([rows[(j.member, f)] for j in jobs for f in j.formats if (j.member, f) in rows])
     df = df.reindex(columns=COLUMNS)
     for col in ("calibrated_status", "first_divergence", "failure_class", "localisation"):  # text, "" when none

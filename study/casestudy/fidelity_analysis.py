@@ -16,13 +16,15 @@ from study.casestudy import deploy_criterion, fidelity
 
 # profile="smoke": the formats a notebook run measures (about a minute on 2 cores with the tiny classifiers)
 SMOKE_FORMATS = ("saved_model", "tfjs_graph_model_node", "litert_full_int8")
+PROFILE_FORMATS: dict[str, Sequence[str]] = {"smoke": SMOKE_FORMATS}  # a profile not here: every format
 
 
-def formats_for_profile(profile: str | None, formats: Sequence[str] | None = None) -> list[str] | None:
+def formats_for_profile(profile: config.Profile, formats: Sequence[str] | None = None) -> list[str] | None:
     """`formats` when given; smoke -> SMOKE_FORMATS; other profiles -> every format (None)."""
     if formats:
         return list(formats)
-    return list(SMOKE_FORMATS) if config.get_profile(profile).name == "smoke" else None
+    chosen = PROFILE_FORMATS.get(profile.name)
+    return list(chosen) if chosen else None
 
 
 def member_properties(names: Sequence[str]) -> pd.DataFrame:

@@ -55,7 +55,7 @@ TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_st
 # --------------------------------------------------------------------------------- configuration
 
 
-def sweep_members(profile: str, names: Sequence[str] | None = None, input_size: int | None = None) -> list:
+def sweep_members(profile: config.Profile, names: Sequence[str] | None = None, input_size: int | None = None) -> list:
     """The assets of a sweep (`asset_refs.Asset`): `names` are asset references (zoo members, handles, SavedModel
     folders, package.module:function), resolved and checked; default: the profile's zoo members."""
     from study.assets import refs as asset_refs
@@ -189,7 +189,7 @@ def write_table_ix(out: str | Path, table) -> Path:
     return files.write_csv(Path(out) / "table_ix.csv", table)
 
 
-def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | None = None, *,
+def sweep(out: str | Path, profile: config.Profile, members: Sequence[str] | None = None, *,
           epochs: int | None = None, repeats: int = 1, mode: str | None = None, force: bool = False,
           interval: float | None = None, cooldown_samples: int | None = None, timeout_s: float | None = None,
           threads: int | None = None, seed: int = 0, executor: Executor | str = "local", progress: bool = True,
@@ -210,10 +210,9 @@ def sweep(out: str | Path, profile: str | None = None, members: Sequence[str] | 
     from study.casestudy import dataset
     from study.assets import folder as asset_folder
 
-    prof = config.get_profile(profile).name
     cfg = sweep_config(profile, epochs=epochs, mode=mode, interval=interval, cooldown_samples=cooldown_samples,
                        timeout_s=timeout_s, threads=threads, seed=seed,
-                       assets_lock=asset_folder.active_digest() if prof == "paper" else None,
+                       assets_lock=asset_folder.active_digest() if profile.online else None,
                        data=str(Path(data).resolve()) if data else None, split=str(Path(split).resolve()) if split else None)
     if repeats < 1:
         raise StudyError(f"--repeats must be at least 1 (got {repeats})")
@@ -299,9 +298,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def default_out(profile: str | None = None) -> Path:
+def default_out(profile: config.Profile) -> Path:
     """Where the notebook (and `make reproduce`) keeps a profile's sweep: results/finetune/<profile>/."""
-    return config.results_dir() / "finetune" / config.get_profile(profile).name
+    return config.results_dir() / "finetune" / profile.name
 
 
 def load_table(out: str | Path) -> "pd.DataFrame":

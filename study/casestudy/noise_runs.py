@@ -46,31 +46,32 @@ PLANS: dict[str, RepeatPlan | None] = {
     # intervals then have no cool-down sample at most phase offsets and are reported as invalid (computed).
     "smoke": RepeatPlan(("mobilenet_v1_025_128", "mobilenet_v2_035_96"), 2, 0.1, 1.2),
     # the smallest, a middle and the largest MobileNet (the paper's Table IX holds MobileNets only) three times each,
-    # at the Sampler's finest interval; 10 s cool-downs give every interval up to 10 s a cool-down sample at every
-    # phase offset, and 15 s at most of them (the others are counted invalid), for less than a 15 s cool-down costs.
-    "embedded": RepeatPlan(("mobilenet_v1_025_128", "mobilenet_v2_075_160", "mobilenet_v1_100_224"), 3, 0.1, 10.0),
+    # at the Sampler's finest interval; 5 s cool-downs give the 1 s and 5 s (the paper's) intervals a cool-down sample
+    # at every phase offset, 10 s and 15 s at some of them (the others are counted invalid, never dropped): each
+    # second of cool-down costs 18 s of `make reproduce` (docs/reproducibility.md), and 10 s ones broke its budget.
+    "embedded": RepeatPlan(("mobilenet_v1_025_128", "mobilenet_v2_075_160", "mobilenet_v1_100_224"), 3, 0.1, 5.0),
     # runs of minutes to hours: no extra runs by default; `finetune --repeats N` repeats the sweep itself
     # (docs/reproducibility.md), and notebook 04 measures the noise from those repeats when there are any.
     "paper": None,
 }
 
 
-def plan(profile: str | None = None) -> RepeatPlan | None:
-    return PLANS.get(config.get_profile(profile).name)
+def plan(profile: config.Profile) -> RepeatPlan | None:
+    return PLANS.get(profile.name)
 
 
-def default_out(profile: str | None = None) -> Path:
+def default_out(profile: config.Profile) -> Path:
     """results/finetune/<profile>-repeats/: beside the sweep's folder."""
     main = finetune.default_out(profile)
     return main.with_name(f"{main.name}-repeats")
 
 
-def run(profile: str | None = None, out: str | Path | None = None, *, progress: bool = False,
+def run(profile: config.Profile, out: str | Path | None = None, *, progress: bool = False,
         **overrides) -> pd.DataFrame:
     """The profile's repeated runs (a sweep of `PLANS[profile]`); their Table IX (means and spreads)."""
     p = plan(profile)
     if p is None:
-        raise StudyError(f"profile {config.get_profile(profile).name} repeats no members beside its sweep; "
+        raise StudyError(f"profile {profile.name} repeats no members beside its sweep; "
                          "use python -m study finetune --repeats N")
     return finetune.sweep(out or default_out(profile), profile, list(p.members), repeats=p.repeats,
                           interval=p.interval, cooldown_samples=p.cooldown_samples, progress=progress, **overrides)

@@ -8,10 +8,10 @@ import os
 import shutil
 from pathlib import Path
 
-from study import files
+from study import config, files
 
 
-def tiny_classifiers(out: str | Path, profile: str = "smoke", sizes: tuple[int, ...] = (32, 48), epochs: int = 40,
+def tiny_classifiers(out: str | Path, profile: config.Profile, sizes: tuple[int, ...] = (32, 48), epochs: int = 40,
                      seed: int = 0) -> Path:
     """Small MobileNet-style classifiers (conv, batch norm, ReLU6, depthwise conv) trained on the profile's
     split, saved exactly as the fine-tuning sweep saves its models (`out/models/<name>/saved_model` with
@@ -58,7 +58,7 @@ def tiny_classifiers(out: str | Path, profile: str = "smoke", sizes: tuple[int, 
         training.save_classifier(model, tmp / "saved_model", size)
         files.write_text(tmp / "meta.json", json.dumps({
             "member": name, "backend": "tf", "input_size": size, "class_names": list(split.class_names),
-            "test_accuracy": accuracy, "profile": profile, "seed": seed, "note": "study.casestudy.stand_ins.tiny_classifiers",
+            "test_accuracy": accuracy, "profile": profile.name, "seed": seed, "note": "study.casestudy.stand_ins.tiny_classifiers",
             "test_images": [{"path": str(p), "label": int(l)} for p, l in evaluation]}, indent=2) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         folder.parent.mkdir(parents=True, exist_ok=True)

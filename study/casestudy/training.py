@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import files
+from study import config, files
 from study.errors import StudyError
 from study.protocol import PAPER, RECIPE
 from study.runtime import processes
@@ -54,7 +54,7 @@ def build_groups(members: Sequence[Any], workers: int) -> list[list[str]]:
     return groups
 
 
-def prepare_assets(profile: str, names: Sequence[Any]) -> None:
+def prepare_assets(profile: config.Profile, names: Sequence[Any]) -> None:
     """Build (embedded) or fetch into the TF Hub cache (paper) every TF zoo member's asset *before* measuring.
 
     `names`: zoo member names or resolved `asset_refs.Asset`s (other assets were checked when resolved).
@@ -66,22 +66,22 @@ def prepare_assets(profile: str, names: Sequence[Any]) -> None:
 
     members = [getattr(n, "member", n) for n in names if getattr(n, "kind", "zoo") == "zoo"]
     tf_members = [assets.get_member(n) for n in members if assets.get_member(n).backend == "tf"]
-    if profile == "paper" and asset_folder.activate():  # an asset folder: check its bytes here, without TF
+    if profile.online and asset_folder.activate():  # an asset folder: check its bytes here, without TF
         asset_folder.verify(asset_folder.active_root(), [m.name for m in tf_members])
-    if profile != "paper":
+    if not profile.online:
         tf_members = [m for m in tf_members if not assets.embedded_current(m)]
     if not tf_members:
         return
     # Embedded builds are independent and nothing is measured while they run: split them over up to
     # BUILD_WORKERS processes (each pays its TensorFlow import once). The paper profile fetches: one process.
-    groups = build_groups(tf_members, 1 if profile == "paper" else min(BUILD_WORKERS, os.cpu_count() or 1))
+    groups = build_groups(tf_members, 1 if profile.online else min(BUILD_WORKERS, os.cpu_count() or 1))
     procs = []
     failures = []
     try:
         for group in groups:
-            code = ("import sys; from study import assets; from study.errors import StudyError\n"
-                    "try:\n"
-                    f"    [assets.feature_extractor(n, {profile!r}) for n in {group!r}]\n"
+            code = ("import sys; from study import assets, config; from study.errors import StudyError\n"
+                    "try:\n"  # a new process: the profile crosses by name
+                    f"    [assets.feature_extractor(n, config.PROFILES[{profile.name!r}]) for n in {group!r}]\n"
                     "except StudyError as exc:\n"
                     "    print(exc, file=sys.stderr); sys.exit(2)\n")
             err = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty worker never blocks on a pipe
@@ -103,7 +103,7 @@ def prepare_assets(profile: str, names: Sequence[Any]) -> None:
             err.close()
     if failures:
         raise StudyError(f"could not prepare the assets of {', '.join(m.name for m in tf_members)} "
-                         f"(profile {profile}): " + "\n".join(failures))
+                         f"(profile {profile.name}): " + "\n".join(failures))
 
 
 @dataclass
@@ -111,7 +111,7 @@ class WorkerSpec:
     """What one training worker does; written as JSON for `python -m study.casestudy.training SPEC`."""
 
     member: str
-    profile: str
+    profile: str  # the Profile's name: the spec crosses the process boundary as JSON (`spec_profile`)
     epochs: int
     mode: str
     out: str  # staging folder for the model, meta.json, predictions.csv, result.json
@@ -126,11 +126,16 @@ class WorkerSpec:
     asset: dict[str, Any] | None = None  # the resolved asset (asset_refs.Asset.to_dict); None = zoo member `member`
 
 
+def spec_profile(spec: WorkerSpec) -> config.Profile:
+    """The profile a worker's spec names (the driver's Profile, written as its name)."""
+    return config.PROFILES[spec.profile]
+
+
 def spec_asset(spec: WorkerSpec):
     """The asset a worker trains: the driver's resolved one, or the zoo member named in `spec.member`."""
     from study.assets import refs as asset_refs
 
-    return asset_refs.Asset.from_dict(spec.asset) if spec.asset else asset_refs.resolve(spec.member, spec.profile)
+    return asset_refs.Asset.from_dict(spec.asset) if spec.asset else asset_refs.resolve(spec.member, spec_profile(spec))
 
 
 def library_versions() -> dict[str, str]:
@@ -197,7 +202,8 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
     member = spec_asset(spec)
     threads = _thread_settings(member.backend, spec.threads)
     _seed_everything(spec.seed, member.backend)
-    split = dataset.load_split(spec.profile, seed=spec.seed, data=spec.data, split=spec.split)
+    profile = spec_profile(spec)
+    split = dataset.load_split(profile, seed=spec.seed, data=spec.data, split=spec.split)
     data = {name: (load_images([p for p, _ in items], member.input_size),
                    [label for _, label in items]) for name, items in
             (("train", split.train), ("validation", split.validation), ("test", split.test))}
@@ -220,7 +226,7 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
             "member": member.name, "backend": member.backend, "input_size": member.input_size,
             "class_names": list(split.class_names), "test_accuracy": accuracy, "mode": spec.mode,
             "epochs": spec.epochs, "seed": spec.seed, "profile": spec.profile, "asset": member.identity(),
-            "assets_lock": asset_folder.active_digest() if spec.profile == "paper" else None,
+            "assets_lock": asset_folder.active_digest() if profile.online else None,
             "test_images": [{"path": str(p), "label": int(label)} for p, label in split.test],
         }, indent=2) + "\n")
     timings["total_s"] = time.perf_counter() - t0
@@ -238,7 +244,7 @@ def _train_tf(member, spec: WorkerSpec, data, n_classes: int, out: Path, timings
     t = time.perf_counter()
     size = member.input_size
     full = spec.mode == "full"
-    backbone = asset_refs.feature_extractor(member, spec.profile, trainable=full)
+    backbone = asset_refs.feature_extractor(member, spec_profile(spec), trainable=full)
     head = keras.Sequential([keras.layers.Dropout(RECIPE.dropout),
                              keras.layers.Dense(n_classes, activation="softmax",
                                                 kernel_regularizer=keras.regularizers.l2(RECIPE.weight_decay))],
@@ -290,7 +296,7 @@ def _train_torch(member, spec: WorkerSpec, data, n_classes: int, out: Path, timi
 
     t = time.perf_counter()
     full = spec.mode == "full"
-    backbone = asset_refs.feature_extractor(member, spec.profile, trainable=full)
+    backbone = asset_refs.feature_extractor(member, spec_profile(spec), trainable=full)
     with torch.no_grad():
         dim = backbone(torch.zeros(1, 3, member.input_size, member.input_size)).shape[1]
     classifier = _torch_classifier(backbone, dim, n_classes)
@@ -365,7 +371,7 @@ def _torch_classifier(backbone, feature_dim: int, n_classes: int):
     return nn.Sequential(backbone, head, nn.Softmax(dim=1))
 
 
-def load_torch_classifier(path: str | Path, profile: str | None = None):
+def load_torch_classifier(path: str | Path, profile: config.Profile):
     """A torch member's fine-tuned classifier from its `model.pt`: float (N, 3, S, S) in [0, 1] -> probabilities."""
     import torch
 

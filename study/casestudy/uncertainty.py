@@ -26,7 +26,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from study import paper
+from study import config, paper
 from study.casestudy import decision
 from study.errors import StudyError
 
@@ -42,9 +42,11 @@ RESAMPLES = {"smoke": 100}  # the notebooks' default number of resamples per pro
 DEFAULT_RESAMPLES = 1000
 
 
-def resamples_for(profile: str, given: int = 0) -> int:
-    """The number of resamples a notebook uses: `given` when > 0, else the profile's default."""
-    return int(given) if given and given > 0 else RESAMPLES.get(profile, DEFAULT_RESAMPLES)
+def resamples_for(profile: config.Profile | str, given: int = 0) -> int:
+    """The number of resamples a notebook uses: `given` when > 0, else the profile's default (`RESAMPLES`). A
+    notebook's parameters may give the profile by the name its manifest records."""
+    name = profile if isinstance(profile, str) else profile.name
+    return int(given) if given and given > 0 else RESAMPLES.get(name, DEFAULT_RESAMPLES)
 
 
 def _z(level: float) -> float:

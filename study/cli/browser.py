@@ -9,12 +9,13 @@ from pathlib import Path
 
 from study import config
 from study.casestudy import browser
+from study.cli.common import add_profile
 from study.errors import exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("browser-test", help="Table X: TF.js conversion + the simple product in headless Chromium")
-    p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
+    add_profile(p)
     p.add_argument("--models", required=True, type=Path, help="the fine-tuning sweep's --out DIR (or its models/)")
     p.add_argument("--backend", nargs="+", default=["wasm"], choices=browser.BACKENDS,
                    help="TF.js backend(s) (default wasm)")
@@ -31,13 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _browser_test(args: argparse.Namespace) -> int:
     prof = config.get_profile(args.profile)
     out = args.out or config.results_dir() / "browser" / prof.name
-    limits = browser.PROFILE_LIMITS[prof.name]
+    limits = browser.profile_limits(prof)
     if args.timeout or args.stall:
         limits = dataclasses.replace(limits, total=args.timeout or limits.total, stall=args.stall or limits.stall)
     if args.node:
         print(browser.node_check_table(args.models, out, args.backend, args.members).to_string(index=False))
         return 0
-    table = browser.browser_test(args.models, out, profile=prof.name, backends=tuple(args.backend),
+    table = browser.browser_test(args.models, out, profile=prof, backends=tuple(args.backend),
                                  members=args.members, limits=limits, redo=args.redo)
     print(table[list(browser.TABLE_X_COLUMNS[:11])].to_string(index=False))
     bad = table[~table["status"].isin(["ok", "skipped"])]

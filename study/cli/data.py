@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from study import files
+from study import config, files
 from study.assets import flowers
 from study.casestudy.dataset import split_dataset
 
@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     s = dsub.add_parser("synth", help="generate the synthetic flower set (JPEG class folders)")
     s.add_argument("--out", required=True, type=Path)
-    s.add_argument("--per-class", type=int, default=flowers.SYNTH_SPECS["embedded"].per_class)
-    s.add_argument("--size", type=int, default=flowers.SYNTH_SPECS["embedded"].size, help="image side in pixels")
+    embedded = flowers.synth_spec(config.get_profile("embedded"))
+    s.add_argument("--per-class", type=int, default=embedded.per_class)
+    s.add_argument("--size", type=int, default=embedded.size, help="image side in pixels")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_synth)
     s = dsub.add_parser("split", help="split class folders / flower_photos.tgz with Table XI's split rule")

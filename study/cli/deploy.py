@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from study import files
+from study import config, files
 from study.casestudy import fidelity
+from study.cli.common import add_profile
 from study.deployment import matrix
 from study.errors import exit_code
 
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--members", nargs="+", metavar="MEMBER", help="with --sweep: only these members (default: all)")
     p.add_argument("--browser-members", type=int, default=1, metavar="N",
                    help="with --sweep: measure tfjs_graph_model_browser (Chromium) for the first N TF members")
-    p.add_argument("--profile", default=None, help="with --sweep: smoke uses fewer timed repeats")
+    add_profile(p, "with --sweep: smoke uses fewer timed repeats")
     p.add_argument("--localise", default=None, choices=("all", "worst", "none"),
                    help="with --sweep: which non-faithful rows get their first divergent layer (default: the "
                         "profile's: paper all, else the worst row per format; $STUDY_LOCALISE)")
@@ -43,8 +44,9 @@ def _cli(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """Per member of a sweep (the case study's harness): the table, and beside it the localised rows' per-layer curves."""
-    settings = fidelity.Settings.of(args.profile, args.localise)
-    df = fidelity.run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=args.profile,
+    profile = config.get_profile(args.profile)
+    settings = fidelity.Settings.of(profile, args.localise)
+    df = fidelity.run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=profile,
                                browser_members=args.browser_members, settings=settings, progress=True)
     files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
                       command="deploy --sweep")

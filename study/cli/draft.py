@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from study import config
+from study.cli.common import add_profile
 from study.draft import DRAFT, MEMO, build, missing_results, pdf_pages, shown_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("draft", help="build the paper draft paper/build/draft.pdf from results/ and figures/")
-    p.add_argument("--profile", default=None, help="the results' profile (default: $PROFILE or embedded)")
+    add_profile(p, "the results' profile (default: $PROFILE or embedded)")
     p.add_argument("--out", type=Path, default=None, help="build folder (default paper/build)")
     p.add_argument("--missing", action="store_true",
                    help="only list the notebooks with no results for the profile (exit 1 when any)")
@@ -27,11 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _draft(args: argparse.Namespace) -> int:
-    profile = config.get_profile(args.profile, config.REPRODUCE_PROFILES + ("smoke",)).name
+    profile = config.get_profile(args.profile, config.REPRODUCE_PROFILES + ("smoke",))
     if args.missing:
         missing = missing_results(profile)
         for nb in missing:
-            print(f"[draft] no {profile} results from {nb}")
+            print(f"[draft] no {profile.name} results from {nb}")
         return 1 if missing else 0
     result = build(profile, out=args.out, strict=args.strict, main=MEMO if args.shortlist else DRAFT,
                    reference=args.reference)

@@ -5,14 +5,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from study import config
 from study.casestudy.executors import EXECUTORS, MODES, get_executor
 from study.casestudy.finetune import TABLE_IX_COLUMNS, sweep
+from study.cli.common import add_profile
 from study.errors import StudyError, exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finetune", help="fine-tune zoo members under the resource Sampler (Table IX)")
-    p.add_argument("--profile", default=None, help="smoke | embedded | paper (default: $PROFILE or embedded)")
+    add_profile(p)
     p.add_argument("--members", nargs="+", metavar="ASSET",
                    help="assets: zoo members, TF Hub / Kaggle handles, SavedModel folders, package.module:function, "
                         "each optionally REF@SIZE (its input size in px) (default: the profile's zoo members; "
@@ -47,8 +49,8 @@ def _finetune(args: argparse.Namespace) -> int:
             if v is not None}
     if opts and args.executor != "ray":
         raise StudyError(f"{', '.join('--' + k for k in opts)} only apply to --executor ray")
-    table = sweep(args.out, args.profile, args.members, epochs=args.epochs, repeats=args.repeats, mode=args.mode,
-                  force=args.force, interval=args.interval, cooldown_samples=args.cooldown_samples,
+    table = sweep(args.out, config.get_profile(args.profile), args.members, epochs=args.epochs, repeats=args.repeats,
+                  mode=args.mode, force=args.force, interval=args.interval, cooldown_samples=args.cooldown_samples,
                   timeout_s=args.timeout_s, threads=args.threads, seed=args.seed,
                   executor=get_executor(args.executor, **opts), input_size=args.input_size, data=args.data,
                   split=args.split)

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from study import config
+from study.cli.common import add_profile
 from study.errors import StudyError
 from study.releases.product import DEFAULT_PRIORITY, ProductServer, build_manifest
 
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetuned", type=Path, metavar="DIR",
                    help="with --versions: the classifiers fine-tuned per version, DIR/<version>/sweep "
                         "(default: the versions folder's ../finetune, notebook 08's layout)")
-    p.add_argument("--profile", default=None, help="smoke | embedded | paper: whose results are the default")
+    add_profile(p, "smoke | embedded | paper: whose results are the default")
     p.add_argument("--priority", nargs="+", default=list(DEFAULT_PRIORITY), metavar="ITEM",
                    help="the decision's priority order choosing the default release (default: max:accuracy)")
     p.add_argument("--port", type=int, default=8470, help="port on 127.0.0.1 (default 8470; 0: any free port)")
@@ -41,7 +43,7 @@ def _product(args: argparse.Namespace) -> int:
     if args.finetuned and not args.versions:
         raise StudyError("--finetuned goes with --versions DIR (the classifiers fine-tuned from those versions)")
     manifest, releases = build_manifest(versions=args.versions, members=args.members, finetuned=args.finetuned,
-                                        profile=args.profile, priority=tuple(args.priority),
+                                        profile=config.get_profile(args.profile), priority=tuple(args.priority),
                                         diffs=not args.no_diff, progress=True)
     server = ProductServer(manifest, releases, port=args.port)
     served = [r for r in releases.values() if r.servable]

@@ -9,6 +9,7 @@ import sys
 
 from study import config, paper
 from study.assets import flowers
+from study.cli.common import add_profile
 from study.errors import StudyError
 from study.reproduce import reproduce
 from study.runtime import environment
@@ -16,7 +17,7 @@ from study.runtime import environment
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run every notebook through papermill (results/notebooks/)")
-    p.add_argument("--profile", default=None, help=f"one of {', '.join(config.REPRODUCE_PROFILES)} (default: $PROFILE or embedded)")
+    add_profile(p, f"one of {', '.join(config.REPRODUCE_PROFILES)} (default: $PROFILE or embedded)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only notebooks whose name contains NAME")
     p.add_argument("--force", action="store_true",
                    help="run the notebooks even when cached, and recompute their keyed steps")
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_paper)
 
     p = sub.add_parser("check", help="check prerequisites (Chromium, npm packages) and a profile's inputs")
-    p.add_argument("--profile", default=None)
+    add_profile(p, None)
     p.set_defaults(func=_check)
 
 

@@ -9,22 +9,23 @@ import pandas as pd
 
 from study import assets, config
 from study.assets.fetch import fetch
+from study.cli.common import add_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("zoo", help="the case study's asset zoo (38 MobileNets + EfficientNet-Lite)")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
     s = zsub.add_parser("list", help="one row per member: name, backend, handle, input size, feature dim, params")
-    s.add_argument("--profile", default=None, help="only the members this profile uses (smoke, embedded, paper)")
+    add_profile(s, "only the members this profile uses (smoke, embedded, paper)")
     s.set_defaults(func=_list)
     s = zsub.add_parser("build", help="build the embedded SavedModels (cached under STUDY_CACHE_DIR)")
-    s.add_argument("--profile", default="embedded", choices=["embedded", "smoke"])
+    add_profile(s, None, default="embedded", choices=["embedded", "smoke"])
     s.add_argument("--members", nargs="+", metavar="NAME", help="member names or 'all' (default: the profile's)")
     s.add_argument("--complexity-csv", type=Path, help="also measure params / FLOPs / size and write them here")
     s.set_defaults(func=_build)
     s = zsub.add_parser("fetch", help="download the paper profile's TF Hub assets + Flower Photos into an offline "
                                       "asset folder with assets.lock.json, for STUDY_ASSETS (docs/paper-protocol.md)")
-    s.add_argument("--profile", default="paper", choices=["paper"])
+    add_profile(s, None, default="paper", choices=["paper"])
     s.add_argument("--members", nargs="+", metavar="NAME", help="TF Hub members (default: the profile's 38)")
     s.add_argument("--to", required=True, type=Path, metavar="DIR", help="the asset folder (created; resumable)")
     s.add_argument("--no-flowers", action="store_true", help="skip the Flower Photos archive")
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     df = assets.catalog()
     if args.profile:
-        df = df[df["name"].isin(assets.PROFILE_MEMBERS[config.get_profile(args.profile).name])]
+        df = df[df["name"].isin([m.name for m in assets.members(config.get_profile(args.profile))])]
     cols = ["name", "backend", "handle", "version", "input_size", "feature_dim"]
     cols += [c for c in ("params", "flops") if c in df.columns]
     out = df[cols].copy()
@@ -50,18 +51,20 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    profile = config.get_profile(args.profile)
     if args.members == ["all"]:
         chosen = list(assets.MEMBERS)
     elif args.members:
         chosen = [assets.get_member(n) for n in args.members]
     else:
-        chosen = assets.members(args.profile)
-    assets.build_members(chosen, complexity_csv=args.complexity_csv, profile=args.profile)
+        chosen = assets.members(profile)
+    assets.build_members(chosen, profile, complexity_csv=args.complexity_csv)
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    chosen = [assets.get_member(n) for n in args.members] if args.members else assets.members(args.profile)
+    profile = config.get_profile(args.profile)
+    chosen = [assets.get_member(n) for n in args.members] if args.members else assets.members(profile)
     lock = fetch(args.to, chosen, flowers=not args.no_flowers, force=args.force)
     root = Path(args.to).resolve()
     print(f"[zoo fetch] {len(lock.assets)} assets, {sum(a.bytes for a in lock.assets.values()) / 2**20:.1f} MiB "

@@ -264,6 +264,11 @@ EXPORTABLE = ("saved_model", "hub_keras_layer", "checkpoint", "frozen_graphdef",
 
 # --- loaders (fresh runtime process) --------------------------------------------------------------------------
 
+def runtime_of(fmt: str) -> str:
+    """What `import_runtime(fmt)` imports: the formats of one runtime share a runtime process to fork from."""
+    return "litert" if fmt.startswith("litert_") else "tensorflow+hub" if fmt == "hub_keras_layer" else "tensorflow"
+
+
 def import_runtime(fmt: str) -> None:
     """Import the format's runtime, so that the worker's load time excludes the import."""
     if fmt.startswith("litert_"):

@@ -261,6 +261,13 @@ EXPORTABLE = ("state_dict", "pickle_module", "torch_export", "dynamic_int8", "to
 
 # --- loaders (fresh runtime process) ----------------------------------------------------------------------------
 
+def runtime_of(fmt: str) -> str:
+    """What `import_runtime(fmt)` imports: the formats of one runtime share a runtime process to fork from."""
+    if fmt in ("onnx", "onnx_int8"):
+        return "onnxruntime"
+    return {"executorch_xnnpack": "torch+executorch", "aoti_package": "torch+inductor"}.get(fmt, "torch")
+
+
 def import_runtime(fmt: str) -> None:
     """Import the format's runtime first, so that the worker's load time excludes the import."""
     if fmt in ("onnx", "onnx_int8"):

@@ -33,7 +33,7 @@ from study import cache, config, files
 from study.deployment.backend import get_backend, size_mb
 from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_name, check_formats, runnable,
                                         scenarios)
-from study.deployment.worker import _tail, run_export
+from study.deployment.worker import _tail, run_export, runtime_pool
 from study.report import and_list
 from study.errors import ResumeWarning, Skipped, StudyError
 
@@ -240,13 +240,15 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
             print(f"[deploy] {state} {row.framework:10s} {row.format:26s} "
                   f"{'' if row.ok else row.error[:110]}", file=sys.stderr, flush=True)
 
-    for f in frameworks:
-        sub = work / f
-        if not resume and sub.exists():  # artefacts of an earlier run must not stand in for this run's
-            shutil.rmtree(sub)
-        sub.mkdir(parents=True, exist_ok=True)
-        rows += measure_framework(f, settings, sub, [x for x in (formats or []) if x in set(scenarios(f)["format"])]
-                                  or None, done={r.format for r in previous}, on_row=record)
+    with runtime_pool(work):  # Python rows fork from one process per runtime (study.deployment.worker)
+        for f in frameworks:
+            sub = work / f
+            if not resume and sub.exists():  # artefacts of an earlier run must not stand in for this run's
+                shutil.rmtree(sub)
+            sub.mkdir(parents=True, exist_ok=True)
+            rows += measure_framework(f, settings, sub, [x for x in (formats or [])
+                                                         if x in set(scenarios(f)["format"])]
+                                      or None, done={r.format for r in previous}, on_row=record)
     step.finish()
     return _ordered_frame(rows)
 
@@ -273,17 +275,18 @@ def _finished_rows(log: Path) -> list[Row]:
 # profile="smoke" (tests, CI): a few formats of each framework on the --quick path, about a minute.
 SMOKE_FORMATS = ["saved_model", "litert_float32", "litert_dynamic_int8", "saved_model_c_api", "state_dict",
                  "dynamic_int8", "torchserve"]
+PROFILE_FORMATS: dict[str, list[str]] = {"smoke": SMOKE_FORMATS}  # these on the quick path; a profile not here: all
 
 
-def matrix_for_profile(profile: str | None = None, work: str | Path | None = None) -> pd.DataFrame:
+def matrix_for_profile(profile: config.Profile, work: str | Path | None = None) -> pd.DataFrame:
     """The matrix a notebook shows: smoke -> SMOKE_FORMATS on the quick path; embedded / paper -> every format.
 
     The deployment matrix needs no online input (the models are built or shipped locally), so `paper` measures
     the same as `embedded`. A finished matrix measured under the same key (code, packages, machine) is reused.
     """
-    p = config.get_profile(profile)
-    if p.name == "smoke":
-        return run_matrix("all", quick=True, work=work, formats=SMOKE_FORMATS, reuse=True)
+    formats = PROFILE_FORMATS.get(profile.name)
+    if formats:
+        return run_matrix("all", quick=True, work=work, formats=formats, reuse=True)
     return run_matrix("all", quick=False, work=work, reuse=True)
 
 

@@ -1,15 +1,27 @@
 """The runtime processes of the deployment matrix: each format loaded and timed in a fresh process of its own runtime
 (Python, Node.js, Chromium, a REST server).
+
+A Python row's fresh process is started either by `python -m study.deployment.worker` (its own interpreter, ~3.5 s
+of importing TensorFlow or torch before the measured load) or, inside `runtime_pool()`, forked from a runtime process
+that already imported the same runtime (`Backend.runtime_of`) and nothing else: the fork is a fresh address space with
+the same modules imported, its resident set is filled to the runtime process's before the load (so `peak_rss_mb`
+counts the runtime as a fresh process does), and it loads, runs and exits like the fresh interpreter would.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import resource
+import select
+import signal
+import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,15 +92,122 @@ def _tail(text: str, n: int = 600) -> str:
 
 def run_python_worker(fmt: str, artifact: Path, x: np.ndarray, work: Path, *, warmup: int, repeats: int,
                       timeout: float) -> RuntimeRun:
-    """Reload `artifact` in a fresh Python process with only the format's runtime imported, and run `x`."""
+    """Reload `artifact` in a fresh Python process with only the format's runtime imported, and run `x`
+    (forked from the runtime's process inside `runtime_pool()`, else a new interpreter)."""
     inputs, outputs, report = work / f"{fmt}.in.npy", work / f"{fmt}.out.npy", work / f"{fmt}.run.json"
     np.save(inputs, x)
-    cmd = [sys.executable, "-m", "study.deployment.worker", "--worker", fmt, str(artifact), str(inputs), str(outputs),
-           str(report), str(warmup), str(repeats)]
-    _run(cmd, timeout)
+    args = [fmt, str(artifact), str(inputs), str(outputs), str(report), str(warmup), str(repeats)]
+    if _POOL is not None:
+        _POOL.run(fmt, args, work / f"{fmt}.log", timeout)
+        process = f"python ({fmt} worker, forked from the {_POOL.runtime(fmt)} runtime process)"
+    else:
+        _run([sys.executable, "-m", "study.deployment.worker", "--worker", *args], timeout)
+        process = f"python ({fmt} worker)"
     info = json.loads(report.read_text())
-    return RuntimeRun(np.load(outputs), info["load_ms"], info["latencies_ms"], info["peak_rss_mb"],
-                     f"python ({fmt} worker)", info.get("extra", {}))
+    return RuntimeRun(np.load(outputs), info["load_ms"], info["latencies_ms"], info["peak_rss_mb"], process,
+                      info.get("extra", {}))
+
+
+# --- runtime processes to fork fresh workers from -------------------------------------------------------------
+
+class _RuntimeProcess:
+    """`python -m study.deployment.worker --runtime FMT`: imports FMT's runtime once, then forks one worker per
+    request (a JSON line on its stdin) and answers two JSON lines on its stdout: the worker's PID, then its exit."""
+
+    def __init__(self, fmt: str, log: Path, timeout: float) -> None:
+        self.log = log
+        self._err = open(log, "ab")
+        self.proc = processes.popen([sys.executable, "-m", "study.deployment.worker", "--runtime", fmt],
+                                    role="deployment-runtime-process", cwd=config.ROOT,
+                                    env=set_single_thread_env(dict(os.environ)), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=self._err)
+        self._buffer = b""
+        self._line(timeout)  # {"ready": pid}: the runtime is imported
+
+    def _line(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"the runtime process exited {self.proc.wait()}: "
+                                   f"{_tail(self.log.read_text(errors='replace'))}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, args: list[str], log: Path, timeout: float) -> None:
+        self.proc.stdin.write((json.dumps({"args": args, "log": str(log)}) + "\n").encode())
+        self.proc.stdin.flush()
+        pid = self._line(60)["pid"]
+        try:
+            code = self._line(timeout)["exit"]
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)  # by PID; the runtime process reaps it and stays usable
+            self._line(60)
+            raise RuntimeError(f"timed out after {timeout:.0f} s and was killed: worker {args[0]} (pid {pid})") from None
+        if code != 0:
+            raise RuntimeError(f"exit {code}: {_tail(log.read_text(errors='replace') if log.exists() else '')}")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # EOF: it exits
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # by PID
+            self.proc.wait()
+        self.proc.stdout.close()
+        self._err.close()
+
+
+class RuntimePool:
+    """One runtime process per runtime, started on first use and stopped when the pool closes."""
+
+    def __init__(self, work: Path, start_timeout: float = 600) -> None:
+        self.work, self.start_timeout = work, start_timeout
+        self.processes: dict[str, _RuntimeProcess] = {}
+
+    @staticmethod
+    def runtime(fmt: str) -> str:
+        return get_backend(framework_of(fmt)).runtime_of(fmt)
+
+    def run(self, fmt: str, args: list[str], log: Path, timeout: float) -> None:
+        name = self.runtime(fmt)
+        proc = self.processes.get(name)
+        if proc is not None and proc.proc.poll() is not None:  # it died (out of memory, a signal): start another
+            proc.close()
+            proc = None
+        if proc is None:
+            proc = self.processes[name] = _RuntimeProcess(fmt, self.work / f"runtime-{name}.log", self.start_timeout)
+        proc.run(args, log, timeout)
+
+    def close(self) -> None:
+        for proc in self.processes.values():
+            proc.close()
+        self.processes.clear()
+
+
+_POOL: RuntimePool | None = None
+
+
+@contextlib.contextmanager
+def runtime_pool(work: Path) -> Iterator[RuntimePool]:
+    """Inside it, Python rows fork from a runtime process per runtime instead of starting an interpreter each
+    (~3.5 s of import each); the runtime processes are stopped by PID when it ends (and die with this process)."""
+    global _POOL
+    if _POOL is not None:  # nested: the outer pool serves
+        yield _POOL
+        return
+    _POOL = RuntimePool(Path(work))
+    try:
+        yield _POOL
+    finally:
+        pool, _POOL = _POOL, None
+        pool.close()
 
 
 def run_node(script: str, model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats: int,
@@ -293,6 +412,76 @@ def _worker(fmt: str, artifact: str, inputs: str, outputs: str, report: str, war
                                          "peak_rss_mb": peak_rss_mb()}))
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MADV_POPULATE_READ = 22  # Linux >= 5.14
+
+
+def _resident_file_pages() -> list[tuple[int, int]]:
+    """(address, length) of every run of file-backed pages this process has mapped (/proc/self/pagemap, bit 63)."""
+    ranges = []
+    with open("/proc/self/maps") as maps, open("/proc/self/pagemap", "rb") as pagemap:
+        for line in maps:
+            parts = line.split(None, 5)
+            if len(parts) < 6 or not parts[5].startswith("/") or "r" not in parts[1]:
+                continue
+            lo, hi = (int(v, 16) for v in parts[0].split("-"))
+            pagemap.seek(lo // PAGE * 8)
+            data = pagemap.read((hi - lo) // PAGE * 8)
+            start = None
+            for i, entry in enumerate(struct.unpack(f"{len(data) // 8}Q", data) + (0,)):
+                if entry >> 63 and start is None:
+                    start = i
+                elif not entry >> 63 and start is not None:
+                    ranges.append((lo + start * PAGE, (i - start) * PAGE))
+                    start = None
+    return ranges
+
+
+def _runtime_process(fmt: str) -> None:
+    """Import `fmt`'s runtime, then fork a `_worker` per request line until stdin closes (see `_RuntimeProcess`).
+
+    A fork shares the file-backed pages (libraries) without mapping them, so its resident set would start below
+    a fresh interpreter's; the child maps the pages this process has resident (MADV_POPULATE_READ) before it loads,
+    so that its peak RSS counts the runtime as a fresh process's does."""
+    answers = os.dup(1)  # the protocol's own pipe: whatever the runtime prints goes to the log instead
+    os.dup2(2, 1)
+    get_backend(framework_of(fmt)).import_runtime(fmt)
+    resident = _resident_file_pages()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+    def answer(obj: dict) -> None:
+        os.write(answers, (json.dumps(obj) + "\n").encode())
+
+    answer({"ready": os.getpid()})
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the worker: dies with this process, writes to its own log, never returns
+            code = 1
+            try:
+                libc.prctl(processes.PR_SET_PDEATHSIG, signal.SIGKILL)
+                fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.close(fd)
+                os.close(0)
+                os.close(answers)
+                for address, length in resident:
+                    libc.madvise(address, length, MADV_POPULATE_READ)
+                _worker(*request["args"])
+                code = 0
+            except BaseException:  # noqa: BLE001 - reported through the exit code and the log
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        processes.log_pid(pid, "deployment-runtime")
+        answer({"pid": pid})
+        answer({"exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])})
+
+
 def _serve(fmt: str, artifact: str, port: str, name: str) -> None:
     backend = get_backend(framework_of(fmt))
     backend.import_runtime(fmt)
@@ -308,5 +497,7 @@ if __name__ == "__main__":
         _worker(*sys.argv[2:9])
     elif sys.argv[1:2] == ["--serve"]:
         _serve(*sys.argv[2:6])
+    elif sys.argv[1:2] == ["--runtime"]:
+        _runtime_process(sys.argv[2])
     else:
         raise SystemExit("internal entry point of study.deployment.worker; use `python -m study deploy`")

@@ -114,26 +114,25 @@ def _size_mb(folder: Path) -> float:
 
 # --- finding what to serve -----------------------------------------------------------------------------------
 
-def _command_hint(profile: str) -> str:
+def _command_hint(profile: config.Profile) -> str:
     return (f"make it with `make reproduce` (or `make reproduce ONLY=\"04 08\"`), or with `python -m study finetune "
-            f"--profile {profile} --out DIR` and then `python -m study product --members DIR`")
+            f"--profile {profile.name} --out DIR` and then `python -m study product --members DIR`")
 
 
-def default_source(profile: str | None = None) -> tuple[str, Path]:
+def default_source(profile: config.Profile) -> tuple[str, Path]:
     """What `product` serves without --versions / --members: notebook 08's published versions (newest), else
     notebook 04's sweep of the profile; one StudyError naming the command that makes them when neither exists."""
     from study.casestudy import finetune
 
-    prof = config.get_profile(profile).name
     published = sorted(config.results_dir().glob("rq3_versions/*/published/versions.json"),
                        key=lambda p: p.stat().st_mtime)
     if published:
         return "versions", published[-1].parent
-    sweep = finetune.default_out(prof)
+    sweep = finetune.default_out(profile)
     if (sweep / "models").is_dir():
         return "members", sweep
     raise StudyError(f"no model folder to serve: neither published versions under {config.results_dir() / 'rq3_versions'} "
-                     f"nor a fine-tuning sweep in {sweep}; {_command_hint(prof)}")
+                     f"nor a fine-tuning sweep in {sweep}; {_command_hint(profile)}")
 
 
 def _models(sweep: Path) -> list:
@@ -307,12 +306,15 @@ def choose(releases: list[Release], priority: tuple[str, ...] = DEFAULT_PRIORITY
 
 
 def build_manifest(*, versions: Path | None = None, members: Path | None = None, finetuned: Path | None = None,
-                   profile: str | None = None, priority: tuple[str, ...] = DEFAULT_PRIORITY, diffs: bool = True,
-                   progress: bool = False) -> tuple[dict[str, Any], dict[str, Release]]:
-    """The release manifest the page reads, and the releases by id (the server's map to their models)."""
+                   profile: config.Profile | None = None, priority: tuple[str, ...] = DEFAULT_PRIORITY,
+                   diffs: bool = True, progress: bool = False) -> tuple[dict[str, Any], dict[str, Release]]:
+    """The release manifest the page reads, and the releases by id (the server's map to their models); without
+    `versions` or `members`, those of `profile` (`default_source`)."""
     if versions and members:
         raise StudyError("give --versions DIR or --members DIR, not both")
     if not versions and not members:
+        if profile is None:
+            raise StudyError("give --versions DIR, --members DIR or the profile whose results are served")
         mode, folder = default_source(profile)
         versions, members = (folder, None) if mode == "versions" else (None, folder)
     if versions:
@@ -320,7 +322,8 @@ def build_manifest(*, versions: Path | None = None, members: Path | None = None,
             Path(versions), "versions"
     else:
         if not Path(members).exists():
-            raise StudyError(f"model folder {members} does not exist; {_command_hint(config.get_profile(profile).name)}")
+            hint = f"; {_command_hint(profile)}" if profile else ""
+            raise StudyError(f"model folder {members} does not exist{hint}")
         releases, source, mode = member_releases(Path(members)), Path(members), "members"
     default, how = choose(releases, tuple(priority))
     manifest = {"format": MANIFEST_FORMAT, "mode": mode, "source": str(source), "default": default,

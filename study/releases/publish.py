@@ -425,7 +425,7 @@ def table_viii_beside(out: str | Path) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------ measuring (Section VII-H)
-def finetune_versions(published: str | Path, out: str | Path, profile: str | None = None,
+def finetune_versions(published: str | Path, out: str | Path, profile: config.Profile,
                       names: Sequence[str] | None = None, *, browser_backends: Sequence[str] = (),
                       progress: bool = False, **sweep_options: Any) -> pd.DataFrame:
     """Fine-tune each published version with the sweep harness (same data, seed and protocol for all) and,
@@ -442,13 +442,12 @@ def finetune_versions(published: str | Path, out: str | Path, profile: str | Non
         table = table[table["name"].isin(wanted)]
     info = json.loads((published / "checkpoint" / "checkpoint.json").read_text())
     member = _member(info["member"])
-    prof = config.get_profile(profile).name
     out = Path(out)
     rows = []
     for version in table.itertuples():
         # the version folder is the asset (study.assets.refs): a local SavedModel at the member's size
         sweep_out = out / version.name / "sweep"
-        t9 = finetune.sweep(sweep_out, prof, [str(version.path)], input_size=member.input_size, progress=progress,
+        t9 = finetune.sweep(sweep_out, profile, [str(version.path)], input_size=member.input_size, progress=progress,
                             **sweep_options)
         row = {"version": version.version, "name": version.name,
                "paper_vii_h": PAPER_VII_H.get(version.tfhub_version, ""),
@@ -457,7 +456,7 @@ def finetune_versions(published: str | Path, out: str | Path, profile: str | Non
         if browser_backends and row["status"] == "ok":
             from study.casestudy import browser
 
-            tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=prof,
+            tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=profile,
                                       backends=tuple(browser_backends), members=[str(version.path)], progress=progress)
             for r in tx.itertuples():
                 row |= {f"browser_{r.backend}_status": r.status, f"browser_{r.backend}_ms_per_image": r.ms_per_image,
@@ -473,14 +472,13 @@ DEFAULT_MEASURED = {"smoke": (("v5",), ())}
 DEFAULT_MEASURED_OTHERWISE: tuple[tuple[str, ...] | None, tuple[str, ...]] = (None, ("wasm",))
 
 
-def version_costs(published: str | Path, out: str | Path, profile: str | config.Profile | None = None,
+def version_costs(published: str | Path, out: str | Path, profile: config.Profile,
                   names: Sequence[str] | None = None, *, browser_backends: Sequence[str] | None = None,
                   diffs: Sequence[Any] = (), progress: bool = False) -> pd.DataFrame:
     """`finetune_versions` with the profile's defaults (DEFAULT_MEASURED) for `names` / `browser_backends` left
     None, and each version's `diff_verdict` from the `version_diff.diff`s of consecutive versions."""
-    prof = config.get_profile(profile)
-    default_names, default_backends = DEFAULT_MEASURED.get(prof.name, DEFAULT_MEASURED_OTHERWISE)
-    costs = finetune_versions(published, out, prof.name, names or default_names,
+    default_names, default_backends = DEFAULT_MEASURED.get(profile.name, DEFAULT_MEASURED_OTHERWISE)
+    costs = finetune_versions(published, out, profile, names or default_names,
                               browser_backends=default_backends if browser_backends is None else browser_backends,
                               progress=progress)
     verdicts = {d.b.version["name"]: d.verdict for d in diffs}
@@ -488,7 +486,7 @@ def version_costs(published: str | Path, out: str | Path, profile: str | config.
     return costs
 
 
-def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):
+def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):  # profile: its name, for the title
     """One bar chart per measured column (accuracy, Formula 1 deltas, elapsed time, browser ms per image),
     one bar per published version."""
     from matplotlib.ticker import MaxNLocator

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from study import config
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -144,14 +145,15 @@ def _variables(obj, path: Path) -> dict[str, Any]:
             if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
-def load(path: str | Path) -> Asset:
+def load(path: str | Path, profile: config.Profile | None = None) -> Asset:
     """Load a TF2 SavedModel for diffing; a StudyError (one line) when it is not one.
 
-    `path` may also be an asset reference of a TF zoo member (name or TF Hub / Kaggle handle): its SavedModel."""
-    if not Path(path).exists():
+    With a `profile`, `path` may also be an asset reference of a TF zoo member (name or TF Hub / Kaggle handle): its
+    SavedModel under that profile."""
+    if not Path(path).exists() and profile is not None:
         from study.assets.refs import saved_model_folder
 
-        path = saved_model_folder(str(path)) or path
+        path = saved_model_folder(str(path), profile) or path
     path = Path(path)
     if not path.exists():
         raise StudyError(f"{path} does not exist; pass the folder of a SavedModel (e.g. a version written by "
@@ -466,10 +468,11 @@ class VersionDiff:
         return "\n".join(lines)
 
 
-def diff(a: str | Path | Asset, b: str | Path | Asset) -> VersionDiff:
-    """Compare asset versions A (old) and B (new): API, parameters, outputs on probe images, verdict."""
-    a = a if isinstance(a, Asset) else load(a)
-    b = b if isinstance(b, Asset) else load(b)
+def diff(a: str | Path | Asset, b: str | Path | Asset, profile: config.Profile | None = None) -> VersionDiff:
+    """Compare asset versions A (old) and B (new): API, parameters, outputs on probe images, verdict. A zoo member
+    named instead of a folder is read under `profile` (`load`)."""
+    a = a if isinstance(a, Asset) else load(a, profile)
+    b = b if isinstance(b, Asset) else load(b, profile)
     probe_size(a, b)  # incompatible inputs: fail before any work
     api, variables = compare_api(a, b), compare_variables(a, b)  # before any recalibration touches variables
     return VersionDiff(a, b, api, variables, compare_outputs(a, b))

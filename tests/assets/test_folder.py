@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from study import config
+from study.config import PROFILES
 from study.assets import folder as af
 from study.assets import flowers
 from study.casestudy import executors
@@ -131,9 +132,9 @@ def test_cli_assets_option_checks_the_folder_before_the_paper_profile_runs(tmp_p
 
 
 def test_the_lock_digest_keys_sweep_runs_and_manifest_entries(tmp_path, isolated):
-    plain = executors.sweep_config("smoke")
+    plain = executors.sweep_config(PROFILES["smoke"])
     assert "assets_lock" not in plain.key()  # runs recorded without a folder keep their key
-    locked = executors.sweep_config("smoke", assets_lock="sha256:ab")
+    locked = executors.sweep_config(PROFILES["smoke"], assets_lock="sha256:ab")
     assert locked.key()["assets_lock"] == "sha256:ab" and locked.key() != plain.key()
     lock = make_folder(tmp_path / "assets")
     isolated.setenv(af.ASSETS_ENV, str(tmp_path / "assets"))

@@ -12,7 +12,7 @@ from study.assets import flowers
 from study.assets import refs as asset_refs
 from study.errors import DatasetWarning, StudyError
 from study.reproduce import run_notebook
-from study.config import NOTEBOOKS
+from study.config import NOTEBOOKS, PROFILES
 
 TINY = "study.assets.torch_extractors:tiny_cnn"
 
@@ -30,8 +30,8 @@ def make_class_folders(root, per_class=12, tiny=4):
 # --------------------------------------------------------------------------------------------- references
 def test_input_size_is_for_variable_size_assets_and_ref_at_size_states_one():
     # --input-size leaves a fixed-size member as it is (it applies to variable-size assets only)
-    assert asset_refs.resolve("mobilenet_v2_035_96", "smoke", input_size=128).input_size == 96
-    a = asset_refs.resolve("mobilenet_v2_035_96@96", "smoke", input_size=128)
+    assert asset_refs.resolve("mobilenet_v2_035_96", PROFILES["smoke"], input_size=128).input_size == 96
+    a = asset_refs.resolve("mobilenet_v2_035_96@96", PROFILES["smoke"], input_size=128)
     assert (a.name, a.ref, a.input_size) == ("mobilenet_v2_035_96", "mobilenet_v2_035_96", 96)
     assert asset_refs.stated_size("/models/net@224") == ("/models/net", 224)
     assert asset_refs.stated_size("pkg.mod:fn@64") == ("pkg.mod:fn", 64)
@@ -45,43 +45,43 @@ def test_a_folder_whose_name_ends_in_at_digits_is_a_folder(tmp_path):
     folder.mkdir()
     assert asset_refs.stated_size(str(folder)) == (str(folder), None)
     with pytest.raises(StudyError, match="no saved_model.pb"):  # read as the folder, not as `net` @ 2 px
-        asset_refs.resolve(str(folder))
+        asset_refs.resolve(str(folder), PROFILES["smoke"])
 
 
 def test_zoo_members_by_name_handle_url_and_kaggle_handle():
     for ref in ("mobilenet_v2_035_96", "google/imagenet/mobilenet_v2_035_96/feature_vector/5",
                 "https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5",
                 "https://www.kaggle.com/models/google/mobilenet-v2/tensorFlow2/035-96-feature-vector/2"):
-        a = asset_refs.resolve(ref, "smoke")
+        a = asset_refs.resolve(ref, PROFILES["smoke"])
         assert (a.name, a.kind, a.input_size, a.feature_dim) == ("mobilenet_v2_035_96", "zoo", 96, 1280), ref
-    assert asset_refs.resolve("efficientnet_lite0").backend == "torch"
+    assert asset_refs.resolve("efficientnet_lite0", PROFILES["smoke"]).backend == "torch"
 
 
 def test_unknown_reference_names_the_accepted_forms(tmp_path):
     with pytest.raises(StudyError, match="not a zoo member.*package.module:function.*valid members: .*efficientnet"):
-        asset_refs.resolve("no_such_asset")
+        asset_refs.resolve("no_such_asset", PROFILES["smoke"])
     with pytest.raises(StudyError, match="no saved_model.pb"):
-        asset_refs.resolve(str(tmp_path))
+        asset_refs.resolve(str(tmp_path), PROFILES["smoke"])
     with pytest.raises(StudyError, match="offline profiles do not download"):
-        asset_refs.resolve("someone/imagenet/their_net/feature_vector/1", "embedded")
+        asset_refs.resolve("someone/imagenet/their_net/feature_vector/1", PROFILES["embedded"])
     with pytest.raises(StudyError, match=r"takes 96 px images \(fixed\), not 128"):
-        asset_refs.resolve("mobilenet_v2_035_96@128", "smoke")
+        asset_refs.resolve("mobilenet_v2_035_96@128", PROFILES["smoke"])
     with pytest.raises(StudyError, match="cannot be imported"):
-        asset_refs.resolve("no_such_package.mod:fn")
+        asset_refs.resolve("no_such_package.mod:fn", PROFILES["smoke"])
 
 
 def test_torch_function_read_from_the_module_and_checked(outdirs):
-    a = asset_refs.resolve(TINY, "smoke")
+    a = asset_refs.resolve(TINY, PROFILES["smoke"])
     assert (a.kind, a.backend, a.input_size, a.feature_dim) == ("torch_function", "torch", 64, 16)
     assert a.name == "study.assets.torch_extractors.tiny_cnn" and len(a.sha256) == 64
-    assert asset_refs.resolve(TINY, "smoke", input_size=32).input_size == 64  # fixed: --input-size leaves it
+    assert asset_refs.resolve(TINY, PROFILES["smoke"], input_size=32).input_size == 64  # fixed: --input-size leaves it
     with pytest.raises(StudyError, match=r"takes 64 px images \(fixed\), not 32"):
-        asset_refs.resolve(f"{TINY}@32", "smoke")
+        asset_refs.resolve(f"{TINY}@32", PROFILES["smoke"])
     with pytest.raises(StudyError, match="no attribute 'nope'"):
-        asset_refs.resolve("study.assets.torch_extractors:nope")
+        asset_refs.resolve("study.assets.torch_extractors:nope", PROFILES["smoke"])
     with pytest.raises(StudyError, match="called without arguments"):
-        asset_refs.resolve("study.casestudy.dataset:split_counts")
-    module = asset_refs.feature_extractor(a)
+        asset_refs.resolve("study.casestudy.dataset:split_counts", PROFILES["smoke"])
+    module = asset_refs.feature_extractor(a, PROFILES["smoke"])
     import torch
 
     assert module(torch.zeros(2, 3, 64, 64)).shape == (2, 16)
@@ -100,14 +100,14 @@ def test_class_folders_with_a_corrupt_image_and_a_tiny_class(tmp_path, outdirs):
     root = make_class_folders(tmp_path / "mine")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        split = dataset.load_split("smoke", seed=3, data=root)
+        split = dataset.load_split(PROFILES["smoke"], seed=3, data=root)
     text = [str(w.message) for w in caught if issubclass(w.category, DatasetWarning)]
     assert any("roses/broken.jpg" in t for t in text)
     assert any("tiny class" in t and "tulips (4)" in t for t in text)
     counts = split.counts().set_index("label")
     assert counts.loc["roses", "total"] == 12 and counts.loc["tulips", "total"] == 4
     assert (counts[["validation", "testing"]] >= 1).all().all()  # every subset sees every class
-    assert split == dataset.load_split("smoke", seed=3, data=root)  # seeded
+    assert split == dataset.load_split(PROFILES["smoke"], seed=3, data=root)  # seeded
 
 
 def test_unbalanced_class_is_named(tmp_path):
@@ -124,7 +124,7 @@ def test_split_csv_round_trip_and_errors(tmp_path):
         split = dataset.split_dataset(root, seed=1)
     csv = tmp_path / "split.csv"
     split.to_frame().to_csv(csv, index=False)
-    again = dataset.load_split("smoke", split=csv)
+    again = dataset.load_split(PROFILES["smoke"], split=csv)
     assert again.class_names == split.class_names and sorted(again.test) == sorted(split.test)
     bad = split.to_frame().assign(subset="train")
     bad.to_csv(csv, index=False)
@@ -134,7 +134,7 @@ def test_split_csv_round_trip_and_errors(tmp_path):
     with pytest.raises(StudyError, match="needs columns path, subset and class_name"):
         dataset.read_split(csv)
     with pytest.raises(StudyError, match="not both"):
-        dataset.load_split("smoke", data=root, split=csv)
+        dataset.load_split(PROFILES["smoke"], data=root, split=csv)
 
 
 # --------------------------------------------------------------------------------------------- SavedModels
@@ -150,12 +150,12 @@ def saved_model_outside_the_zoo(tmp_path, outdirs):
 
 @pytest.mark.slow
 def test_saved_model_folder_read_from_its_signature(saved_model_outside_the_zoo, tmp_path):
-    a = asset_refs.resolve(str(saved_model_outside_the_zoo), "smoke")
+    a = asset_refs.resolve(str(saved_model_outside_the_zoo), PROFILES["smoke"])
     assert (a.name, a.kind, a.backend, a.input_size, a.feature_dim) == ("my_mobilenet", "saved_model", "tf", 96, 1280)
     assert a.sha256 == asset_refs.content_hash(saved_model_outside_the_zoo)
-    assert asset_refs.resolve(str(saved_model_outside_the_zoo), "smoke", input_size=128).input_size == 96
+    assert asset_refs.resolve(str(saved_model_outside_the_zoo), PROFILES["smoke"], input_size=128).input_size == 96
     with pytest.raises(StudyError, match=r"takes 96 px images \(fixed\), not 128"):
-        asset_refs.resolve(f"{saved_model_outside_the_zoo}@128", "smoke")
+        asset_refs.resolve(f"{saved_model_outside_the_zoo}@128", PROFILES["smoke"])
     import tensorflow as tf
 
     class NotImages(tf.Module):
@@ -166,7 +166,7 @@ def test_saved_model_folder_read_from_its_signature(saved_model_outside_the_zoo,
     m = NotImages()
     tf.saved_model.save(m, str(tmp_path / "tabular"), signatures={"serving_default": m.serve})
     with pytest.raises(StudyError, match="no image feature-vector signature"):
-        asset_refs.resolve(str(tmp_path / "tabular"), "smoke")
+        asset_refs.resolve(str(tmp_path / "tabular"), PROFILES["smoke"])
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from study import assets
-from study.config import ZOO_SNAPSHOTS
+from study.config import PROFILES, ZOO_SNAPSHOTS
 from study.errors import StudyError
 from study import paper
 
@@ -49,7 +49,7 @@ def test_the_38_assets_of_tables_ix_and_x():
 @needs_snapshots
 def test_handles_and_versions_exist_in_the_tfhub_snapshot():
     snapshot = ZOO_SNAPSHOTS / "tfhub.dev" / "2024-03-18" / "google" / "models"
-    for m in assets.members("paper"):
+    for m in assets.members(PROFILES["paper"]):
         page = snapshot / m.handle.removeprefix("google/") / f"{m.version}.md"
         text = page.read_text()
         assert "<!-- format: saved_model_2 -->" in text, page
@@ -61,12 +61,10 @@ def test_member_lookup_and_profiles():
     assert assets.get_member("mobilenet_v2_100_160").input_size == 160
     with pytest.raises(StudyError, match=r"unknown zoo member 'mobilenet_v3'.*valid members: mobilenet_v1_025_128"):
         assets.get_member("mobilenet_v3")
-    assert [m.name for m in assets.members("smoke")] == list(SMOKE)
-    embedded = assets.members("embedded")
+    assert [m.name for m in assets.members(PROFILES["smoke"])] == list(SMOKE)
+    embedded = assets.members(PROFILES["embedded"])
     assert {m.backend for m in embedded} == {"tf", "torch"} and len(embedded) == 10
-    assert len(assets.members("paper")) == 38
-    with pytest.raises(StudyError, match="valid profiles"):
-        assets.members("fast")
+    assert len(assets.members(PROFILES["paper"])) == 38
 
 
 @pytest.mark.slow
@@ -76,7 +74,7 @@ def test_embedded_member_loads_through_hub_keraslayer(cache, name):
     import tf_keras
 
     member = assets.get_member(name)
-    layer = assets.feature_extractor(member, "smoke")
+    layer = assets.feature_extractor(member, PROFILES["smoke"])
     assert isinstance(layer, hub.KerasLayer)
     path = assets.embedded_path(member)
     assert path.is_relative_to(cache) and path.parts[-5:] == (*member.handle.split("/"), "5")
@@ -87,7 +85,7 @@ def test_embedded_member_loads_through_hub_keraslayer(cache, name):
     if name != SMOKE[0]:
         return
     # the same layer fine-tunes inside a tf_keras model like a real TF Hub asset
-    model = tf_keras.Sequential([assets.feature_extractor(member, "smoke", trainable=True), tf_keras.layers.Dense(5)])
+    model = tf_keras.Sequential([assets.feature_extractor(member, PROFILES["smoke"], trainable=True), tf_keras.layers.Dense(5)])
     model.build((None, member.input_size, member.input_size, 3))
     assert len(model.trainable_weights) > 2
     # rebuilt on demand only: the second call reuses the cached SavedModel
@@ -114,7 +112,7 @@ def test_every_configuration_builds_with_the_right_feature_size():
 
 @pytest.mark.slow
 def test_complexity_of_an_embedded_member(cache):
-    c = assets.complexity("mobilenet_v1_025_128", "smoke")
+    c = assets.complexity("mobilenet_v1_025_128", PROFILES["smoke"])
     # MobileNet V1 0.25/128: ~0.2 M parameters, ~14 M multiply-adds (Howard et al. 2017, Table 7)
     assert 200_000 < c["params"] < 240_000
     assert 2 * 13e6 < c["flops"] < 2 * 16e6
@@ -131,14 +129,14 @@ def test_paper_profile_fails_fast_offline_and_reads_local_assets(cache, tmp_path
     monkeypatch.delenv(assets.LOCAL_ASSETS_ENV, raising=False)
     monkeypatch.setattr(assets, "_online", lambda *a, **k: False)
     with pytest.raises(StudyError, match=r"(?s)neither cached nor reachable.*STUDY_HUB_ASSETS"):
-        assets.feature_extractor(member, "paper")
+        assets.feature_extractor(member, PROFILES["paper"])
     # a local directory of downloaded assets, laid out like the handles (here: a copy of an embedded build)
     local = tmp_path / "assets" / member.handle / "5"
     local.parent.mkdir(parents=True)
     local.symlink_to(assets.build_embedded(member), target_is_directory=True)
     monkeypatch.setenv(assets.LOCAL_ASSETS_ENV, str(tmp_path / "assets"))
-    assert assets.asset_location(member, "paper") == str(local)
-    layer = assets.feature_extractor(member, "paper")
+    assert assets.asset_location(member, PROFILES["paper"]) == str(local)
+    layer = assets.feature_extractor(member, PROFILES["paper"])
     assert layer(np.zeros((1, 96, 96, 3), np.float32)).shape == (1, 1280)
     # a populated TFHUB_CACHE_DIR entry is handed to tensorflow_hub as the URL (hub then reads its cache)
     monkeypatch.delenv(assets.LOCAL_ASSETS_ENV)
@@ -146,7 +144,7 @@ def test_paper_profile_fails_fast_offline_and_reads_local_assets(cache, tmp_path
     assert cached.parent == tmp_path / "hub-cache"
     cached.mkdir(parents=True)
     (cached / "saved_model.pb").write_bytes(b"")
-    assert assets.asset_location(member, "paper") == "https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5"
+    assert assets.asset_location(member, PROFILES["paper"]) == "https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5"
 
 
 @pytest.mark.slow
@@ -157,10 +155,10 @@ def test_efficientnet_lite_loads_real_imagenet_weights_strictly():
     import skimage
 
     member = assets.get_member("efficientnet_lite0")
-    module = assets.feature_extractor(member, "smoke")
+    module = assets.feature_extractor(member, PROFILES["smoke"])
     assert isinstance(module, torch.nn.Module) and not module.training
     assert not any(p.requires_grad for p in module.parameters())
-    assert any(p.requires_grad for p in assets.feature_extractor(member, trainable=True).parameters())
+    assert any(p.requires_grad for p in assets.feature_extractor(member, PROFILES["smoke"], trainable=True).parameters())
     cat = np.asarray(Image.open(f"{skimage.__path__[0]}/data/chelsea.png").convert("RGB"))
     from study.runtime.images import resize_bilinear
 

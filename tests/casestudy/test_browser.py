@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from study.casestudy import browser, stand_ins, stats_server
+from study.config import PROFILES
 from study.errors import StudyError
 from study.casestudy.sampler import read_samples
 from tests.conftest import needs_browser
@@ -24,7 +25,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        stand_ins.tiny_classifiers(root / "sweep", profile="smoke")
+        stand_ins.tiny_classifiers(root / "sweep", profile=PROFILES["smoke"])
     return root
 
 
@@ -47,7 +48,7 @@ def _assert_nothing_left(record: dict) -> None:
 @needs_browser
 def test_smoke_models_end_to_end_in_chromium_match_python(tiny):
     out = tiny / "browser"
-    table = browser.browser_test(tiny / "sweep", out, profile="smoke", backends=("wasm",), progress=False)
+    table = browser.browser_test(tiny / "sweep", out, profile=PROFILES["smoke"], backends=("wasm",), progress=False)
     assert list(table.columns[:7]) == ["model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy"]
     assert list(table.columns) == list(browser.TABLE_X_COLUMNS)
     assert len(table) == 2 and set(table["status"]) == {"ok"}, table.to_string()
@@ -75,7 +76,7 @@ def test_smoke_models_end_to_end_in_chromium_match_python(tiny):
 
     # resumable: a second call keeps the recorded rows and runs nothing
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
-    again = browser.browser_test(tiny / "sweep", out, profile="smoke", backends=("wasm",), progress=False)
+    again = browser.browser_test(tiny / "sweep", out, profile=PROFILES["smoke"], backends=("wasm",), progress=False)
     assert again.equals(table)
     assert before == {p: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
 
@@ -168,7 +169,7 @@ def test_conversion_failure_and_torch_members_become_rows(tmp_path, monkeypatch)
              "test_images": [{"path": "/nonexistent.jpg", "label": 0}]}))
     (models / "broken" / "saved_model").mkdir()
     (models / "broken" / "saved_model" / "saved_model.pb").write_bytes(b"not a protobuf")
-    table = browser.browser_test(tmp_path / "sweep", tmp_path / "out", profile="smoke", progress=False)
+    table = browser.browser_test(tmp_path / "sweep", tmp_path / "out", profile=PROFILES["smoke"], progress=False)
     assert dict(zip(table["model"], table["status"])) == {"broken": "conversion_failed", "efficientnet_lite0": "skipped"}
     conversion = pd.read_csv(tmp_path / "out" / "conversion.csv")
     assert conversion.set_index("model").loc["broken", "error"]
@@ -181,8 +182,8 @@ def test_bad_input_gets_one_clear_error(tmp_path, monkeypatch):
         browser.find_models(tmp_path)
     assert main(["browser-test", "--profile", "smoke", "--models", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     with pytest.raises(StudyError, match="unknown TF.js backend"):
-        browser.browser_test(tmp_path, tmp_path / "o", backends=("metal",))
+        browser.browser_test(tmp_path, tmp_path / "o", profile=PROFILES["smoke"], backends=("metal",))
     monkeypatch.delenv("CHROMIUM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StudyError, match="Chromium is not installed.*\n.*apt-get install -y chromium"):
-        browser.browser_test(tmp_path, tmp_path / "o", profile="smoke")
+        browser.browser_test(tmp_path, tmp_path / "o", profile=PROFILES["smoke"])

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from study import config
+from study.config import PROFILES
 from study.casestudy import dataset
 from study.assets.flowers import SYNTH_SPECS, synth_flowers
 from study.runtime.images import load_images
@@ -188,14 +189,12 @@ def test_load_images_is_tf_image_resize_bilinear(flowers):
 
 def test_load_split_profiles(tmp_path, monkeypatch, flowers):
     monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
-    smoke = dataset.load_split("smoke")
+    smoke = dataset.load_split(PROFILES["smoke"])
     assert smoke.counts()["total"].tolist() == [SYNTH_SPECS["smoke"].per_class] * 5
     assert smoke.source.is_relative_to(tmp_path / "cache")
-    assert dataset.load_split("smoke") == smoke  # cached, same split
+    assert dataset.load_split(PROFILES["smoke"]) == smoke  # cached, same split
     monkeypatch.setattr("study.assets.flowers.flower_photos_path", lambda: None)
     with pytest.raises(config.ProfileError, match="Flower Photos"):
-        dataset.load_split("paper")
+        dataset.load_split(PROFILES["paper"])
     monkeypatch.setattr("study.assets.flowers.flower_photos_path", lambda: flowers)
-    assert dataset.load_split("paper").counts()["total"].sum() == 100
-    with pytest.raises(StudyError, match="valid profiles"):
-        dataset.load_split("nope")
+    assert dataset.load_split(PROFILES["paper"]).counts()["total"].sum() == 100

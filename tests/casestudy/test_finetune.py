@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from study.casestudy import finetune
+from study.config import PROFILES
 from study.errors import ResumeWarning, StudyError
 from study.casestudy import executors, training
 from study.casestudy.executors import LocalExecutor, RunJob
@@ -41,23 +42,23 @@ def _cli(args, env, **kw) -> subprocess.CompletedProcess:
 
 def test_unknown_member_is_an_error_listing_the_valid_ones(tmp_path):
     with pytest.raises(StudyError, match="valid members: .*mobilenet_v2_100_160"):
-        finetune.sweep(tmp_path, "smoke", ["mobilenet_v9_000_1"])
+        finetune.sweep(tmp_path, PROFILES["smoke"], ["mobilenet_v9_000_1"])
 
 
 def test_unwritable_output_is_an_error_before_training(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(StudyError, match="not writable.*--out"):
-        finetune.sweep(blocker / "out", "smoke")
+        finetune.sweep(blocker / "out", PROFILES["smoke"])
     with pytest.raises(StudyError, match="MB free"):
-        finetune.sweep(tmp_path / "out", "smoke", min_free_mb=1e12)
+        finetune.sweep(tmp_path / "out", PROFILES["smoke"], min_free_mb=1e12)
 
 
 def test_bad_parameters_are_clear_errors(tmp_path):
     for kwargs, msg in (({"mode": "half"}, "valid modes"), ({"epochs": 0}, "epochs"), ({"repeats": 0}, "repeats"),
                         ({"interval": 0.01}, "minimum")):
         with pytest.raises(StudyError, match=msg):
-            finetune.sweep(tmp_path, "smoke", **kwargs)
+            finetune.sweep(tmp_path, PROFILES["smoke"], **kwargs)
     with pytest.raises(StudyError, match="unknown executor"):
         executors.get_executor("slurm")
 
@@ -65,7 +66,7 @@ def test_bad_parameters_are_clear_errors(tmp_path):
 # --- the table from run records ----------------------------------------------------------------------
 
 def _record(member, repeat, status="ok", **values):
-    cfg = executors.sweep_config("smoke")
+    cfg = executors.sweep_config(PROFILES["smoke"])
     base = {"member": member, "repeat": repeat, "status": status, "reason": "" if status == "ok" else "why",
             "elapse_s": 100.0, "accuracy": 0.5, "val_accuracy": 0.5, "train_s": 50.0, "delta_cpu": 50.0,
             "delta_mem": 2.0, "delta_cpu_tree": 40.0, "delta_mem_tree": 1.5, "peak_rss_mb": 900.0, "gpu": None,
@@ -74,7 +75,7 @@ def _record(member, repeat, status="ok", **values):
 
 
 def test_table_ix_averages_repeats_and_records_bad_runs():
-    cfg = executors.sweep_config("smoke")
+    cfg = executors.sweep_config(PROFILES["smoke"])
     records = [_record("b", 0, accuracy=0.4, elapse_s=160), _record("b", 1, accuracy=0.6, elapse_s=170),
                _record("a", 0, status="killed", accuracy=None, elapse_s=12.0),
                _record("c", 0, config={"other": 1})]  # another config: not in this table
@@ -101,7 +102,7 @@ def _published(out, member="m", n_samples=30):
 
 
 def test_resume_needs_an_ok_record_of_the_same_config(tmp_path):
-    cfg = executors.sweep_config("smoke")
+    cfg = executors.sweep_config(PROFILES["smoke"])
     path = tmp_path / "runs" / "m" / "r0.json"
     _published(tmp_path)
     for rec, done in ((_record("m", 0), True), (_record("m", 0, status="timeout"), False),
@@ -189,7 +190,7 @@ def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
 
 @pytest.mark.slow
 def test_the_watchdog_kills_a_stuck_run_and_the_sweep_goes_on(tmp_path, env):
-    table = finetune.sweep(tmp_path, "smoke", SMOKE[:1], timeout_s=1.0, progress=False)
+    table = finetune.sweep(tmp_path, PROFILES["smoke"], SMOKE[:1], timeout_s=1.0, progress=False)
     row = table.iloc[0]
     assert row["status"] == "timeout" and "watchdog" in row["reason"]
     # never before the limit; how soon after it: benchmarks/bench_fail_fast.py
@@ -202,7 +203,7 @@ def test_a_dead_sampler_makes_the_run_invalid(tmp_path, env):
     def kill_sampler(job, worker_pid, sampler_pid):
         os.kill(sampler_pid, signal.SIGKILL)
 
-    cfg = executors.sweep_config("smoke")
+    cfg = executors.sweep_config(PROFILES["smoke"])
     result = LocalExecutor(on_start=kill_sampler).run(RunJob(SMOKE[0], 0, cfg, tmp_path / "run"))
     assert result.status == "invalid" and "sampler" in result.reason
     assert result.artifacts is None
@@ -239,7 +240,7 @@ def test_torch_member_frozen_with_cached_features(tmp_path, env):
     result = training.train_member(spec)
     assert "features_s" in result["timings"] and result["backend"] == "torch"
     meta = json.loads((tmp_path / "meta.json").read_text())
-    model = training.load_torch_classifier(tmp_path / "model.pt", "smoke")
+    model = training.load_torch_classifier(tmp_path / "model.pt", PROFILES["smoke"])
     x = load_images([t["path"] for t in meta["test_images"]], meta["input_size"])
     with torch.no_grad():
         probs = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from study.casestudy import finetune
+from study.config import PROFILES
 from study.assets import refs as asset_refs
 from study.errors import StudyError
 
@@ -34,13 +35,13 @@ def variable_saved_model(tmp_path, outdirs):
 def test_mixed_shortlist_resolves_and_fine_tunes(variable_saved_model, tmp_path):
     v2 = str(variable_saved_model)
     with pytest.raises(StudyError, match="takes images of any size; state one with --input-size N or REF@N"):
-        finetune.sweep_members("smoke", [v2, FIXED])
-    sizes = {a.name: a.input_size for a in finetune.sweep_members("smoke", [v2, FIXED], input_size=96)}
+        finetune.sweep_members(PROFILES["smoke"], [v2, FIXED])
+    sizes = {a.name: a.input_size for a in finetune.sweep_members(PROFILES["smoke"], [v2, FIXED], input_size=96)}
     assert sizes == {"v2_variable_input": 96, FIXED: 128}  # --input-size: the variable one only
-    sizes = {a.name: a.input_size for a in finetune.sweep_members("smoke", [f"{v2}@64", f"{FIXED}@128"])}
+    sizes = {a.name: a.input_size for a in finetune.sweep_members(PROFILES["smoke"], [f"{v2}@64", f"{FIXED}@128"])}
     assert sizes == {"v2_variable_input": 64, FIXED: 128}  # REF@SIZE, per asset
     with pytest.raises(StudyError, match=r"takes 128 px images \(fixed\), not 96"):
-        asset_refs.resolve(f"{FIXED}@96", "smoke")
+        asset_refs.resolve(f"{FIXED}@96", PROFILES["smoke"])
 
     out = tmp_path / "sweep"  # the command of the issue: it stopped with "takes 128 px images, not --input-size 96"
     proc = subprocess.run([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--members", v2, FIXED,

@@ -10,6 +10,7 @@ import pytest
 from study.casestudy import deploy_criterion, fidelity, fidelity_analysis, stand_ins
 from study.casestudy.decision import CaseStudyTables, load_table, select
 from study.cli import main
+from study.config import PROFILES
 from study.errors import StudyError
 
 LABELS = np.array([0, 1, 2, 0])
@@ -148,7 +149,7 @@ def tiny_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("fidelity")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        stand_ins.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,), epochs=10)
+        stand_ins.tiny_classifiers(root / "sweep", profile=PROFILES["smoke"], sizes=(32,), epochs=10)
     return root / "sweep"
 
 
@@ -162,7 +163,7 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
 
     work = tmp_path / "work"
     formats = ["saved_model", "litert_float32", "litert_full_int8"]
-    df = fidelity.run_fidelity(tiny_sweep, formats, work=work, profile="smoke", measure=measure)
+    df = fidelity.run_fidelity(tiny_sweep, formats, work=work, profile=PROFILES["smoke"], measure=measure)
     rows = df.set_index("format")
     assert list(rows.index) == formats and calls == [tuple(formats)]
     assert rows.loc["saved_model", "status"] == "faithful" and rows.loc["saved_model", "max_abs_diff"] == 0.0
@@ -176,7 +177,7 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
     assert (rows["images"] == tested).all() and (rows["latency_p90_ms"] >= rows["latency_p50_ms"]).all()
 
     # resumed: every key holds, nothing is measured again
-    again = fidelity.run_fidelity(tiny_sweep, formats, work=work, profile="smoke", measure=measure)
+    again = fidelity.run_fidelity(tiny_sweep, formats, work=work, profile=PROFILES["smoke"], measure=measure)
     assert len(calls) == 1 and again["key"].tolist() == df["key"].tolist()
 
     # the model changes (its meta.json is part of the fingerprint): every row is recomputed under the new key
@@ -184,7 +185,7 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
     original = meta.read_text()
     try:
         meta.write_text(json.dumps({**json.loads(original), "note": "retrained"}))
-        changed = fidelity.run_fidelity(tiny_sweep, ["saved_model"], work=work, profile="smoke", measure=measure)
+        changed = fidelity.run_fidelity(tiny_sweep, ["saved_model"], work=work, profile=PROFILES["smoke"], measure=measure)
         assert calls[-1] == ("saved_model",) and changed["key"].iloc[0] != df["key"].iloc[0]
         assert changed["fingerprint"].iloc[0] != df["fingerprint"].iloc[0]
     finally:
@@ -206,7 +207,7 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
 def test_a_corrupted_converted_model_is_a_runtime_crash_with_its_error(tiny_sweep, tmp_path):
     from study.deployment import backend_tf
 
-    job = fidelity.plan(tiny_sweep, ["litert_float32"], work=tmp_path / "work", profile="smoke")[0]
+    job = fidelity.plan(tiny_sweep, ["litert_float32"], work=tmp_path / "work", profile=PROFILES["smoke"])[0]
     real_export = backend_tf.export
 
     def export_then_corrupt(fmt, ref, work, quick):  # a converter that writes a broken file

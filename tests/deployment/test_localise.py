@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from study.casestudy import fidelity, localise, stand_ins
+from study.config import PROFILES
 from study.deployment.backend import Export
 from study.errors import StudyError
 from tests.conftest import needs_node
@@ -73,14 +74,14 @@ def test_the_worst_policy_picks_one_row_per_format_and_skips_baselines_and_crash
 def test_bad_input_is_one_clear_error(tmp_path):
     (tmp_path / "not_a_sweep").mkdir()
     with pytest.raises(StudyError, match="no fine-tuned models"):
-        fidelity.run_fidelity(tmp_path / "not_a_sweep", ["litert_float32"], profile="smoke")
+        fidelity.run_fidelity(tmp_path / "not_a_sweep", ["litert_float32"], profile=PROFILES["smoke"])
     assert not (tmp_path / "not_a_sweep" / "deploy_fidelity").exists()  # nothing written for bad input
     with pytest.raises(StudyError, match="valid: saved_model"):
-        fidelity.run_fidelity(tmp_path / "not_a_sweep", ["litert_int3"], profile="smoke")
+        fidelity.run_fidelity(tmp_path / "not_a_sweep", ["litert_int3"], profile=PROFILES["smoke"])
     with pytest.raises(StudyError, match="no layer-by-layer inspection"):
         localise.localise("coreml", Export(tmp_path, "python"), {"framework": "tf", "graph": None}, np.zeros(1))
     with pytest.raises(StudyError, match="unknown localisation policy"):
-        fidelity.Settings.of("smoke", "most")
+        fidelity.Settings.of(PROFILES["smoke"], "most")
 
 
 # --- measured: a tiny TF member, converted, then one layer's weights corrupted in the converted file --------------
@@ -95,10 +96,10 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("localise")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        stand_ins.tiny_classifiers(root / "sweep", profile="smoke", sizes=(32,), epochs=10)
+        stand_ins.tiny_classifiers(root / "sweep", profile=PROFILES["smoke"], sizes=(32,), epochs=10)
         model = find_models(root / "sweep")[0]
         x, _ = fidelity._test_split(model)  # noqa: SLF001
-        calib = fidelity.calibration_images(model, "smoke")
+        calib = fidelity.calibration_images(model, PROFILES["smoke"])
     ref = backend_tf.classifier_reference(model.name, model.saved_model, x, calib)
     graph = TFGraph(model.saved_model)
     return {"root": root, "model": model, "ref": ref, "graph": graph, "x": x[:localise.LOCALISE_IMAGES],

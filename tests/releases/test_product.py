@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from study import config
+from study.config import PROFILES
 from study.cli import main
 from study.errors import StudyError
 from study.releases import product
@@ -150,7 +151,7 @@ def released(tmp_path_factory):
     root = tmp_path_factory.mktemp("product")
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-    stand_ins.tiny_classifiers(root / "tiny", profile="smoke")
+    stand_ins.tiny_classifiers(root / "tiny", profile=PROFILES["smoke"])
     publish.publish(MEMBER, root / "published", ["v1", "v2"], progress=False)
     for version, model in (("v1_initial", "tiny_mobilenet_32"), ("v2_variable_input", "tiny_mobilenet_48")):
         shutil.copytree(root / "tiny" / "models" / model, root / "finetune" / version / "sweep" / "models" / model)
