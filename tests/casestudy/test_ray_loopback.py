@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from study.casestudy import cluster as cluster_mod
+from study.runtime import processes
 from study.casestudy import ray_executor
 from study.casestudy.cluster import is_loopback
 from tests.conftest import needs_ray
@@ -56,15 +57,17 @@ def test_finetune_on_ray_without_an_address_listens_on_loopback_only(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env |= {"STUDY_CACHE_DIR": str(tmp_path / "cache"), "STUDY_RESULTS_DIR": str(tmp_path / "results")}
     out = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--executor", "ray",
-                             "--members", MEMBER, "--out", str(out)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log_file = tmp_path / "finetune.log"
+    with open(log_file, "w") as fh:  # a file, not a pipe nobody reads while it runs (a full pipe would block it)
+        proc = processes.popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--executor", "ray",
+                                "--members", MEMBER, "--out", str(out)], role="test-finetune", env=env, text=True,
+                               stdout=fh, stderr=subprocess.STDOUT)  # dies with the test run (PR_SET_PDEATHSIG)
     seen: set[tuple[int, str, str, int]] = set()
     try:
         while proc.poll() is None:  # the whole run: cluster start, data and asset preparation, the measured run
             seen |= listening(proc.pid)
             time.sleep(0.5)
-        log = proc.communicate(timeout=60)[0]
+        log = log_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()  # its cluster's nodes die with it (group guards)
