@@ -62,6 +62,10 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], out_dir: Path | Non
 
     # Kernels inherit this environment and our fd 2: TensorFlow's log knobs, and its load-time lines filtered.
     processes.quiet_tensorflow()
+    # ... and import this checkout's `study`: a kernel starts in notebooks/, where an editable install of another
+    # checkout (a shared virtualenv) would otherwise win and write that checkout's results.
+    if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != str(ROOT):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
     output = _output_path(notebook, out_dir)
     output.parent.mkdir(parents=True, exist_ok=True)
