@@ -95,7 +95,7 @@ compare: venv
 	$(PY) -m study compare $(if $(A),$(A) $(B),--previous) $(if $(CSV),--csv $(CSV))
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=30 $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
