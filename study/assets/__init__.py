@@ -68,9 +68,14 @@ class Member:
         return f"{HUB_URL}/{self.handle}/{self.version}" if self.backend == "tf" else self.handle
 
 
+def mobilenet_name(version: int, width: float, size: int) -> str:
+    """TF Hub's name of a MobileNet: version, width x 100 in three digits, input size (`mobilenet_v2_035_96`)."""
+    return f"mobilenet_v{version}_{round(width * 100):03d}_{size}"
+
+
 def _mobilenet(version: int, width: float, size: int) -> Member:
     w = f"{round(width * 100):03d}"
-    name = f"mobilenet_v{version}_{w}_{size}"
+    name = mobilenet_name(version, width, size)
     dim = int(1024 * width) if version == 1 else max(1280, int(1280 * width))  # last conv's channels
     return Member(name=name, backend="tf", handle=f"google/imagenet/{name}/feature_vector", version=5,
                   architecture=f"MobileNet V{version}", width=width, input_size=size, feature_dim=dim,

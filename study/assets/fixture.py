@@ -20,7 +20,7 @@ from study.assets import folder as af
 
 SOURCE = ("TEST FIXTURE (study.assets.fixture.build_fixture_folder): embedded, randomly initialised "
           "members and synthetic flowers in the layout of `zoo fetch`; NOT the real TF Hub assets or Flower Photos")
-FIXTURE_MEMBERS = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")  # the two smallest of Table IX
+FIXTURE_MEMBERS = assets.PROFILE_MEMBERS["smoke"]  # the smoke zoo: the two smallest of Table IX
 
 
 def _hub_module(root: Path, member: assets.Member) -> af.LockedAsset:

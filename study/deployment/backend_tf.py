@@ -35,7 +35,7 @@ class Architecture:
 
     @property
     def name(self) -> str:
-        return f"mobilenet_v2_{int(round(self.alpha * 100)):03d}_{self.size}"
+        return assets.mobilenet_name(2, self.alpha, self.size)
 
 
 def architecture(quick: bool) -> Architecture:

@@ -20,8 +20,8 @@ from study import assets
 from study.deployment.backend import THREADS, Export, check_images, reference_images
 from study.errors import Skipped, StudyError
 
-SIZE = 224
 MODEL_NAME = "efficientnet_lite0"
+SIZE = assets.get_member(MODEL_NAME).input_size  # its input size, from the zoo's member table
 # ImageNet classes the shipped photos must land in (sanity check of the real weights; see tests).
 IMAGENET_EXPECTED = {"chelsea": {281, 282, 285}, "coffee": {967, 968, 504}}  # cats; espresso, cup, coffee mug
 

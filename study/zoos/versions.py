@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from study.report import and_list
-from study.zoos.catalog import Catalog
+from study.zoos.catalog import Catalog, snapshot_dates
 
 # --- Table VI: products per type / input / task -------------------------------------------------
 
@@ -279,10 +279,14 @@ def growth(cats: dict[str, Catalog]) -> Growth:
     return Growth(pd.DataFrame(rows), pd.concat(tasks, ignore_index=True))
 
 
-def share_per_task(paper_vs_2020: pd.DataFrame, later: pd.DataFrame, labels=("TF Hub 2020-08-26",
-                   "TF Hub 2024-03-18")) -> pd.DataFrame:
+def share_per_task(paper_vs_2020: pd.DataFrame, later: pd.DataFrame,
+                   labels: tuple[str, str] | None = None) -> pd.DataFrame:
     """Share of products with >= 2 versions per Table VI task (source, task, percent): the paper's, then ours
-    from two `compare_version_statistics` tables (the paper's snapshot and a later one)."""
+    from two `compare_version_statistics` tables (the paper's snapshot and a later one; `labels` default to the
+    oldest and latest TF Hub snapshots of `catalog.SNAPSHOTS`)."""
+    if labels is None:
+        dates = snapshot_dates("tfhub")
+        labels = (f"TF Hub {dates[0]}", f"TF Hub {dates[-1]}")
     share = pd.concat([
         paper_vs_2020.assign(source="paper", percent=100 * paper_vs_2020["paper_share"]),
         paper_vs_2020.assign(source=labels[0], percent=100 * paper_vs_2020["our_share"]),
