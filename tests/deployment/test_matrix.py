@@ -35,28 +35,7 @@ def _assert_no_chromium_left(browser_pid: int | None = None) -> None:
     assert not left, f"Chromium processes left running: {left}"
 
 
-# --- study.runtime.tfjs ----------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_saved_model(tmp_path_factory):
-    import tensorflow as tf
-
-    class Tiny(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 4], seed=[1, 2]))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="images")])
-        def serve(self, images):
-            y = tf.nn.relu(tf.nn.conv2d(images, self.kernel, 1, "SAME"))
-            return {"features": tf.reduce_mean(y, axis=[1, 2])}
-
-    module = Tiny()
-    path = tmp_path_factory.mktemp("tiny") / "saved_model"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    x = np.random.default_rng(0).random((2, 8, 8, 3), dtype=np.float32)
-    return path, x, module.serve(tf.constant(x))["features"].numpy()
-
+# --- study.runtime.tfjs (tiny_saved_model: tests/deployment/conftest.py) ----------------------------------------------
 
 @pytest.mark.slow
 def test_tfjs_converts_a_saved_model_without_jax_or_decision_forests(tiny_saved_model, tmp_path):

@@ -14,33 +14,13 @@ from study.runtime import processes
 pytestmark = pytest.mark.slow  # each test starts TensorFlow in a child process
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    import tensorflow as tf
-
-    class Tiny(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 4], seed=[1, 2]))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="images")])
-        def serve(self, images):
-            return {"features": tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(images, self.kernel, 1, "SAME")), axis=[1, 2])}
-
-    module = Tiny()
-    path = tmp_path_factory.mktemp("tiny") / "saved_model"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    x = np.random.default_rng(0).random((3, 8, 8, 3), dtype=np.float32)
-    return path, x, module.serve(tf.constant(x))["features"].numpy()
-
-
 def _run(path, x, work, **kw):
     return worker.run_python_worker("saved_model", path, x, work, warmup=kw.pop("warmup", 1),
                                     repeats=kw.pop("repeats", 3), timeout=kw.pop("timeout", 300))
 
 
-def test_a_forked_row_reports_what_a_fresh_interpreter_reports(saved_model, tmp_path, monkeypatch):
-    path, x, expected = saved_model
+def test_a_forked_row_reports_what_a_fresh_interpreter_reports(tiny_saved_model, tmp_path, monkeypatch):
+    path, x, expected = tiny_saved_model  # tests/deployment/conftest.py
     pids = tmp_path / "pids.log"
     monkeypatch.setenv("STUDY_PID_LOG", str(pids))
     fresh = _run(path, x, tmp_path)
@@ -62,8 +42,8 @@ def test_a_forked_row_reports_what_a_fresh_interpreter_reports(saved_model, tmp_
     assert not processes.alive(list(roles)), "a runtime process or a worker outlived the pool"
 
 
-def test_a_failing_row_is_an_error_with_its_log_and_the_runtime_process_goes_on(saved_model, tmp_path):
-    path, x, expected = saved_model
+def test_a_failing_row_is_an_error_with_its_log_and_the_runtime_process_goes_on(tiny_saved_model, tmp_path):
+    path, x, expected = tiny_saved_model  # tests/deployment/conftest.py
     with worker.runtime_pool(tmp_path) as pool:
         with pytest.raises(RuntimeError, match=r"exit 1: .*(saved_model|SavedModel|No such file)"):
             _run(tmp_path / "missing", x, tmp_path)
@@ -71,8 +51,8 @@ def test_a_failing_row_is_an_error_with_its_log_and_the_runtime_process_goes_on(
         assert len(pool.processes) == 1
 
 
-def test_a_row_past_its_timeout_is_killed_by_pid(saved_model, tmp_path, monkeypatch):
-    path, x, expected = saved_model
+def test_a_row_past_its_timeout_is_killed_by_pid(tiny_saved_model, tmp_path, monkeypatch):
+    path, x, expected = tiny_saved_model  # tests/deployment/conftest.py
     pids = tmp_path / "pids.log"
     monkeypatch.setenv("STUDY_PID_LOG", str(pids))
     with worker.runtime_pool(tmp_path):
