@@ -50,14 +50,17 @@ def _product(args: argparse.Namespace) -> int:
     print(f"[product] {len(served)} of {len(releases)} release(s) of {manifest['source']}; default "
           f"{manifest['default']} ({manifest['decision']['how']}); Ctrl-C stops it", file=sys.stderr, flush=True)
     print(server.url, flush=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops it as cleanly as Ctrl-C
+    # Ctrl-C and `kill PID` stop it cleanly, also when started where SIGINT is ignored (a shell's background job
+    # inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler of its own)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.close()
     print("[product] stopped", file=sys.stderr, flush=True)
     return 0

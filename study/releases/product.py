@@ -400,6 +400,9 @@ class ProductServer:
         except OSError as exc:
             raise StudyError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}); choose another --port "
                              "(0: any free port)") from None
+        # a client that stops reading mid-response (a closed tab) must not hold Ctrl-C: handler threads are
+        # daemons and server_close does not join them (socketserver's default would wait for them forever)
+        self._server.daemon_threads, self._server.block_on_close = True, False
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="product-server",

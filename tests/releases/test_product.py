@@ -109,8 +109,10 @@ def test_a_missing_model_folder_is_one_clear_error_naming_the_command(tmp_path, 
 def test_the_command_serves_loopback_only_prints_the_url_and_stops_on_ctrl_c(tmp_path):
     sweep = tmp_path / "sweep"
     _fake_member(sweep, "m_one", 0.8)
+    # started the way a shell starts a background job: SIGINT ignored (inherited SIG_IGN); Ctrl-C must still stop it
     proc = subprocess.Popen([sys.executable, "-m", "study", "product", "--members", str(sweep), "--port", "0"],
-                            cwd=config.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=config.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/"), (url, proc.stderr.read()[-2000:])
@@ -121,13 +123,14 @@ def test_the_command_serves_loopback_only_prints_the_url_and_stops_on_ctrl_c(tmp
         assert manifest["default"] == "m_one"
         page = urllib.request.urlopen(url, timeout=10).read().decode()
         assert "/node_modules/@tensorflow/tfjs/dist/tf.min.js" in page and "https://" not in page  # no CDN
+        # the two responses are left unread: a client that stops reading must not keep Ctrl-C from stopping it
         tfjs = urllib.request.urlopen(url + "node_modules/@tensorflow/tfjs/dist/tf.min.js", timeout=10)
         assert tfjs.status == 200 and "javascript" in tfjs.headers["Content-Type"]
         wasm = urllib.request.urlopen(url + "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
                                       timeout=10)
         assert wasm.headers["Content-Type"] == "application/wasm"
         with pytest.raises(urllib.error.HTTPError):  # nothing outside the served folders
-            urllib.request.urlopen(url + "node_modules/../../study/cli.py", timeout=10)
+            urllib.request.urlopen(url + "node_modules/../../study/config.py", timeout=10)  # a file that exists
         assert not psutil.Process(proc.pid).children(recursive=True)  # it serves in-process: no child to leave
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=30) == 0
