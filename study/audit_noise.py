@@ -183,6 +183,14 @@ def label(claims: pd.DataFrame, count_claims: Sequence, *, best: str, fourth: st
     return out
 
 
+def noise_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """Comparative claims (a `noise` label) counted by reproduced verdict x noise label: one column per label of
+    `LABELS` whether it occurs or not, so two runs' tables always have the same columns (`study compare`)."""
+    comparative = claims[claims["noise"] != ""]
+    table = pd.crosstab(comparative["reproduced"], comparative["noise"])
+    return table.reindex(columns=[*LABELS, *sorted(set(table.columns) - set(LABELS))], fill_value=0).reset_index()
+
+
 def within_measurement_error(plain: Mapping[str, tuple[str, str]], coarse: Mapping[str, tuple[str, str]],
                              measurement: sampling_error.ErrorModel) -> dict[str, tuple[str, str]]:
     """`plain` labels, with `within measurement error` where a `supported` / `contradicted` one changes once the

@@ -117,6 +117,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("decision_stability", "decision stability", ("tables", "priority", "model"), (
         Column("point_choice", "decision"), Column("frequency", "accuracy", n="n_resamples"))),
 )
+TITLES: dict[str, str] = {t.name: t.title for t in TABLES} | {NUMBERS: "generated numbers"}  # names for a reader
 # Numbers whose value is a decision (a member's name): a change is `flipped`; other strings and numbers are exact.
 DECISION_NUMBERS = ("decision_pick_", "decision_paper_choice_")
 
@@ -380,7 +381,7 @@ class Comparison:
 
     def summary_lines(self) -> list[str]:
         """One line per table: its cells per label (labels with none left out)."""
-        titles = {t.name: t.title for t in TABLES} | {NUMBERS: "generated numbers"}
+        titles = TITLES
         lines = []
         for row in self.counts().itertuples(index=False):
             counts = dict(zip(LABELS, row[1:]))

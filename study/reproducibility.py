@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from study import compare, config, history
+from study import columns, compare, config, history
 from study.draft_floats import Tabular, latex_escape, longtable
 
 CHANGED_COLUMNS = ["table", "row", "column", "a", "b", "difference", "interval", "label"]
@@ -86,7 +86,8 @@ def section_tex(results: str | Path | None = None, reference: str | Path | None 
     one_sided = total.get("only in A", 0) + total.get("only in B", 0)
     noise = t.comparison.noise
     measured = [k for k in noise.evidence]
-    noise_text = ("; ".join(f"{k} {noise.label(k)}" for k in measured) + "; others " if measured else "") \
+    noise_text = ("; ".join(f"{columns.header_of(k)} {noise.label(k)}" for k in measured) + "; others "
+                  if measured else "") \
         + noise.label("*")
     text = [head,
             f"This run, {_describe(t.results, t.comparison.b)}, against the reference "
@@ -99,11 +100,14 @@ def section_tex(results: str | Path | None = None, reference: str | Path | None 
             + (f" {int(one_sided)} cells are in one run only (counted per table below)." if one_sided else ""),
             ""]
     counts = t.counts[["table", *[c for c in compare.LABELS if t.counts[c].any()], "cells"]]
+    counts = counts.assign(table=counts["table"].map(lambda n: compare.TITLES.get(n, n)))  # a reader's names
     text.append(longtable(_tab(counts, set(counts.columns) - {"table"}), "Cells per label",
                           "This run against the reference: compared cells per table and label (study compare).",
                           "tab:repro-counts"))
     if len(t.changed):
-        changed = t.changed.assign(difference=t.changed["difference"].map(lambda v: "" if v != v else f"{v:.4g}"))
+        changed = t.changed.assign(table=t.changed["table"].map(lambda n: compare.TITLES.get(n, n)),
+                                   difference=t.changed["difference"].map(lambda v: "" if v != v else f"{v:.4g}"),
+                                   column=t.changed["column"].map(lambda c: columns.describe(str(c))[0]))  # as read
         text.append(longtable(_tab(changed, {"difference"}), "Moved or flipped cells",
                               "Every cell that moved beyond its noise or flipped (a: the reference, b: this run).",
                               "tab:repro-changed"))

@@ -106,3 +106,13 @@ def test_the_evidence_names_the_noise_model_that_judged(claims):
     evidence = got.loc[got["noise"] != "", "noise_evidence"]
     assert evidence.str.contains("ix.delta_cpu measured: cv").all() and evidence.str.contains("others assumed: cv 10%").all()
     assert claims.loc[claims["noise"] != "", "noise_evidence"].str.contains("others assumed: cv 10%").all()
+
+
+def test_the_noise_table_has_every_label_whether_it_occurs_or_not(claims):
+    table = audit_noise.noise_table(claims)
+    assert list(table.columns) == ["reproduced", *audit_noise.LABELS]
+    comparative = claims[claims["noise"] != ""]
+    assert int(table[list(audit_noise.LABELS)].to_numpy().sum()) == len(comparative)
+    one_label = claims.assign(noise=claims["noise"].where(claims["noise"] == "", "within noise"))
+    narrow = audit_noise.noise_table(one_label)  # a run where only one label occurs keeps the same columns
+    assert list(narrow.columns) == list(table.columns) and (narrow["supported"] == 0).all()

@@ -280,13 +280,19 @@ def test_reproducibility_section_counts_labels_and_lists_every_flipped_row(tmp_p
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     df.loc[df["claim_id"] == "VII-00", "reproduced"] = "no"
     files.write_csv(path, df)
+    ix_path = results / "tables" / "table_ix_finetuning.csv"
+    ix = pd.read_csv(ix_path)
+    ix.loc[0, "delta_cpu"] = ix.loc[0, "delta_cpu"] * 10  # far beyond any noise
+    files.write_csv(ix_path, ix)
     t = reproducibility.comparison_tables(reference, results)
-    assert t.changed[["table", "row", "column", "label"]].values.tolist() == \
-        [["audit_paper_claims", "VII-00", "reproduced", "flipped"]]
+    assert sorted(t.changed[["table", "row", "column", "label"]].values.tolist()) == \
+        [["audit_paper_claims", "VII-00", "reproduced", "flipped"],
+         ["table_ix_finetuning", ix.loc[0, "model"], "delta_cpu", "moved"]]
     assert int(t.counts["flipped"].sum()) == 1 and int(t.counts["cells"].sum()) == len(t.comparison.rows)
     tex = reproducibility.section_tex(results, reference)
     assert r"\label{tab:repro-counts}" in tex and r"\label{tab:repro-changed}" in tex
     assert "VII-00" in tex and "flipped" in tex and f"{len(t.comparison.rows)} cells" in tex
+    assert "delta" not in tex and r"$\Delta$CPU (\%)" in tex  # a moved cell's column as a reader's header
     # no reference named: the snapshot before the latest in results/history/
     history = results / "history"
     for name in ("20260101T000000Z", "20260102T000000Z"):
