@@ -7,6 +7,9 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PROFILE ?= embedded
 REPRODUCE_PROFILES := embedded paper
 PYTEST_ARGS ?=
+# pytest-xdist workers (tests/conftest.py groups a module's tests on one worker); TEST_WORKERS=0 runs in-process
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 .PHONY: help setup venv npm chromium tex reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare
 
@@ -95,10 +98,10 @@ compare: venv
 	$(PY) -m study compare $(if $(A),$(A) $(B),--previous) $(if $(CSV),--csv $(CSV))
 
 test: setup
-	$(PY) -m pytest --durations=30 $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 check: setup
 	$(PY) -m study check --profile $(PROFILE)

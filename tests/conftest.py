@@ -16,11 +16,20 @@ import pytest
 from study.config import SHARED, WEB, ZOO_SNAPSHOTS
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items):
-    """A test that executes a notebook (`@pytest.mark.notebook`) is slow: one rule, wherever it is."""
+    """A test that executes a notebook (`@pytest.mark.notebook`) is slow: one rule, wherever it is.
+
+    `make test` runs on two workers (pytest-xdist, `--dist loadgroup`): each module is one unit of work, so its
+    module-scoped fixtures are built once, and the modules that share the `smoke_notebooks` session fixture form
+    one unit, so every notebook still runs once per suite."""
+    shares_smoke = {item.path for item in items if "smoke_notebooks" in getattr(item, "fixturenames", ())}
     for item in items:
         if item.get_closest_marker("notebook"):
             item.add_marker(pytest.mark.slow)
+        if not item.get_closest_marker("xdist_group"):
+            group = "smoke-notebooks" if item.path in shares_smoke else item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture

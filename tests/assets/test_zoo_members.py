@@ -63,7 +63,7 @@ def test_member_lookup_and_profiles():
         assets.get_member("mobilenet_v3")
     assert [m.name for m in assets.members(PROFILES["smoke"])] == list(SMOKE)
     embedded = assets.members(PROFILES["embedded"])
-    assert {m.backend for m in embedded} == {"tf", "torch"} and len(embedded) == 10
+    assert {m.backend for m in embedded} == {"tf", "torch"} and len(embedded) == 6
     assert len(assets.members(PROFILES["paper"])) == 38
 
 
