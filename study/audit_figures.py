@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from study import plots
-from study.audit import VERDICTS
+from study.audit_rows import VERDICTS
 
 
 def verdicts(summary_table: pd.DataFrame):

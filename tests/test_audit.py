@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from study import audit, paper
+from study import audit, audit_rows, audit_section_vii, paper
 from study.cli import main
 from study.config import SHARED
 from tests.conftest import needs_shared
@@ -27,7 +27,7 @@ def by_id(claims: pd.DataFrame) -> pd.DataFrame:
 def test_columns_and_verdicts(claims):
     assert list(claims.columns) == audit.COLUMNS
     assert claims["claim_id"].is_unique
-    assert set(claims["reproduced"]) <= set(audit.VERDICTS)
+    assert set(claims["reproduced"]) <= set(audit_rows.VERDICTS)
     assert (claims["statement"].str.len() > 0).all() and (claims["paper_value"].str.len() > 0).all()
 
 
@@ -50,7 +50,7 @@ def test_the_audit_covers_what_the_issue_lists(claims):
                              ("VII-G.2.", 30), ("VII-F.images.", 38), ("VII-I.", 1)]:
         assert ids.str.startswith(prefix).sum() >= at_least, prefix
     # every count and percentage of Sections VII-G printed as "N (p%)"
-    assert ids.str.endswith(".count").sum() == ids.str.endswith(".percent").sum() == len(audit.COUNT_CLAIMS) == 16
+    assert ids.str.endswith(".count").sum() == ids.str.endswith(".percent").sum() == len(audit_section_vii.COUNT_CLAIMS) == 16
 
 
 def test_known_findings(claims):
@@ -89,7 +89,7 @@ def test_derived_values_follow_the_tables(monkeypatch):
 
 
 def test_inferred_images(claims):
-    inf = audit.inferred_images()
+    inf = audit_section_vii.inferred_images()
     total = paper.flower_split()["testing"].sum()
     assert len(inf) == 38 and (~inf["all_test_images"]).sum() == 6
     complete = inf[inf["all_test_images"]]
@@ -102,14 +102,14 @@ def test_inferred_images(claims):
 def test_summary_and_headline(claims):
     s = audit.summary(claims)
     assert s.set_index("section").loc["all", "claims"] == len(claims)
-    assert s.set_index("section").loc["all", list(audit.VERDICTS)].sum() == len(claims)
+    assert s.set_index("section").loc["all", list(audit_rows.VERDICTS)].sum() == len(claims)
     assert audit.headline(claims).startswith(f"{len(claims)} claims: ")
 
 
 def test_draft_numbers_count_every_verdict(claims):
     numbers = audit.draft_numbers(claims)
     assert numbers["audit_claims"][0] == len(claims)
-    assert sum(numbers[f"audit_claims_{v.replace(' ', '_')}"][0] for v in audit.VERDICTS) == len(claims)
+    assert sum(numbers[f"audit_claims_{v.replace(' ', '_')}"][0] for v in audit_rows.VERDICTS) == len(claims)
     flipped = audit.draft_numbers(claims.assign(reproduced="no"))
     assert flipped["audit_claims_no"][0] == len(claims) and flipped["audit_claims_yes"][0] == 0
 
@@ -133,7 +133,7 @@ def test_quotes_are_verbatim(claims):
     """Every fragment in double quotes, and every sentence the audit checks against, is in the paper's text."""
     text = _normalise(PAPER_TEXT.read_text())
     quotes = [q for s in claims["statement"] for q in re.findall(r'"([^"]+)"', s)]
-    quotes += [fact.quote for fact in audit.TEXT.values()] + [c.quote for c in audit.COUNT_CLAIMS]
+    quotes += [fact.quote for fact in audit_rows.TEXT.values()] + [c.quote for c in audit_section_vii.COUNT_CLAIMS]
     assert len(quotes) > 60
     missing = [q for q in quotes if _normalise(q) not in text]
     assert not missing, missing
@@ -142,7 +142,7 @@ def test_quotes_are_verbatim(claims):
 @pytest.mark.parametrize("value, verdict", [(2600, "yes"), (2646, "conditional"), (2551, "conditional"),
                                             (2651, "no"), (3000, "no")])
 def test_around_reaches_every_verdict(value, verdict):
-    got, why = audit.around(value, 2600, precision=100)
+    got, why = audit_rows.around(value, 2600, precision=100)
     assert got == verdict and f"{value:g}" in why
 
 
@@ -151,10 +151,10 @@ def test_feature_vector_count_reaches_every_verdict():
         return pd.DataFrame(rows, columns=["algorithm", "members", "members_text"])
 
     split = ("EfficientNet", 9, "5 (IC), 4 (IFV) (Config: Model Size)")
-    assert audit.feature_vector_count(fams(split, ("MobileNet", 70, "70 (Config: ...)")), 60)[1] == "not derivable"
-    assert audit.feature_vector_count(fams(split, ("MobileNet", 50, "50")), 60)[:2] == ("4 to 54", "no")
-    assert audit.feature_vector_count(fams(split, ("MobileNet", 70, "8 (IC), 62 (IFV)")), 60)[:2] == ("66", "yes")
-    derived, verdict, why = audit.feature_vector_count(fams(split, ("MobileNet", 70, "70")), 60)
+    assert audit_section_vii.feature_vector_count(fams(split, ("MobileNet", 70, "70 (Config: ...)")), 60)[1] == "not derivable"
+    assert audit_section_vii.feature_vector_count(fams(split, ("MobileNet", 50, "50")), 60)[:2] == ("4 to 54", "no")
+    assert audit_section_vii.feature_vector_count(fams(split, ("MobileNet", 70, "8 (IC), 62 (IFV)")), 60)[:2] == ("66", "yes")
+    derived, verdict, why = audit_section_vii.feature_vector_count(fams(split, ("MobileNet", 70, "70")), 60)
     assert "EfficientNet (5 IC, 4 IFV)" in why and "between 4 and 74" in why  # computed, never typed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from study import audit, audit_noise
+from study import audit, audit_noise, audit_section_vii
 from study.casestudy import sampling_error, uncertainty
 from study.casestudy.decision import CaseStudyTables
 
@@ -19,7 +19,7 @@ def test_every_comparative_claim_is_labelled_next_to_its_verdict(claims):
     labelled = claims[claims["noise"] != ""]
     assert set(labelled["noise"]) <= set(audit_noise.LABELS)
     ids = set(labelled["claim_id"])
-    assert {f"{c.claim_id}.count" for c in audit.COUNT_CLAIMS} <= ids
+    assert {f"{c.claim_id}.count" for c in audit_section_vii.COUNT_CLAIMS} <= ids
     assert {"VII-G.1.best", "VII-G.2.fourth", "VII-G.1.decision", "VII-I.decision"} <= ids
     assert (labelled["noise_evidence"].str.contains("95% intervals")).all()
     assert (claims.loc[claims["noise"] == "", "noise_evidence"] == "").all()  # non-comparative claims: no label

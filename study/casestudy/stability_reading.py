@@ -36,7 +36,7 @@ RANKING_COLUMNS: tuple[str, ...] = ("model", "accuracy", "accuracy_lo", "accurac
 def paper_intervals(inferred: Mapping[str, float]) -> dict[str, pd.DataFrame]:
     """The paper's Tables IX and X with 95 % intervals, `{"IX": ..., "X": ...}`.
 
-    `inferred`: per member, the test images its accuracy is a fraction of (`audit.inferred_images`: the runs that
+    `inferred`: per member, the test images its accuracy is a fraction of (`audit_section_vii.inferred_images`: the runs that
     stopped early inferred fewer than Table XI's split), so each Wilson interval has the right n. The paper ran
     every member once, so its resources have no interval (`uncertainty.NO_INTERVAL`).
     """

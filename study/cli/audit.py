@@ -5,7 +5,8 @@ import argparse
 import sys
 
 from study import files
-from study.audit import COLUMNS, VERDICTS, audit, headline
+from study.audit import COLUMNS, audit, headline
+from study.audit_rows import VERDICTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

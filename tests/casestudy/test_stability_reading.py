@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from study import audit, paper
+from study import audit_section_vii, paper
 from study.casestudy import decision, stability_reading, uncertainty
 from study.casestudy.decision import CaseStudyTables
 
@@ -17,7 +17,7 @@ N = 50  # resamples: enough to check the frames' properties, fast
 
 @pytest.fixture(scope="module")
 def inferred() -> dict[str, float]:
-    return audit.inferred_images().set_index("model")["inferred"].dropna().to_dict()
+    return audit_section_vii.inferred_images().set_index("model")["inferred"].dropna().to_dict()
 
 
 @pytest.fixture(scope="module")
