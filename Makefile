@@ -7,9 +7,9 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PROFILE ?= embedded
 REPRODUCE_PROFILES := embedded paper
 PYTEST_ARGS ?=
-# pytest-xdist workers (tests/conftest.py groups a module's tests on one worker); TEST_WORKERS=0 runs in-process
+# pytest-xdist workers, a test module per unit, the longest first (tests/conftest.py); TEST_WORKERS=0 runs in-process
 TEST_WORKERS ?= 2
-XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 .PHONY: help setup venv npm chromium tex reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare
 

@@ -16,20 +16,23 @@ import pytest
 from study.config import SHARED, WEB, ZOO_SNAPSHOTS
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
-def pytest_collection_modifyitems(items):
-    """A test that executes a notebook (`@pytest.mark.notebook`) is slow: one rule, wherever it is.
+# `make test` runs on pytest-xdist workers with `--dist loadscope`: a module is one unit of work, so its module- and
+# session-scoped fixtures are built once per suite as long as one module uses them (the notebooks' smoke run:
+# tests/test_notebooks.py). The modules that take longest start first, so that no worker is left with one of them at
+# the end while the other idles (the slowest units: docs/measured/tests.md).
+LONGEST_FIRST = ("tests/test_notebooks.py", "tests/casestudy/test_paper_protocol.py", "tests/test_faults.py",
+                 "tests/casestudy/test_ray_executor.py", "tests/assets/test_refs.py", "tests/casestudy/test_finetune.py",
+                 "tests/releases/test_publish.py", "tests/casestudy/test_ray_loopback.py")
 
-    `make test` runs on two workers (pytest-xdist, `--dist loadgroup`): each module is one unit of work, so its
-    module-scoped fixtures are built once, and the modules that share the `smoke_notebooks` session fixture form
-    one unit, so every notebook still runs once per suite."""
-    shares_smoke = {item.path for item in items if "smoke_notebooks" in getattr(item, "fixturenames", ())}
+
+def pytest_collection_modifyitems(items):
+    """A test that executes a notebook (`@pytest.mark.notebook`) is slow: one rule, wherever it is. The modules of
+    LONGEST_FIRST are collected first (xdist then hands them out first: `--no-loadscope-reorder`)."""
     for item in items:
         if item.get_closest_marker("notebook"):
             item.add_marker(pytest.mark.slow)
-        if not item.get_closest_marker("xdist_group"):
-            group = "smoke-notebooks" if item.path in shares_smoke else item.nodeid.split("::", 1)[0]
-            item.add_marker(pytest.mark.xdist_group(group))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: order kept otherwise
 
 
 @pytest.fixture

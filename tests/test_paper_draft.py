@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import unicodedata
 
 import pandas as pd
 import pytest
@@ -14,7 +12,6 @@ from study import config, draft, files
 from study.config import PROFILES
 from study.errors import StudyError
 from study.report import Report, read_manifest
-from tests.conftest import needs_tex, point_outputs_at
 
 
 def test_macro_names_are_letters_only_and_deterministic():
@@ -94,107 +91,6 @@ def test_report_tables_parse_into_longtables(outdirs):
     assert r"\begin{longtable}" in out and r"$\Delta$cpu" in out and "run:../../notebooks/99_test.ipynb" in out
 
 
-# --- the real draft from smoke results ------------------------------------------------------------------------
-
-def _text(s: str) -> str:
-    """PDF text and expected text alike: ligatures and quotes folded, whitespace and hyphens dropped."""
-    s = unicodedata.normalize("NFKC", s).replace("’", "'").replace("‘", "`").replace("∆", "Δ")
-    return re.sub(r"[\s\-]+", "", s)
-
-
-@pytest.fixture(scope="module")
-def smoke_build(smoke_notebooks):
-    """`study draft` built once from every notebook's smoke run (the session's shared `smoke_notebooks`)."""
-    failed = {stem: out for stem, out in smoke_notebooks.outcomes.items() if isinstance(out, BaseException)}
-    if failed:
-        pytest.fail(f"notebooks failed, no draft to build: {failed}")
-    root = smoke_notebooks.root
-    with pytest.MonkeyPatch.context() as mp:
-        point_outputs_at(mp, root)
-        result = draft.build(PROFILES["smoke"], out=root / "build", results=root / "results", strict=True)
-        yield root, result
-
-
-@needs_tex
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_draft_log_is_clean(smoke_build):
-    _, result = smoke_build
-    log = result.log.read_text(errors="replace")
-    assert result.pdf.read_bytes().startswith(b"%PDF")
-    assert not draft.log_problems(log)
-    assert "undefined" not in log.lower().replace("undefined references", "")
-    assert "not found" not in log
-
-
-@needs_tex
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_every_caption_and_provenance_is_in_the_pdf(smoke_build):
-    root, result = smoke_build
-    text = _text(subprocess.run(["pdftotext", str(result.pdf), "-"], capture_output=True, text=True,
-                                check=True).stdout)
-    assert "smoke" in text[:2000]  # page 1 states the profile
-    shown = {(a.kind, a.name) for a in result.used + result.appendix}
-    for (kind, name), art in draft.artifacts(root / "results").items():  # the study's every table and figure
-        if kind != "number" and art.profile == "smoke" and draft.STUDY_NOTEBOOK.match(art.notebook):
-            assert (kind, name) in shown, f"{kind} {name} of {art.notebook} is in neither the body nor the appendix"
-    for art in result.used + result.appendix:
-        assert _text(art.caption) in text, f"caption of {art.kind} {art.name} not in the PDF"
-        assert _text(draft.provenance(art)) in text, f"provenance of {art.kind} {art.name} not in the PDF"
-    assert any(a.kind == "figure" for a in result.used) and any(a.kind == "table" for a in result.used)
-
-
-@needs_tex
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_every_macro_of_the_draft_is_generated(smoke_build):
-    _, result = smoke_build
-    generated = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}",
-                               (result.pdf.parent / "generated" / "numbers.tex").read_text()))
-    sources = draft.scan_sources(draft.PAPER)
-    assert set(sources.macros) - draft.LATEX_CAPITALISED - sources.defined <= generated
-    assert len(generated) > 20  # the prose quotes generated numbers, not typed ones
-
-
-def _draft_with_line(tmp_path, line: str):
-    """A copy of paper/ with `line` inserted as line 3 of sections/threats.tex."""
-    paper = tmp_path / "paper"
-    shutil.copytree(draft.PAPER, paper, ignore=shutil.ignore_patterns("build*", ".build*"))
-    lines = (paper / "sections" / "threats.tex").read_text().splitlines()
-    lines.insert(2, line)
-    (paper / "sections" / "threats.tex").write_text("\n".join(lines) + "\n")
-    return paper
-
-
-@needs_tex
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_a_macro_no_notebook_wrote_fails_with_its_name(smoke_build, tmp_path):
-    root, _ = smoke_build
-    paper = _draft_with_line(tmp_path, "Typed by hand: \\AccuracyNobodyMeasured.")
-    with pytest.raises(StudyError, match=r"\\AccuracyNobodyMeasured \(.*threats\.tex:3\) is produced by no notebook"):
-        draft.build(PROFILES["smoke"], paper_dir=paper, out=tmp_path / "build", results=root / "results")
-    assert not (tmp_path / "build").exists()
-
-
-@needs_tex
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_a_latex_error_names_file_and_line_and_keeps_the_previous_pdf(smoke_build, tmp_path):
-    root, result = smoke_build
-    out = tmp_path / "build"
-    shutil.copytree(result.pdf.parent, out)
-    before = files.sha256(out / "draft.pdf")
-    paper = _draft_with_line(tmp_path, r"\begin{itemize} unbalanced \end{enumerate}")
-    with pytest.raises(StudyError) as err:
-        draft.build(PROFILES["smoke"], paper_dir=paper, out=out, results=root / "results")
-    msg = str(err.value)
-    assert re.search(r"LaTeX error in .*sections/threats\.tex line 3: ", msg), msg
-    assert "build.failed/draft.log" in msg and (tmp_path / "build.failed" / "draft.log").exists()
-    assert files.sha256(out / "draft.pdf") == before
-
-
 def test_citation_cff_is_valid_cff_1_2_and_cites_the_seed_paper():
     import jsonschema
     import yaml
@@ -227,34 +123,6 @@ def test_fixture_assets_reach_the_manifest_every_caption_and_page_one(outdirs, t
     assert "fixture" in draft.numbers_tex([], PROFILES["paper"], [art])
     real = draft.Artifact("table", "t", art.path, {**art.entry, "assets_fixture": False})
     assert draft.FIXTURE_NOTE not in draft.provenance(real) and draft.profile_macros(PROFILES["paper"])["StudyProfileLabel"] == ""
-
-
-# Names that are data, not our columns: printed as the zoo / API spells them.
-RAW_NAMES_AS_DATA = {
-    "batch_norm_momentum": "the argument a published version adds to the asset's API (the version diffs)",
-    "output_size": "a TF Hub asset's configuration key, from the zoo's own metadata (RQ2 families)",
-}
-
-
-@needs_tex
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_a_reviewer_reads_a_short_body_set_for_people(smoke_build):
-    """The body (pages before the appendix) is at most 25 pages; the log has no overfull box; no raw column name
-    of our CSVs is printed (headers, values naming columns and figure texts alike)."""
-    root, result = smoke_build
-    assert result.body_pages is not None and result.body_pages <= 25, result.body_pages
-    assert not [line for line in result.log.read_text(errors="replace").splitlines() if "Overfull" in line]
-    text = re.sub(r"\s+", " ", subprocess.run(["pdftotext", str(result.pdf), "-"], capture_output=True, text=True,
-                                               check=True).stdout)
-    raw = set()
-    for path, entry in read_manifest(root / "results" / "manifest.json")["artifacts"].items():
-        if path.endswith(".csv") and draft.STUDY_NOTEBOOK.match(entry["notebook"]):
-            raw |= {c for c in pd.read_csv(path, nrows=0).columns if "_" in c} - set(RAW_NAMES_AS_DATA)
-    printed = sorted(c for c in raw if re.search(rf"(?<![\w.]){re.escape(c)}(?![\w])", text))
-    assert not printed, f"raw column names in the draft: {printed}"
-    findings = text.index("Findings at a glance")
-    assert findings < text.index("RQ2: families")  # the findings come first
 
 
 # --- the Reproducibility section (study.reproducibility) -----------------------------------------------------------
