@@ -27,12 +27,8 @@ from study.audit_rows import TEXT, VERDICTS, _decimals, _pct, _row, _yes_no, aro
 from study.audit_section_vii import BEST, COUNT_CLAIMS, FOURTH, inferred_images, section_vii
 from study.errors import StudyError
 
-# Re-exported: these moved to study.audit_rows / study.audit_section_vii and stay part of study.audit's interface
-# (the notebooks call `audit.count_claims_table`, `audit.inferred_images`), as do the moved names imported above
-# (`audit.COUNT_CLAIMS`, `audit.section_vii`, `audit.TEXT`, `audit.VERDICTS`, `audit.around`, ...).
-from study.audit_rows import TextFact  # noqa: F401 - re-exported
-from study.audit_section_vii import (  # noqa: F401 - re-exported
-    IC_IFV_SPLIT, TIE_NAMES, CountClaim, count_claims_table, feature_vector_count)
+# Re-exported: notebook 06 calls `audit.count_claims_table` (with `audit.inferred_images`, imported above)
+from study.audit_section_vii import count_claims_table  # noqa: F401 - re-exported
 
 COLUMNS = ["claim_id", "section", "statement", "paper_value", "derived_value", "reproduced", "note", *audit_noise.COLUMNS]
 
