@@ -48,6 +48,8 @@ def epochs_to_cover(epochs: int, elapse_s: float, train_s: float, interval: floa
                     margin: float = SPEED_MARGIN) -> int:
     """Epochs for a running phase of `margin` x `needed_running_s`, from one measured run of `epochs` epochs that
     ran `elapse_s` in all (the running phase) of which `train_s` training; never fewer than `epochs` + 1."""
+    if math.isnan(train_s):  # an invalid run's Table IX row has no training time: count all of it as training
+        train_s = elapse_s
     per_epoch = max(train_s, 1e-3) / epochs
     overhead = max(elapse_s - train_s, 0.0)  # loading, evaluating, saving: does not grow with the epochs
     return max(epochs + 1, math.ceil((margin * needed_running_s(interval) - overhead) / per_epoch))
