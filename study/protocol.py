@@ -1,7 +1,7 @@
 """The paper's measurement protocol (Section VII), as typed facts: one home for every number of it.
 
 Each value cites the sentence it comes from (`Recipe`: what the paper leaves unstated). The profiles (`smoke`, `embedded`) scale some of them down to fit
-this machine; `study.casestudy.executors.PROFILE_DEFAULTS` says which and why.
+this machine; their `sweep` in `study.profiles` says which and why.
 """
 from __future__ import annotations
 

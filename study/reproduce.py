@@ -22,7 +22,7 @@ from typing import Any
 
 from study import cache, files
 from study.assets.flowers import check_profile_inputs
-from study.config import NOTEBOOKS, ROOT, get_profile, results_dir
+from study.config import NOTEBOOKS, PROFILES, ROOT, Profile, results_dir
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -129,7 +129,8 @@ def notebook_components(notebook: Path, parameters: dict[str, Any], inputs: list
     comps["machine"] = cache.digest(cache.machine())
     from study.assets.folder import active_digest
 
-    if parameters.get("profile") == "paper" and (lock := active_digest()):
+    profile = PROFILES.get(parameters.get("profile"))  # the notebook's parameter: a name, read back here
+    if profile is not None and profile.online and (lock := active_digest()):
         comps["asset folder"] = lock  # other TF Hub / Flower Photos bytes (STUDY_ASSETS): run again
     return comps
 
@@ -217,19 +218,18 @@ def run_if_needed(notebook: Path, parameters: dict[str, Any], force: bool = Fals
     return p, run
 
 
-def reproduce(profile: str = "embedded", only: list[str] | None = None,
-              extra: dict[str, Any] | None = None, allowed: tuple[str, ...] | None = None, *,
+def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, Any] | None = None, *,
               force: bool = False, dry_run: bool = False, progress: bool = True) -> list[NotebookRun]:
-    """Run every notebook (or `only` some) with `profile`, skipping cached ones; stop at the first failure.
+    """Run every notebook (or `only` some) with `profile` (resolved by the caller: `config.get_profile`), skipping
+    cached ones; stop at the first failure.
 
     `force`: run every selected notebook, and make every keyed step inside it recompute once (`STUDY_FORCE`).
     `dry_run`: print what would run and why, run nothing (returns no runs).
     """
     from tqdm import tqdm
 
-    prof = get_profile(profile, allowed)
-    check_profile_inputs(prof)
-    params = {"profile": prof.name, **(extra or {})}
+    check_profile_inputs(profile)
+    params = {"profile": profile.name, **(extra or {})}
     nbs = notebooks(only)
     plans = {nb: plan(nb, params, force) for nb in nbs}
     if dry_run:
@@ -263,5 +263,5 @@ def reproduce(profile: str = "embedded", only: list[str] | None = None,
                     os.environ["STUDY_FORCE"] = previous_force
         from study import compare, history  # every notebook succeeded: a compact snapshot for `study compare`
 
-        history.record(prof.name, runs, tables=compare.table_names())
+        history.record(profile.name, runs, tables=compare.table_names())
     return runs

@@ -3,6 +3,7 @@ line apart from the library."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -193,8 +194,8 @@ def test_the_profile_checks_find_what_they_look_for(tmp_path):
 
 def test_profiles_are_resolved_only_at_the_boundary():
     """CONTRIBUTING (Profiles): `config.get_profile` turns a name into a `config.Profile` at the boundary (the command
-    line, `study.reproduce`, a notebook's parameters); below it functions take the Profile and branch on its fields
-    (`online`, `stand_ins`) or read their own per-profile table by `profile.name`, never by comparing names."""
+    line, `study.reproduce`, a notebook's parameters); below it functions take the Profile and read its fields
+    (`online`, `stand_ins`, `profile.sweep`, ...), never comparing names."""
     found = {}
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()
@@ -204,3 +205,105 @@ def test_profiles_are_resolved_only_at_the_boundary():
         for line, text in _get_profile_calls(tree) + _profile_name_tests(tree):
             found[f"study/{rel}:{line}"] = text
     assert not found, f"a profile resolved or compared by name below the boundary: {found}"
+
+
+# --- what a profile means: one page, `study.profiles` ----------------------------------------------------------
+PROFILE_PAGE = "profiles.py"  # relative to study/: the one module that writes profile names and per-profile values
+ALWAYS_A_PROFILE = PROFILE_NAMES - {"paper"}  # "paper" also names the paper's own data (a table's label, a colour)
+_CONTAINERS = (ast.List, ast.Tuple, ast.Set)
+
+
+def _about_profiles(node: ast.AST) -> bool:
+    return "profile" in ast.unparse(node).lower()
+
+
+def _is_profile_name(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value in PROFILE_NAMES
+
+
+def _names_a_profile(node: ast.Constant, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Whether this "paper" is the profile: beside another profile name (a table keyed by profiles, a list of them),
+    or the value of something about profiles (a parameter, keyword, variable or dict key called *profile*, an argument
+    of a *profile* function or of `.get("profile", ...)`, a key of a *PROFILE* table)."""
+    child, parent = node, parents.get(node)
+    while isinstance(parent, _CONTAINERS):  # ["embedded", "paper"]: beside another profile name
+        if any(_is_profile_name(e) for e in parent.elts if e is not child):
+            return True
+        child, parent = parent, parents.get(parent)
+    if isinstance(parent, ast.Dict):
+        if child in parent.keys:
+            return any(_is_profile_name(k) for k in parent.keys if k is not child)
+        key = parent.keys[parent.values.index(child)]
+        return isinstance(key, ast.Constant) and key.value == "profile"
+    if isinstance(parent, ast.keyword):
+        call = parents.get(parent)
+        return "profile" in (parent.arg or "") or isinstance(call, ast.Call) and _about_profiles(call.func)
+    if isinstance(parent, ast.Call):
+        return _about_profiles(parent.func) or any(isinstance(a, ast.Constant) and a.value == "profile"
+                                                   for a in parent.args)
+    if isinstance(parent, ast.Subscript):
+        return child is parent.slice and _about_profiles(parent.value)
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)):
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        return any(_about_profiles(t) for t in targets)
+    if isinstance(parent, ast.arguments):
+        positional = parent.posonlyargs + parent.args
+        pairs = list(zip(positional[len(positional) - len(parent.defaults):], parent.defaults))
+        pairs += list(zip(parent.kwonlyargs, parent.kw_defaults))
+        return any(d is child and "profile" in a.arg for a, d in pairs)
+    return False  # a comparison: `_profile_name_tests`
+
+
+def _profile_literals(tree: ast.AST) -> list[tuple[int, str]]:
+    """Profile names written into code: "smoke" and "embedded" anywhere (a string, a dict key, a keyword's name),
+    "paper" where it names the profile (`_names_a_profile`, `_profile_name_tests`), and a value looked up by a
+    profile's name (`TABLE[profile.name]`, `TABLE.get(prof.name)`): a table keyed by profile names, however its keys
+    are written."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    by_name = re.compile(r"prof\w*\.name$")
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and node.value in PROFILE_NAMES:
+            if node.value in ALWAYS_A_PROFILE or _names_a_profile(node, parents):
+                found.add((node.lineno, repr(node.value)))
+        elif isinstance(node, ast.Call) and (names := {k.arg for k in node.keywords} & PROFILE_NAMES):
+            if names & ALWAYS_A_PROFILE or len(names) > 1:  # dict(smoke=..., embedded=...)
+                found.add((node.lineno, ast.unparse(node)))
+        elif isinstance(node, ast.Subscript) and by_name.search(ast.unparse(node.slice)):
+            found.add((node.lineno, ast.unparse(node)))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and node.args and by_name.search(ast.unparse(node.args[0]))):
+            found.add((node.lineno, ast.unparse(node)))
+    return sorted(found | set(_profile_name_tests(tree)))  # comparisons too, at the boundary as well
+
+
+def test_the_profile_page_check_finds_what_it_looks_for():
+    src = ('def f(profile, prof, tables, source, row):\n'
+           '    a = {"smoke": 1, "embedded": 2}\n'
+           '    b = dict(paper=1, smoke=2)\n'
+           '    c = {"paper": 1, "ours": 2}[profile.name]\n'
+           '    d = config.PROFILES["paper"], LIMITS.get(prof.name)\n'
+           '    e = row.get("profile", "paper")\n'
+           '    g = add_profile(p, default="paper", choices=["paper"])\n'
+           '    h = run(profile="paper") or ["embedded"]\n'
+           '    default_profile = "paper"\n'
+           '    return {"profile": "paper"} if row["profile"] == "paper" else None\n'
+           'def g(x, profile="paper", *, label="paper"):\n'
+           '    colours = {"paper": "grey", "reproduced": "blue"}\n'
+           '    t = plots.SOURCE_COLORS["paper"], DATA / "paper", set_theme(context="paper"), add_parser("paper")\n'
+           '    return [{"claim": 1, "paper": "3 (5 %)"}, ("paper", "ours"), tables.label == "paper", PROFILES[name]]\n')
+    assert sorted({line for line, _ in _profile_literals(ast.parse(src))}) == list(range(2, 12))
+
+
+def test_what_a_profile_means_is_only_on_the_profile_page():
+    """CONTRIBUTING (Profiles): every per-profile fact is a field of the typed Profile in `study.profiles`, beside the
+    three profiles and all their values; no other module keeps a table keyed by profile names or writes a profile's
+    name (names read back from disk or a process go through `config.PROFILES[name]`)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel == PROFILE_PAGE:
+            continue
+        for line, text in _profile_literals(ast.parse(path.read_text())):
+            found[f"study/{rel}:{line}"] = text
+    assert not found, f"a profile name or per-profile table outside study/{PROFILE_PAGE}: {found}"

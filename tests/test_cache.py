@@ -168,9 +168,9 @@ ALONE_ARGS = ["--param", "noise_model=", "--param", "sampling="]
 def test_a_notebook_is_cached_on_the_second_run_and_says_why_it_reruns(outdirs, capsys):
     nb = reproduce.notebooks(["07_"])[0]
     assert reproduce.plan(nb, {"profile": "smoke", **ALONE}).reason == "no finished run recorded"
-    first = reproduce.reproduce("smoke", ["07_"], ALONE, allowed=("smoke",), progress=False)
+    first = reproduce.reproduce(PROFILES["smoke"], ["07_"], ALONE, progress=False)
     assert not first[0].cached
-    second = reproduce.reproduce("smoke", ["07_"], ALONE, allowed=("smoke",), progress=False)
+    second = reproduce.reproduce(PROFILES["smoke"], ["07_"], ALONE, progress=False)
     assert second[0].cached and "07_paper_audit: cached (key " in capsys.readouterr().err  # progress: stderr
     assert reproduce.plan(nb, {"profile": "embedded", **ALONE}).reason == "parameter profile changed"
     record = reproduce.read_record(nb)
@@ -181,7 +181,7 @@ def test_a_notebook_is_cached_on_the_second_run_and_says_why_it_reruns(outdirs, 
     assert main(["reproduce", "--profile", "smoke", "--only", "07_", "--dry-run", *ALONE_ARGS]) == 0
     assert "07_paper_audit: re-run: output missing" in capsys.readouterr().out
     assert not Path(table).exists()  # a dry run runs nothing
-    forced = reproduce.reproduce("smoke", ["07_"], ALONE, allowed=("smoke",), force=True, progress=False)
+    forced = reproduce.reproduce(PROFILES["smoke"], ["07_"], ALONE, force=True, progress=False)
     assert not forced[0].cached and Path(table).exists()
 
 

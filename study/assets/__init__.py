@@ -104,20 +104,6 @@ MEMBERS: tuple[Member, ...] = (
 )
 _BY_NAME = {m.name: m for m in MEMBERS}
 
-# Which members each profile uses. `embedded` is a documented subset of the 38: both architectures at both
-# ends of the size range (V1 at three widths: the noise plan's members, `noise_runs.PLANS`), and EfficientNet-Lite0,
-# PyTorch Hub's smallest, so the second backend is measured too. Round 3 cut `mobilenet_v2_050_128`,
-# `mobilenet_v2_075_160`, `efficientnet_lite1` and `efficientnet_lite2` (about 370 s of a cold `make reproduce`
-# in notebooks 04, 05 and 09: docs/reproduce_cache.md); `finetune --members ...` measures any of them, and
-# `zoo build --members all` builds the other 33.
-PROFILE_MEMBERS: dict[str, tuple[str, ...]] = {
-    "smoke": ("mobilenet_v1_025_128", "mobilenet_v2_035_96"),
-    "embedded": ("mobilenet_v1_025_128", "mobilenet_v1_050_160", "mobilenet_v1_100_224", "mobilenet_v2_035_96",
-                 "mobilenet_v2_100_224", "efficientnet_lite0"),
-    "paper": tuple(m.name for m in MEMBERS if m.in_paper),
-}
-
-
 def get_member(name: str | Member) -> Member:
     """The member called `name`, or a StudyError listing the valid names."""
     if isinstance(name, Member):
@@ -129,8 +115,11 @@ def get_member(name: str | Member) -> Member:
 
 
 def members(profile: config.Profile) -> list[Member]:
-    """The members a profile uses (smoke: 2 tiny MobileNets; embedded: 5 MobileNets + EfficientNet-Lite0)."""
-    return [_BY_NAME[n] for n in PROFILE_MEMBERS[profile.name]]
+    """The members a profile uses (`profile.members`; smoke: 2 tiny MobileNets; embedded: 5 MobileNets +
+    EfficientNet-Lite0; paper: the 38 of Tables IX/X)."""
+    if profile.members is None:
+        return [m for m in MEMBERS if m.in_paper]
+    return [_BY_NAME[n] for n in profile.members]
 
 
 def catalog() -> pd.DataFrame:
@@ -138,8 +127,8 @@ def catalog() -> pd.DataFrame:
     df = pd.DataFrame([asdict(m) | {"url": m.url} for m in MEMBERS])
     if COMPLEXITY_CSV.exists():
         df = df.merge(pd.read_csv(COMPLEXITY_CSV), on="name", how="left")
-    for p, names in PROFILE_MEMBERS.items():
-        df[f"in_{p}"] = df["name"].isin(names)
+    for p in config.PROFILES.values():
+        df[f"in_{p.name}"] = df["name"].isin([m.name for m in members(p)])
     return df
 
 

@@ -14,13 +14,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from study import assets, files
+from study import assets, config, files
 from study.assets import flowers
 from study.assets import folder as af
 
 SOURCE = ("TEST FIXTURE (study.assets.fixture.build_fixture_folder): embedded, randomly initialised "
           "members and synthetic flowers in the layout of `zoo fetch`; NOT the real TF Hub assets or Flower Photos")
-FIXTURE_MEMBERS = assets.PROFILE_MEMBERS["smoke"]  # the smoke zoo: the two smallest of Table IX
+FIXTURE_MEMBERS = config.PROFILES[config.TEST_PROFILE].members  # the smoke zoo: the two smallest of Table IX
 
 
 def _hub_module(root: Path, member: assets.Member) -> af.LockedAsset:

@@ -17,32 +17,18 @@ import numpy as np
 from study import config, files
 from study.assets import folder as asset_folder
 from study.errors import ProfileError, StudyError
+from study.profiles import SynthSpec
 from study.runtime.images import resize_bilinear
 
 CLASS_NAMES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")  # Flower Photos' classes (Table XI)
 GENERATOR_VERSION = 1  # bump when the drawing changes: cached synthetic sets are keyed on it
 
 
-@dataclass(frozen=True)
-class SynthSpec:
-    """How big the generated flower set of a profile is."""
-
-    per_class: int
-    size: int
-    seed: int = 0
-
-
-# The synthetic sets of the offline profiles (the paper profile reads Flower Photos instead).
-SYNTH_SPECS: dict[str, SynthSpec] = {
-    "smoke": SynthSpec(per_class=20, size=64),
-    "embedded": SynthSpec(per_class=100, size=160),
-}
-
-
 def synth_spec(profile: config.Profile) -> SynthSpec:
-    """The synthetic set an offline profile fine-tunes on (`SYNTH_SPECS`)."""
-    return SYNTH_SPECS[profile.name]
-
+    """The synthetic set an offline profile fine-tunes on (`profile.synth`); an online profile draws none."""
+    if profile.synth is None:
+        raise KeyError(profile.name)  # the paper profile reads Flower Photos (`flower_photos_path`)
+    return profile.synth
 
 
 FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"

@@ -41,6 +41,7 @@ from study import cache, config, files
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
 from study.errors import ResumeWarning, StudyError
+from study.profiles import Limits  # the watchdog's limits (seconds): to `/start`, without progress, in all
 from study.protocol import PAPER
 from study.runtime import environment
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
@@ -62,22 +63,9 @@ PAGE = config.SIMPLE_PRODUCT
 NODE_SCRIPT = config.WEB / "run_simple_product_node.mjs"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The watchdog's limits (seconds): to reach `/start`, without progress while inferring, in all."""
-
-    start: float
-    stall: float
-    total: float
-
-
-PROFILE_LIMITS = {"smoke": Limits(start=30, stall=30, total=90), "embedded": Limits(start=60, stall=60, total=600),
-                  "paper": Limits(start=120, stall=120, total=1800)}
-
-
 def profile_limits(profile: config.Profile) -> Limits:
-    """The watchdog's limits of a profile's runs (`PROFILE_LIMITS`)."""
-    return PROFILE_LIMITS[profile.name]
+    """The watchdog's limits of a profile's runs (`profile.browser_limits`)."""
+    return profile.browser_limits
 
 
 # --- The models to test -----------------------------------------------------------------------------
@@ -216,8 +204,8 @@ class BrowserRun:
 
 
 def run_browser(model: TunedModel, model_json: Path, out: Path, *, backend: str = "wasm",
-                limits: Limits = PROFILE_LIMITS["embedded"], page: Path = PAGE, batch: int = 1,
-                interval: float = PAPER.test_interval_s) -> BrowserRun:
+                limits: Limits = config.PROFILES[config.DEFAULT_PROFILE].browser_limits, page: Path = PAGE,
+                batch: int = 1, interval: float = PAPER.test_interval_s) -> BrowserRun:
     """The simple product for one converted model in headless Chromium, under the watchdog."""
     if backend not in BACKENDS:
         raise StudyError(f"unknown TF.js backend {backend!r}; valid: {', '.join(BACKENDS)}")

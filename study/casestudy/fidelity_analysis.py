@@ -14,16 +14,12 @@ import pandas as pd
 from study import config
 from study.casestudy import deploy_criterion, fidelity
 
-# profile="smoke": the formats a notebook run measures (about a minute on 2 cores with the tiny classifiers)
-SMOKE_FORMATS = ("saved_model", "tfjs_graph_model_node", "litert_full_int8")
-PROFILE_FORMATS: dict[str, Sequence[str]] = {"smoke": SMOKE_FORMATS}  # a profile not here: every format
-
-
 def formats_for_profile(profile: config.Profile, formats: Sequence[str] | None = None) -> list[str] | None:
-    """`formats` when given; smoke -> SMOKE_FORMATS; other profiles -> every format (None)."""
+    """`formats` when given, else the profile's (`profile.fidelity_formats`: smoke's few); none: every format
+    (None)."""
     if formats:
         return list(formats)
-    chosen = PROFILE_FORMATS.get(profile.name)
+    chosen = profile.fidelity_formats
     return list(chosen) if chosen else None
 
 

@@ -2,10 +2,10 @@
 (`uncertainty.NoiseModel.from_repeats`) and the error of coarse sampling intervals (`sampling_error`), from one
 small sweep of its own, so that the whole sweep is not run N times.
 
-`PLANS[profile]` says which members are repeated, how often, at which fine sampling interval and with which
-cool-down. The runs are a sweep (`finetune.sweep`) into `default_out(profile)` (results/finetune/<profile>-repeats/)
-under the profile's own configuration except the interval and the cool-down, so they resume and are keyed like
-the sweep; Table IX itself is not changed by them.
+`plan(profile)` (the profile's `noise_plan`, study.profiles) says which members are repeated, how often, at which
+fine sampling interval and with which cool-down. The runs are a sweep (`finetune.sweep`) into `default_out(profile)`
+(results/finetune/<profile>-repeats/) under the profile's own configuration except the interval and the cool-down,
+so they resume and are keyed like the sweep; Table IX itself is not changed by them.
 
     table = run(profile)                              # the repeated runs (resumes)
     noise = uncertainty.NoiseModel.from_repeats(uncertainty.sweep_repeats(default_out(profile)))
@@ -16,49 +16,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from study import assets, config
+from study import config
 from study.casestudy import finetune, sampling_error
 from study.errors import StudyError
-
-
-@dataclass(frozen=True)
-class RepeatPlan:
-    """Repeat `members` `repeats` times, sampled every `interval` s, with cool-downs of `cooldown_s` each."""
-
-    members: tuple[str, ...]
-    repeats: int
-    interval: float
-    cooldown_s: float
-
-    @property
-    def cooldown_samples(self) -> int:
-        return max(1, math.ceil(self.cooldown_s / self.interval - 1e-9))
-
-
-PLANS: dict[str, RepeatPlan | None] = {
-    # tests run every notebook with smoke: its two tiny members twice each (the fewest that give a coefficient of
-    # variation from more than one member) with 1.2 s cool-downs, enough for the 1 s interval; the coarser
-    # intervals then have no cool-down sample at most phase offsets and are reported as invalid (computed).
-    "smoke": RepeatPlan(assets.PROFILE_MEMBERS["smoke"], 2, 0.1, 1.2),
-    # a small, a middle and a large MobileNet V1 by width x input pixels (the paper's Table IX holds MobileNets only;
-    # V1 members fine-tune in about half the time of V2 members of the same size here: the cheapest spread), three
-    # times each, at the Sampler's finest interval; 5 s cool-downs give the 1 s and 5 s (the paper's) intervals a cool-down sample
-    # at every phase offset, 10 s and 15 s at some of them (the others are counted invalid, never dropped): each
-    # second of cool-down costs 18 s of `make reproduce` (docs/reproducibility.md), and 10 s ones broke its budget.
-    "embedded": RepeatPlan(("mobilenet_v1_025_128", "mobilenet_v1_050_160", "mobilenet_v1_100_224"), 3, 0.1, 5.0),
-    # runs of minutes to hours: no extra runs by default; `finetune --repeats N` repeats the sweep itself
-    # (docs/reproducibility.md), and notebook 04 measures the noise from those repeats when there are any.
-    "paper": None,
-}
+from study.profiles import RepeatPlan
 
 
 def plan(profile: config.Profile) -> RepeatPlan | None:
-    return PLANS.get(profile.name)
+    """The profile's repeated runs (`profile.noise_plan`); None: it repeats none beside its sweep."""
+    return profile.noise_plan
 
 
 def default_out(profile: config.Profile) -> Path:
@@ -69,7 +39,7 @@ def default_out(profile: config.Profile) -> Path:
 
 def run(profile: config.Profile, out: str | Path | None = None, *, progress: bool = False,
         **overrides) -> pd.DataFrame:
-    """The profile's repeated runs (a sweep of `PLANS[profile]`); their Table IX (means and spreads)."""
+    """The profile's repeated runs (a sweep of `plan(profile)`); their Table IX (means and spreads)."""
     p = plan(profile)
     if p is None:
         raise StudyError(f"profile {profile.name} repeats no members beside its sweep; "

@@ -29,6 +29,7 @@ import pandas as pd
 from study import config, paper
 from study.casestudy import decision
 from study.errors import StudyError
+from study.profiles import DEFAULT_RESAMPLES
 
 LEVEL = 0.95
 NO_INTERVAL = "single run — no interval"
@@ -38,15 +39,15 @@ RESOURCE_COLUMNS = {kind: tuple(r.column for r in decision.RESOURCES if r.table 
 REPEAT_COLUMNS = ("delta_cpu", "delta_mem", "elapse", "accuracy")  # what a sweep's run records hold per repeat
 
 
-RESAMPLES = {"smoke": 100}  # the notebooks' default number of resamples per profile (others: DEFAULT_RESAMPLES)
-DEFAULT_RESAMPLES = 1000
-
-
 def resamples_for(profile: config.Profile | str, given: int = 0) -> int:
-    """The number of resamples a notebook uses: `given` when > 0, else the profile's default (`RESAMPLES`). A
-    notebook's parameters may give the profile by the name its manifest records."""
-    name = profile if isinstance(profile, str) else profile.name
-    return int(given) if given and given > 0 else RESAMPLES.get(name, DEFAULT_RESAMPLES)
+    """The number of resamples a notebook uses: `given` when > 0, else the profile's default (`profile.resamples`;
+    a name no profile has: DEFAULT_RESAMPLES). A notebook's parameters may give the profile by the name its manifest
+    records."""
+    if given and given > 0:
+        return int(given)
+    if isinstance(profile, str):
+        profile = config.PROFILES.get(profile)
+    return profile.resamples if profile is not None else DEFAULT_RESAMPLES
 
 
 def _z(level: float) -> float:

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _draft(args: argparse.Namespace) -> int:
-    profile = config.get_profile(args.profile, config.REPRODUCE_PROFILES + ("smoke",))
+    profile = config.get_profile(args.profile, config.RUNNABLE_PROFILES)
     if args.missing:
         missing = missing_results(profile)
         for nb in missing:

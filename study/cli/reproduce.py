@@ -49,8 +49,8 @@ def _param(text: str) -> tuple[str, object]:
 
 def _reproduce(args: argparse.Namespace) -> int:
     dry = args.dry_run or os.environ.get("STUDY_DRY_RUN", "") not in ("", "0")
-    runs = reproduce(args.profile, args.only, dict(args.param) or None,
-                     allowed=config.REPRODUCE_PROFILES + ("smoke",), force=args.force, dry_run=dry)
+    runs = reproduce(config.get_profile(args.profile, config.RUNNABLE_PROFILES), args.only,
+                     dict(args.param) or None, force=args.force, dry_run=dry)
     if not dry:
         ran = [r for r in runs if not r.cached]
         print(f"[reproduce] {len(runs)} notebooks: {len(ran)} run in {sum(r.seconds for r in ran):.0f} s, "

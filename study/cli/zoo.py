@@ -19,13 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_profile(s, "only the members this profile uses (smoke, embedded, paper)")
     s.set_defaults(func=_list)
     s = zsub.add_parser("build", help="build the embedded SavedModels (cached under STUDY_CACHE_DIR)")
-    add_profile(s, None, default="embedded", choices=["embedded", "smoke"])
+    built = sorted(name for name, p in config.PROFILES.items() if not p.online)  # the offline profiles build theirs
+    add_profile(s, None, default=config.DEFAULT_PROFILE, choices=built)
     s.add_argument("--members", nargs="+", metavar="NAME", help="member names or 'all' (default: the profile's)")
     s.add_argument("--complexity-csv", type=Path, help="also measure params / FLOPs / size and write them here")
     s.set_defaults(func=_build)
     s = zsub.add_parser("fetch", help="download the paper profile's TF Hub assets + Flower Photos into an offline "
                                       "asset folder with assets.lock.json, for STUDY_ASSETS (docs/paper-protocol.md)")
-    add_profile(s, None, default="paper", choices=["paper"])
+    online = [name for name, p in config.PROFILES.items() if p.online]  # the paper profile fetches its assets
+    add_profile(s, None, default=online[0], choices=online)
     s.add_argument("--members", nargs="+", metavar="NAME", help="TF Hub members (default: the profile's 38)")
     s.add_argument("--to", required=True, type=Path, metavar="DIR", help="the asset folder (created; resumable)")
     s.add_argument("--no-flowers", action="store_true", help="skip the Flower Photos archive")

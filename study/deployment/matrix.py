@@ -272,19 +272,14 @@ def _finished_rows(log: Path) -> list[Row]:
     return rows
 
 
-# profile="smoke" (tests, CI): a few formats of each framework on the --quick path, about a minute.
-SMOKE_FORMATS = ["saved_model", "litert_float32", "litert_dynamic_int8", "saved_model_c_api", "state_dict",
-                 "dynamic_int8", "torchserve"]
-PROFILE_FORMATS: dict[str, list[str]] = {"smoke": SMOKE_FORMATS}  # these on the quick path; a profile not here: all
-
-
 def matrix_for_profile(profile: config.Profile, work: str | Path | None = None) -> pd.DataFrame:
-    """The matrix a notebook shows: smoke -> SMOKE_FORMATS on the quick path; embedded / paper -> every format.
+    """The matrix a notebook shows: the profile's `matrix_formats` on the quick path (smoke: a few of each
+    framework), or every format when it names none (embedded, paper).
 
     The deployment matrix needs no online input (the models are built or shipped locally), so `paper` measures
     the same as `embedded`. A finished matrix measured under the same key (code, packages, machine) is reused.
     """
-    formats = PROFILE_FORMATS.get(profile.name)
+    formats = list(profile.matrix_formats)
     if formats:
         return run_matrix("all", quick=True, work=work, formats=formats, reuse=True)
     return run_matrix("all", quick=False, work=work, reuse=True)

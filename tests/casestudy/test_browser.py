@@ -103,7 +103,7 @@ def test_watchdog_records_a_page_that_never_stops(tiny, tmp_path, page, status, 
     (tmp_path / "page" / "index.html").write_text(page)
     (model,) = [m for m in browser.find_models(tiny / "sweep") if m.input_size == 32]
     conv = browser.convert(model, tmp_path / "tfjs")
-    limits = browser.PROFILE_LIMITS["smoke"]  # the product's own limits: Chromium gets what `make test` gives it
+    limits = browser.profile_limits(PROFILES["smoke"])  # the product's own limits: Chromium gets what `make test` gives it
     run = browser.run_browser(model, conv.model_json, tmp_path / "out", limits=limits, page=tmp_path / "page")
     assert run.row["status"] == status and run.row["n_images"] == n, run.record
     if n:

@@ -13,7 +13,7 @@ from PIL import Image
 from study import config
 from study.config import PROFILES
 from study.casestudy import dataset
-from study.assets.flowers import SYNTH_SPECS, synth_flowers
+from study.assets.flowers import synth_flowers, synth_spec
 from study.runtime.images import load_images
 from study.casestudy.dataset import CLASS_NAMES, DatasetWarning, Split
 from study.errors import StudyError
@@ -190,7 +190,7 @@ def test_load_images_is_tf_image_resize_bilinear(flowers):
 def test_load_split_profiles(tmp_path, monkeypatch, flowers):
     monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
     smoke = dataset.load_split(PROFILES["smoke"])
-    assert smoke.counts()["total"].tolist() == [SYNTH_SPECS["smoke"].per_class] * 5
+    assert smoke.counts()["total"].tolist() == [synth_spec(PROFILES["smoke"]).per_class] * 5
     assert smoke.source.is_relative_to(tmp_path / "cache")
     assert dataset.load_split(PROFILES["smoke"]) == smoke  # cached, same split
     monkeypatch.setattr("study.assets.flowers.flower_photos_path", lambda: None)

@@ -69,7 +69,7 @@ def test_the_embedded_profile_repeats_a_spread_of_members_and_smoke_stays_small(
     from study import assets
     from study.casestudy import noise_runs
 
-    embedded, smoke = noise_runs.PLANS["embedded"], noise_runs.PLANS["smoke"]
+    embedded, smoke = noise_runs.plan(PROFILES["embedded"]), noise_runs.plan(PROFILES["smoke"])
     assert len(embedded.members) >= 3 and embedded.repeats >= 3
     zoo = [m.name for m in assets.members(PROFILES["embedded"])]
     assert set(embedded.members) <= set(zoo)
@@ -77,7 +77,7 @@ def test_the_embedded_profile_repeats_a_spread_of_members_and_smoke_stays_small(
     assert widths[0] < widths[1] < widths[2]  # across the size range (width × input pixels)
     assert len(smoke.members) * smoke.repeats <= 4 and set(smoke.members) <= {m.name for m in assets.members(PROFILES["smoke"])}
     assert embedded.cooldown_samples * embedded.interval >= 5.0  # the paper's 5 s interval has a cool-down sample
-    assert noise_runs.PLANS["paper"] is None
+    assert noise_runs.plan(PROFILES["paper"]) is None
     assert noise_runs.default_out(PROFILES["smoke"]).name == "smoke-repeats"
 
 
