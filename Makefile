@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
-.PHONY: help setup venv npm chromium tex reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare
+.PHONY: help setup venv npm chromium tex cc test-stress reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare
 
 help:
 	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/); cached ones are skipped"
@@ -21,10 +21,11 @@ help:
 	@echo "make product [PROFILE=...] [PORT=8470]    after make reproduce: the simple product page on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test                                unit tests + every notebook with its smallest parameters"
 	@echo "make test-fast                           the edit loop: everything not marked slow (<= 90 s)"
+	@echo "make test-stress [STRESS_RUNS=10]        the fault and resource tests under two CPU burners, then throttled"
 	@echo "make lab                                 JupyterLab on the project's kernel"
 	@echo "make setup | clean | distclean | lock | benchmarks | check"
 
-setup: venv npm chromium tex
+setup: venv npm chromium tex cc
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/base.txt requirements/nodeps.txt requirements/ray.txt requirements/lock.txt pyproject.toml
@@ -44,6 +45,10 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 
 chromium:
 	@command -v chromium >/dev/null || $(MAKE) --no-print-directory apt PKGS="chromium"
+
+# A C compiler: the Sampler's GPU path is tested against a stand-in NVML library built from tests/fixtures/nvml/.
+cc:
+	@command -v cc >/dev/null || command -v gcc >/dev/null || $(MAKE) --no-print-directory apt PKGS="gcc libc6-dev"
 
 # TeX Live for the paper draft (pdfLaTeX, BibTeX, latexmk) and poppler-utils (pdftotext, pdfinfo: the draft's tests).
 TEX_PKGS := latexmk texlive-latex-recommended texlive-fonts-recommended poppler-utils
@@ -99,6 +104,14 @@ compare: venv
 
 test: setup
 	$(PY) -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
+
+# The fault and resource tests (marker `stress`) STRESS_RUNS times under two CPU burners, then once on one core at
+# nice 19 beside a burner (tests/stress.py); the table goes to STRESS_OUT (docs/measured/tests.md).
+STRESS_RUNS ?= 10
+STRESS_OUT ?= results/stress.md
+test-stress: setup
+	@mkdir -p $(dir $(STRESS_OUT))
+	$(PY) -m tests.stress --runs $(STRESS_RUNS) --out $(STRESS_OUT) $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
 test-fast: venv
 	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from study import failpoints
+
 
 def umask() -> int:
     """The process's umask (reading it means setting it; set straight back)."""
@@ -38,6 +40,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         honour_umask(tmp)
+        failpoints.reached("files.before-replace")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from study import files
-from study.config import ROOT, figures_dir, results_dir
+from study import failpoints, files
+from study.config import DEFAULT_PROFILE, ROOT, figures_dir, results_dir
 from study.files import checksum  # one home for input checksums (the manifest, study.cache)
 from study.errors import StudyError
 
@@ -71,6 +71,7 @@ class Report:
     def table(self, df: pd.DataFrame, name: str, *, inputs: Iterable[str | Path] = (),
               caption: str | None = None, float_format: str = "{:.2f}") -> list[Path]:
         """Write `df` as `results/tables/<name>.csv` and `.tex` (booktabs) and record both."""
+        failpoints.reached("report.table")
         base = self.results / "tables" / name
         csv_path = files.write_csv(base.with_suffix(".csv"), df)
         latex = df.to_latex(index=False, escape=True, caption=caption, label=f"tab:{name}",
@@ -191,7 +192,7 @@ class NotebookOutput:
 
 
 def _rerun(entry: dict[str, Any]) -> str:
-    profile = entry.get("parameters", {}).get("profile", "embedded")
+    profile = entry.get("parameters", {}).get("profile", DEFAULT_PROFILE)
     return f"python -m study reproduce --profile {profile} --only {entry['notebook'][:2]} --force"
 
 

@@ -10,6 +10,7 @@ import pytest
 from study import audit, audit_rows, audit_section_vii, paper
 from study.cli import main
 from study.config import SHARED
+from tests import raw_sources
 from tests.conftest import needs_shared
 
 PAPER_TEXT = SHARED / "paper" / "000_1c4d5bde1943f940.txt"
@@ -164,3 +165,96 @@ def test_no_verdict_note_types_a_number_the_code_did_not_compute(claims):
     assert rows.loc["VI.epoch_images", "reproduced"] == "conditional"
     assert "2646 rounds to 2600" in rows.loc["VI.epoch_images", "note"]
     assert rows.loc["VII-C.60", "reproduced"] == "not derivable" and "between 4 and" in rows.loc["VII-C.60", "note"]
+
+
+# --- the derived values above, derived again from the paper's text (tests/raw_sources.py, not study.paper) ---------
+
+def _raw_case_study() -> dict[str, dict[str, float]]:
+    """Tables IX and X as printed: 'ix.delta_cpu' / 'x.elapse' ... -> {member: value} (elapse in seconds)."""
+    out: dict[str, dict[str, float]] = {}
+    for prefix, caption in (("ix", "Table IX: Stats Result in Fine-tuning Process"),
+                            ("x", "Table X: Stats Result in Testing Process")):
+        for row in raw_sources.paper_table(caption):
+            for column, cell in row.items():
+                if column != "model":
+                    value = raw_sources.seconds(cell) if column == "elapse" else float(cell)
+                    out.setdefault(f"{prefix}.{column}", {})[row["model"]] = value
+    return out
+
+
+def _by_tie_rule(got: dict[str, object], printed: object) -> tuple[str, str]:
+    """(derived value, verdict) the way the audit words a count under the two tie rules."""
+    if len(set(got.values())) == 1:
+        (only,) = set(got.values())
+        return str(only), "yes" if only == printed else "no"
+    derived = " / ".join(f"{value} ({rule})" for rule, value in got.items())
+    return derived, "conditional" if printed in got.values() else "no"
+
+
+@needs_shared
+def test_count_claims_against_the_paper_text(claims):
+    """Every "less X than N (p%)" of Section VII-G: the members above the claimed one in the printed Tables IX / X,
+    counted here, strictly and with ties (both tie rules), beside N and p as the quote prints them."""
+    tables, c = _raw_case_study(), by_id(claims)
+    for claim in audit_section_vii.COUNT_CLAIMS:
+        m = re.search(r"(\d+) \((\d+\.\d+)%\)", claim.quote)
+        printed_n, printed_pct = int(m[1]), m[2] + "%"
+        values = tables[claim.resource]
+        own, others = values[claim.model], [v for k, v in values.items() if k != claim.model]
+        counts = {"strictly less": sum(v > own for v in others), "less or equal": sum(v >= own for v in others)}
+        got = c.loc[f"{claim.claim_id}.count"]
+        assert (got["derived_value"], got["reproduced"]) == _by_tie_rule(counts, printed_n), claim.claim_id
+        pcts = {rule: f"{100 * n / len(values):.2f}%" for rule, n in counts.items()}
+        got = c.loc[f"{claim.claim_id}.percent"]
+        assert (got["derived_value"], got["reproduced"]) == _by_tie_rule(pcts, printed_pct), claim.claim_id
+    # and no "N (p%)" of Section VII-G is left out
+    text = raw_sources.PAPER_TEXT.read_text(encoding="utf-8")
+    vii_g = text[text.index("1) *Fine-tuning Results Analysis"):text.index("H. New Version Concerns")]
+    assert len(audit_section_vii.COUNT_CLAIMS) == len(re.findall(r"\d+ \(\d+\.\d+%\)", vii_g)) == 16
+
+
+@needs_shared
+def test_images_stuck_runs_and_decisions_against_the_paper_text(claims):
+    """What each printed accuracy implies (the largest n <= Table XI's test images with accuracy x n whole, found by
+    trying every n), the stuck runs, the best member and the VII-I choice, all from the paper's text."""
+    text = raw_sources.PAPER_TEXT.read_text(encoding="utf-8")
+    c = by_id(claims)
+    total = sum(int(r["# Testing"]) for r in raw_sources.paper_table("Table XI: The split of Flower Photos"))
+    testing = raw_sources.paper_table("Table X: Stats Result in Testing Process")
+    stuck = []
+    for row in testing:
+        acc = float(row["accuracy"])
+        n = raw_sources.largest_denominator(acc, total)
+        got = c.loc[f"VII-F.images.{row['model']}"]
+        assert got["derived_value"] == f"{round(acc * n)}/{n}", row["model"]
+        assert got["reproduced"] == ("yes" if n == total else "no")
+        stuck += [row["model"]] if n != total else []
+    printed = int(re.search(r"there are (\d+) simple products cannot infer all", text)[1])
+    assert c.loc["VII-G.stuck", "derived_value"] == f"{len(stuck)} ({', '.join(stuck)})"
+    assert c.loc["VII-G.stuck", "reproduced"] == ("yes" if len(stuck) == printed else "no")
+    # VII-G.1: the best performing member is the one with the highest printed accuracy
+    acc = {r["model"]: float(r["accuracy"]) for r in testing}
+    best = max(acc, key=acc.get)
+    assert sorted(acc.values())[-2] < acc[best]  # no tie for the best
+    chosen = re.search(r"we select the best performing model: `(\w+)`", text)[1]
+    assert c.loc["VII-G.1.best", ["derived_value", "reproduced"]].tolist() == [best, "yes" if best == chosen else "no"]
+    # VII-I: inference resources first among the members better than the paper's threshold; the one admissible
+    # member that is lightest on every Table X resource is picked whatever their order
+    threshold = int(re.search(r"performance is better than (\d+)%", text)[1]) / 100
+    admissible = [r for r in testing if float(r["accuracy"]) > threshold]
+    columns = [k for k in testing[0] if k not in ("model", "accuracy")]
+    value = {k: (lambda r, k=k: raw_sources.seconds(r[k]) if k == "elapse" else float(r[k])) for k in columns}
+    lightest = [r["model"] for r in admissible if all(value[k](r) <= value[k](o) for o in admissible for k in columns)]
+    assert len(admissible) == 4 and len(lightest) == 1
+    paper_choice = re.search(r"The most suitable model is `(\w+)`", text)[1]
+    assert c.loc["VII-I.decision", ["derived_value", "reproduced"]].tolist() == [
+        lightest[0], "yes" if lightest[0] == paper_choice else "no"]
+
+
+@needs_shared
+def test_family_count_against_the_paper_text(claims):
+    """Section V's "20 ... families in AIHub": Table I's rows, and the families they stand for ('4(x6 Families)')."""
+    rows = raw_sources.paper_table("Table I: Families in AIHub")
+    families = sum(int(m[1]) if (m := re.search(r"\(x(\d+) Families\)", r["# Members"])) else 1 for r in rows)
+    assert by_id(claims).loc["V.families_aihub", "derived_value"] == f"{len(rows)} rows; {families} families"
+    assert len(rows) != families  # the row that stands for several families is read as such

@@ -2,7 +2,10 @@
 started still runs (by the PIDs it recorded in $STUDY_PID_LOG and its process tree, never by name), that a rerun
 completes every run with the clean run's results, and that damaged outputs are detected and redone.
 
-Loopback only; each driver is bounded by a timeout. The fault matrix: docs/faults.md.
+Each kill is sent while an event of the code under test holds: a failpoint (study.failpoints) makes the process that
+reaches the event wait there, so the kill lands at the same place on a fast or a slow machine, and the test asserts
+the event's precondition before it kills. Loopback only; each driver is bounded by a timeout. The fault matrix:
+docs/faults.md.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -26,8 +28,9 @@ from study.config import PROFILES
 from study.errors import ResumeWarning
 from study.runtime.processes import alive, read_pid_log
 from tests.conftest import needs_browser
+from tests.failpoint import Armed
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.stress]
 
 MEMBER = "mobilenet_v1_025_128"  # the smallest smoke member
 # A safety net, not a speed: the guards see their driver die at once; a loaded machine may take a while to reap.
@@ -47,13 +50,10 @@ def _study(args: list[str], env: dict, pid_log: Path, **kw) -> subprocess.Popen:
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
 
 
-def _kill_when(driver: subprocess.Popen, ready: Callable[[], bool], pid_log: Path, timeout: float = 240) -> list[int]:
-    """SIGKILL `driver` once `ready()`; returns every PID it had started (its tree + its PID log)."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert driver.poll() is None, f"the driver ended before the kill point: {driver.communicate()[0][-2000:]}"
-        assert time.monotonic() < deadline, "kill point not reached in time"
-        time.sleep(0.02)
+def _kill_now(driver: subprocess.Popen, pid_log: Path) -> list[int]:
+    """SIGKILL `driver` (waiting at a failpoint, or holding one of its processes there); returns every PID it had
+    started (its tree + its PID log)."""
+    assert driver.poll() is None, f"the driver ended before the kill point: {driver.communicate()[0][-2000:]}"
     tree = [p.pid for p in psutil.Process(driver.pid).children(recursive=True)]
     driver.kill()
     driver.communicate(timeout=30)
@@ -106,10 +106,13 @@ def _assert_same_rows(table: pd.DataFrame, clean: pd.DataFrame) -> None:
         assert table[col].map(math.isfinite).all(), col
 
 
-KILL_POINTS = {  # run folder -> is the driver at this point?
-    "before-training": lambda run: (run / "samples.csv").exists() and not (run / "worker.pid").exists(),
-    "during-training": lambda run: (run / "worker.pid").exists() and not (run / "artifacts" / "result.json").exists(),
-    "after-training": lambda run: (run / "artifacts" / "result.json").exists(),  # cool-down / publishing
+KILL_POINTS = {  # kill point -> (the failpoint the run waits at, what holds there: run folder -> bool)
+    "before-training": ("sweep.cooldown-before",
+                        lambda run: (run / "samples.csv").exists() and not (run / "worker.pid").exists()),
+    "during-training": ("training.running",
+                        lambda run: (run / "worker.pid").exists() and not (run / "artifacts" / "result.json").exists()),
+    "after-training": ("sweep.cooldown-after",  # the cool-down after, before the run is recorded
+                       lambda run: (run / "artifacts" / "result.json").exists() and not (run.parent / "r0.json").exists()),
 }
 
 
@@ -117,8 +120,12 @@ KILL_POINTS = {  # run folder -> is the driver at this point?
 def test_sweep_killed_leaves_nothing_and_resumes_exactly(point, env, clean_sweep, tmp_path):
     out, pid_log = tmp_path / "sweep", tmp_path / "pids.txt"
     run = out / "runs" / MEMBER / "r0"
-    driver = _study(_sweep_args(out), env, pid_log)
-    pids = _kill_when(driver, lambda: KILL_POINTS[point](run), pid_log)
+    failpoint, holds = KILL_POINTS[point]
+    armed = Armed(tmp_path / "failpoints", failpoint)
+    driver = _study(_sweep_args(out), armed.env(env), pid_log)
+    armed.wait(failpoint, driver)
+    assert holds(run), f"{point}: the run is not where {failpoint} promises"
+    pids = _kill_now(driver, pid_log)
     roles = read_pid_log(pid_log)
     assert "sampler" in roles.values() and (point == "before-training" or "training-worker" in roles.values())
     _assert_all_gone(pids)
@@ -199,15 +206,13 @@ def test_browser_test_killed_leaves_no_chromium_and_resumes(env, tiny, tmp_path)
     clean = tmp_path / "clean"
     _run([*args, str(clean)], env, tmp_path / "pids0.txt")
     out, pid_log = tmp_path / "out", tmp_path / "pids.txt"
-    driver = _study([*args, str(out)], env, pid_log)
-    started: dict[str, float] = {}
-
-    def chromium_running() -> bool:  # the page is loading in Chromium: kill mid-run
-        if "chromium" in read_pid_log(pid_log).values():
-            started.setdefault("at", time.monotonic())
-        return "at" in started and time.monotonic() - started["at"] > 1.0
-
-    pids = _kill_when(driver, chromium_running, pid_log)
+    armed = Armed(tmp_path / "failpoints", "browser.start")
+    driver = _study([*args, str(out)], armed.env(env), pid_log)
+    armed.wait("browser.start", driver)  # mid-run: Chromium has loaded the page and asked the stats server to start
+    chromium = [pid for pid, role in read_pid_log(pid_log).items() if role == "chromium"]
+    assert chromium and alive(chromium), "Chromium is not running at the kill point"
+    assert not (out / "table_x.csv").exists()  # no run of this test finished yet
+    pids = _kill_now(driver, pid_log)
     _assert_all_gone(pids)
     _run([*args, str(out)], env, tmp_path / "pids2.txt")
     a, b = pd.read_csv(out / "table_x.csv"), pd.read_csv(clean / "table_x.csv")
@@ -229,21 +234,15 @@ def test_deploy_sweep_killed_leaves_no_runtime_and_resumes(env, tiny, tmp_path):
     clean = tmp_path / "clean"
     _run([*args, "--work", str(clean), "--csv", str(tmp_path / "clean.csv")], env, tmp_path / "pids0.txt")
     out, pid_log = tmp_path / "out", tmp_path / "pids.txt"
-    driver = _study([*args, "--work", str(out), "--csv", str(tmp_path / "out.csv")], env, pid_log)
-
-    def runtime_running() -> bool:  # a row is done and the next format's runtime process is up
-        try:
-            rows = (out / "rows.jsonl").read_text().count("\n") if (out / "rows.jsonl").exists() else 0
-            workers = [" ".join(p.cmdline()) for p in psutil.Process(driver.pid).children(recursive=True)]
-        except psutil.Error:
-            return False
-        return rows >= 1 and any("study.deployment.worker" in c or c.startswith("node") for c in workers)
-
-    pids = _kill_when(driver, runtime_running, pid_log)
-    assert pids, "no runtime process was seen"
-    _assert_all_gone(pids)
+    armed = Armed(tmp_path / "failpoints", "fidelity.row-appended@1")  # the driver waits after its first row
+    driver = _study([*args, "--work", str(out), "--csv", str(tmp_path / "out.csv")], armed.env(env), pid_log)
+    armed.wait("fidelity.row-appended", driver)
+    workers = [" ".join(p.cmdline()) for p in psutil.Process(driver.pid).children(recursive=True)]
+    assert any("study.deployment.worker" in c for c in workers), f"no runtime process at the kill point: {workers}"
     before = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
-    assert 1 <= len(before) < len(formats), "the kill came after the last row"  # `tiny` is one member
+    assert len(before) == 1 < len(formats)  # after the first row, before the last (`tiny` is one member)
+    pids = _kill_now(driver, pid_log)
+    _assert_all_gone(pids)
     _run([*args, "--work", str(out), "--csv", str(tmp_path / "out.csv")], env, tmp_path / "pids2.txt")
     a, b = pd.read_csv(tmp_path / "out.csv"), pd.read_csv(tmp_path / "clean.csv")
     assert len(a) == len(b) == len(formats)
@@ -261,21 +260,15 @@ def test_publish_killed_keeps_finished_versions_and_completes(env, tmp_path):
     leaves no temporary folder of the killed run."""
     out, pid_log = tmp_path / "published", tmp_path / "pids.txt"
     args = ["publish", "--member", MEMBER, "--out", str(out)]
-    driver = _study(args, env, pid_log)
-    first = {}
-
-    def one_version_published() -> bool:
-        done = sorted(out.glob("v*/version.json"))
-        if done:
-            first.setdefault("path", done[0])
-            first.setdefault("n", len(done))
-        return bool(done)
-
-    _assert_all_gone(_kill_when(driver, one_version_published, pid_log))
-    kept = first["path"].read_bytes()
+    armed = Armed(tmp_path / "failpoints", "publish.version-done@1")
+    driver = _study(args, armed.env(env), pid_log)
+    armed.wait("publish.version-done", driver)
+    [first] = out.glob("v*/version.json")  # exactly one version is published at the kill
+    _assert_all_gone(_kill_now(driver, pid_log))
+    kept = first.read_bytes()
     _run(args, env, tmp_path / "pids2.txt")
     versions = sorted(p.parent.name for p in out.glob("v*/version.json"))
-    assert len(versions) > first["n"] and first["path"].read_bytes() == kept  # the rerun published the rest
+    assert len(versions) > 1 and first.read_bytes() == kept  # the rerun published the rest
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.is_dir()], "temporary folders left"
     listed = json.loads((out / "versions.json").read_text())["versions"]
     assert sorted(listed) == versions
@@ -288,24 +281,17 @@ def test_reproduce_killed_leaves_no_kernel_and_a_second_one_refuses(env, tmp_pat
     args = ["reproduce", "--profile", "smoke", "--only", "07_paper_audit", "--param", "noise_model=", "--param",
             "sampling="]
     pid_log = tmp_path / "pids.txt"
-    first = _study(args, env, pid_log)
-
-    def kernel_running() -> bool:
-        try:
-            return any("ipykernel" in " ".join(p.cmdline()) for p in psutil.Process(first.pid).children())
-        except psutil.Error:
-            return False
-
-    deadline = time.monotonic() + 120
-    while not kernel_running():
-        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0][-2000:]
-        time.sleep(0.05)
+    armed = Armed(tmp_path / "failpoints", "report.table@1")  # the kernel waits at notebook 07's first table
+    first = _study(args, armed.env(env), pid_log)
+    kernel = armed.wait("report.table", first)
+    assert kernel in [p.pid for p in psutil.Process(first.pid).children(recursive=True)]
+    assert "ipykernel" in " ".join(psutil.Process(kernel).cmdline())
     second = subprocess.run([sys.executable, "-m", "study", *args], env=env, text=True, capture_output=True,
                             timeout=120)
     assert second.returncode == 2 and "already running in this checkout" in second.stderr, second.stderr
     assert f"PID {first.pid}" in second.stderr
-    pids = _kill_when(first, lambda: True, pid_log)
-    assert pids, "the kernel was not seen"
+    pids = _kill_now(first, pid_log)
+    assert kernel in pids
     _assert_all_gone(pids)
     output = _run(args, env, tmp_path / "pids2.txt", timeout=240)  # the lock died with its holder
     assert "07_paper_audit: re-run: no finished run recorded -> done in" in output  # the killed run is redone

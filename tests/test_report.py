@@ -56,7 +56,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("disk full")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^disk full$"):  # the writer's own error, passed through unchanged
         files.atomic_write(target, boom)
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]  # no temp file left
@@ -93,7 +93,7 @@ def test_atomic_dir_swaps_in_a_complete_folder_or_keeps_the_old_one(tmp_path):
     with files.atomic_dir(dest) as tmp:
         (tmp / "v").write_text("1")
     assert (dest / "v").read_text() == "1"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^killed mid-build$"):  # the body's own error, passed through unchanged
         with files.atomic_dir(dest) as tmp:
             (tmp / "v").write_text("2")
             raise RuntimeError("killed mid-build")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from study import config, files
+from study import config, failpoints, files
 from study.casestudy.training import WorkerSpec
 from study.protocol import PAPER, RECIPE
 from study.runtime.processes import child_env, kill_group, popen
@@ -60,19 +60,9 @@ class SweepConfig:
         return f"SweepConfig({', '.join(shown)})"
 
 
-# Profile defaults. `paper` is the paper's protocol (study.protocol.PAPER). The offline profiles scale the
-# interval and the cool-down down so that the whole `make reproduce` stays within about 10 minutes on 2 cores.
-PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": dict(epochs=1, mode="frozen", interval=0.1, cooldown_samples=3, timeout_s=240),
-    "embedded": dict(epochs=2, mode="frozen", interval=0.5, cooldown_samples=3, timeout_s=600),
-    "paper": dict(epochs=PAPER.epochs, mode="full", interval=PAPER.finetune_interval_s,
-                  cooldown_samples=PAPER.cooldown_samples, timeout_s=4 * 3600),
-}
-
-
 def sweep_config(profile: config.Profile, **overrides: Any) -> SweepConfig:
-    """The profile's defaults (`PROFILE_DEFAULTS`) with `overrides` (None values ignored), validated."""
-    values = {**PROFILE_DEFAULTS[profile.name], **{k: v for k, v in overrides.items() if v is not None}}
+    """The profile's defaults (`profile.sweep`) with `overrides` (None values ignored), validated."""
+    values = {**dataclasses.asdict(profile.sweep), **{k: v for k, v in overrides.items() if v is not None}}
     cfg = SweepConfig(profile=profile, **values)
     if cfg.mode not in MODES:
         raise StudyError(f"unknown mode {cfg.mode!r}; valid modes: {', '.join(MODES)}")
@@ -85,6 +75,12 @@ def sweep_config(profile: config.Profile, **overrides: Any) -> SweepConfig:
     if cfg.interval < MIN_INTERVAL:
         raise StudyError(f"--interval {cfg.interval} s is below the sampler's minimum {MIN_INTERVAL} s")
     return cfg
+
+
+def profile_defaults() -> dict[str, dict[str, Any]]:
+    """Every profile's sweep defaults by profile name (notebook 04 shows them side by side; `paper`'s are the
+    paper's protocol, `study.protocol.PAPER`)."""
+    return {name: dataclasses.asdict(p.sweep) for name, p in config.PROFILES.items()}
 
 
 @dataclass(frozen=True)
@@ -166,6 +162,7 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
     try:
         sampler.start(phase="cooldown-before")
         sampler.wait_samples(cfg.cooldown_samples)
+        failpoints.reached("sweep.cooldown-before")
         log = open(work / "worker.log", "w")
         started, t0 = time.time(), time.monotonic()
         worker = popen([sys.executable, "-m", "study.casestudy.training", str(work / "spec.json")],
@@ -198,6 +195,7 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
         if sampler.alive:
             sampler.set_phase("cooldown-after")
             sampler.wait_samples(cfg.cooldown_samples)
+            failpoints.reached("sweep.cooldown-after")
     except SamplerError as exc:
         status, reason = "invalid", f"sampler: {exc}"
     except BaseException:

@@ -46,8 +46,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from study import config, files
+from study import config, failpoints, files
 from study.errors import Skipped, StudyError
+from study.profiles import FidelitySettings
 
 CODE_VERSION = 2  # bump when a measurement or its judgement changes: every recorded row is then recomputed
 RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
@@ -76,26 +77,15 @@ _UNSUPPORTED = re.compile(r"unsupported op|not supported|is not supported|no (?:
                           r"op(?:eration)?s? (?:are|is) not|could not find .*op|unknown op|Unsupported Ops", re.I)
 
 
-# Per profile: smoke times fewer repeats; smoke and embedded localise only the worst row per format (the cold
-# `make reproduce` budget), paper every non-faithful row.
-PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(warmup=2, repeats=5, timeout=180, localise="worst"),
-    "embedded": dict(localise="worst"),
-    "paper": dict(localise="all"),
-}
-
-
 @dataclass(frozen=True)
-class Settings:
-    warmup: int = 3
-    repeats: int = 20
-    timeout: float = 300  # per runtime process
-    localise: str = "all"  # non-faithful rows localised: all | worst (the worst row per format) | none
+class Settings(FidelitySettings):
+    """Timing repeats, the runtime processes' timeout and the localisation policy (fields and defaults:
+    `study.profiles.FidelitySettings`; per profile: `profile.fidelity`)."""
 
     @classmethod
     def of(cls, profile: config.Profile, localise: str | None = None) -> Settings:
-        """The profile's settings (`PROFILE_SETTINGS`); `localise` (or STUDY_LOCALISE) overrides its policy."""
-        values = PROFILE_SETTINGS[profile.name]
+        """The profile's settings (`profile.fidelity`); `localise` (or STUDY_LOCALISE) overrides its policy."""
+        values = dataclasses.asdict(profile.fidelity)
         policy = localise or os.environ.get("STUDY_LOCALISE") or values["localise"]
         from study.casestudy.localise import POLICIES
 
@@ -451,6 +441,7 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
             for row in measure(dataclasses.replace(job, formats=tuple(todo))):
                 with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
                     fh.write(json.dumps(row, default=float) + "\n")
+                failpoints.reached("fidelity.row-appended")
                 rows[(row["member"], row["format"])] = row
                 if progress:
                     print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from study import files
+from study import failpoints, files
 from study.protocol import PAPER
 
 
@@ -78,6 +78,7 @@ class StatsServer:
 
         @app.get("/start")
         def start():
+            failpoints.reached("browser.start")
             with self._lock:
                 if self.state != "waiting":
                     return jsonify(error=f"already {self.state}; one /start per run"), 409

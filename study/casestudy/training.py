@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import config, files
+from study import config, failpoints, files
 from study.errors import StudyError
 from study.protocol import PAPER, RECIPE
 from study.runtime import processes
@@ -259,6 +259,7 @@ def _train_tf(member, spec: WorkerSpec, data, n_classes: int, out: Path, timings
                   metrics=["accuracy"])
 
     onehot = {k: keras.utils.to_categorical(v[1], n_classes) for k, v in data.items()}
+    failpoints.reached("training.running")
     t = time.perf_counter()
     if not full and spec.cache_features:
         # bottleneck caching: the frozen backbone runs once per image, the head trains on its features

@@ -32,14 +32,15 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from study import cache, config, files
+from study import cache, config, failpoints, files
 from study.errors import ResumeWarning, StudyError
+from study.profiles import VersionCosts
 from study.runtime import processes
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
@@ -376,6 +377,7 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
             if progress:
                 print(f"[publish] {member_.name} {spec.name}: {record['export_seconds']} s -> {dest}",
                       file=sys.stderr, flush=True)
+            failpoints.reached("publish.version-done")
         table = read_published(out)
         files.write_text(out / "versions.json", json.dumps(
             {"member": member_.name, "versions": table["name"].tolist(), "not_published": tf1_only_notes()},
@@ -466,18 +468,20 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
 
 
 # ------------------------------------------------------------------------------------- CLI
-# What a run measures unless told (notebook 08): smoke fine-tunes one version and skips the browser (about a
-# minute); the other profiles fine-tune every version and run the browser test on wasm.
-DEFAULT_MEASURED = {"smoke": (("v5",), ())}
-DEFAULT_MEASURED_OTHERWISE: tuple[tuple[str, ...] | None, tuple[str, ...]] = (None, ("wasm",))
+# What a run measures unless told (notebook 08) is the profile's `version_costs` (study.profiles): smoke fine-tunes
+# one version and skips the browser (about a minute); the others fine-tune every version and test wasm. Read-only
+# views of them, (versions, browser backends): per profile, and a profile's that says nothing.
+DEFAULT_MEASURED = {name: astuple(p.version_costs) for name, p in config.PROFILES.items()
+                    if p.version_costs != VersionCosts()}
+DEFAULT_MEASURED_OTHERWISE: tuple[tuple[str, ...] | None, tuple[str, ...]] = astuple(VersionCosts())
 
 
 def version_costs(published: str | Path, out: str | Path, profile: config.Profile,
                   names: Sequence[str] | None = None, *, browser_backends: Sequence[str] | None = None,
                   diffs: Sequence[Any] = (), progress: bool = False) -> pd.DataFrame:
-    """`finetune_versions` with the profile's defaults (DEFAULT_MEASURED) for `names` / `browser_backends` left
-    None, and each version's `diff_verdict` from the `version_diff.diff`s of consecutive versions."""
-    default_names, default_backends = DEFAULT_MEASURED.get(profile.name, DEFAULT_MEASURED_OTHERWISE)
+    """`finetune_versions` with the profile's defaults (`profile.version_costs`) for `names` / `browser_backends`
+    left None, and each version's `diff_verdict` from the `version_diff.diff`s of consecutive versions."""
+    default_names, default_backends = profile.version_costs.versions, profile.version_costs.browser_backends
     costs = finetune_versions(published, out, profile, names or default_names,
                               browser_backends=default_backends if browser_backends is None else browser_backends,
                               progress=progress)

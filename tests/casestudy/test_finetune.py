@@ -19,6 +19,7 @@ from study.casestudy import executors, training
 from study.casestudy.executors import LocalExecutor, RunJob
 from study.casestudy.finetune import TABLE_IX_COLUMNS
 from study.casestudy.training import WorkerSpec
+from tests.failpoint import Armed
 
 SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members("smoke")
 
@@ -114,19 +115,18 @@ def test_resume_needs_an_ok_record_of_the_same_config(tmp_path):
         assert not finetune._is_done(tmp_path, "m", 0, cfg)
 
 
+@pytest.mark.stress
 def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path):
     old = pd.DataFrame({"model": ["a"], "delta_cpu": [1.0]})
     finetune.write_table_ix(tmp_path, old)
-    writer = ("import sys, pandas as pd; from study.casestudy import finetune\n"
-              "big = pd.DataFrame({'model': ['x' * 40] * 3_000_000, 'delta_cpu': 2.0})\n"
-              "print('writing', flush=True)\n"
-              f"finetune.write_table_ix({str(tmp_path)!r}, big)\n")
-    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    deadline = time.monotonic() + 60
-    while not any(p.stat().st_size > 0 for p in tmp_path.glob(".table_ix.csv.*.tmp")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the writer finished before it could be killed"
-        time.sleep(0.01)
+    new = pd.DataFrame({"model": ["a", "b"], "delta_cpu": [2.0, 3.0]})
+    writer = ("import pandas as pd; from study.casestudy import finetune\n"
+              f"finetune.write_table_ix({str(tmp_path)!r}, pd.DataFrame({new.to_dict('list')!r}))\n")
+    armed = Armed(tmp_path / "failpoints", "files.before-replace")  # the new table written whole, not yet in place
+    proc = subprocess.Popen([sys.executable, "-c", writer], env=armed.env(dict(os.environ)))
+    assert armed.wait("files.before-replace", proc, timeout=120) == proc.pid
+    [tmp] = tmp_path.glob(".table_ix.csv.*.tmp")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp), new)  # the kill comes after the whole new table was written
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "table_ix.csv"), old)
@@ -135,22 +135,22 @@ def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path
 # --- real runs -------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.stress
 def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
     out = tmp_path / "sweep"
+    armed = Armed(tmp_path / "failpoints", "training.running@1")  # the first member's worker waits mid-run
     first = subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--out", str(out)],
-                             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             env=armed.env(env), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    worker = armed.wait("training.running", first)
     pid_file = out / "runs" / SMOKE[0] / "r0" / "worker.pid"
+    samples = pid_file.parent / "samples.csv"  # mid-run: the sampler measures the running worker
     deadline = time.monotonic() + 240
-    while not pid_file.exists():
+    while not (samples.exists() and "running" in samples.read_text()):  # the Sampler's next slot (not a speed)
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    samples = pid_file.parent / "samples.csv"  # mid-run: the sampler has measured the running worker
-    while not (samples.exists() and "running" in samples.read_text()):
-        assert first.poll() is None, first.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert int(pid_file.read_text()) == worker
+    os.kill(worker, signal.SIGKILL)
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 1, stderr  # not every member ok
     table = pd.read_csv(out / "table_ix.csv")
@@ -189,7 +189,10 @@ def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
 
 
 @pytest.mark.slow
-def test_the_watchdog_kills_a_stuck_run_and_the_sweep_goes_on(tmp_path, env):
+@pytest.mark.stress
+def test_the_watchdog_kills_a_stuck_run_and_the_sweep_goes_on(tmp_path, env, monkeypatch):
+    for name, value in Armed(tmp_path / "failpoints", "training.running").env({}).items():
+        monkeypatch.setenv(name, value)  # the worker is stuck (it waits there until killed), however fast it is
     table = finetune.sweep(tmp_path, PROFILES["smoke"], SMOKE[:1], timeout_s=1.0, progress=False)
     row = table.iloc[0]
     assert row["status"] == "timeout" and "watchdog" in row["reason"]
@@ -199,7 +202,11 @@ def test_the_watchdog_kills_a_stuck_run_and_the_sweep_goes_on(tmp_path, env):
 
 
 @pytest.mark.slow
-def test_a_dead_sampler_makes_the_run_invalid(tmp_path, env):
+@pytest.mark.stress
+def test_a_dead_sampler_makes_the_run_invalid(tmp_path, env, monkeypatch):
+    for name, value in Armed(tmp_path / "failpoints", "training.running").env({}).items():
+        monkeypatch.setenv(name, value)  # the worker cannot finish before the sampler's death is seen
+
     def kill_sampler(job, worker_pid, sampler_pid):
         os.kill(sampler_pid, signal.SIGKILL)
 

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +17,9 @@ import pytest
 from study.casestudy.cluster import LocalCluster, node_identity
 from study.errors import StudyError
 from tests.conftest import needs_ray
+from tests.failpoint import Armed
 
-pytestmark = [needs_ray, pytest.mark.slow]
+pytestmark = [needs_ray, pytest.mark.slow, pytest.mark.stress]
 
 SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members("smoke")
 
@@ -27,19 +27,6 @@ SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members(
 def _finetune(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", *args], env=env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _measured_worker(cluster: LocalCluster) -> psutil.Process | None:
-    """The Ray worker process (on any node of `cluster`) whose training worker is running, if there is one."""
-    for node in cluster.started:
-        for pid in node.tree():
-            try:
-                proc = psutil.Process(pid)
-                if "study.casestudy.training" in proc.cmdline():
-                    return proc.parent()
-            except psutil.Error:
-                continue
-    return None
 
 
 def _kill_ray_worker(proc: psutil.Process) -> list[int]:
@@ -55,20 +42,25 @@ def sweeps(tmp_path_factory):
     root = tmp_path_factory.mktemp("ray-sweeps")
     env = {**os.environ, "STUDY_CACHE_DIR": str(root / "cache"), "STUDY_RESULTS_DIR": str(root / "results")}
     local = _finetune(["--out", str(root / "local")], env)  # builds the cached inputs both sweeps use
+    # the first training worker on the cluster waits mid-run (its retry, the second arrival, does not): the nodes
+    # inherit this from the environment they are started in, and their workers from them
+    armed = Armed(root / "failpoints", "training.running@1")
     cluster = LocalCluster(nodes=2)
     try:
-        cluster.start()  # meanwhile: only the accuracies of the local sweep are compared, not its timings
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in armed.env({}).items():
+                mp.setenv(name, value)
+            cluster.start()  # meanwhile: only the accuracies of the local sweep are compared, not its timings
         local_out, local_err = local.communicate(timeout=400)
         assert local.returncode == 0, local_err[-3000:]
         ray_run = _finetune(["--executor", "ray", "--address", cluster.address, "--retries", "1",
                              "--out", str(root / "ray")], env)
-        killed, deadline = None, time.monotonic() + 300
-        while killed is None and ray_run.poll() is None and time.monotonic() < deadline:
-            worker = _measured_worker(cluster)
-            if worker is not None:
-                time.sleep(1.0)  # mid-run
-                killed = {"pid": worker.pid, "pids": _kill_ray_worker(worker)}
-            time.sleep(0.1)
+        training = psutil.Process(armed.wait("training.running", ray_run))  # mid-run, on one of the nodes
+        assert "study.casestudy.training" in training.cmdline()
+        node_pids = {pid for node in cluster.started for pid in node.tree()}
+        worker = training.parent()  # the Ray worker that runs the measured run
+        assert worker.pid in node_pids, "the waiting training worker is not the cluster's"
+        killed = {"pid": worker.pid, "pids": _kill_ray_worker(worker)}
         ray_out, ray_err = ray_run.communicate(timeout=400)
         yield {"root": root, "local": root / "local", "ray": root / "ray", "killed": killed, "cluster": cluster,
                "ray_rc": ray_run.returncode, "ray_log": ray_out + ray_err}

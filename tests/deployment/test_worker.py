@@ -11,7 +11,7 @@ import pytest
 from study.deployment import worker
 from study.runtime import processes
 
-pytestmark = pytest.mark.slow  # each test starts TensorFlow in a child process
+pytestmark = [pytest.mark.slow, pytest.mark.stress]  # each test starts TensorFlow in a child process
 
 
 def _run(path, x, work, **kw):

@@ -129,8 +129,9 @@ def test_the_command_serves_loopback_only_prints_the_url_and_stops_on_ctrl_c(tmp
         wasm = urllib.request.urlopen(url + "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
                                       timeout=10)
         assert wasm.headers["Content-Type"] == "application/wasm"
-        with pytest.raises(urllib.error.HTTPError):  # nothing outside the served folders
+        with pytest.raises(urllib.error.HTTPError) as refused:  # nothing outside the served folders
             urllib.request.urlopen(url + "node_modules/../../study/config.py", timeout=10)  # a file that exists
+        assert refused.value.code == 404  # not found there, rather than a server error
         assert not psutil.Process(proc.pid).children(recursive=True)  # it serves in-process: no child to leave
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=30) == 0

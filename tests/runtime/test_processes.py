@@ -15,6 +15,8 @@ from study import files
 from study.errors import ResumeWarning, StudyError
 from study.runtime.processes import alive, read_pid_log
 
+pytestmark = pytest.mark.stress  # `make test-stress` runs it under load
+
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = textwrap.dedent("""
     import time

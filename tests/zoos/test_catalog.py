@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import gzip
+import re
 
+import pandas as pd
 import pytest
 
+from tests import raw_sources
 from tests.conftest import needs_snapshots
 from study.zoos import catalog
 from study.zoos.catalog import CatalogError
@@ -117,3 +120,75 @@ def test_real_snapshot_parses_and_matches_the_shipped_catalog(zoo, date, tmp_pat
     if zoo == "tfhub":
         assert cat["versions"]["first_seen_date"].notna().all()
         assert {"tfjs", "lite", "coral"} <= set(cat["variants"]["variant"])
+
+
+# --- the parser against the raw pages, read without it (tests/raw_sources.py) --------------------------------------
+# The test above proves shipped == parser(../shared); these prove parser(../shared) == what the pages say, counted
+# with a few regular expressions that share no code with study.zoos.
+
+FORMATS = {"hub": "hub-module", "saved_model_2": "saved-model-2", "saved_model": "saved-model"}  # page -> catalog
+
+
+def _handle_version(name: str) -> tuple[str, int | None]:
+    """'a/b/3' -> ('a/b', 3); a parent named without its version -> (name, None)."""
+    handle, _, last = name.replace("&zwnj;", "").rpartition("/")
+    return (handle, int(last)) if last.isdigit() else (name, None)
+
+
+def _tidy(note: str) -> str:
+    return " ".join(note.replace("*", " ").replace("`", "").split())
+
+
+@needs_snapshots
+@pytest.mark.parametrize("date", [d for z, d in catalog.SNAPSHOTS if z == "tfhub"])
+def test_tfhub_catalog_against_the_raw_pages(date):
+    pages = raw_sources.tfhub_pages(raw_sources.TFHUB / date)
+    cat = catalog.snapshot_catalog("tfhub", date)  # the parser on ../shared (shipped == this: the test above)
+    v = cat["versions"]
+    # one row per asset page, '# Module' or '# Placeholder' heading: handle, version, kind
+    assets = [p for p in pages if p.kind in ("Module", "Placeholder")]
+    assert len(v) == len(assets) > 1000
+    assert set(zip(v["handle"], v["version"], v["page_kind"])) == \
+        {(p.handle, p.version, p.kind.lower()) for p in assets}
+    # the format comment of every module page, in the catalog's vocabulary
+    fmt = {(p.handle, p.version): FORMATS[p.first("format")] for p in assets if p.kind == "Module"}
+    mods = v[v["page_kind"] == "module"]
+    assert dict(zip(zip(mods["handle"], mods["version"]), mods["format"])) == fmt
+    # deployment variants: one per '# Tfjs' / '# Lite' / '# Coral' page, attached to its parent-model comment
+    variants = [p for p in pages if p.kind in ("Tfjs", "Lite", "Coral")]
+    d = cat["variants"]
+    parents = sorted((p.kind.lower(), *_handle_version(p.first("parent-model"))) for p in variants)
+    ours = [(k, h, None if pd.isna(ver) else int(ver)) for k, h, ver in zip(d["variant"], d["handle"], d["version"])]
+    assert len(variants) > 400 and sorted(ours, key=str) == sorted(parents, key=str)
+    # changelog: the versions of each asset's latest page's changelog, every note word for word in its version
+    logs = {h: raw_sources.changelog(ps[-1].text)
+            for h, ps in raw_sources.by_handle(assets, ("Module", "Placeholder")).items()}
+    c = cat["changelog"]
+    assert set(zip(c["handle"], c["version"])) == {(h, ver) for h, log in logs.items() for ver in log}
+    assert [r.note for r in c.itertuples() if _tidy(r.note) not in logs[r.handle][r.version]] == []
+
+
+_CALL = re.compile(r"""^\s*[^#\s].*torch\.hub\.load\(\s*['"]([^'":]+)(?::([^'"]+))?['"]\s*,\s*['"]([^'"]+)['"]""")
+
+
+@needs_snapshots
+@pytest.mark.parametrize("date", [d for z, d in catalog.SNAPSHOTS if z == "pytorch-hub"])
+def test_pytorch_hub_catalog_against_the_raw_pages(date):
+    files = sorted((raw_sources.PYTORCH_HUB / date).glob("*.md"))
+    cat = catalog.snapshot_catalog("pytorch-hub", date)  # the parser on ../shared (shipped == this: the test above)
+    pages = cat["pages"].set_index("page")
+    assert sorted(pages.index) == [f.stem for f in files]  # one row per page
+    assert {f.stem: raw_sources.front_matter(f)["title"] for f in files} == pages["title"].to_dict()
+    lines = {f.stem: f.read_text(encoding="utf-8").splitlines() for f in files}
+    # every torch.hub.load('repo[:ref]', 'entrypoint' on a line that is not a comment is a member, not commented out
+    calls = {(page, m[1], m[2] or "", m[3])
+             for page, text in lines.items() for line in text if (m := _CALL.match(line))}
+    assert len(calls) > 30
+    m = cat["members"]
+    live = m[~m["commented"]]
+    assert calls <= set(zip(live["page"], live["repo"], live["ref"].fillna(""), live["entrypoint"]))
+    # and a member read from a call points at a line that makes that call
+    for r in m[m["source"] == "call"].itertuples():
+        here = lines[r.page][r.line - 1:r.line + 3]
+        quoted = {f"'{r.entrypoint}'", f'"{r.entrypoint}"'}
+        assert "torch.hub.load" in here[0] and any(q in " ".join(here) for q in quoted), r

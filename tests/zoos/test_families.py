@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from study.zoos import catalog, families
+from tests import raw_sources
+from tests.conftest import needs_shared, needs_snapshots
 from study import paper
 from study.zoos.catalog import CatalogError
 from study.config import ROOT
@@ -156,3 +158,26 @@ def test_draft_numbers_per_zoo_snapshot_and_verdict():
     assert numbers["rq2_families_pytorch_hub_latest"][0] == 4
     assert {k: v[0] for k, v in numbers.items() if k.startswith("rq2_paper")} == {
         "rq2_paper_rows": 5, "rq2_paper_rows_match": 4, "rq2_paper_rows_mismatch": 1, "rq2_paper_rows_missing": 0}
+
+
+@needs_shared
+@needs_snapshots
+def test_table_i_imagenet_rows_against_the_raw_pages_and_the_paper_text():
+    """Table I's ImageNet IC & IFV families: the members per task counted on the raw 2020 pages (tests/raw_sources.py,
+    no parser), the paper's count read from its text; the verdict is `match` exactly when every task has the
+    paper's count."""
+    pages = raw_sources.tfhub_pages(raw_sources.TFHUB / "2020-08-26")
+    printed = {r["Algorithm"]: raw_sources.leading_int(r["# Members"])
+               for r in raw_sources.paper_table("Table I: Families in AIHub") if r["Training Data"] == "ImageNet"}
+    fams = families.derive_families(catalog.load_shipped("tfhub", "2020-08-26"), paper_rules=True)
+    cmp = families.compare_with_paper(fams.families, "tfhub", "2020-08-26").set_index("algorithm")
+    checked = 0
+    for algorithm in ("MobileNet V1", "MobileNet V2", "NasNet-A", "ResNet V1", "ResNet V2"):
+        counts = {t: len(raw_sources.imagenet_family(pages, algorithm, t))
+                  for t in ("image-classification", "image-feature-vector")}
+        row = cmp.loc[algorithm]
+        assert row["paper_members"] == printed[algorithm]
+        assert row["our_members"] == "; ".join(f"{t}: {n}" for t, n in counts.items()), algorithm
+        assert (row["verdict"] == "match") == (set(counts.values()) == {printed[algorithm]}), algorithm
+        checked += row["verdict"] == "match"
+    assert checked == 5  # all five match (so the iff above is not met by five mismatches on both sides)

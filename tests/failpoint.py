@@ -1,0 +1,37 @@
+"""Arming failpoints (study.failpoints) from a test: the code under test waits at the named event, the test acts."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from study import failpoints
+
+
+class Armed:
+    """Failpoints armed in `folder`: `env(base)` for the processes under test, `wait(name)` for the arrival."""
+
+    def __init__(self, folder: Path, *points: str) -> None:
+        for point in points:
+            assert point.partition("@")[0] in failpoints.POINTS, point
+        self.folder, self.points = Path(folder), points
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, failpoints.ENV: ",".join(self.points), failpoints.DIR_ENV: str(self.folder)}
+
+    def wait(self, name: str, driver: subprocess.Popen | None = None, timeout: float = 600) -> int:
+        """The PID of the process waiting at `name`, once one is (the driver must stay alive meanwhile). The
+        timeout only ends a broken run: the event is awaited, never a duration."""
+        paused = self.folder / f"{name}.paused"
+        deadline = time.monotonic() + timeout
+        while not paused.exists():
+            if driver is not None and driver.poll() is not None:
+                raise AssertionError(f"the driver ended before reaching {name}: {driver.communicate()[0][-3000:]}")
+            assert time.monotonic() < deadline, f"{name} not reached in {timeout:.0f} s"
+            time.sleep(0.02)
+        return json.loads(paused.read_text())["pid"]
+
+    def release(self, name: str) -> None:
+        (self.folder / f"{name}.release").touch()

@@ -1,0 +1,70 @@
+"""CI semantics: `.ci/run` sets them itself, and under them a missing tool stops the suite before its first test,
+naming the tool and `make setup` (it never skips)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ci_semantics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("1", True), ("yes", True), ("TRUE", True),
+                                             ("", False), ("0", False), ("false", False), (None, False)])
+def test_ci_semantics_whatever_the_runner_sets(value, expected):
+    assert ci_semantics(value) is expected
+
+
+def _path_without(tmp_path: Path, *tools: str) -> str:
+    """A PATH with every program of this one, less `tools` (links in one folder)."""
+    farm = tmp_path / "bin"
+    farm.mkdir()
+    for folder in reversed(os.environ["PATH"].split(os.pathsep)):
+        if not os.path.isdir(folder):
+            continue
+        for entry in os.scandir(folder):
+            if entry.name not in tools and os.access(entry.path, os.X_OK):
+                target = farm / entry.name
+                target.unlink(missing_ok=True)
+                target.symlink_to(entry.path)
+    return str(farm)
+
+
+def test_ci_run_sets_ci_semantics_itself(tmp_path):
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "make").write_text('#!/bin/sh\necho "make $* with CI=$CI"\n')
+    (stub / "make").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.run(["bash", str(ROOT / ".ci" / "run")], env={**env, "PATH": f"{stub}:{env['PATH']}"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "make test with CI=true" in proc.stdout
+
+
+def test_a_missing_tool_stops_the_suite_under_ci_naming_make_setup(tmp_path):
+    """latexmk missing from PATH, CI=1 (not "true"): pytest exits before any test, naming latexmk and make setup."""
+    env = {**os.environ, "CI": "1", "PATH": _path_without(tmp_path, "latexmk")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "-q", "tests/test_failpoints.py"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 3, out[-3000:]
+    assert "TeX Live" in out and "latexmk" in out and "run `make setup`" in out, out[-3000:]
+    assert "passed" not in out  # no test ran
+
+
+def test_without_ci_semantics_a_missing_tool_is_a_visible_skip_naming_its_setup_step(tmp_path):
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("from tests.conftest import needs_tex\n\n\n@needs_tex\ndef test_needs_tex():\n    pass\n")
+    env = {**{k: v for k, v in os.environ.items() if k != "CI"}, "PATH": _path_without(tmp_path, "latexmk"),
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "tests.conftest", "-q", "-rs",
+                           "--rootdir", str(tmp_path), str(probe)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout[-3000:]
+    assert "latexmk" in proc.stdout and "make setup (its tex step)" in proc.stdout

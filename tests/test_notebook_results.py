@@ -1,0 +1,64 @@
+"""The notebooks' results checks (tests/notebook_results.py) can fail: an all-failed or empty run, a skip in any
+wording, a chosen member that was not measured. Applied to the smoke run of the real notebooks in
+tests/test_notebooks.py; here to tables built in the test."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.notebook_results import RQ1_SMOKE_OK, SMOKE_MEMBERS, problems_of
+
+
+def _matrix(ok: dict[str, bool], error: str = "") -> pd.DataFrame:
+    return pd.DataFrame({"format": list(ok), "ok": list(ok.values()),
+                         "error": [error or ("" if v else "not runnable here: no runtime") for v in ok.values()],
+                         "top1_agreement": 1.0, "latency_ms": 2.0, "quantised": False})
+
+
+def test_a_notebook_01_run_as_expected_passes():
+    assert problems_of("01_rq1_deployment", {"rq1_deployment_matrix": _matrix(RQ1_SMOKE_OK)}, "") == []
+
+
+def test_a_notebook_01_run_with_every_row_failed_fails():
+    failed = _matrix({fmt: False for fmt in RQ1_SMOKE_OK}, error="node: command not found")
+    problems = problems_of("01_rq1_deployment", {"rq1_deployment_matrix": failed}, "")
+    assert "table rq1_deployment_matrix: no row is ok" in problems
+    assert any(p.startswith("saved_model: ok=False, expected True") for p in problems)
+    assert any(p.startswith("torchserve: failed instead of not runnable here") for p in problems)
+
+
+def test_a_missing_or_empty_table_fails():
+    assert problems_of("01_rq1_deployment", {}, "") == ["the notebook wrote no table",
+                                                        "table rq1_deployment_matrix was not written"]
+    empty = _matrix(RQ1_SMOKE_OK).iloc[:0]
+    assert "table rq1_deployment_matrix is empty" in problems_of("01_rq1_deployment", {"rq1_deployment_matrix": empty}, "")
+
+
+@pytest.mark.parametrize("line", ["SKIPPED: no sweep", "efficientnet_lite0 skipped (backend 'torch')",
+                                  "skipping the browser test", "2 skips"])
+def test_skip_wording_in_any_form_fails(line):
+    problems = problems_of("02_rq2_families", {"t": pd.DataFrame({"a": [1]})}, f"before\n{line}\nafter")
+    assert problems == [f"printed a skip: {line}"]
+
+
+def test_word2vec_skip_gram_is_no_skip():
+    assert problems_of("02_rq2_families", {"t": pd.DataFrame({"a": [1]})}, "Skipgram Word2Vec\nword2vec-skip-gram") == []
+
+
+def test_the_decision_must_choose_a_measured_member():
+    beside = pd.DataFrame({"tables": ["paper", "ours (wasm)"], "priority": ["best", "best"],
+                           "selected": ["mobilenet_v2_100_160", "mobilenet_v2_100_160"]})
+    paper = pd.DataFrame({"priority": ["best"], "selected": ["mobilenet_v2_100_160"]})
+    tables = {"decision_ours_beside_paper": beside, "decision_paper_selections": paper}
+    assert problems_of("06_decision_analysis", tables, "") == [
+        "decision_ours_beside_paper: 'best' chose 'mobilenet_v2_100_160', not a measured member"]
+    beside.loc[1, "selected"] = sorted(SMOKE_MEMBERS)[0]
+    assert problems_of("06_decision_analysis", tables, "") == []
+
+
+def test_a_sweep_with_a_failed_member_fails():
+    table = pd.DataFrame({"model": sorted(SMOKE_MEMBERS), "status": ["ok", "killed"], "delta_cpu": 1.0,
+                          "delta_mem": 1.0, "elapse_s": 1.0, "accuracy": [0.5, float("nan")], "peak_rss_mb": 9.0})
+    problems = problems_of("04_case_study_finetuning", {"table_ix_finetuning": table, "noise_model": table}, "")
+    assert f"table_ix_finetuning: {sorted(SMOKE_MEMBERS)[1]} is killed" in problems
+    assert "table_ix_finetuning: accuracy not finite in every row" in problems
