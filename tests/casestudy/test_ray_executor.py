@@ -70,6 +70,10 @@ def sweeps(tmp_path_factory):
         cluster.stop()
 
 
+def _threads(out: Path, member: str) -> dict:
+    return json.loads((out / "runs" / member / "r0.json").read_text()).get("worker", {}).get("threads", {})
+
+
 def _records(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/r*.json"))]
 
@@ -85,7 +89,12 @@ def test_ray_sweep_gives_the_local_table_ix_rows(sweeps):
         # Tolerance: one test image. Same seed, data and libraries, but the node's thread count may reorder
         # floating-point sums; in practice the accuracies are equal.
         n_test = len(json.loads((sweeps["ray"] / "models" / member / "meta.json").read_text())["test_images"])
-        assert abs(ray.loc[member, "accuracy"] - local.loc[member, "accuracy"]) <= 1 / n_test + 1e-9, member
+        if abs(ray.loc[member, "accuracy"] - local.loc[member, "accuracy"]) > 1 / n_test + 1e-9:
+            a, b = (pd.read_csv(sweeps[k] / "predictions" / f"{member}.csv") for k in ("local", "ray"))
+            differ = int((a["prediction"].to_numpy() != b["prediction"].to_numpy()).sum())
+            pytest.fail(f"{member}: accuracy {local.loc[member, 'accuracy']} local, {ray.loc[member, 'accuracy']} "
+                        f"on Ray, {differ} of {n_test} test predictions differ; worker threads "
+                        f"{_threads(sweeps['local'], member)} / {_threads(sweeps['ray'], member)}")
         for col in ("delta_cpu", "delta_mem", "elapse_s", "peak_rss_mb"):
             assert math.isfinite(ray.loc[member, col]), (member, col)
         # the contract layout, filled from the artefacts the nodes sent back
