@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study import config, files, page
+from study import config, files, page, reproducibility
 from study.draft_floats import (  # noqa: F401 - part of study.draft's interface
     UNICODE_TEX, Tabular, latex_escape, longtable, parse_tabular, tabular_for_people, tex_unicode)
 from study.errors import StudyError
+from study.report import read_manifest
+from study.reproduce import notebooks
 
 PAPER = config.ROOT / "paper"
 DRAFT = "draft.tex"
@@ -115,8 +117,6 @@ PRIMARY = {".tex": "table", ".pdf": "figure", ".json": "number"}
 
 def artifacts(results: Path | None = None) -> dict[tuple[str, str], Artifact]:
     """Every table, figure and number in `results/manifest.json`, keyed by (kind, name)."""
-    from study.report import read_manifest
-
     manifest_path = Path(results or config.results_dir()) / "manifest.json"
     if not manifest_path.exists():
         raise StudyError(f"no {manifest_path}: the study has no results yet; run: make reproduce")
@@ -320,8 +320,6 @@ class Build:
 
 def missing_results(profile: config.Profile, results: Path | None = None) -> list[str]:
     """Notebooks with no artefact of `profile` in the manifest (empty: the draft can be built)."""
-    from study.reproduce import notebooks
-
     try:
         arts = artifacts(results)
     except StudyError:
@@ -417,8 +415,6 @@ def build(profile: config.Profile, *, paper_dir: Path = PAPER, out: Path | None 
         files.write_text(gen / "numbers.tex", numbers_tex(sel.numbers, profile, sel.used))
         files.write_text(gen / "appendix.tex", appendix_tex(appendix, all_numbers))
         if main == DRAFT:
-            from study import reproducibility
-
             files.write_text(gen / "reproducibility.tex", reproducibility.section_tex(results, reference))
         for art in sel.used + appendix:
             link = os.path.relpath(config.NOTEBOOKS / f"{art.notebook}.ipynb", out)

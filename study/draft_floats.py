@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from study import columns
 from study.errors import StudyError
 
 UNICODE_TEX = {"Δ": r"$\Delta$", "Σ": r"$\Sigma$", "ρ": r"$\rho$", "→": r"$\rightarrow$", "−": "--", "–": "--",
@@ -63,8 +64,6 @@ def tabular_for_people(path: Path) -> Tabular:
     rounding by column kind, hashes shortened), escaped for LaTeX; numbers right-aligned. Without a CSV beside the
     table, the LaTeX `Report.table` wrote."""
     import pandas as pd
-
-    from study import columns
 
     csv = Path(path).with_suffix(".csv")
     if not csv.is_file():

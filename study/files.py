@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from study import failpoints
+from study.errors import StudyError
 
 
 def umask() -> int:
@@ -143,8 +144,6 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
     """Hold `path + '.lock'` for the whole block, or refuse at once with a clear error when another process does.
 
     The lock is an fcntl.flock: the kernel drops it when its holder dies (also on kill -9), so no stale lock."""
-    from study.errors import StudyError
-
     lock_path = Path(f"{path}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as fh:

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from study import files
+from study import cache, files
 from study.config import results_dir
 from study.errors import StudyError
+from study.report import git_commit, read_manifest
 
 HISTORY = "history"
 INFO = "snapshot.json"
@@ -73,8 +74,6 @@ def _digest(root: Path, kept: Sequence[Path]) -> str:
 
 def _manifest(results: Path, kept: Sequence[Path]) -> dict[str, Any]:
     """The manifest entries of the kept files (entries are keyed by the path as the manifest shows it)."""
-    from study.report import read_manifest
-
     wanted = {rel.as_posix() for rel in kept}
     artifacts = read_manifest(results / "manifest.json").get("artifacts", {})
     return {"artifacts": {path: entry for path, entry in artifacts.items()
@@ -93,9 +92,6 @@ def _name(root: Path, now: dt.datetime) -> str:
 def snapshot(results: str | Path | None = None, *, tables: Iterable[str], profile: str,
              notebooks: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None) -> Path | None:
     """Write a snapshot of `results` under its `history/`; None when nothing changed since the latest one."""
-    from study import cache
-    from study.report import git_commit
-
     results = Path(results or results_dir())
     kept = _kept(results, tables)
     if not kept:

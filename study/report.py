@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 from study import failpoints, files
+from study.assets.folder import active_provenance
 from study.config import DEFAULT_PROFILE, ROOT, figures_dir, results_dir
-from study.files import checksum  # one home for input checksums (the manifest, study.cache)
 from study.errors import StudyError
+from study.files import checksum  # one home for input checksums (the manifest, study.cache)
 
 # A number's name: snake_case, as the paper draft turns it into a LaTeX macro (study.draft.macro_name).
 NUMBER_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
@@ -82,7 +83,7 @@ class Report:
 
     def figure(self, fig, name: str, *, inputs: Iterable[str | Path] = (), caption: str | None = None) -> list[Path]:
         """Write `fig` as `figures/<name>.pdf` (for the draft) and `.png`, and record both."""
-        from study.plots import text_problems
+        from study.plots import text_problems  # heavy (matplotlib, seaborn): only when drawing
 
         paths = []
         for suffix in (".pdf", ".png"):
@@ -146,7 +147,6 @@ class Report:
             "inputs": {_display(Path(p)): checksum(p) for p in inputs},
             "caption": caption,
         }
-        from study.assets.folder import active_provenance
 
         # the paper profile's offline asset folder: which bytes the results came from, and whether they are the
         # test fixture's stand-ins (never to be read as the paper's protocol)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study import cache, files
+from study import cache, compare, files, history
 from study.assets.flowers import check_profile_inputs
+from study.assets.folder import active_digest
 from study.config import NOTEBOOKS, PROFILES, ROOT, Profile, results_dir
 from study.errors import StudyError
+from study.report import _display, read_manifest
 from study.runtime import processes
 
 DEFAULT_SECONDS = 60.0  # ETA for a notebook with no recorded duration
@@ -127,7 +129,6 @@ def notebook_components(notebook: Path, parameters: dict[str, Any], inputs: list
     comps |= {f"input {p}": cache.file_digest(_resolve(p)) for p in inputs}
     comps |= cache.environment()
     comps["machine"] = cache.digest(cache.machine())
-    from study.assets.folder import active_digest
 
     profile = PROFILES.get(parameters.get("profile"))  # the notebook's parameter: a name, read back here
     if profile is not None and profile.online and (lock := active_digest()):
@@ -188,8 +189,6 @@ def _finished(notebook: Path, parameters: dict[str, Any], started: str, run: Not
     """Record a successful run: its outputs (this run's manifest entries + executed copy) and inputs. The key is
     that of the code as it was when the run started (`before`: a notebook or module edited while it ran is stale),
     with the digests of the inputs it recorded."""
-    from study.report import _display, read_manifest
-
     ours = {p: e for p, e in read_manifest()["artifacts"].items()
             if e.get("notebook") == notebook.stem and e.get("created", "") >= started}
     outputs = {p: files.sha256(_resolve(p)) for p in ours if _resolve(p).is_file()}
@@ -261,7 +260,6 @@ def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, 
                 os.environ.pop("STUDY_FORCE", None)
                 if previous_force is not None:
                     os.environ["STUDY_FORCE"] = previous_force
-        from study import compare, history  # every notebook succeeded: a compact snapshot for `study compare`
-
+        # every notebook succeeded: a compact snapshot for `study compare`
         history.record(profile.name, runs, tables=compare.table_names())
     return runs

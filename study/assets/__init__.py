@@ -39,7 +39,11 @@ from typing import Any
 import pandas as pd
 
 from study import cache, config, files
+from study.assets import folder as asset_folder
+from study.assets.folder import hub_module_dir
 from study.errors import StudyError
+from study.runtime import processes
+from study.runtime.images import preprocess
 
 HUB_URL = "https://tfhub.dev"
 LOCAL_ASSETS_ENV = "STUDY_HUB_ASSETS"  # a folder of downloaded assets: <dir>/<handle>/<version>/saved_model.pb
@@ -143,8 +147,6 @@ def embedded_path(member: Member) -> Path:
 
 
 def _quiet_tf() -> None:
-    from study.runtime import processes
-
     processes.quiet_tensorflow()
 
 
@@ -153,8 +155,6 @@ def calibration_images(size: int, n: int = 32, seed: int = 0):
     import numpy as np
     import skimage
     from PIL import Image
-
-    from study.runtime.images import preprocess
 
     folder = Path(skimage.__file__).parent / "data"
     photos = []
@@ -248,8 +248,6 @@ def embedded_current(member: str | Member) -> bool:
 # -------------------------------------------------------------------------------- real TF Hub assets
 def hub_cache_path(member: Member) -> Path:
     """Where `tensorflow_hub` caches this asset (its own naming: sha1 of the URL under TFHUB_CACHE_DIR or temp)."""
-    from study.assets.folder import hub_module_dir
-
     return hub_module_dir(member.url)
 
 
@@ -267,8 +265,6 @@ def paper_asset(member: Member) -> str:
     Fails fast (no half-finished download, no long timeout) when none is available offline. With an asset
     folder (`STUDY_ASSETS`, study.assets.folder) only that folder is used, checked against its lock.
     """
-    from study.assets import folder as asset_folder
-
     if asset_folder.active_root():
         return asset_folder.hub_asset(member.name, member.url)
     local = os.environ.get(LOCAL_ASSETS_ENV)

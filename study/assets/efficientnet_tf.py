@@ -55,6 +55,7 @@ from typing import Any
 
 from study import cache, config, files
 from study.errors import StudyError
+from study.runtime import processes
 
 BUILD_FORMAT = 1  # bump when what a build folder holds changes (the code itself is part of the key anyway)
 HANDLE = "tensorflow/efficientnet/lite{i}/feature-vector"  # TF Hub's handle of the feature vector
@@ -222,8 +223,6 @@ def _tap_layers(i: int) -> dict[str, str]:
 
 def _keras_network(i: int):
     """The Lite`i` feature vector in tf_keras (weights not yet set): float (N, S, S, 3) in [0, 1] -> (N, 1280)."""
-    from study.runtime import processes
-
     processes.quiet_tensorflow()
     import tf_keras
     from tf_keras import layers

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import config, files
+from study import assets, config, files
 from study.errors import StudyError
+from study.runtime import processes
 
 KINDS = ("zoo", "hub", "saved_model", "torch_function")
 KAGGLE_FRAMEWORKS = ("tensorflow2", "tensorflow1", "tflite", "tfjs", "keras", "pytorch", "jax")
@@ -101,8 +102,6 @@ def _handle_path(ref: str) -> str:
 
 def zoo_member(ref: str):
     """The zoo member a reference names (its name, TF Hub handle/URL or Kaggle handle), else None."""
-    from study import assets
-
     if ref in {m.name for m in assets.MEMBERS}:
         return assets.get_member(ref)
     h = _handle_path(ref)
@@ -196,7 +195,6 @@ def _resolve(ref: str, profile: config.Profile, input_size: int | None) -> Asset
         return _inspected("saved_model", str(path), content_hash(path), input_size)
     if "/" in ref:
         return _resolve_handle(ref, profile, input_size)
-    from study import assets
 
     raise StudyError(f"unknown asset {ref!r}: not a zoo member, an existing folder or package.module:function. "
                      f"Give {FORMS}; valid members: {', '.join(m.name for m in assets.MEMBERS)}")
@@ -226,8 +224,6 @@ def _inspected(kind: str, ref: str, sha: str | None, input_size: int | None) -> 
         except (OSError, json.JSONDecodeError):
             info = None
     if info is None:
-        from study.runtime import processes
-
         cmd = [sys.executable, "-m", "study.assets.refs", kind, ref, str(input_size or 0)]
         proc = processes.run(cmd, role="asset-inspect", capture_output=True, text=True, env=processes.child_env())
         if proc.returncode:
@@ -258,7 +254,6 @@ def fingerprint(asset: Asset, profile: config.Profile) -> Asset:
     """The asset with its content hash (zoo members: of the built / cached / shipped files)."""
     if asset.sha256 or asset.kind != "zoo":
         return asset
-    from study import assets
 
     member = assets.get_member(asset.member)
     if member.backend == "torch":
@@ -277,7 +272,6 @@ def saved_model_folder(ref: str, profile: config.Profile) -> Path | None:
     member = zoo_member(ref)
     if member is None or member.backend != "tf":
         return None
-    from study import assets
 
     location = assets.asset_location(member, profile)
     if Path(location).exists():
@@ -320,8 +314,6 @@ def _hub_location(asset: Asset) -> str:
 def feature_extractor(asset: Asset, profile: config.Profile, trainable: bool = False):
     """The asset as a feature extractor, like `study.assets.feature_extractor` for zoo members."""
     if asset.kind == "zoo":
-        from study import assets
-
         return assets.feature_extractor(asset.member, profile, trainable)
     if asset.kind == "torch_function":
         module = _torch_module(asset.ref)

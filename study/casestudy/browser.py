@@ -38,13 +38,17 @@ from pathlib import Path
 from typing import Any
 
 from study import cache, config, files
+from study.assets.refs import asset_id
+from study.casestudy import finetune
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
 from study.errors import ResumeWarning, StudyError
+from study.paper import format_elapse
 from study.profiles import Limits  # the watchdog's limits (seconds): to `/start`, without progress, in all
 from study.protocol import PAPER
-from study.runtime import environment
+from study.runtime import environment, tfjs
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
+from study.runtime.images import load_images
 from study.runtime.processes import popen, stop_tree
 from study.runtime.servers import StaticServer
 
@@ -134,8 +138,6 @@ def find_models(path: str | Path, members: list[str] | None = None) -> list[Tune
                              "rerun the fine-tuning sweep for this member") from exc
         found.append(model)
     if members:
-        from study.assets.refs import asset_id
-
         members = [asset_id(m) for m in members]  # asset references name their sweep folders by readable id
         names = {m.name for m in found}
         unknown = [m for m in members if m not in names]
@@ -169,7 +171,6 @@ def convert(model: TunedModel, out_dir: Path) -> Conversion:
         why = (f"backend {model.backend!r} has no TF.js path (the paper tested TF members only)"
                if model.backend != "tf" else f"no SavedModel in {model.saved_model}")
         return Conversion(model.name, "skipped", error=why, fingerprint=fingerprint)
-    from study.runtime import tfjs
 
     shutil.rmtree(out_dir, ignore_errors=True)
     start = time.perf_counter()
@@ -252,8 +253,6 @@ def run_browser(model: TunedModel, model_json: Path, out: Path, *, backend: str 
 
 def table_x_row(model: TunedModel, backend: str, status: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """One Table X row (TABLE_X_COLUMNS) of `model` from a run record."""
-    from study.paper import format_elapse
-
     r = record or {}
     elapse = r.get("elapse_s")
     asset = model.asset or {}
@@ -279,8 +278,6 @@ def _read_table(path: Path, columns: tuple[str, ...]):
 
 def _converted(model_json: Path) -> bool:
     """A whole TF.js model: model.json parses and every weight file it names is there."""
-    from study.runtime import tfjs
-
     try:
         return files.damage(model_json) is None and all(p.is_file() for p in tfjs.weight_files(model_json))
     except (OSError, ValueError, KeyError):
@@ -408,8 +405,6 @@ def python_reference(model: TunedModel, *, batch: int = 1, repeats_warmup: int =
     import numpy as np
     import tensorflow as tf
 
-    from study.runtime.images import load_images
-
     x = load_images([p for p, _ in model.images], model.input_size)
     labels = np.array([label for _, label in model.images])
     fn = tf.saved_model.load(str(model.saved_model)).signatures["serving_default"]
@@ -432,8 +427,6 @@ def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", ba
                timeout: float = 300) -> dict[str, Any]:
     """The converted model in Node.js (pure @tensorflow/tfjs + wasm/cpu) on Python-preprocessed images."""
     import numpy as np
-
-    from study.runtime.images import load_images
 
     node = shutil.which("node")
     if node is None:
@@ -516,8 +509,6 @@ def sweep_models(profile: config.Profile, models: str | Path | None = None) -> P
     """The fine-tuned models to test: `models` (a sweep's --out DIR), else the profile's sweep of notebook 04
     (`study.casestudy.finetune.default_out`, results/finetune/<profile>); when that has none, a profile with
     `stand_ins` (smoke) builds `tiny_classifiers` (seconds) and the others run the fine-tuning sweep there first."""
-    from study.casestudy import finetune
-
     path = Path(models) if models else finetune.default_out(profile)
     try:
         models_root(path)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from study import paper
 from study.errors import StudyError
+from study.report import INPUT_REF, notebook_output
 
 TieRule = Literal["strict", "or_equal"]
 Denominator = Literal["all", "others"]
@@ -537,8 +538,6 @@ def sweep_tables(table_ix: str | Path | None, table_x: str | Path | None, *, bac
     several backends is narrowed to the first. Returns (tables, note); `tables.sources` lists every file read,
     the manifest artefacts included (a report's inputs: a re-run of notebook NN makes the reader stale).
     """
-    from study.report import INPUT_REF, notebook_output
-
     notes, paths, artefacts = [], {}, []
     for kind, given in (("IX", table_ix), ("X", table_x)):
         if not given:

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from study import config, failpoints, files
+from study.casestudy import formula1
+from study.casestudy.cluster import node_identity
+from study.casestudy.sampler import MIN_INTERVAL, Sampler, SamplerError
 from study.casestudy.training import WorkerSpec
+from study.errors import StudyError
 from study.protocol import PAPER, RECIPE
 from study.runtime.processes import child_env, kill_group, popen
-from study.errors import StudyError
 
 
 MODES = ("full", "frozen")
@@ -70,7 +73,6 @@ def sweep_config(profile: config.Profile, **overrides: Any) -> SweepConfig:
         raise StudyError(f"--epochs must be at least 1 (got {cfg.epochs})")
     if cfg.cooldown_samples < 1:
         raise StudyError(f"cool-down needs at least 1 sample (got {cfg.cooldown_samples})")
-    from study.casestudy.sampler import MIN_INTERVAL
 
     if cfg.interval < MIN_INTERVAL:
         raise StudyError(f"--interval {cfg.interval} s is below the sampler's minimum {MIN_INTERVAL} s")
@@ -143,10 +145,6 @@ def measure_run(job: RunJob, on_start: Callable[[RunJob, int, int], None] | None
 
     `on_start(job, worker_pid, sampler_pid)` is called once the worker is running (progress, tests).
     """
-    from study.casestudy import formula1
-    from study.casestudy.cluster import node_identity
-    from study.casestudy.sampler import Sampler, SamplerError
-
     cfg = job.config
     work = Path(job.workdir)
     if work.exists():

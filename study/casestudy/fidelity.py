@@ -47,8 +47,17 @@ import numpy as np
 import pandas as pd
 
 from study import config, failpoints, files
+from study.casestudy import dataset, localise
+from study.casestudy.browser import find_models
+from study.casestudy.localise import CURVE_COLUMNS, POLICIES, worst_images
+from study.casestudy.training import load_torch_classifier
+from study.deployment.backend import Export, get_backend, size_mb
+from study.deployment.backend_torch import to_nchw
+from study.deployment.intermediates import TFGraph
+from study.deployment.worker import _tail, run_export, runtime_pool
 from study.errors import Skipped, StudyError
 from study.profiles import FidelitySettings
+from study.runtime.images import load_images
 
 CODE_VERSION = 2  # bump when a measurement or its judgement changes: every recorded row is then recomputed
 RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
@@ -87,7 +96,6 @@ class Settings(FidelitySettings):
         """The profile's settings (`profile.fidelity`); `localise` (or STUDY_LOCALISE) overrides its policy."""
         values = dataclasses.asdict(profile.fidelity)
         policy = localise or os.environ.get("STUDY_LOCALISE") or values["localise"]
-        from study.casestudy.localise import POLICIES
 
         if policy not in POLICIES:
             raise StudyError(f"unknown localisation policy {policy!r}; valid: {', '.join(POLICIES)}")
@@ -170,8 +178,6 @@ class MemberJob:
 
 
 def _test_split(model) -> tuple[np.ndarray, np.ndarray]:
-    from study.runtime.images import load_images
-
     paths = [p for p, _ in model.images]
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
@@ -183,9 +189,6 @@ def _test_split(model) -> tuple[np.ndarray, np.ndarray]:
 def calibration_images(model, profile: config.Profile, n: int = CALIBRATION_IMAGES) -> np.ndarray:
     """`n` training images of the split the member was fine-tuned on, spread over the classes (never test images):
     that of the profile its meta.json records (by name), else of `profile`."""
-    from study.casestudy import dataset
-    from study.runtime.images import load_images
-
     meta = json.loads((model.folder / "meta.json").read_text())
     recorded = config.PROFILES[meta["profile"]] if meta.get("profile") else profile
     split = dataset.load_split(recorded, seed=int(meta.get("seed", 0)))
@@ -196,12 +199,9 @@ def calibration_images(model, profile: config.Profile, n: int = CALIBRATION_IMAG
 
 
 def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: config.Profile):
-    from study.deployment.backend import get_backend
-
     backend = get_backend(model.backend)
     if model.backend == "tf":
         return backend, backend.classifier_reference(model.name, model.saved_model, x, calibration)
-    from study.casestudy.training import load_torch_classifier
 
     module = load_torch_classifier(model.folder / "model.pt", profile)
     return backend, backend.classifier_reference(model.name, module, x, calibration)
@@ -209,14 +209,9 @@ def _reference(model, x: np.ndarray, calibration: np.ndarray, profile: config.Pr
 
 def _noise_floor(model, ref, profile: config.Profile):
     """The reference's own noise floor on the test split (`localise.NoiseFloor`), or the error text."""
-    from study.casestudy import localise
-
     try:
         if model.backend == "tf":
-            from study.deployment.intermediates import TFGraph
-
             return localise.floor_tf(TFGraph(model.saved_model), model.saved_model, ref.images)
-        from study.casestudy.training import load_torch_classifier
 
         return localise.floor_torch(ref.module, lambda: load_torch_classifier(model.folder / "model.pt", profile),
                                     ref.images)
@@ -228,8 +223,6 @@ def _noise_floor(model, ref, profile: config.Profile):
 
 def _finish(row: dict[str, Any], floor, fmt: str) -> dict[str, Any]:
     """The calibrated verdict, and for a crash its failure class (nothing ran to localise)."""
-    from study.casestudy import localise
-
     if isinstance(floor, str):
         row.update(calibrated_status="", localisation=floor)
     else:
@@ -245,10 +238,6 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
     """Export one fine-tuned member to each of `job.formats`, run each in its runtime, judge it; yields each row as
     it is finished (the driver records it at once). Never raises for a failing format (that is a row); raises
     StudyError only for bad input (a missing model or test images)."""
-    from study.casestudy.browser import find_models
-    from study.deployment.backend import size_mb
-    from study.deployment.worker import _tail, run_export
-
     model = find_models(Path(job.folder).parent, [job.member])[0]
     work = Path(job.work)
     if work.exists():  # artefacts converted from an earlier model must not stand in for this one's
@@ -277,7 +266,6 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
             row.update(load_ms=result.load_ms, latency_p50_ms=statistics.median(result.latencies_ms),
                        latency_p90_ms=float(np.percentile(result.latencies_ms, 90)),
                        runtime_process=result.process, **judge(ref.outputs, result.outputs, labels))
-            from study.casestudy.localise import worst_images
 
             row["worst_images"] = worst_images(ref.outputs, result.outputs)
         except Skipped as exc:
@@ -293,8 +281,6 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
 
 def _artefact(row: dict[str, Any], model, x: np.ndarray, job: MemberJob):
     """The row's converted artefact as exported (re-exported when its folder was cleaned)."""
-    from study.deployment.backend import Export
-
     path = Path(row.get("artefact") or "")
     if row.get("artefact") and path.exists():
         model_file = Path(row["model_file"]) if row.get("model_file") else None
@@ -307,20 +293,12 @@ def _artefact(row: dict[str, Any], model, x: np.ndarray, job: MemberJob):
 def localise_member(job: MemberJob, rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Localise each of one member's `rows`; yields each row with its localisation fields (the curve is written to
     `<work>/layers/<member>__<format>.csv`). A format nobody can inspect says so in the row."""
-    from study.casestudy import localise
-    from study.casestudy.browser import find_models
-
     model = find_models(Path(job.folder).parent, [job.member])[0]
     x, _ = _test_split(model)
     if model.backend == "tf":
-        from study.deployment.intermediates import TFGraph
-
         reference = {"framework": "tf", "graph": TFGraph(model.saved_model)}
         layout = x
     else:
-        from study.casestudy.training import load_torch_classifier
-        from study.deployment.backend_torch import to_nchw
-
         reference = {"framework": "torch", "module": load_torch_classifier(model.folder / "model.pt", job.profile)}
         layout = to_nchw(x)
     layers_dir = Path(job.work).parent / "layers"
@@ -350,8 +328,6 @@ def _localise_failed(exc: BaseException) -> str:
 
 def layer_curves(work: str | Path, df: pd.DataFrame | None = None) -> pd.DataFrame:
     """The per-layer divergence curves of the localised rows under `work` (of `df`'s rows when given)."""
-    from study.casestudy.localise import CURVE_COLUMNS
-
     parts = [pd.read_csv(p) for p in sorted((Path(work) / "layers").glob("*__*.csv"))]
     curves = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CURVE_COLUMNS)
     if df is not None:
@@ -394,8 +370,6 @@ def plan(sweep: str | Path, formats: Sequence[str] | None = None, members: Seque
          settings: Settings | None = None, work: str | Path | None = None, browser_members: int = 1, *,
          profile: config.Profile) -> list[MemberJob]:
     """Every member's job with its keyed formats (browser formats for the first `browser_members` TF members)."""
-    from study.casestudy.browser import find_models
-
     wanted = check_formats(formats)
     settings = settings or Settings.of(profile)
     work = Path(work) if work else default_work_dir(sweep)
@@ -430,7 +404,6 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
     log = work / "rows.jsonl"
     recorded = read_rows(log)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    from study.deployment.worker import runtime_pool
 
     with runtime_pool(work):  # Python rows fork from one process per runtime (study.deployment.worker)
         for job in jobs:
@@ -465,8 +438,6 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
 def _localise_rows(jobs: Sequence[MemberJob], rows: dict[tuple[str, str], dict[str, Any]], log: Path,
                    settings: Settings, progress: bool) -> None:
     """Localise the rows the policy picks (each recorded as a new line of `log`: a killed run resumes)."""
-    from study.casestudy import localise
-
     chosen = localise.select(rows.values(), settings.localise, BASELINE.values())
     for job in jobs:
         mine = [r for r in chosen if r["member"] == job.member and r["format"] in job.formats]

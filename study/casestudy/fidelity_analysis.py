@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study import config
-from study.casestudy import deploy_criterion, fidelity
+from study import assets, columns, config
+from study.casestudy import decision, deploy_criterion, fidelity
+from study.casestudy.browser import models_root
+from study.errors import StudyError
 
 def formats_for_profile(profile: config.Profile, formats: Sequence[str] | None = None) -> list[str] | None:
     """`formats` when given, else the profile's (`profile.fidelity_formats`: smoke's few); none: every format
@@ -26,7 +28,6 @@ def formats_for_profile(profile: config.Profile, formats: Sequence[str] | None =
 def member_properties(names: Sequence[str]) -> pd.DataFrame:
     """Architecture (MobileNet V1 / V2, EfficientNet-Lite), width multiplier and input resolution per member,
     from the zoo (`study.assets`); a name outside the zoo keeps only a trailing resolution (`..._48`)."""
-    from study import assets
 
     rows = []
     for name in dict.fromkeys(names):
@@ -59,7 +60,7 @@ def heatmap(df: pd.DataFrame, value: str, *, title: str, fmt: str = ".2f", cmap:
     """A members x formats heatmap of `value` (annotated cells; a missing cell is a format that did not run)."""
     import seaborn as sns
 
-    from study import columns, plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     m = matrix(df, value).astype(float)
     # a row per member at the 7 pt pitch, the rotated format names below (a tall heatmap would print smaller)
@@ -105,9 +106,6 @@ def rank_correlations(df: pd.DataFrame) -> pd.DataFrame:
 def sweep_tables(sweep: str | Path):
     """The decision's tables for a sweep: its table_ix.csv (+ table_x.csv when beside it), else an accuracy-only
     Table IX from each member's meta.json (no resource measured: the decision then ranks by accuracy only)."""
-    from study.casestudy import decision
-    from study.casestudy.browser import models_root
-
     sweep = Path(sweep)
     ix, x = sweep / "table_ix.csv", sweep / "table_x.csv"
     if ix.is_file():
@@ -124,9 +122,6 @@ def decision_changes(tables, fidelity_df: pd.DataFrame, formats: Sequence[str], 
                      calibrated: bool = False) -> pd.DataFrame:
     """The member `priority` picks without and with the criterion "faithful in FORMAT", per format (`calibrated`:
     faithful at the tolerance from the reference's noise floor instead of 1e-3)."""
-    from study.casestudy import decision
-    from study.errors import StudyError
-
     plain = decision.select(tables, priority).model
     rows = [{"criterion": "none", "deployable": len(tables.models), "selected": plain, "changed": False, "note": ""}]
     for fmt in formats:
@@ -183,7 +178,7 @@ def worst_localised(df: pd.DataFrame, n: int = 4) -> pd.DataFrame:
 def divergence_figure(curves: pd.DataFrame, rows: pd.DataFrame, *, title: str):
     """Per-layer divergence (max |conv - ref| / max |ref| per matched op, log scale) of `rows` (localised rows),
     with each layer's tolerance dashed and the first divergent layer marked."""
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     fig, ax = plots.figure("full", aspect=0.5)
     import seaborn as sns

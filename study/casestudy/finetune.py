@@ -38,11 +38,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from study import cache, config, files
-from study.casestudy import integrity
+from study import assets, cache, config, files, page, paper
+from study.assets import folder as asset_folder, refs as asset_refs
+from study.casestudy import dataset, formula1, integrity
+from study.casestudy.cluster import node_label
 from study.casestudy.executors import Executor, RunJob, RunResult, SweepConfig, get_executor, sweep_config
+from study.casestudy.sampler import read_samples
 from study.casestudy.training import library_versions, prepare_assets
 from study.errors import StudyError
+from study.paper import format_elapse
 
 # Table IX as the paper prints it, then what we add (issue 6 fixes this order).
 TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "status", "elapse_s", "repeats",
@@ -58,9 +62,6 @@ TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_st
 def sweep_members(profile: config.Profile, names: Sequence[str] | None = None, input_size: int | None = None) -> list:
     """The assets of a sweep (`asset_refs.Asset`): `names` are asset references (zoo members, handles, SavedModel
     folders, package.module:function), resolved and checked; default: the profile's zoo members."""
-    from study.assets import refs as asset_refs
-    from study import assets
-
     refs = list(names) if names else [m.name for m in assets.members(profile)]
     return asset_refs.resolve_all(refs, profile, input_size)
 
@@ -93,9 +94,6 @@ def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequenc
     """Table IX from run records of `cfg`: one row per member, repeats averaged (ok runs when there are any)."""
     import pandas as pd
 
-    from study.casestudy import formula1
-    from study.paper import format_elapse
-
     runs = pd.DataFrame([r for r in records if r.get("config") == cfg.key()])
     if runs.empty:
         return pd.DataFrame(columns=TABLE_IX_COLUMNS + TABLE_IX_EXTRA)
@@ -126,8 +124,6 @@ def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequenc
 
 def _node_labels(runs: "pd.DataFrame") -> str:
     """The machines that measured `runs` (study.casestudy.cluster.node_label), for Table IX's `node` column."""
-    from study.casestudy.cluster import node_label
-
     nodes = runs["node"] if "node" in runs else []
     return "; ".join(sorted({node_label(n) for n in nodes if isinstance(n, dict) and n}))
 
@@ -171,8 +167,6 @@ def _write_samples(out: Path, member: str, cfg: SweepConfig) -> None:
     """samples/<member>.csv: the samples of every recorded repeat of this config, with a `repeat` column."""
     import pandas as pd
 
-    from study.casestudy.sampler import read_samples
-
     parts = []
     for rec in read_records(out):
         path = out / "runs" / member / f"r{rec['repeat']}" / "samples.csv"
@@ -207,16 +201,12 @@ def sweep(out: str | Path, profile: config.Profile, members: Sequence[str] | Non
     """
     from tqdm import tqdm
 
-    from study.casestudy import dataset
-    from study.assets import folder as asset_folder
-
     cfg = sweep_config(profile, epochs=epochs, mode=mode, interval=interval, cooldown_samples=cooldown_samples,
                        timeout_s=timeout_s, threads=threads, seed=seed,
                        assets_lock=asset_folder.active_digest() if profile.online else None,
                        data=str(Path(data).resolve()) if data else None, split=str(Path(split).resolve()) if split else None)
     if repeats < 1:
         raise StudyError(f"--repeats must be at least 1 (got {repeats})")
-    from study.assets import refs as asset_refs
 
     chosen = sweep_members(cfg.profile, members, input_size)
     names = [a.name for a in chosen]
@@ -331,8 +321,6 @@ def beside_paper(table: "pd.DataFrame") -> "pd.DataFrame":
     """Our Table IX next to the paper's, one row per member we ran (`<column>_paper` / `<column>_ours`)."""
     import pandas as pd
 
-    from study import paper
-
     cols = list(PAPER_IX_COLUMNS)
     theirs = paper.finetuning()[["model", "elapse", *cols]].rename(columns={"elapse": "elapse_paper"})
     ours = table[["model", "elapse", *cols, "status"]].rename(columns={"elapse": "elapse_ours"})
@@ -345,8 +333,6 @@ def ranking_vs_paper(table: "pd.DataFrame") -> "pd.DataFrame":
     """How our ranking of the members both tables have compares with the paper's, per Table IX column:
     Spearman's ρ of the ranks, and which member is highest / lowest in each table."""
     import pandas as pd
-
-    from study import paper
 
     ours = table[table["status"] == "ok"].set_index("model")
     theirs = paper.finetuning().set_index("model")
@@ -380,7 +366,7 @@ def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[s
     `representative`), so that the figure reads at the text width; None: every member (for the appendix)."""
     from matplotlib.ticker import MaxNLocator
 
-    from study import page, plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     samples = {}
     for member in members:
@@ -422,7 +408,7 @@ def cost_scatter_figure(table: "pd.DataFrame"):
     import pandas as pd
     from matplotlib.ticker import MaxNLocator
 
-    from study import paper, plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     both = pd.concat([paper.finetuning().assign(source="paper"),
                       table[table["status"] == "ok"].assign(source="reproduced")], ignore_index=True)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from study.deployment import intermediates as im
+from study.deployment.intermediates import torch_layers
 from study.errors import StudyError
 
 K = 10  # tolerance = K x noise floor; see docs/deployment-fidelity.md (chosen from benchmarks/bench_noise_floor.py)
@@ -92,8 +94,6 @@ def _torch_threads(n: int):
 
 def torch_runs(module, x: np.ndarray, names: list[str] | None) -> dict[str, dict[str, np.ndarray]]:
     """Layer outputs (key "" = the output) at (1 thread, batch 1), 2 threads and batch 32 / all of `x`."""
-    from study.deployment.intermediates import torch_layers
-
     before = _torch_threads(1)
     try:
         base = torch_layers(module, x, names, batch=1)
@@ -107,8 +107,6 @@ def torch_runs(module, x: np.ndarray, names: list[str] | None) -> dict[str, dict
 
 def floor_torch(module, reload: Callable[[], Any], x: np.ndarray) -> NoiseFloor:
     """The noise floor of a torch reference (`reload()` loads it again) on `x` (NCHW)."""
-    from study.deployment.intermediates import torch_layers
-
     runs = torch_runs(module, x, [])
     before = _torch_threads(1)
     try:
@@ -265,8 +263,6 @@ def localise(fmt: str, export, reference: dict[str, Any], x: np.ndarray, output_
     floor of every layer (the per-layer floors come from threads and batch size only: a reload's different kernel
     fusion shows on the output). Returns the row's fields and the per-layer curve. Raises StudyError for a format nobody
     can inspect."""
-    from study.deployment import intermediates as im
-
     t0 = time.perf_counter()
     note = ""
     if reference["framework"] == "tf":

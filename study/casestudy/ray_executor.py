@@ -40,8 +40,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from study import config, files
+from study.casestudy import dataset, executors, formula1, training
 from study.casestudy.cluster import LOOPBACK, NODE_RESOURCE, LocalCluster, is_loopback, loopback_kept, node_identity, \
     node_label
+from study.casestudy.executors import RunResult
+from study.casestudy.sampler import COLUMNS
 from study.errors import StudyError
 
 INSTALL_HINT = ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt"
@@ -75,8 +78,6 @@ def _unpack(data: bytes, dest: Path) -> None:
 
 def run_on_node(job, attempt: int, artifacts: str | None, tracker=None) -> dict[str, Any]:
     """The body of the Ray task, on the node that holds the run: prepare, measure, pack the results."""
-    from study.casestudy import dataset, executors, training
-
     if os.environ.get("OMP_NUM_THREADS") == "":
         del os.environ["OMP_NUM_THREADS"]  # Ray's default of 1 thread per task: the run holds the whole node
     node = node_identity()
@@ -269,10 +270,6 @@ class RayExecutor:
     def _failure(self, job, attempt: int, exc: BaseException):
         """A failed RunResult for an attempt that raised in Ray (node died, worker killed, task error)."""
         import pandas as pd
-
-        from study.casestudy import formula1
-        from study.casestudy.executors import RunResult
-        from study.casestudy.sampler import COLUMNS
 
         try:
             node = self._ray.get(self._tracker.get.remote(job.run_id, attempt), timeout=30) or {}

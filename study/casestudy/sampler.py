@@ -53,6 +53,7 @@ import psutil
 
 from study.errors import SamplerError
 from study.protocol import PAPER
+from study.runtime.processes import child_env, popen, release
 
 PHASES = ("cooldown-before", "running", "cooldown-after")
 COLUMNS = ("timestamp", "t", "phase", "cpu", "mem", "tree_cpu", "tree_mem", "tree_rss_mb", "tree_procs",
@@ -307,7 +308,6 @@ class Sampler:
                 "stall": list(self.stall) if self.stall else None}
         cmd = [sys.executable, "-m", "study.casestudy.sampler", json.dumps(spec)]
         self.phase = phase
-        from study.runtime.processes import child_env, popen
 
         self.proc = popen(cmd, role="sampler", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
                           env=child_env())
@@ -420,8 +420,6 @@ class Sampler:
             self.proc.wait()
 
     def _close_pipes(self) -> None:
-        from study.runtime.processes import release
-
         release(self.proc)  # its group guard, when it has one (started from a thread other than the main one)
         if self._reader:
             self._reader.join(timeout=5)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from study.casestudy import formula1
 from study.errors import StudyError
+from study.report import INPUT_REF, notebook_output
 
 INTERVALS_S = (1.0, 5.0, 10.0, 15.0)  # 1 s (the paper's browser test), 5 s (its fine-tuning), MLflow/W&B, CodeCarbon
 
@@ -247,7 +248,7 @@ def error_figure(errors: pd.DataFrame, quantities: Sequence[str] = ("delta_cpu",
     offset as a point (jittered), the median as a bar (the offsets with no value are counted in `error_table`)."""
     from matplotlib.ticker import MaxNLocator
 
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     intervals = sorted(errors["interval_s"].unique()) if len(errors) else list(INTERVALS_S)
     fig, axes = plots.figure("full", height=2.4, ncols=len(quantities), layout="constrained")
@@ -280,7 +281,6 @@ def model_input(given, profile: str | None = None, interval_s: float = 5.0) -> t
 
     if not given:
         return None, []
-    from study.report import INPUT_REF, notebook_output
 
     if isinstance(given, str) and INPUT_REF.fullmatch(given.strip()):
         if profile is None:

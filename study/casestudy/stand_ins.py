@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 from study import config, files
+from study.casestudy import dataset, training
+from study.runtime.images import load_images
 
 
 def tiny_classifiers(out: str | Path, profile: config.Profile, sizes: tuple[int, ...] = (32, 48), epochs: int = 40,
@@ -24,9 +26,6 @@ def tiny_classifiers(out: str | Path, profile: config.Profile, sizes: tuple[int,
     import numpy as np
     import pandas as pd
     import tf_keras as keras
-
-    from study.casestudy import dataset, training
-    from study.runtime.images import load_images
 
     out = Path(out)
     split = dataset.load_split(profile, seed=seed)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from study import failpoints, files
+from study.casestudy.formula1 import regularity, running_mean
+from study.casestudy.sampler import Sampler
 from study.protocol import PAPER
 
 
@@ -83,7 +85,6 @@ class StatsServer:
                 if self.state != "waiting":
                     return jsonify(error=f"already {self.state}; one /start per run"), 409
                 self._pids_known.wait(10)
-                from study.casestudy.sampler import Sampler
 
                 self.samples_path.unlink(missing_ok=True)
                 self.sampler = Sampler(interval=self.interval, out=self.samples_path).start(self._pids)
@@ -220,8 +221,6 @@ class StatsServer:
 
 def summarize_samples(samples) -> dict[str, Any]:
     """Table X's resource columns from one run's samples: plain means while running (no cool-down)."""
-    from study.casestudy.formula1 import regularity, running_mean
-
     if samples is None or len(samples) == 0:
         return {"cpu": None, "memory": None, "gpu": None, "gpu_memory": None, "cpu_tree": None,
                 "peak_rss_mb": None, "n_samples": 0}

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import config, failpoints, files
+from study import assets, config, failpoints, files
+from study.assets import folder as asset_folder, refs as asset_refs
+from study.casestudy import dataset
 from study.errors import StudyError
 from study.protocol import PAPER, RECIPE
 from study.runtime import processes
+from study.runtime.images import load_images
 from study.runtime.processes import child_env
 
 
@@ -61,9 +64,6 @@ def prepare_assets(profile: config.Profile, names: Sequence[Any]) -> None:
     Runs in subprocesses so the driver (a notebook, the CLI) never imports TensorFlow; skipped when every
     embedded asset is already built. A missing paper asset fails here, fast, with zoo's instructions.
     """
-    from study.assets import folder as asset_folder
-    from study import assets
-
     members = [getattr(n, "member", n) for n in names if getattr(n, "kind", "zoo") == "zoo"]
     tf_members = [assets.get_member(n) for n in members if assets.get_member(n).backend == "tf"]
     if profile.online and asset_folder.activate():  # an asset folder: check its bytes here, without TF
@@ -133,8 +133,6 @@ def spec_profile(spec: WorkerSpec) -> config.Profile:
 
 def spec_asset(spec: WorkerSpec):
     """The asset a worker trains: the driver's resolved one, or the zoo member named in `spec.member`."""
-    from study.assets import refs as asset_refs
-
     return asset_refs.Asset.from_dict(spec.asset) if spec.asset else asset_refs.resolve(spec.member, spec_profile(spec))
 
 
@@ -193,10 +191,6 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
 
     Writes into `spec.out`: the classifier (`saved_model/` or `model.pt`), `meta.json`, `predictions.csv`.
     """
-    from study.casestudy import dataset
-    from study.assets import folder as asset_folder
-    from study.runtime.images import load_images
-
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     member = spec_asset(spec)
@@ -238,8 +232,6 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
 def _train_tf(member, spec: WorkerSpec, data, n_classes: int, out: Path, timings: dict) -> dict[str, Any]:
     import numpy as np
     import tf_keras as keras
-
-    from study.assets import refs as asset_refs
 
     t = time.perf_counter()
     size = member.input_size
@@ -292,8 +284,6 @@ def _train_torch(member, spec: WorkerSpec, data, n_classes: int, out: Path, timi
     import numpy as np
     import torch
     from torch import nn
-
-    from study.assets import refs as asset_refs
 
     t = time.perf_counter()
     full = spec.mode == "full"
@@ -375,8 +365,6 @@ def _torch_classifier(backbone, feature_dim: int, n_classes: int):
 def load_torch_classifier(path: str | Path, profile: config.Profile):
     """A torch member's fine-tuned classifier from its `model.pt`: float (N, 3, S, S) in [0, 1] -> probabilities."""
     import torch
-
-    from study.assets import refs as asset_refs
 
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     asset = asset_refs.Asset.from_dict(ckpt["asset"]) if "asset" in ckpt else asset_refs.resolve(ckpt["member"], profile)

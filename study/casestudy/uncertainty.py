@@ -26,10 +26,11 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from study import config, paper
-from study.casestudy import decision
+from study import config, page, paper
+from study.casestudy import decision, finetune
 from study.errors import StudyError
 from study.profiles import DEFAULT_RESAMPLES
+from study.report import INPUT_REF, notebook_output
 
 LEVEL = 0.95
 NO_INTERVAL = "single run — no interval"
@@ -147,8 +148,6 @@ def _repeat_groups(repeats: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
 
 def sweep_repeats(out: str | Path) -> pd.DataFrame:
     """One row per ok run of a sweep folder (`runs/<member>/r<k>.json`): model, repeat and Table IX's numbers."""
-    from study.casestudy import finetune
-
     rows = [{"model": r.get("member"), "repeat": r.get("repeat"), "config": str(r.get("config")),
              **{c: r.get("elapse_s" if c == "elapse" else c) for c in REPEAT_COLUMNS}}
             for r in finetune.read_records(out) if r.get("status") == "ok"]
@@ -304,7 +303,6 @@ def noise_model_input(given: str | Path | None, profile: str | None = None) -> t
     files it was read from (a report's inputs)."""
     if not given:
         return NoiseModel(), []
-    from study.report import INPUT_REF, notebook_output
 
     if isinstance(given, str) and INPUT_REF.fullmatch(given.strip()):
         if profile is None:
@@ -518,7 +516,7 @@ def plot_stability(frequencies: pd.DataFrame, *, top: int = 8, highlight: Sequen
 
     from matplotlib.ticker import MaxNLocator
 
-    from study import page, plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     groups = list(frequencies.groupby(["tables", "priority"], sort=False))
     ncols = min(2, len(groups))

@@ -16,7 +16,9 @@ import os
 import sys
 import warnings
 
+from study.assets import folder as asset_folder
 from study.errors import EXIT_BAD_INPUT, StudyError
+from study.runtime.processes import quiet_tensorflow
 
 SUBCOMMANDS = [  # one module of this package per command or group, in the order `--help` lists them
     "study.cli.reproduce",  # reproduce, paper, check
@@ -67,13 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from study.runtime.processes import quiet_tensorflow
 
     warnings.formatwarning = _one_line_warning
     quiet_tensorflow()  # TensorFlow's load-time lines stay off our command line (STUDY_VERBOSE=1 shows them)
     try:
         if getattr(args, "uses_assets", True) and (args.assets or os.environ.get("STUDY_ASSETS")):  # for this process, its workers and notebook kernels
-            from study.assets import folder as asset_folder
 
             asset_folder.activate(args.assets)
         return int(args.func(args) or 0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from study import config
+from study import config, paper
 from study.errors import StudyError
+from study.report import and_list
 
 
 SCENARIOS_CSV = config.DATA / "deployment_scenarios.csv"
@@ -48,8 +49,6 @@ def check_formats(names: list[str] | None, framework: str = "all") -> list[str]:
 
 def status_changes() -> pd.DataFrame:
     """Paper Tables IV-V (2019) beside the current table: per paper scenario group, what became of each format."""
-    from study import paper
-
     now = scenarios()
     old = paper.deployment_methods()
     old = old.assign(framework=old["framework"].replace({"TensorFlow 1": "TensorFlow"}))
@@ -71,8 +70,6 @@ def framework_of(fmt: str) -> str:
 
 def paper_reading(methods: pd.DataFrame) -> str:
     """The paper's Tables IV-V (`paper.deployment_methods`) in one sentence: scenario groups per framework."""
-    from study.report import and_list
-
     groups = methods.groupby("framework", sort=False)["scenario_group"].agg(lambda g: list(dict.fromkeys(g)))
     return "In the paper's tables " + and_list(f"{fw} has {len(g)} scenario groups ({', '.join(g)})"
                                               for fw, g in groups.items()) + "."

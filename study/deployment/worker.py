@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from study import config, files
-from study.runtime import processes
 from study.deployment.backend import THREADS, get_backend
 from study.deployment.scenarios import framework_of
 from study.errors import StudyError
+from study.runtime import chromium, environment, processes, servers
 from study.runtime.environment import free_port
 
 
@@ -238,8 +238,6 @@ def run_chromium(model: Path, x: np.ndarray, work: Path, *, warmup: int, repeats
     process tree is stopped by PID when the page reports, fails or times out."""
     import threading
     import urllib.parse
-
-    from study.runtime import chromium, environment, servers
 
     model = Path(model)
     inputs = work / f"{name}.in.f32"

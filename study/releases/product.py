@@ -37,7 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from study import config, files
+from study.assets import refs as asset_refs
+from study.casestudy import browser, decision, fidelity, finetune
+from study.casestudy.browser import find_models, models_root
 from study.errors import StudyError
+from study.releases import publish, version_diff
+from study.runtime import environment
 
 PAGE = config.WEB / "product"
 TFJS_BACKEND_JS = config.SIMPLE_PRODUCT / "tfjs_backend.js"  # pickBackend, shared with the simple product
@@ -122,8 +127,6 @@ def _command_hint(profile: config.Profile) -> str:
 def default_source(profile: config.Profile) -> tuple[str, Path]:
     """What `product` serves without --versions / --members: notebook 08's published versions (newest), else
     notebook 04's sweep of the profile; one StudyError naming the command that makes them when neither exists."""
-    from study.casestudy import finetune
-
     published = sorted(config.results_dir().glob("rq3_versions/*/published/versions.json"),
                        key=lambda p: p.stat().st_mtime)
     if published:
@@ -136,8 +139,6 @@ def default_source(profile: config.Profile) -> tuple[str, Path]:
 
 
 def _models(sweep: Path) -> list:
-    from study.casestudy.browser import find_models
-
     try:
         return [m for m in find_models(sweep)]
     except StudyError:
@@ -169,8 +170,6 @@ def _browser_ms(folder: Path, model: str) -> float | None:
 
 def fidelity_of(sweep: Path, model) -> dict[str, Any]:
     """The recorded per-member fidelity of `model`'s TF.js conversion (FIDELITY_FORMATS), if it still holds."""
-    from study.casestudy import fidelity
-
     rows = fidelity.read_rows(fidelity.default_work_dir(sweep) / "rows.jsonl")
     fingerprint = fidelity.model_fingerprint(model)
     for fmt in FIDELITY_FORMATS:
@@ -190,8 +189,6 @@ def fidelity_of(sweep: Path, model) -> dict[str, Any]:
 
 def _version_diff(a: Path, b: Path) -> dict[str, Any]:
     """`version_diff.diff(a, b)` as the page shows it, kept in the cache by the two versions' records."""
-    from study.releases import version_diff
-
     key = hashlib.sha256(b"".join(files.sha256(p / "version.json").encode() for p in (a, b))).hexdigest()[:20]
     cached = config.cache_dir() / "product" / "diffs" / f"{key}.json"
     if cached.is_file() and files.damage(cached) is None:
@@ -212,9 +209,6 @@ def version_releases(published: Path, finetuned: Path | None = None, *, diffs: b
                      progress: bool = False) -> list[Release]:
     """One Release per version `publish` wrote in `published`, served through the classifier fine-tuned from it
     (`finetuned/<version>/sweep`, default notebook 08's `published/../finetune`)."""
-    from study.assets import refs as asset_refs
-    from study.releases import publish
-
     published = Path(published)
     if not (published / "versions.json").is_file() and not any(published.glob("v*/version.json")):
         raise StudyError(f"no published versions in {published} (expected versions.json and v*/version.json); make "
@@ -248,8 +242,6 @@ def version_releases(published: Path, finetuned: Path | None = None, *, diffs: b
 
 def member_releases(sweep: Path) -> list[Release]:
     """One Release per fine-tuned TF member of a sweep's output folder (torch members have no TF.js path)."""
-    from study.casestudy.browser import find_models, models_root
-
     sweep = Path(sweep)
     try:
         models_root(sweep)
@@ -279,8 +271,6 @@ def choose(releases: list[Release], priority: tuple[str, ...] = DEFAULT_PRIORITY
     """(release id, how it was chosen): `decision.select(priority)` over the servable releases not known to be
     unfaithful, on their Table IX rows (their meta.json's test accuracy where their sweep wrote none)."""
     import pandas as pd
-
-    from study.casestudy import decision
 
     candidates = [r for r in releases if r.servable and r.faithful is not False]
     if not candidates:
@@ -343,8 +333,6 @@ class ProductServer:
                  page: Path = PAGE, models_dir: Path | None = None):
         from flask import Flask, abort, jsonify, send_file, send_from_directory
         from werkzeug.serving import WSGIRequestHandler, make_server
-
-        from study.runtime import environment
 
         class QuietHandler(WSGIRequestHandler):
             def log_request(self, *args, **kwargs) -> None:
@@ -411,8 +399,6 @@ class ProductServer:
 
     def converted(self, release: Release) -> Path:
         """The release's TF.js graph model folder, converted on first use and kept by the model's fingerprint."""
-        from study.casestudy import browser
-
         model = release.model
         folder = self.models_dir / f"{model.name}-{model.fingerprint()}"
         with self._lock:

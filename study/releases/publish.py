@@ -38,8 +38,11 @@ from typing import Any
 
 import pandas as pd
 
-from study import cache, config, failpoints, files
+from study import assets, cache, config, failpoints, files
+from study.assets import refs as asset_refs
+from study.casestudy import browser, finetune
 from study.errors import ResumeWarning, StudyError
+from study.paper import version_notes
 from study.profiles import VersionCosts
 from study.runtime import processes
 
@@ -78,8 +81,6 @@ class VersionSpec:
 
 def _note(category: str) -> str:
     """The version note's text as Table VIII gives it (one place: data/paper/table_viii_version_notes.csv)."""
-    from study.paper import version_notes
-
     notes = version_notes()
     return str(notes.loc[notes["note_category"] == category, "version_note"].iloc[0])
 
@@ -136,8 +137,6 @@ TF1_ONLY_NOTES: tuple[dict[str, str], ...] = (
 
 
 def tf1_only_notes() -> list[dict[str, str]]:
-    from study.paper import version_notes
-
     notes = version_notes().drop_duplicates("note_category").set_index("note_category")["version_note"]
     text = {"update_ops": notes.get("update_ops", ""),
             "hub_module_format": "Versions 1-3 of the MobileNets were published in the hub.Module format."}
@@ -160,10 +159,7 @@ def get_versions(names: Sequence[str] | None = None) -> list[VersionSpec]:
 
 # ------------------------------------------------------------------------------------- Step 1
 def _member(name: str):
-    from study.assets import refs as asset_refs
-
     # a member name or its TF Hub / Kaggle handle; publishing rebuilds the network, so it must be a zoo MobileNet
-    from study import assets
     member = asset_refs.zoo_member(name) or assets.get_member(name)  # unknown: StudyError listing the valid ones
     if member.backend != "tf" or member.architecture not in ARCHITECTURES:
         tf_names = [m.name for m in assets.MEMBERS if m.backend == "tf"]
@@ -193,8 +189,6 @@ def write_checkpoint(member, dest: Path) -> dict[str, Any]:
     from its embedded SavedModel into a freshly built backbone; returns what `checkpoint.json` records."""
     import numpy as np
     import tensorflow as tf
-
-    from study import assets
 
     asset = assets.build_embedded(member)
     source = {v.name: v for v in tf.saved_model.load(str(asset)).variables}
@@ -411,8 +405,6 @@ def not_published() -> pd.DataFrame:
 
 def table_viii_beside(out: str | Path) -> pd.DataFrame:
     """Table VIII (one row per note) beside the version we published for it, or why there is none."""
-    from study.paper import version_notes
-
     paper = version_notes()
     per_note = (paper.groupby(["note_category", "version_note"], sort=False)
                 .agg(modules=("algorithm", lambda s: ", ".join(s)),
@@ -435,8 +427,6 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
 
     Resumable like the harness itself: `out/<version>/sweep/` (Table IX layout) and `out/<version>/browser/`.
     """
-    from study.casestudy import finetune
-
     published = Path(published)
     table = read_published(published)
     if names:
@@ -456,8 +446,6 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
                **t9.iloc[0][["accuracy", "delta_cpu", "delta_mem", "elapse", "elapse_s", "status", "asset_sha256"]]
                .to_dict()}
         if browser_backends and row["status"] == "ok":
-            from study.casestudy import browser
-
             tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=profile,
                                       backends=tuple(browser_backends), members=[str(version.path)], progress=progress)
             for r in tx.itertuples():
@@ -495,7 +483,7 @@ def plot_version_costs(costs: pd.DataFrame, member: str, profile: str):  # profi
     one bar per published version."""
     from matplotlib.ticker import MaxNLocator
 
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     metrics = [c for c in ("accuracy", "delta_cpu", "delta_mem", "elapse_s") if costs[c].notna().any()]
     metrics += [c for c in costs.columns if c.endswith("_ms_per_image") and costs[c].notna().any()]

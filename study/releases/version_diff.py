@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from study import config
+from study.assets import calibration_images
+from study.assets.refs import saved_model_folder
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -151,8 +153,6 @@ def load(path: str | Path, profile: config.Profile | None = None) -> Asset:
     With a `profile`, `path` may also be an asset reference of a TF zoo member (name or TF Hub / Kaggle handle): its
     SavedModel under that profile."""
     if not Path(path).exists() and profile is not None:
-        from study.assets.refs import saved_model_folder
-
         path = saved_model_folder(str(path), profile) or path
     path = Path(path)
     if not path.exists():
@@ -343,8 +343,6 @@ def probe_size(a: Asset, b: Asset) -> int:
 
 def compare_outputs(a: Asset, b: Asset) -> dict[str, Any]:
     """Both assets' inference outputs on the same probe images (after recalibrating untrained ones)."""
-    from study.assets import calibration_images
-
     size = probe_size(a, b)
     probes = calibration_images(size, n=PROBE_IMAGES, seed=PROBE_SEED)
     recalibrated = {}

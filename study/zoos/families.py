@@ -24,9 +24,9 @@ from functools import cache
 
 import pandas as pd
 
-from study.zoos import catalog as cat_mod
-from study import config
+from study import config, paper
 from study.report import and_list
+from study.zoos import catalog as cat_mod
 from study.zoos.catalog import Catalog, CatalogError, slug
 
 ANNOTATIONS = config.DATA / "pytorch_hub_annotations.csv"
@@ -359,8 +359,6 @@ def compare_with_paper(fams: pd.DataFrame, zoo: str, snapshot: str) -> pd.DataFr
     A row matches when we find as many families as the paper's row stands for, each with the paper's
     member count (for rows spanning Image Classification and Feature Vector: in either task, or in sum).
     """
-    from study import paper
-
     paper_zoo = cat_mod.ZOO_NAMES[zoo]
     cw = crosswalk()
     rows = []
@@ -529,7 +527,7 @@ def plot_family_sizes(rows: pd.DataFrame):
     """Families and members per task, one bar group per source (columns: source, task, members)."""
     from matplotlib.ticker import MaxNLocator
 
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     t = rows.groupby(["source", "task"]).agg(families=("members", "size"), members=("members", "sum")).reset_index()
     fig, axes = plots.figure("full", height=3.0, ncols=2, layout="constrained")
@@ -546,7 +544,7 @@ def plot_family_sizes(rows: pd.DataFrame):
 
 def plot_member_grid(members: pd.DataFrame, algorithm: str = "mobilenet-v1", task: str = "image-classification"):
     """The member grid of one family: width x input size, marked by quantised (MobileNet, Section V)."""
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     m = members[(members["algorithm"] == algorithm) & (members["task"] == task)].copy()
     fig, ax = plots.figure()

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from study import paper
 from study.report import and_list
-from study.zoos.catalog import Catalog, snapshot_dates
+from study.zoos.catalog import Catalog, slug, snapshot_dates
 
 # --- Table VI: products per type / input / task -------------------------------------------------
 
@@ -79,8 +80,6 @@ def derive_version_statistics(cat: Catalog) -> pd.DataFrame:
 
 def compare_version_statistics(ours: pd.DataFrame, snapshot: str) -> pd.DataFrame:
     """Paper Table VI row by row beside ours (same type / input / task)."""
-    from study import paper
-
     rows = []
     for r in paper.version_statistics().itertuples():
         hit = ours[(ours["type"] == r.type) & (ours["input"] == r.input) & (ours["dl_task"] == r.task)]
@@ -160,9 +159,6 @@ def compare_version_notes(notes: pd.DataFrame, family_members: pd.DataFrame) -> 
 
     `family_members` is `study.zoos.families.Families.members` for the same catalog (paper rules).
     """
-    from study import paper
-    from study.zoos.catalog import slug
-
     m = family_members
     rows = []
     for r in paper.version_notes().itertuples():
@@ -403,7 +399,7 @@ def _legend_above(fig, ax) -> None:
 
 def plot_versions_per_task(rows: pd.DataFrame):
     """Share of products with >= 2 versions per task, one bar per source (columns: source, task, percent)."""
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     fig, ax = plots.figure("full", height=2.6, layout="constrained")
     plots.grouped_bars(rows, x="task", y="percent", hue="source", ax=ax, ylabel="products with >= 2 versions (%)")
@@ -413,7 +409,7 @@ def plot_versions_per_task(rows: pd.DataFrame):
 
 def plot_note_categories(rows: pd.DataFrame):
     """Version notes per category and snapshot (columns: source, label, notes)."""
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     fig, ax = plots.figure("full", height=2.6, layout="constrained")
     plots.grouped_bars(rows, x="label", y="notes", hue="source", ax=ax, ylabel="version notes")
@@ -423,7 +419,7 @@ def plot_note_categories(rows: pd.DataFrame):
 
 def plot_growth(per_task: pd.DataFrame, top: int = 12):
     """Products per task group and snapshot (2020 -> 2024), the `top` largest task groups."""
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     t = per_task.assign(task=per_task["input"] + " " + per_task["dl_task"])
     keep = t.groupby("task")["products"].max().nlargest(top).index
@@ -435,7 +431,7 @@ def plot_growth(per_task: pd.DataFrame, top: int = 12):
 
 def plot_variant_coverage(rows: pd.DataFrame):
     """Share of assets with TF.js / Lite / Coral variants per snapshot (columns: snapshot, variant, share)."""
-    from study import plots
+    from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     fig, ax = plots.figure()
     plots.grouped_bars(rows, x="variant", y="share", hue="snapshot", ax=ax, ylabel="share of assets", rotate=0)
