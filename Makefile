@@ -126,7 +126,7 @@ benchmarks: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lock: venv
-	$(PY) -m study.lockfile > requirements/lock.txt.new && mv requirements/lock.txt.new requirements/lock.txt
+	$(PY) -m study.runs.lockfile > requirements/lock.txt.new && mv requirements/lock.txt.new requirements/lock.txt
 
 clean:
 	rm -rf results .cache figures/*.pdf figures/*.png .pytest_cache paper/build paper/build.failed

@@ -2,7 +2,7 @@
 
 Without arguments it builds two results folders with `study.report.Report` (tests/results_folder.py; the paper's
 size: 38 members in Tables IX and X, 76 fidelity rows, 120 audit claims; the second with other measurements), or
-compares the two folders given. It times the library call (`study.compare.compare`, median of --repeat) and the
+compares the two folders given. It times the library call (`study.runs.compare.compare`, median of --repeat) and the
 whole command (`python -m study compare A B --csv FILE`: interpreter start and imports included).
 
     .venv/bin/python benchmarks/bench_compare.py [A B] [--members 38] [--repeat 5]
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))  # tests.results_folder
 
 import psutil  # noqa: E402
 
-from study import compare  # noqa: E402
+from study.runs import compare  # noqa: E402
 
 
 def main() -> None:

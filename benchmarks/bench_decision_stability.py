@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from study.casestudy import decision, uncertainty  # noqa: E402
+from study.decision import choice, uncertainty  # noqa: E402
 
 GOAL_S = 60.0
 
@@ -24,14 +24,14 @@ def main() -> int:
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    tables = decision.CaseStudyTables.paper()
+    tables = choice.CaseStudyTables.paper()
     times = []
     for i in range(args.repeat):
         start = time.perf_counter()
-        uncertainty.stability(tables, decision.PAPER_PRIORITIES, n_resamples=args.resamples, seed=i)
+        uncertainty.stability(tables, choice.PAPER_PRIORITIES, n_resamples=args.resamples, seed=i)
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    print(f"{args.resamples} resamples x {len(decision.PAPER_PRIORITIES)} priority orders: median {median:.1f} s "
+    print(f"{args.resamples} resamples x {len(choice.PAPER_PRIORITIES)} priority orders: median {median:.1f} s "
           f"({args.resamples / median:.0f} resamples/s; goal <= {GOAL_S:g} s) over {args.repeat} runs")
     return 0 if median <= GOAL_S else 1
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from study import config, draft  # noqa: E402
+from study import config  # noqa: E402
+from study.draft import document
 
 
 def main() -> int:
@@ -27,10 +28,10 @@ def main() -> int:
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
-            result = draft.build(config.get_profile(args.profile), out=args.out or Path(tmp) / f"build{i}")
+            result = document.build(config.get_profile(args.profile), out=args.out or Path(tmp) / f"build{i}")
             times.append(result.seconds)
             print(f"run {i + 1}: {result.seconds:.1f} s")
-        pages = draft.pdf_pages(result.pdf)
+        pages = document.pdf_pages(result.pdf)
         size_kb = result.pdf.stat().st_size / 1024
     print(f"draft ({args.profile or 'default profile'}): median {statistics.median(times):.1f} s, {pages} pages, "
           f"{size_kb:.0f} KB, {len(result.used)} floats, {len(result.unused)} unused artefacts")

@@ -26,7 +26,8 @@ def main() -> int:
     import pandas as pd
 
     from study import config
-    from study.casestudy import fidelity, stand_ins
+    from study.casestudy import stand_ins
+    from study.deployment import fidelity
 
     profile = config.get_profile(args.profile)
     with tempfile.TemporaryDirectory() as tmp:

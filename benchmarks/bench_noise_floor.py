@@ -30,7 +30,8 @@ CANDIDATES = (2, 5, 10, 20, 50, 100)
 
 def _models(tmp: Path, sweep: str | None, mobilenet: bool):
     from study import config
-    from study.casestudy import fidelity, stand_ins
+    from study.casestudy import stand_ins
+    from study.deployment import fidelity
     from study.casestudy.browser import find_models
 
     smoke = config.get_profile("smoke")
@@ -51,7 +52,7 @@ def main() -> int:
     ap.add_argument("--sweep", help="a sweep's --out DIR (default: tiny stand-ins in a temporary folder)")
     ap.add_argument("--no-mobilenet", action="store_true", help="skip RQ1's quick MobileNet V2 reference")
     args = ap.parse_args()
-    from study.casestudy import localise
+    from study.deployment import localise
     from study.deployment import backend_tf, intermediates
     from study.deployment.backend import Export
 

@@ -14,8 +14,9 @@ import statistics
 import tempfile
 import time
 
+from study import config
+from study.assets import zoo
 from study.casestudy import training
-from study import assets, config
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
     embedded = config.get_profile("embedded")
-    members = [m.name for m in assets.members(embedded) if m.backend == "tf"]
+    members = [m.name for m in zoo.members(embedded) if m.backend == "tf"]
     seconds: dict[int, list[float]] = {w: [] for w in args.workers}
     for _ in range(args.repeats):
         for w in args.workers:
@@ -34,7 +35,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 training.prepare_assets(embedded, members)
                 seconds[w].append(time.perf_counter() - t0)
-                assert all(assets.embedded_current(m) for m in members)
+                assert all(zoo.embedded_current(m) for m in members)
             print(f"{len(members)} members, {w} worker(s): {seconds[w][-1]:.1f} s", flush=True)
     med = {w: statistics.median(s) for w, s in seconds.items()}
     base = med[args.workers[0]]

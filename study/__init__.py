@@ -1,14 +1,15 @@
 """`study`: re-run, audit and extend "An Empirical Study on Release Engineering of AI Products".
 
-A flat library, one module per concept of the paper:
+One sub-package per part of the study, on a floor of shared modules (CONTRIBUTING.md has the whole layout):
 
-- `config`    paths, profiles (embedded / paper / smoke) and their input checks
-- `paper`     the paper's Tables I-XI as typed pandas tables (`data/paper/`)
-- `report`    saving tables (CSV + LaTeX), figures (PDF + PNG) and named numbers with a manifest entry each
-- `plots`     the one figure style used everywhere
-- `reproduce` running the numbered notebooks through papermill
-- `draft`     the paper draft (`paper/` -> `paper/build/draft.pdf`) from those outputs
-- `cli`       `python -m study ...`, mirroring the library
+- the floor: `config` (paths, profiles at the boundary), `profiles` (what each profile means), `paper` (the paper's
+  Tables I-XI), `protocol`, `report` (tables, figures and numbers with a manifest entry each), `plots` (the one
+  figure style), `page`, `columns`, `files`, `errors`, `failpoints`
+- `cache` (content keys), `runtime` (processes, Chromium, servers, TF.js), `assets` (the zoo and its assets)
+- `zoos` (RQ2, RQ3 from the zoo pages), `decision` (Sections VII-G/I), `casestudy` (Section VII),
+  `deployment` (RQ1), `releases` (RQ3 made executable), `audit` (the paper audit)
+- `runs` (the notebooks run through papermill, compared), `draft` (the paper draft from their outputs)
+- `cli`: `python -m study ...`, apart from the library
 
 Importing `study` is cheap: nothing heavy (TensorFlow, torch) and nothing from the network.
 """

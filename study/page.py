@@ -1,5 +1,5 @@
 """The paper draft's page (paper/draft.tex: A4, 10 pt, 2.2 cm margins): one home for the sizes that figures are drawn
-for (study.plots) and placed at (study.draft)."""
+for (study.plots) and placed at (study.draft.document)."""
 from __future__ import annotations
 
 CM_PER_IN = 2.54

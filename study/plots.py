@@ -161,7 +161,7 @@ def scatter(df, x: str, y: str, *, hue: str | None = None, label: str | None = N
 
 # --- Checks of a finished figure (Report.figure records them; tests/test_notebooks.py fails on them) -------------
 # The paper draft places every figure at its own size, shrunk to fit the text width and a height cap
-# (study.draft.figure_tex, study.page).
+# (study.draft.document.figure_tex, study.page).
 
 
 def saved_size(fig) -> tuple[float, float]:

@@ -2,9 +2,9 @@
 
 Three profiles: `smoke` (tests and CI, tiny), `embedded` (the default, offline), `paper` (the paper's protocol on
 the real online inputs; fails fast without them). A profile is resolved once at the boundary (`config.get_profile`:
-the command line, `study.reproduce`, a notebook's parameters) and passed down as the object; each part of the study
+the command line, `study.runs.reproduce`, a notebook's parameters) and passed down as the object; each part of the study
 reads its own facts from it (`profile.sweep.epochs`, `profile.browser_limits.total`), through the thin reader
-beside that part (`executors.sweep_config`, `assets.members`, `browser.profile_limits`, `fidelity.Settings.of`,
+beside that part (`executors.sweep_config`, `zoo.members`, `browser.profile_limits`, `fidelity.Settings.of`,
 `fidelity_analysis.formats_for_profile`, `matrix.matrix_for_profile`, `uncertainty.resamples_for`,
 `publish.version_costs`, `noise_runs.plan`, `flowers.synth_spec`). A new per-profile fact is a field here, never a
 table keyed by profile names beside its reader (`tests/test_architecture.py`).
@@ -68,7 +68,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class FidelitySettings:
-    """How per-member deployment fidelity is timed and localised (`study.casestudy.fidelity.Settings`, which is
+    """How per-member deployment fidelity is timed and localised (`study.deployment.fidelity.Settings`, which is
     this with its reader `Settings.of`)."""
 
     warmup: int = 3
@@ -98,7 +98,7 @@ class Profile:
     description: str
     online: bool  # the paper's protocol: real TF Hub assets (or an asset folder) and Flower Photos, nothing generated
     stand_ins: bool = False  # a missing fine-tuning sweep is stood in for by tiny classifiers (seconds), not run
-    # the zoo members it uses (`study.assets.members`); None: the 38 of the paper's Tables IX/X (every member
+    # the zoo members it uses (`study.assets.zoo.members`); None: the 38 of the paper's Tables IX/X (every member
     # `in_paper`, in the zoo's order)
     members: tuple[str, ...] | None
     sweep: Sweep  # the fine-tuning sweep (`executors.sweep_config`)

@@ -22,9 +22,9 @@ from study import failpoints, files
 from study.assets.folder import active_provenance
 from study.config import DEFAULT_PROFILE, ROOT, figures_dir, results_dir
 from study.errors import StudyError
-from study.files import checksum  # one home for input checksums (the manifest, study.cache)
+from study.files import checksum  # one home for input checksums (the manifest, study.cache.keys)
 
-# A number's name: snake_case, as the paper draft turns it into a LaTeX macro (study.draft.macro_name).
+# A number's name: snake_case, as the paper draft turns it into a LaTeX macro (study.draft.document.macro_name).
 NUMBER_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 
 
@@ -100,7 +100,7 @@ class Report:
         """Write one value the paper draft's prose quotes as `results/numbers/<name>.json` and record it.
 
         `fmt` formats it for the text (default: integers with thousands separators, floats with 2 decimals,
-        strings as they are; NaN as 'n/a'); the draft uses it as the macro `study.draft.macro_name(name)`.
+        strings as they are; NaN as 'n/a'); the draft uses it as the macro `study.draft.document.macro_name(name)`.
         """
         if not NUMBER_NAME.fullmatch(name):
             raise StudyError(f"number name {name!r} (notebook {self.notebook}) must be snake_case: lower-case letters, "

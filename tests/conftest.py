@@ -61,9 +61,9 @@ class SmokeRun:
 @pytest.fixture(scope="session")
 def smoke_notebooks(tmp_path_factory) -> SmokeRun:
     """Every notebook once, profile=smoke, in `make reproduce` order into one set of temporary folders; a failing
-    notebook is recorded and the rest still run. Shared by tests/test_notebooks.py and tests/test_paper_draft.py,
+    notebook is recorded and the rest still run. Shared by tests/test_notebooks.py and tests/draft/test_paper_draft.py,
     so the suite executes each notebook once."""
-    from study.reproduce import notebooks, run_if_needed
+    from study.runs.reproduce import notebooks, run_if_needed
 
     root = tmp_path_factory.mktemp("smoke")
     outcomes = {}

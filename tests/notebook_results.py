@@ -15,7 +15,7 @@ import pandas as pd
 
 Tables = dict[str, pd.DataFrame]
 
-# The smoke members (tiny randomly initialised MobileNets of the embedded zoo, assets.members(smoke)).
+# The smoke members (tiny randomly initialised MobileNets of the embedded zoo, zoo.members(smoke)).
 SMOKE_MEMBERS = {"mobilenet_v1_025_128", "mobilenet_v2_035_96"}
 # RQ1's smoke matrix on a machine of this kind: ok, or deliberately not run (no libtensorflow C library and no
 # TorchServe on PyPI here). A row failing for any other reason is a failure.

@@ -1,7 +1,7 @@
 """A hand-built results folder, written with the project's own `study.report.Report` (no notebook runs): the
-paper-comparable tables `study.compare` reads, with the notebooks' table names and columns, and some numbers.
+paper-comparable tables `study.runs.compare` reads, with the notebooks' table names and columns, and some numbers.
 
-Used by tests/test_compare.py, tests/test_history.py and benchmarks/bench_compare.py (`members` sets its size).
+Used by tests/runs/test_compare.py, tests/runs/test_history.py and benchmarks/bench_compare.py (`members` sets its size).
 """
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def test_tests_mirror_the_package():
 
 def package_of(module: str) -> str:
     """The node a module belongs to in the house plan: its sub-package (`study.casestudy`), or itself when it is a
-    top-level module (`study.config`, `study.audit`): the ground floor and the top-level modules are single rooms."""
+    top-level module (`study.config`, `study.report`): the floor's modules are single rooms."""
     parts = module.split(".")
     return ".".join(parts[:2]) if len(parts) > 2 or MODULES[module].name == "__init__.py" else module
 
@@ -153,7 +153,7 @@ def test_the_command_line_lives_in_study_cli():
 
 
 # --- profiles: resolved once at the boundary, passed down as a `config.Profile` ----------------------------------
-BOUNDARY = ("config.py", "reproduce.py", "cli/")  # relative to study/: where a profile name may be resolved
+BOUNDARY = ("config.py", "runs/reproduce.py", "cli/")  # relative to study/: where a profile name may be resolved
 PROFILE_NAMES = {"smoke", "embedded", "paper"}
 # A comparison with "paper" that is about the paper's own data (a table's label, a figure's source), not a profile.
 NOT_A_PROFILE = ("label", "source")
@@ -194,7 +194,7 @@ def test_the_profile_checks_find_what_they_look_for(tmp_path):
 
 def test_profiles_are_resolved_only_at_the_boundary():
     """CONTRIBUTING (Profiles): `config.get_profile` turns a name into a `config.Profile` at the boundary (the command
-    line, `study.reproduce`, a notebook's parameters); below it functions take the Profile and read its fields
+    line, `study.runs.reproduce`, a notebook's parameters); below it functions take the Profile and read its fields
     (`online`, `stand_ins`, `profile.sweep`, ...), never comparing names."""
     found = {}
     for path in PACKAGE.rglob("*.py"):

@@ -48,9 +48,9 @@ def test_each_profile_states_every_fact_on_the_profile_page():
     """study.profiles: the three profiles, each fact a field its reader finds (names real, plans within the zoo)."""
     import dataclasses
 
-    from study import assets, profiles
-    from study.casestudy import fidelity
-    from study.deployment import scenarios
+    from study import profiles
+    from study.assets import zoo
+    from study.deployment import fidelity, scenarios
 
     assert config.PROFILES is profiles.PROFILES and list(config.PROFILES) == ["smoke", "embedded", "paper"]
     assert set(config.RUNNABLE_PROFILES) == set(config.PROFILES) and config.DEFAULT_PROFILE in config.REPRODUCE_PROFILES
@@ -59,10 +59,10 @@ def test_each_profile_states_every_fact_on_the_profile_page():
         hash(p)  # frozen all the way down: a profile is a value
         with pytest.raises(dataclasses.FrozenInstanceError):
             p.sweep.epochs = 9
-        zoo = {m.name for m in assets.members(p)}
-        assert len(zoo) == len(assets.members(p)) and (p.members is None) == p.online
+        names = {m.name for m in zoo.members(p)}
+        assert len(names) == len(zoo.members(p)) and (p.members is None) == p.online
         assert (p.synth is None) == p.online  # an online profile reads Flower Photos
-        assert p.noise_plan is None or set(p.noise_plan.members) <= zoo
+        assert p.noise_plan is None or set(p.noise_plan.members) <= names
         assert set(p.fidelity_formats) <= every_format
         assert scenarios.check_formats(list(p.matrix_formats)) is not None  # a StudyError names an unknown one
     assert config.PROFILES["paper"].sweep.interval == 5.0  # the paper's protocol (study.protocol.PAPER)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from study.reproduce import notebooks
+from study.runs.reproduce import notebooks
 
 # (pattern, why it may hold digits)
 ALLOWED: list[tuple[str, str]] = [

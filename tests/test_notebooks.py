@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import draft, files
+from study import files
 from study.config import PROFILES
+from study.draft import document
 from study.errors import StudyError
 from study.files import sha256
-from study.reproduce import code_cells, notebooks
 from study.report import ROOT, read_manifest
+from study.runs.reproduce import code_cells, notebooks
 from tests.conftest import needs_tex, point_outputs_at
 from tests.notebook_results import problems_of
 
@@ -132,8 +133,8 @@ def test_figures_have_no_overlapping_text_and_print_at_7_pt_or_more(nb, smoke_no
     assert not problems, f"{nb.stem}: figures with overlapping or too small text: {problems}"
 
 
-# --- the paper draft built from this smoke run (study.draft) --------------------------------------------------
-# Here, not in tests/test_paper_draft.py: `make test` runs modules on pytest-xdist workers (--dist loadscope, a module
+# --- the paper draft built from this smoke run (study.draft.document) --------------------------------------------------
+# Here, not in tests/draft/test_paper_draft.py: `make test` runs modules on pytest-xdist workers (--dist loadscope, a module
 # is one unit), and the notebooks' smoke run is shared by these tests, so they must be one unit to run it once.
 
 def _text(s: str) -> str:
@@ -151,7 +152,7 @@ def smoke_build(smoke_notebooks):
     root = smoke_notebooks.root
     with pytest.MonkeyPatch.context() as mp:
         point_outputs_at(mp, root)
-        result = draft.build(PROFILES["smoke"], out=root / "build", results=root / "results", strict=True)
+        result = document.build(PROFILES["smoke"], out=root / "build", results=root / "results", strict=True)
         yield root, result
 
 
@@ -162,7 +163,7 @@ def test_draft_log_is_clean(smoke_build):
     _, result = smoke_build
     log = result.log.read_text(errors="replace")
     assert result.pdf.read_bytes().startswith(b"%PDF")
-    assert not draft.log_problems(log)
+    assert not document.log_problems(log)
     assert "undefined" not in log.lower().replace("undefined references", "")
     assert "not found" not in log
 
@@ -176,12 +177,12 @@ def test_every_caption_and_provenance_is_in_the_pdf(smoke_build):
                                 check=True).stdout)
     assert "smoke" in text[:2000]  # page 1 states the profile
     shown = {(a.kind, a.name) for a in result.used + result.appendix}
-    for (kind, name), art in draft.artifacts(root / "results").items():  # the study's every table and figure
-        if kind != "number" and art.profile == "smoke" and draft.STUDY_NOTEBOOK.match(art.notebook):
+    for (kind, name), art in document.artifacts(root / "results").items():  # the study's every table and figure
+        if kind != "number" and art.profile == "smoke" and document.STUDY_NOTEBOOK.match(art.notebook):
             assert (kind, name) in shown, f"{kind} {name} of {art.notebook} is in neither the body nor the appendix"
     for art in result.used + result.appendix:
         assert _text(art.caption) in text, f"caption of {art.kind} {art.name} not in the PDF"
-        assert _text(draft.provenance(art)) in text, f"provenance of {art.kind} {art.name} not in the PDF"
+        assert _text(document.provenance(art)) in text, f"provenance of {art.kind} {art.name} not in the PDF"
     assert any(a.kind == "figure" for a in result.used) and any(a.kind == "table" for a in result.used)
 
 
@@ -192,15 +193,15 @@ def test_every_macro_of_the_draft_is_generated(smoke_build):
     _, result = smoke_build
     generated = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}",
                                (result.pdf.parent / "generated" / "numbers.tex").read_text()))
-    sources = draft.scan_sources(draft.PAPER)
-    assert set(sources.macros) - draft.LATEX_CAPITALISED - sources.defined <= generated
+    sources = document.scan_sources(document.PAPER)
+    assert set(sources.macros) - document.LATEX_CAPITALISED - sources.defined <= generated
     assert len(generated) > 20  # the prose quotes generated numbers, not typed ones
 
 
 def _draft_with_line(tmp_path, line: str):
     """A copy of paper/ with `line` inserted as line 3 of sections/threats.tex."""
     paper = tmp_path / "paper"
-    shutil.copytree(draft.PAPER, paper, ignore=shutil.ignore_patterns("build*", ".build*"))
+    shutil.copytree(document.PAPER, paper, ignore=shutil.ignore_patterns("build*", ".build*"))
     lines = (paper / "sections" / "threats.tex").read_text().splitlines()
     lines.insert(2, line)
     (paper / "sections" / "threats.tex").write_text("\n".join(lines) + "\n")
@@ -214,7 +215,7 @@ def test_a_macro_no_notebook_wrote_fails_with_its_name(smoke_build, tmp_path):
     root, _ = smoke_build
     paper = _draft_with_line(tmp_path, "Typed by hand: \\AccuracyNobodyMeasured.")
     with pytest.raises(StudyError, match=r"\\AccuracyNobodyMeasured \(.*threats\.tex:3\) is produced by no notebook"):
-        draft.build(PROFILES["smoke"], paper_dir=paper, out=tmp_path / "build", results=root / "results")
+        document.build(PROFILES["smoke"], paper_dir=paper, out=tmp_path / "build", results=root / "results")
     assert not (tmp_path / "build").exists()
 
 
@@ -228,7 +229,7 @@ def test_a_latex_error_names_file_and_line_and_keeps_the_previous_pdf(smoke_buil
     before = files.sha256(out / "draft.pdf")
     paper = _draft_with_line(tmp_path, r"\begin{itemize} unbalanced \end{enumerate}")
     with pytest.raises(StudyError) as err:
-        draft.build(PROFILES["smoke"], paper_dir=paper, out=out, results=root / "results")
+        document.build(PROFILES["smoke"], paper_dir=paper, out=out, results=root / "results")
     msg = str(err.value)
     assert re.search(r"LaTeX error in .*sections/threats\.tex line 3: ", msg), msg
     assert "build.failed/draft.log" in msg and (tmp_path / "build.failed" / "draft.log").exists()
@@ -255,7 +256,7 @@ def test_a_reviewer_reads_a_short_body_set_for_people(smoke_build):
                                                check=True).stdout)
     raw = set()
     for path, entry in read_manifest(root / "results" / "manifest.json")["artifacts"].items():
-        if path.endswith(".csv") and draft.STUDY_NOTEBOOK.match(entry["notebook"]):
+        if path.endswith(".csv") and document.STUDY_NOTEBOOK.match(entry["notebook"]):
             raw |= {c for c in pd.read_csv(path, nrows=0).columns if "_" in c} - set(RAW_NAMES_AS_DATA)
     printed = sorted(c for c in raw if re.search(rf"(?<![\w.]){re.escape(c)}(?![\w])", text))
     assert not printed, f"raw column names in the draft: {printed}"

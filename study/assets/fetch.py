@@ -26,7 +26,7 @@ from study.runtime.envvars import scoped_environ
 
 
 class Member(Protocol):
-    """What the fetcher needs of a zoo member (study.assets.Member)."""
+    """What the fetcher needs of a zoo member (study.assets.zoo.Member)."""
 
     name: str
     backend: str
@@ -144,7 +144,7 @@ def _retry(root: Path, name: str) -> str:
 
 def fetch(root: str | Path, members: Sequence[Member], *, flowers: bool = True, force: bool = False,
           progress: bool = True) -> af.AssetLock:
-    """Fill `root` with the TF Hub assets of `members` (study.assets.Member) and, if `flowers`, Flower
+    """Fill `root` with the TF Hub assets of `members` (study.assets.zoo.Member) and, if `flowers`, Flower
     Photos; resumable.
 
     Assets already in the lock whose files still match are skipped (`force` refetches them). A failed asset

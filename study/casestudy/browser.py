@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study import cache, config, files
+from study import config, files
 from study.assets.refs import asset_id
+from study.cache.keys import web_sources
+from study.cache.step import Step
 from study.casestudy import finetune
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
@@ -307,9 +309,9 @@ def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile
     if not found:
         raise StudyError(f"no fine-tuned models found under {models}")
     table_path, conv_path = out / "table_x.csv", out / "conversion.csv"
-    # rows are reused only under the same key: code, web/ pages and runners, packages, machine (study.cache)
-    step = cache.Step.of(out, "browser-test", [__name__], {"profile": profile.name, "batch": batch,
-                                                          "page": str(page)}, extra={"web": cache.web_sources()})
+    # rows are reused only under the same key: code, web/ pages and runners, packages, machine (study.cache.keys)
+    step = Step.of(out, "browser-test", [__name__], {"profile": profile.name, "batch": batch,
+                                                    "page": str(page)}, extra={"web": web_sources()})
     if step.state() == "foreign":
         if table_path.exists() and progress:
             print(f"[browser-test] earlier rows in {out} not reused ({step.reason()}): measuring again", flush=True)

@@ -5,7 +5,7 @@ One *run* = one member, one repeat, the paper's three periods:
     cooldown-before (N samples)  ->  running: the training worker, its own process  ->  cooldown-after (N samples)
 
 and Formula 1 (`study.casestudy.formula1`) turns the samples into ΔCPU / ΔMEM. The worker (`python -m study.casestudy.training
-SPEC`) loads the zoo member through `study.assets.feature_extractor` (the same code path for real TF Hub
+SPEC`) loads the zoo member through `study.assets.zoo.feature_extractor` (the same code path for real TF Hub
 assets and the embedded ones; PyTorch for EfficientNet-Lite), adds a classification head, trains with batch
 size 32, validates, tests, and saves the classifier (TF2 SavedModel, `.pt` for torch) with its predictions.
 
@@ -38,13 +38,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from study import assets, cache, config, files, page, paper
-from study.assets import folder as asset_folder, refs as asset_refs
+from study import config, files, page, paper
+from study.assets import folder as asset_folder, refs as asset_refs, zoo
+from study.cache.step import Step
 from study.casestudy import dataset, formula1, integrity
 from study.casestudy.cluster import node_label
 from study.casestudy.executors import Executor, RunJob, RunResult, SweepConfig, get_executor, sweep_config
 from study.casestudy.sampler import read_samples
 from study.casestudy.training import library_versions, prepare_assets
+from study.decision.uncertainty import read_records
 from study.errors import StudyError
 from study.paper import format_elapse
 
@@ -62,23 +64,12 @@ TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_st
 def sweep_members(profile: config.Profile, names: Sequence[str] | None = None, input_size: int | None = None) -> list:
     """The assets of a sweep (`asset_refs.Asset`): `names` are asset references (zoo members, handles, SavedModel
     folders, package.module:function), resolved and checked; default: the profile's zoo members."""
-    refs = list(names) if names else [m.name for m in assets.members(profile)]
+    refs = list(names) if names else [m.name for m in zoo.members(profile)]
     return asset_refs.resolve_all(refs, profile, input_size)
 
 
 # --------------------------------------------------------------------------------- the driver
 _record_path = integrity.record_path
-
-
-def read_records(out: str | Path) -> list[dict[str, Any]]:
-    """Every run record under `out/runs/` (unreadable ones are skipped: they are rerun)."""
-    records = []
-    for path in sorted(Path(out).glob("runs/*/r*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return records
 
 
 def _is_done(out: Path, member: str, repeat: int, cfg: SweepConfig, asset=None) -> bool:
@@ -214,7 +205,7 @@ def sweep(out: str | Path, profile: config.Profile, members: Sequence[str] | Non
     _check_output(out, len(names), min_free_mb)
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr) if progress else None)  # progress: stderr
     # runs are reused only under the same key: code of the sweep's modules, config, packages, machine
-    step = cache.Step.of(out, "finetune-sweep", [__name__], cfg.key())
+    step = Step.of(out, "finetune-sweep", [__name__], cfg.key())
     if step.state() == "foreign":
         if read_records(out):
             say(f"[finetune] earlier runs in {out} not reused ({step.reason()}): measuring again")

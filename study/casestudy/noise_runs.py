@@ -22,6 +22,7 @@ import pandas as pd
 
 from study import config
 from study.casestudy import finetune, sampling_error
+from study.decision import uncertainty
 from study.errors import StudyError
 from study.profiles import RepeatPlan
 
@@ -49,7 +50,7 @@ def run(profile: config.Profile, out: str | Path | None = None, *, progress: boo
 
 
 def _ok_runs(out: Path) -> list[dict]:
-    runs = [r for r in finetune.read_records(out) if r.get("status") == "ok"]
+    runs = [r for r in uncertainty.read_records(out) if r.get("status") == "ok"]
     if runs:
         latest = json.dumps(runs[-1].get("config"), sort_keys=True)
         runs = [r for r in runs if json.dumps(r.get("config"), sort_keys=True) == latest]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import assets, config, failpoints, files
-from study.assets import folder as asset_folder, refs as asset_refs
+from study import config, failpoints, files
+from study.assets import folder as asset_folder, refs as asset_refs, zoo
 from study.casestudy import dataset
 from study.errors import StudyError
 from study.protocol import PAPER, RECIPE
@@ -65,11 +65,11 @@ def prepare_assets(profile: config.Profile, names: Sequence[Any]) -> None:
     embedded asset is already built. A missing paper asset fails here, fast, with zoo's instructions.
     """
     members = [getattr(n, "member", n) for n in names if getattr(n, "kind", "zoo") == "zoo"]
-    tf_members = [assets.get_member(n) for n in members if assets.get_member(n).backend == "tf"]
+    tf_members = [zoo.get_member(n) for n in members if zoo.get_member(n).backend == "tf"]
     if profile.online and asset_folder.activate():  # an asset folder: check its bytes here, without TF
         asset_folder.verify(asset_folder.active_root(), [m.name for m in tf_members])
     if not profile.online:
-        tf_members = [m for m in tf_members if not assets.embedded_current(m)]
+        tf_members = [m for m in tf_members if not zoo.embedded_current(m)]
     if not tf_members:
         return
     # Embedded builds are independent and nothing is measured while they run: split them over up to
@@ -79,9 +79,9 @@ def prepare_assets(profile: config.Profile, names: Sequence[Any]) -> None:
     failures = []
     try:
         for group in groups:
-            code = ("import sys; from study import assets, config; from study.errors import StudyError\n"
+            code = ("import sys; from study import config; from study.assets import zoo; from study.errors import StudyError\n"
                     "try:\n"  # a new process: the profile crosses by name
-                    f"    [assets.feature_extractor(n, config.PROFILES[{profile.name!r}]) for n in {group!r}]\n"
+                    f"    [zoo.feature_extractor(n, config.PROFILES[{profile.name!r}]) for n in {group!r}]\n"
                     "except StudyError as exc:\n"
                     "    print(exc, file=sys.stderr); sys.exit(2)\n")
             err = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty worker never blocks on a pipe

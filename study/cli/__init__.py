@@ -23,11 +23,11 @@ from study.runtime.processes import quiet_tensorflow
 SUBCOMMANDS = [  # one module of this package per command or group, in the order `--help` lists them
     "study.cli.reproduce",  # reproduce, paper, check
     "study.cli.data",  # data synth, data split (Section VII-B, Table XI)
-    "study.cli.zoo",  # zoo list, zoo build, zoo fetch (the 38 MobileNets + EfficientNet-Lite)
+    "study.cli.asset_zoo",  # zoo list, zoo build, zoo fetch (the 38 MobileNets + EfficientNet-Lite)
     "study.cli.finetune",  # finetune (Section VII-E, Table IX)
     "study.cli.cluster",  # cluster (a Ray cluster on loopback for `finetune --executor ray`)
     "study.cli.browser",  # browser-test (Section VII-F, Table X: TF.js in headless Chromium)
-    "study.cli.zoos",  # catalog build / ship, families (RQ2, Tables I-III), versions (RQ3 Tables VI/VIII)
+    "study.cli.zoo_catalogs",  # catalog build / ship, families (RQ2, Tables I-III), versions (RQ3 Tables VI/VIII)
     "study.cli.decide",  # decide (Sections VII-G, VII-I; --deploy-format, --bootstrap N: decision stability)
     "study.cli.audit",  # audit-paper (every numeric claim against the paper's own tables)
     "study.cli.publish",  # publish (RQ3: asset versions following the version notes, Section VI-A/B, Table VIII)

@@ -1,12 +1,12 @@
-"""`audit-paper`: every numeric claim of the paper re-derived from its own tables (`study.audit`)."""
+"""`audit-paper`: every numeric claim of the paper re-derived from its own tables (`study.audit.sections`)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from study import files
-from study.audit import COLUMNS, audit, headline
-from study.audit_rows import VERDICTS
+from study.audit.rows import VERDICTS
+from study.audit.sections import COLUMNS, audit, headline
 
 
 def register(sub: argparse._SubParsersAction) -> None:

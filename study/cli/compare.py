@@ -1,5 +1,5 @@
-"""`compare`: two results folders, which numbers moved beyond noise and which verdicts flipped (`study.compare`,
-`study.history` for `--previous`)."""
+"""`compare`: two results folders, which numbers moved beyond noise and which verdicts flipped (`study.runs.compare`,
+`study.runs.history` for `--previous`)."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from study import files, history
-from study.compare import compare
+from study import files
 from study.errors import StudyError
+from study.runs import history
+from study.runs.compare import compare
 
 
 def register(sub: argparse._SubParsersAction) -> None:

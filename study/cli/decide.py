@@ -1,6 +1,6 @@
-"""`decide`: which member to pick from Table IX/X-shaped results (Sections VII-G, VII-I; `study.casestudy.decision`),
-only among the members deployable in a format with `--deploy-format` (`study.casestudy.deploy_criterion`), and with
-`--bootstrap N` how stable that pick is under resampling (`study.casestudy.uncertainty`)."""
+"""`decide`: which member to pick from Table IX/X-shaped results (Sections VII-G, VII-I; `study.decision.choice`),
+only among the members deployable in a format with `--deploy-format` (`study.deployment.deploy_criterion`), and with
+`--bootstrap N` how stable that pick is under resampling (`study.decision.uncertainty`)."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +9,9 @@ import sys
 import pandas as pd
 
 from study import files
-from study.casestudy import deploy_criterion
-from study.casestudy.decision import DENOMINATORS, TIE_RULES, CaseStudyTables, compare, select
-from study.casestudy.uncertainty import DEFAULT_CV, NoiseModel, robustness, stability, sweep_evidence
+from study.decision.choice import DENOMINATORS, TIE_RULES, CaseStudyTables, compare, select
+from study.decision.uncertainty import DEFAULT_CV, NoiseModel, robustness, stability, sweep_evidence
+from study.deployment import deploy_criterion
 from study.errors import StudyError
 
 
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="; ".join(f"{k}: {v}" for k, v in TIE_RULES.items()))
     p.add_argument("--denominator", choices=list(DENOMINATORS), default="all")
     p.add_argument("--csv", required=True, metavar="FILE|-", help="where to write the evidence table ('-' for stdout)")
-    # the deployment criterion (study.casestudy.deploy_criterion)
+    # the deployment criterion (study.deployment.deploy_criterion)
     p.add_argument("--deploy-format", metavar="FORMAT", help="only members deployable in FORMAT are candidates "
                    "(needs --fidelity; e.g. litert_dynamic_int8, tfjs_graph_model_node)")
     p.add_argument("--min-agreement", type=float, default=1.0, metavar="P",
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrated-tolerance", action="store_true",
                    help="with --deploy-format: 'faithful' at K x the reference's own noise floor instead of "
                         "rtol = atol = 1e-3 (the table's calibrated_status)")
-    # decision stability (study.casestudy.uncertainty)
+    # decision stability (study.decision.uncertainty)
     g = p.add_argument_group("decision stability (resample and re-apply the priority order)")
     g.add_argument("--bootstrap", type=int, metavar="N", help="resample N times; --csv then gets each member's "
                    "selection frequency instead of the evidence")

@@ -1,14 +1,13 @@
 """`deploy`: RQ1's deployment matrix (`study.deployment.matrix`), or with `--sweep` the fidelity of every
-fine-tuned member of a sweep (`study.casestudy.fidelity`)."""
+fine-tuned member of a sweep (`study.deployment.fidelity`)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from study import config, files
-from study.casestudy import fidelity
 from study.cli.common import add_profile
-from study.deployment import matrix
+from study.deployment import fidelity, matrix
 from study.errors import exit_code
 
 
@@ -20,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--formats", nargs="+", metavar="FORMAT", help="only these scenario formats")
     p.add_argument("--work", default=None, help="folder for the exported artefacts (default: .cache/deploy/...)")
     p.add_argument("--resume", action="store_true", help="keep the rows a previous (killed) run already finished")
-    # per-member mode (study.casestudy.fidelity): every fine-tuned classifier of a sweep, resumable and keyed
+    # per-member mode (study.deployment.fidelity): every fine-tuned classifier of a sweep, resumable and keyed
     p.add_argument("--sweep", metavar="DIR", help="per-member fidelity of every fine-tuned classifier of a sweep's "
                    "--out DIR in the formats that run here for its framework (rows keyed, always resumed)")
     p.add_argument("--members", nargs="+", metavar="MEMBER", help="with --sweep: only these members (default: all)")

@@ -1,5 +1,5 @@
 """`draft`: the paper draft paper/build/draft.pdf from results/ and figures/, or with `--shortlist` the decision
-memo (`study.draft`)."""
+memo (`study.draft.document`)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from study import config
 from study.cli.common import add_profile
-from study.draft import DRAFT, MEMO, build, missing_results, pdf_pages, shown_path
+from study.draft.document import DRAFT, MEMO, build, missing_results, pdf_pages, shown_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:

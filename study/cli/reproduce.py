@@ -1,4 +1,4 @@
-"""`reproduce` (every notebook through papermill, `study.reproduce`), `paper` (one of the paper's tables,
+"""`reproduce` (every notebook through papermill, `study.runs.reproduce`), `paper` (one of the paper's tables,
 `study.paper`) and `check` (prerequisites and a profile's inputs, `study.runtime.environment`)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from study import config, paper
 from study.assets import flowers
 from study.cli.common import add_profile
 from study.errors import StudyError
-from study.reproduce import reproduce
+from study.runs.reproduce import reproduce
 from study.runtime import environment
 
 

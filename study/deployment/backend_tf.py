@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from study import files
-from study.runtime import tfjs
-from study import assets
+from study.assets import zoo
 from study.deployment.backend import THREADS, Export, check_images, reference_images
 from study.errors import Skipped, StudyError
+from study.runtime import tfjs
 
 OUTPUT_KEY = "feature_vector"
 INPUT_KEY = "images"
@@ -35,7 +35,7 @@ class Architecture:
 
     @property
     def name(self) -> str:
-        return assets.mobilenet_name(2, self.alpha, self.size)
+        return zoo.mobilenet_name(2, self.alpha, self.size)
 
 
 def architecture(quick: bool) -> Architecture:
@@ -117,7 +117,7 @@ def reference(quick: bool, work: Path) -> Reference:
     _tf()
     arch = architecture(quick)
     network = build_network(arch)
-    calibration = assets.calibration_images(arch.size, n=32)
+    calibration = zoo.calibration_images(arch.size, n=32)
     recalibrate_batch_norm(network, calibration)
     module = feature_module(network, arch)
     images, names = reference_images(arch.size, quick)

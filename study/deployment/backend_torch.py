@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from study import assets
+from study.assets import zoo
 from study.deployment.backend import THREADS, Export, check_images, reference_images
 from study.errors import Skipped, StudyError
 
 MODEL_NAME = "efficientnet_lite0"
-SIZE = assets.get_member(MODEL_NAME).input_size  # its input size, from the zoo's member table
+SIZE = zoo.get_member(MODEL_NAME).input_size  # its input size, from the zoo's member table
 # ImageNet classes the shipped photos must land in (sanity check of the real weights; see tests).
 IMAGENET_EXPECTED = {"chelsea": {281, 282, 285}, "coffee": {967, 968, 504}}  # cats; espresso, cup, coffee mug
 
@@ -106,7 +106,7 @@ def reference(quick: bool, work: Path) -> Reference:
     model = build_model()
     images, names = reference_images(SIZE, quick)
     images = to_nchw(images)
-    calibration = to_nchw(assets.calibration_images(SIZE, n=16 if quick else 32))
+    calibration = to_nchw(zoo.calibration_images(SIZE, n=16 if quick else 32))
     return Reference(MODEL_NAME, model, images, names, predict_module(model, images), calibration)
 
 

@@ -29,13 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study import cache, config, files
+from study import config, files
+from study.cache.keys import web_sources
+from study.cache.step import Step
 from study.deployment.backend import get_backend, size_mb
 from study.deployment.scenarios import (FRAMEWORKS, SCENARIOS_CSV, _framework_name, check_formats, runnable,
                                         scenarios)
 from study.deployment.worker import _tail, run_export, runtime_pool
-from study.report import and_list
 from study.errors import ResumeWarning, Skipped, StudyError
+from study.report import and_list
 
 # The CLI's columns, in this order; more measurements follow them.
 COLUMNS = ["framework", "scenario_group", "format", "runtime", "status", "ok", "size_mb", "load_ms", "latency_ms",
@@ -207,7 +209,7 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
     """The measured deployment matrix for 'tf', 'torch' or 'all' (one row per scenario format).
 
     `resume` keeps the rows of an interrupted run; `reuse` also returns a finished run's rows without measuring.
-    Both only when those rows were made under the current key (`study.cache.Step`)."""
+    Both only when those rows were made under the current key (`study.cache.step.Step`)."""
     frameworks = list(FRAMEWORKS) if framework == "all" else [framework]
     for f in frameworks:
         _framework_name(f)
@@ -215,9 +217,9 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
         check_formats(formats, framework)
     work = files.ensure_writable_dir(Path(work) if work else default_work_dir(quick))
     log = work / "rows.jsonl"
-    # rows are keyed by the code, packages and machine that measured them (study.cache): another key, re-measure
-    step = cache.Step.of(work, "deployment-matrix", [__name__], {"framework": framework, "quick": quick,
-                         "formats": sorted(formats or [])}, inputs=[SCENARIOS_CSV], extra={"web": cache.web_sources()})
+    # rows are keyed by the code, packages and machine that measured them (study.cache.keys): another key, re-measure
+    step = Step.of(work, "deployment-matrix", [__name__], {"framework": framework, "quick": quick,
+                   "formats": sorted(formats or [])}, inputs=[SCENARIOS_CSV], extra={"web": web_sources()})
     state = step.state()
 
     if reuse and state == "done" and log.exists():

@@ -12,7 +12,7 @@ diffs). This module joins them:
 
    each with its identity (member, version, asset hash, model fingerprint), the per-member fidelity of its TF.js
    conversion (`<sweep>/deploy_fidelity/rows.jsonl`, `python -m study deploy --sweep`: an unfaithful release is
-   marked and never the default) and the decision's choice (`study.casestudy.decision.select`, `max:accuracy` on
+   marked and never the default) and the decision's choice (`study.decision.choice.select`, `max:accuracy` on
    the releases' Table IX rows unless told) as the default;
 2. **the server** (`ProductServer`): Flask on 127.0.0.1 only, serving the page (`web/product/`), TensorFlow.js and
    its wasm backend from the project's npm folder (no CDN), the manifest, and each release's TF.js graph model,
@@ -38,8 +38,10 @@ from typing import Any
 
 from study import config, files
 from study.assets import refs as asset_refs
-from study.casestudy import browser, decision, fidelity, finetune
+from study.casestudy import browser, finetune
 from study.casestudy.browser import find_models, models_root
+from study.decision import choice
+from study.deployment import fidelity
 from study.errors import StudyError
 from study.releases import publish, version_diff
 from study.runtime import environment
@@ -268,7 +270,7 @@ def member_releases(sweep: Path) -> list[Release]:
 # --- the default: the decision's choice -------------------------------------------------------------------------
 
 def choose(releases: list[Release], priority: tuple[str, ...] = DEFAULT_PRIORITY) -> tuple[str, str]:
-    """(release id, how it was chosen): `decision.select(priority)` over the servable releases not known to be
+    """(release id, how it was chosen): `choice.select(priority)` over the servable releases not known to be
     unfaithful, on their Table IX rows (their meta.json's test accuracy where their sweep wrote none)."""
     import pandas as pd
 
@@ -287,7 +289,7 @@ def choose(releases: list[Release], priority: tuple[str, ...] = DEFAULT_PRIORITY
     ix = pd.DataFrame(rows)
     ix.attrs["source"] = "the releases' Table IX rows"
     try:
-        selection = decision.select(decision.CaseStudyTables(ix=ix, label="releases"), priority)
+        selection = choice.select(choice.CaseStudyTables(ix=ix, label="releases"), priority)
     except StudyError as exc:
         return candidates[0].id, f"the decision could not choose ({exc}): the first release is shown"
     unfaithful = [r.id for r in releases if r.faithful is False]

@@ -3,7 +3,7 @@
 The paper re-implements by hand the code changes behind TF Hub's version notes, following the three steps
 of producing a module (Section VI-A): **Step 1** define the model and load the pretrained checkpoint (plus
 input preprocessing and hyper-parameters), **Step 2** choose the signatures (inference and fine-tuning),
-**Step 3** export. `publish` does exactly that, starting from an embedded zoo member (`study.assets`):
+**Step 3** export. `publish` does exactly that, starting from an embedded zoo member (`study.assets.zoo`):
 
     checkpoint/ckpt.{index,data-*}    the member's parameters, written once; every version loads it
                                       (like the TF-Slim checkpoints all TF Hub versions share, Table VII)
@@ -38,8 +38,9 @@ from typing import Any
 
 import pandas as pd
 
-from study import assets, cache, config, failpoints, files
-from study.assets import refs as asset_refs
+from study import config, failpoints, files
+from study.assets import refs as asset_refs, zoo
+from study.cache.step import Step
 from study.casestudy import browser, finetune
 from study.errors import ResumeWarning, StudyError
 from study.paper import version_notes
@@ -160,9 +161,9 @@ def get_versions(names: Sequence[str] | None = None) -> list[VersionSpec]:
 # ------------------------------------------------------------------------------------- Step 1
 def _member(name: str):
     # a member name or its TF Hub / Kaggle handle; publishing rebuilds the network, so it must be a zoo MobileNet
-    member = asset_refs.zoo_member(name) or assets.get_member(name)  # unknown: StudyError listing the valid ones
+    member = asset_refs.zoo_member(name) or zoo.get_member(name)  # unknown: StudyError listing the valid ones
     if member.backend != "tf" or member.architecture not in ARCHITECTURES:
-        tf_names = [m.name for m in assets.MEMBERS if m.backend == "tf"]
+        tf_names = [m.name for m in zoo.MEMBERS if m.backend == "tf"]
         raise StudyError(f"{member.name} is a {member.backend} member ({member.architecture}); publishing versions "
                          f"needs a TF Hub MobileNet member: {', '.join(tf_names)}")
     return member
@@ -190,7 +191,7 @@ def write_checkpoint(member, dest: Path) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    asset = assets.build_embedded(member)
+    asset = zoo.build_embedded(member)
     source = {v.name: v for v in tf.saved_model.load(str(asset)).variables}
     backbone = build_backbone(member)
     missing = [w.name for w in backbone.weights if w.name not in source]
@@ -349,7 +350,7 @@ def publish(member: str, out: str | Path, names: Sequence[str] | None = None, *,
     processes.quiet_tensorflow()
     with files.locked(out / "versions.json"):
         # versions published under another key (code, packages, machine) are published again
-        step = cache.Step.of(out, "published-versions", [__name__], {"member": member_.name})
+        step = Step.of(out, "published-versions", [__name__], {"member": member_.name})
         if step.state() == "foreign":
             force = True
             for old in out.glob("v*/version.json"):

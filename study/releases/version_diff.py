@@ -9,7 +9,7 @@ fine-tuning must be redone (Section VII-H). `diff(a, b)` does it mechanically fo
   change is `added` / `removed` / `generalised` (a fixed dimension became variable) / `changed`, and the
   API change as a whole is *compatible* (every call that worked on A works on B) or *breaking*.
 - **Parameters**: variables by name: shape and maximum absolute difference.
-- **Outputs** on fixed probe images (crops of scikit-image's photographs, `study.assets.calibration_images`)
+- **Outputs** on fixed probe images (crops of scikit-image's photographs, `study.assets.zoo.calibration_images`)
   through the inference path. An *untrained* asset (batch-norm moving statistics still at their initial
   0 / 1) is first recalibrated in memory: its moving statistics become those of a calibration batch,
   recovered from two training-mode calls whatever the asset's momentum (`recalibrate_batch_norm`).
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from study import config
-from study.assets import calibration_images
 from study.assets.refs import saved_model_folder
+from study.assets.zoo import calibration_images
 from study.errors import StudyError
 from study.runtime import processes
 
@@ -304,7 +304,7 @@ def recalibrate_batch_norm(asset: Asset, images: np.ndarray) -> None:
     A training-mode call normalises with batch statistics s (independent of the moving ones) and updates
     moving = m * moving + (1 - m) * s with the asset's momentum m, whatever it is. From zero, two calls give
     (1 - m) s and (1 + m)(1 - m) s, hence m and s per variable; the moving statistics are then set to s
-    (= one pass with momentum 0, how `study.assets` calibrates its embedded members).
+    (= one pass with momentum 0, how `study.assets.zoo` calibrates its embedded members).
     """
     if asset.entry != "__call__":
         raise StudyError(f"{asset.path} has no training-mode __call__; its batch norm cannot be recalibrated")

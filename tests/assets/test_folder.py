@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from study import config
-from study.config import PROFILES
-from study.assets import folder as af
-from study.assets import flowers
+from study.assets import flowers, folder as af
 from study.casestudy import executors
 from study.cli import main
+from study.config import PROFILES
 from study.errors import StudyError
 from study.report import Report, read_manifest
 from study.runtime.environment import free_port
@@ -161,17 +160,17 @@ def test_zoo_fetch_fails_fast_offline_naming_what_it_could_not_reach(tmp_path):
 def test_zoo_fetch_skips_assets_already_present_without_network(tmp_path, isolated):
     """Resumable: what the lock lists and the files still match is not fetched again (no request at all)."""
     from study.assets import fetch as asset_fetch
-    from study import assets
+    from study.assets import zoo
 
     lock = make_folder(tmp_path)
-    member = assets.get_member("mobilenet_v1_025_128")
+    member = zoo.get_member("mobilenet_v1_025_128")
     isolated.setattr(asset_fetch, "preflight", lambda hosts: pytest.fail(f"reached for {hosts}"))
     assert asset_fetch.fetch(tmp_path, [member], progress=False).digest() == lock.digest()
 
 
 def test_reproduce_keys_paper_notebooks_on_the_asset_folder(tmp_path, isolated):
     """`make reproduce PROFILE=paper` must not reuse a notebook run on other TF Hub / Flower Photos bytes."""
-    from study import reproduce
+    from study.runs import reproduce
 
     nb = config.NOTEBOOKS / "07_paper_audit.ipynb"
     assert "asset folder" not in reproduce.notebook_components(nb, {"profile": "paper"})

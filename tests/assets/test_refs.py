@@ -7,12 +7,11 @@ import warnings
 import pandas as pd
 import pytest
 
+from study.assets import flowers, refs as asset_refs
 from study.casestudy import dataset
-from study.assets import flowers
-from study.assets import refs as asset_refs
-from study.errors import DatasetWarning, StudyError
-from study.reproduce import run_notebook
 from study.config import NOTEBOOKS, PROFILES
+from study.errors import DatasetWarning, StudyError
+from study.runs.reproduce import run_notebook
 
 TINY = "study.assets.torch_extractors:tiny_cnn"
 
@@ -141,10 +140,10 @@ def test_split_csv_round_trip_and_errors(tmp_path):
 @pytest.fixture
 def saved_model_outside_the_zoo(tmp_path, outdirs):
     """An embedded member's SavedModel copied to a folder the zoo knows nothing about."""
-    from study import assets
+    from study.assets import zoo
 
     dest = tmp_path / "team" / "my_mobilenet"
-    shutil.copytree(assets.build_embedded("mobilenet_v2_035_96"), dest)
+    shutil.copytree(zoo.build_embedded("mobilenet_v2_035_96"), dest)
     return dest
 
 

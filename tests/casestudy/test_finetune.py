@@ -12,16 +12,15 @@ import time
 import pandas as pd
 import pytest
 
-from study.casestudy import finetune
-from study.config import PROFILES
-from study.errors import ResumeWarning, StudyError
-from study.casestudy import executors, training
+from study.casestudy import executors, finetune, training
 from study.casestudy.executors import LocalExecutor, RunJob
 from study.casestudy.finetune import TABLE_IX_COLUMNS
 from study.casestudy.training import WorkerSpec
+from study.config import PROFILES
+from study.errors import ResumeWarning, StudyError
 from tests.failpoint import Armed
 
-SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members("smoke")
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.zoo.members("smoke")
 
 
 @pytest.fixture(scope="module")

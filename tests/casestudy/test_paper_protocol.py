@@ -146,7 +146,7 @@ def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs
     # the decision and audit notebooks with the paper profile (as `make reproduce PROFILE=paper` runs them), 06 told
     # which sweep is ours (notebooks 04/05 with the paper profile would measure all 38 members)
     code = ("from study.assets import folder as asset_folder\nfrom study.config import PROFILES\n"
-            "from study.reproduce import reproduce\nasset_folder.activate(None)\n"
+            "from study.runs.reproduce import reproduce\nasset_folder.activate(None)\n"
             f"reproduce(PROFILES['paper'], ['06_decision'], {{'table_ix': {str(sweep / 'table_ix.csv')!r}, "
             f"'table_x': {str(browser_out / 'table_x.csv')!r}, 'noise_model': ''}}, progress=False)\n"
             "reproduce(PROFILES['paper'], ['07_paper_audit'], {'noise_model': '', 'sampling': ''}, progress=False)\n")

@@ -21,7 +21,7 @@ from tests.failpoint import Armed
 
 pytestmark = [needs_ray, pytest.mark.slow, pytest.mark.stress]
 
-SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.members("smoke")
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.zoo.members("smoke")
 
 
 def _finetune(args: list[str], env: dict[str, str]) -> subprocess.Popen:

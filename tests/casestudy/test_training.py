@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from study.assets import zoo
 from study.casestudy import training
-from study import assets
 from study.config import PROFILES
 
 SMALL = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")
 
 
 def test_build_groups_balance_the_input_pixels_and_keep_every_member_once():
-    members = [m for m in assets.members(PROFILES["embedded"]) if m.backend == "tf"]
+    members = [m for m in zoo.members(PROFILES["embedded"]) if m.backend == "tf"]
     groups = training.build_groups(members, 2)
     assert len(groups) == 2 and sorted(sum(groups, [])) == sorted(m.name for m in members)
     cost = {m.name: m.input_size ** 2 for m in members}
@@ -26,10 +26,10 @@ def test_two_workers_build_the_embedded_assets_once(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(training, "BUILD_WORKERS", 2)
     training.prepare_assets(PROFILES["embedded"], list(SMALL))
-    assert all(assets.embedded_current(n) for n in SMALL)
-    stamps = {n: (assets.embedded_path(assets.get_member(n)) / "saved_model.pb").stat().st_mtime_ns for n in SMALL}
+    assert all(zoo.embedded_current(n) for n in SMALL)
+    stamps = {n: (zoo.embedded_path(zoo.get_member(n)) / "saved_model.pb").stat().st_mtime_ns for n in SMALL}
     training.prepare_assets(PROFILES["embedded"], list(SMALL))  # built under the current key: nothing is rebuilt
-    assert stamps == {n: (assets.embedded_path(assets.get_member(n)) / "saved_model.pb").stat().st_mtime_ns
+    assert stamps == {n: (zoo.embedded_path(zoo.get_member(n)) / "saved_model.pb").stat().st_mtime_ns
                       for n in SMALL}
 
 

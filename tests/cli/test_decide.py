@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 
 from study.cli import main
-from tests.casestudy.test_decision import table_ix, table_x
+from tests.decision.test_choice import table_ix, table_x
 
 
 def test_decide_cli_on_files(tmp_path, capsys):

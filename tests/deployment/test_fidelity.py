@@ -1,4 +1,4 @@
-"""Per-member deployment fidelity (`deploy --sweep`, study.casestudy.fidelity) and the decision's deployment criterion."""
+"""Per-member deployment fidelity (`deploy --sweep`, study.deployment.fidelity) and the decision's deployment criterion."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.casestudy import deploy_criterion, fidelity, fidelity_analysis, stand_ins
-from study.casestudy.decision import CaseStudyTables, load_table, select
+from study.casestudy import stand_ins
 from study.cli import main
 from study.config import PROFILES
+from study.decision.choice import CaseStudyTables, load_table, select
+from study.deployment import deploy_criterion, fidelity, fidelity_analysis
 from study.errors import Skipped, StudyError
 
 LABELS = np.array([0, 1, 2, 0])

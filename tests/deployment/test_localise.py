@@ -1,4 +1,4 @@
-"""Where a conversion breaks a member (study.casestudy.localise, study.deployment.intermediates): the reference's noise
+"""Where a conversion breaks a member (study.deployment.localise, study.deployment.intermediates): the reference's noise
 floor, the calibrated tolerance, and the first divergent layer of a converted model whose weights were corrupted
 after conversion, in every format that can be inspected."""
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.casestudy import fidelity, localise, stand_ins
+from study.casestudy import stand_ins
 from study.config import PROFILES
+from study.deployment import fidelity, localise
 from study.deployment.backend import Export
 from study.errors import StudyError
 from tests.conftest import needs_node
@@ -249,7 +250,7 @@ def test_torch_noise_floor_and_a_corrupted_onnx_initializer(torch_ref, tmp_path)
 
 
 def test_the_decision_can_judge_faithful_at_the_calibrated_tolerance():
-    from study.casestudy import deploy_criterion
+    from study.deployment import deploy_criterion
 
     table = pd.DataFrame({"member": ["a", "b"], "format": "litert_float32", "status": "faithful",
                           "calibrated_status": ["faithful", "wrong_output"], "top1_agreement": 1.0,

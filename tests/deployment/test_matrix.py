@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from study import paper
-from study.deployment import backend, matrix, scenarios, worker
+from study.cache import keys
+from study.cache.step import Step
 from study.cli import main
-from study.runtime.images import preprocess
+from study.deployment import backend, matrix, scenarios, worker
 from study.errors import StudyError
+from study.runtime.images import preprocess
 from tests.conftest import needs_browser, needs_node
 
 
@@ -239,8 +241,6 @@ def test_resume_keeps_finished_rows(quick_matrix):
 
 @pytest.mark.slow
 def test_a_finished_matrix_is_reused_under_its_key_and_not_under_another_machine(quick_matrix):
-    from study import cache
-
     df, out = quick_matrix
     log = out / "work" / "rows.jsonl"
     before = log.stat().st_mtime_ns
@@ -248,7 +248,7 @@ def test_a_finished_matrix_is_reused_under_its_key_and_not_under_another_machine
     assert log.stat().st_mtime_ns == before  # nothing measured: same code, packages, machine, formats
     pd.testing.assert_series_equal(again["latency_ms"], df["latency_ms"], check_names=False)
     recorded = json.loads((out / "work" / ".step.json").read_text())["components"]
-    elsewhere = cache.Step(out / "work", "deployment-matrix", {**recorded, "machine": cache.digest({"cores": 96})})
+    elsewhere = Step(out / "work", "deployment-matrix", {**recorded, "machine": keys.digest({"cores": 96})})
     assert elsewhere.state() == "foreign" and elsewhere.reason() == "machine changed"  # never reused as this one's
 
 

@@ -17,8 +17,8 @@ import psutil
 import pytest
 
 from study import config
-from study.config import PROFILES
 from study.cli import main
+from study.config import PROFILES
 from study.errors import StudyError
 from study.releases import product
 from tests.conftest import needs_browser
@@ -43,8 +43,9 @@ def _fake_member(sweep: Path, name: str, accuracy: float, *, backend: str = "tf"
 
 def _fidelity_row(sweep: Path, model_name: str, status: str, *, fingerprint: str | None = None,
                   fmt: str = "tfjs_graph_model_node") -> None:
-    """One recorded row of `deploy --sweep`'s log, as study.casestudy.fidelity writes it."""
-    from study.casestudy import browser, fidelity
+    """One recorded row of `deploy --sweep`'s log, as study.deployment.fidelity writes it."""
+    from study.casestudy import browser
+    from study.deployment import fidelity
 
     model = next(m for m in browser.find_models(sweep) if m.name == model_name)
     log = fidelity.default_work_dir(sweep) / "rows.jsonl"

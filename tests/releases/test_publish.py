@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.releases import publish
 from study.cli import main
 from study.errors import StudyError
+from study.releases import publish
 
 MEMBER = "mobilenet_v2_035_96"  # the smallest TF member of the zoo
 
@@ -26,7 +26,7 @@ def published(tmp_path_factory):
 
 
 def _images(size: int, n: int = 8) -> np.ndarray:
-    from study.assets import calibration_images
+    from study.assets.zoo import calibration_images
 
     return calibration_images(size, n=n, seed=3)
 

@@ -7,10 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from study.releases import publish
-from study.releases import version_diff as vd
 from study.cli import main
 from study.errors import StudyError
+from study.releases import publish, version_diff as vd
 
 MEMBER = "mobilenet_v2_035_96"
 pytestmark = pytest.mark.slow  # every test exports and reloads real SavedModels
@@ -103,7 +102,7 @@ def test_changed_variable_is_found_after_batch_norm_recalibration(untrained):
     assert changed["max_abs_diff"].iloc[0] == pytest.approx(0.25, rel=1e-6)
     assert d.outputs["recalibrated_a"] and d.outputs["recalibrated_b"]
     # the recalibrated statistics are those of one momentum-0 pass over the calibration images
-    from study.assets import calibration_images
+    from study.assets.zoo import calibration_images
 
     images = calibration_images(64, n=vd.CALIBRATION_IMAGES, seed=0)
     bns = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]

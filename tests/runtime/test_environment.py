@@ -7,7 +7,7 @@ import re
 import yaml
 
 from study.config import ROOT, WEB
-from study.lockfile import normalise, read_pins
+from study.runs.lockfile import normalise, read_pins
 
 REQ = ROOT / "requirements"
 

@@ -1,0 +1,1 @@
+"""Content keys: a result is reused only when everything that produced it is unchanged."""

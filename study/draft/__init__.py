@@ -1,0 +1,1 @@
+"""The paper draft (`make paper`), built from the study's own outputs."""
