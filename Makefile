@@ -105,8 +105,8 @@ compare: venv
 test: setup
 	$(PY) -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
 
-# The fault and resource tests (marker `stress`) STRESS_RUNS times under two CPU burners, then once on one core at
-# nice 19 beside a burner (tests/stress.py); the table goes to STRESS_OUT (docs/measured/tests.md).
+# The fault and resource tests (marker `stress`) once on one core at nice 19, then STRESS_RUNS times under two CPU
+# burners (tests/stress.py); the table goes to STRESS_OUT after every run (docs/measured/tests.md).
 STRESS_RUNS ?= 10
 STRESS_OUT ?= results/stress.md
 test-stress: setup

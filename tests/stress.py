@@ -1,6 +1,6 @@
 """`make test-stress`: the fault and resource tests (marker `stress`) under load, to show none depends on how fast
-this machine is. RUNS runs with two CPU burners on the machine's cores, then one run throttled: pinned to one core
-(`taskset`) at the lowest priority (`nice -n 19`) beside a burner on that core. Each run is its own pytest process
+this machine is. one run throttled (pinned to one core with `taskset`, at the lowest priority, `nice -n 19`), then RUNS runs with
+two CPU burners on the machine's cores. Each run is its own pytest process
 (fixtures built anew); every test's outcome per run is tallied and the table printed (and written with --out).
 
     python -m tests.stress [--runs 10] [--out FILE.md] [-- extra pytest arguments]
@@ -23,10 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BURN = "while True: pass"
 
 
-def _burners(n: int, cpu: int | None = None) -> list[subprocess.Popen]:
-    """`n` busy loops (pinned to `cpu` when given); stopped by their PIDs."""
-    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
-    return [subprocess.Popen([*pin, sys.executable, "-c", BURN]) for _ in range(n)]
+def _burners(n: int) -> list[subprocess.Popen]:
+    """`n` busy loops; stopped by their PIDs."""
+    return [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(n)]
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -35,14 +34,15 @@ def _stop(procs: list[subprocess.Popen]) -> None:
         proc.wait()
 
 
-def _outcomes(junit: Path) -> dict[str, str]:
-    """test id -> passed | failed | error | skipped, from pytest's JUnit XML."""
+def _outcomes(junit: Path, label: str) -> dict[str, str]:
+    """test id -> passed | failed | error | skipped, from pytest's JUnit XML (a failure's message is printed)."""
     found = {}
     for case in ET.parse(junit).iter("testcase"):
         test = f"{case.get('classname')}::{case.get('name')}"
-        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
-        found[test] = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(kinds[0], "?") if kinds \
-            else "passed"
+        kinds = [child for child in case if child.tag in ("failure", "error", "skipped")]
+        found[test] = {"failure": "failed", "error": "error", "skipped": "skipped"}[kinds[0].tag] if kinds else "passed"
+        if kinds and kinds[0].tag != "skipped":
+            print(f"[stress] {label}: {found[test]} {test}: {(kinds[0].get('message') or '')[:400]}", flush=True)
     return found
 
 
@@ -59,7 +59,7 @@ def _run(label: str, prefix: list[str], extra: list[str], work: Path) -> tuple[d
     if not junit.exists():
         print(proc.stdout[-5000:], file=sys.stderr)
         raise SystemExit(f"[stress] {label}: pytest wrote no report (exit {proc.returncode})")
-    return _outcomes(junit), wall
+    return _outcomes(junit, label), wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,14 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 
     tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     walls: dict[str, list[float]] = defaultdict(list)
-    plan = [(f"burners-{i + 1}", "burners") for i in range(args.runs)]
-    plan += [] if args.no_throttled else [("throttled", "throttled")]
+    plan = [] if args.no_throttled else [("throttled", "throttled")]
+    plan += [(f"burners-{i + 1}", "burners") for i in range(args.runs)]
+    text, bad = _table(tally, walls)
     with tempfile.TemporaryDirectory(prefix="stress-") as tmp:
         for label, kind in plan:
             if kind == "burners":
                 burners, prefix = _burners(2), []
-            else:  # one core, lowest priority, and a burner on that core too
-                burners, prefix = _burners(1, cpu=0), ["taskset", "-c", "0", "nice", "-n", "19"]
+            else:  # half the machine: one core, at the lowest priority
+                burners, prefix = [], ["taskset", "-c", "0", "nice", "-n", "19"]
             try:
                 outcomes, wall = _run(label, prefix, args.pytest_args, Path(tmp))
             finally:
@@ -89,12 +90,21 @@ def main(argv: list[str] | None = None) -> int:
             walls[kind].append(wall)
             for test, outcome in outcomes.items():
                 tally[test][f"{kind}:{outcome}"] += 1
+            text, bad = _table(tally, walls)
+            if args.out:  # after every run: a stopped stress run keeps what it measured
+                args.out.write_text(text)
+    print(text)
+    return 1 if bad or not tally else 0
 
-    runs = {"burners": args.runs, "throttled": 0 if args.no_throttled else 1}
+
+def _table(tally: dict[str, dict[str, int]], walls: dict[str, list[float]]) -> tuple[str, list[str]]:
+    """The Markdown table of passes per test over the runs done so far, and the tests that did not always pass."""
+    runs = {kind: len(walls[kind]) for kind in ("burners", "throttled")}
+    median = sorted(walls["burners"])[len(walls["burners"]) // 2] if walls["burners"] else float("nan")
     lines = [f"Stress run on {platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M')}: "
-             f"{args.runs} run(s) under two CPU burners (median {sorted(walls['burners'])[len(walls['burners']) // 2]:.0f} s"
-             f" each)" + ("" if args.no_throttled else f", 1 throttled run ({walls['throttled'][0]:.0f} s: one core, "
-                                                         "nice 19, a burner on that core)"),
+             f"{runs['burners']} run(s) under two CPU burners (median {median:.0f} s each)"
+             + (f", 1 throttled run ({walls['throttled'][0]:.0f} s: one core, nice 19)"
+                if runs["throttled"] else ""),
              "", "| test | passed under burners | passed throttled |", "|---|---|---|"]
     bad = []
     for test in sorted(tally):
@@ -111,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                                                           if k.startswith(kind) and not k.endswith("passed")) + ")")
         lines.append(f"| `{test}` | {row[0]} | {row[1]} |")
     lines += ["", f"{len(tally)} tests; " + (f"not always passed: {'; '.join(bad)}" if bad else "every one passed every run")]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
-    return 1 if bad or not tally else 0
+    return "\n".join(lines) + "\n", bad
 
 
 if __name__ == "__main__":
