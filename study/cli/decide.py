@@ -35,9 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-agreement", type=float, default=1.0, metavar="P",
                    help="with --deploy-format: least top-1 agreement on the test split (default 1.0 = faithful)")
     p.add_argument("--fidelity", metavar="FILE", help="the per-member fidelity table (deploy --sweep DIR --csv FILE)")
+    p.add_argument("--fixed-tolerance", action="store_true",
+                   help="with --deploy-format: judge 'faithful' at the paper-comparable fixed gate (the table's "
+                        "status_fixed) instead of the one rule (K x the reference's own noise floor, status)")
     p.add_argument("--calibrated-tolerance", action="store_true",
-                   help="with --deploy-format: 'faithful' at K x the reference's own noise floor instead of "
-                        "rtol = atol = 1e-3 (the table's calibrated_status)")
+                   help="deprecated, no effect: the calibrated tolerance is the default now (#36)")
     # decision stability (study.decision.uncertainty)
     g = p.add_argument_group("decision stability (resample and re-apply the priority order)")
     g.add_argument("--bootstrap", type=int, metavar="N", help="resample N times; --csv then gets each member's "
@@ -53,12 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _tables(args: argparse.Namespace):
     """The tables to decide on (the given files, else the paper's IX and X), narrowed by the deployment criterion;
     and the criterion's per-member rows (None without --deploy-format)."""
+    if args.calibrated_tolerance:
+        print("[decide] --calibrated-tolerance is deprecated and has no effect: the calibrated tolerance is the "
+              "default (--fixed-tolerance for the paper-comparable fixed gate)", file=sys.stderr)
     if args.table_ix or args.table_x:
         tables = CaseStudyTables.from_files(args.table_ix, args.table_x, backend=args.backend)
     else:
         tables = CaseStudyTables.paper()
     return deploy_criterion.apply(tables, deploy_format=args.deploy_format, fidelity=args.fidelity or None,
-                                  min_agreement=args.min_agreement, calibrated=args.calibrated_tolerance)
+                                  min_agreement=args.min_agreement, fixed=args.fixed_tolerance)
 
 
 def _decide(args: argparse.Namespace) -> int:

@@ -39,6 +39,8 @@ class Backend(Protocol):
 
     def export(self, fmt: str, ref: Any, work: Path, quick: bool) -> Export: ...  # may raise Skipped
 
+    def noise_floor(self, ref: Any, work: Path) -> Any: ...  # the reference's own noise (faithful.NoiseFloor)
+
     def runtime_of(self, fmt: str) -> str: ...  # the name of what import_runtime(fmt) imports
 
     def import_runtime(self, fmt: str) -> None: ...  # in the fresh runtime process, before timing the load

@@ -20,7 +20,9 @@ import numpy as np
 
 from study import files
 from study.assets import zoo
+from study.deployment import localise
 from study.deployment.backend import THREADS, Export, check_images, reference_images
+from study.deployment.intermediates import TFGraph
 from study.errors import Skipped, StudyError
 from study.runtime import tfjs
 
@@ -178,6 +180,12 @@ def _saved_model(ref: Reference, work: Path) -> Path:
         with keras_option_scope(save_traces=False, in_tf_saved_model_scope=True):
             tf.saved_model.save(ref.module, str(path), signatures={"serving_default": ref.module.serve})
     return path
+
+
+def noise_floor(ref: Reference, work: Path):
+    """The reference's noise floor on its images (`localise.floor_tf` on its SavedModel: threads, batch, reload)."""
+    path = _saved_model(ref, work)
+    return localise.floor_tf(TFGraph(path), path, ref.images)
 
 
 def _frozen_graph(ref: Reference, work: Path) -> Path:

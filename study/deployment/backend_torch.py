@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from study.assets import zoo
+from study.deployment import localise
 from study.deployment.backend import THREADS, Export, check_images, reference_images
 from study.errors import Skipped, StudyError
 
@@ -108,6 +109,14 @@ def reference(quick: bool, work: Path) -> Reference:
     images = to_nchw(images)
     calibration = to_nchw(zoo.calibration_images(SIZE, n=16 if quick else 32))
     return Reference(MODEL_NAME, model, images, names, predict_module(model, images), calibration)
+
+
+def noise_floor(ref: Reference, work: Path):
+    """The reference's noise floor on its images (`localise.floor_torch`: threads, batch, the weights loaded again
+    into a new model); a fine-tuned classifier has no model code here to reload (`fidelity` reloads its model.pt)."""
+    if ref.classifier:
+        raise StudyError(f"{ref.model_name}: no model code to reload; measure its floor from its model.pt")
+    return localise.floor_torch(ref.module, build_model, ref.images)
 
 
 # Formats a fine-tuned classifier (an nn.Module whose class is not Lite0Classifier) is exported to.

@@ -4,9 +4,11 @@
 
 FILE is the per-member fidelity table (`python -m study deploy --sweep DIR --csv FILE`, `study.deployment.fidelity`).
 A member is deployable in FORMAT when that format ran (no crash) and its top-1 agreement with the original on the
-test split is at least `--min-agreement`; at the default 1.0 the row must be `faithful` (outputs within
-rtol = atol = 1e-3 as well; with `--calibrated-tolerance`, `calibrated_status` must be `faithful`: outputs within
-K x the reference's own noise floor, `study.deployment.localise`). The other members leave both tables before the priority is applied, so every
+test split is at least `--min-agreement`; at the default 1.0 the row must be `faithful` under the one rule
+(`study.deployment.faithful`: outputs within K x the reference's own noise floor; the table's `status`). With
+`--fixed-tolerance` the paper-comparable fixed gate judges instead (`status_fixed`). A table made before the one rule
+(#36) has `calibrated_status` and a fixed-gate `status`: read as such. The other members leave both tables before the
+priority is applied, so every
 "uses less ... than N models" then counts among the deployable members; the evidence gains the chosen member's
 size and latency in FORMAT.
 """
@@ -28,7 +30,7 @@ NEEDED = ("member", "format", "status", "top1_agreement", "size_mb", "latency_p5
 class DeployCriterion:
     format: str
     min_agreement: float = 1.0
-    calibrated: bool = False  # judge "faithful" at the tolerance from the reference's noise floor, not at 1e-3
+    fixed: bool = False  # judge "faithful" at the paper-comparable fixed gate (`status_fixed`), not the one rule
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_agreement <= 1.0:
@@ -38,7 +40,7 @@ class DeployCriterion:
     def text(self) -> str:
         text = (f"faithful in {self.format}" if self.min_agreement >= 1.0
                 else f"{self.format} top-1 agreement >= {self.min_agreement:g}")
-        return f"{text} (calibrated tolerance)" if self.calibrated else text
+        return f"{text} (fixed gate)" if self.fixed else text
 
 
 def load_fidelity(source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -57,6 +59,19 @@ def load_fidelity(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def verdict_column(rows: pd.DataFrame, fixed: bool = False) -> pd.Series:
+    """The rows' verdict under the one rule (`status`), or at the fixed gate (`status_fixed`); a table made before
+    the one rule keeps its rule verdict in `calibrated_status` and its fixed-gate verdict in `status`."""
+    old = "status_fixed" not in rows.columns and "calibrated_status" in rows.columns
+    if fixed:
+        if old or "status_fixed" not in rows.columns:
+            return rows["status"]  # before the one rule, `status` was the fixed gate's
+        return rows["status_fixed"]
+    if old:
+        return rows["calibrated_status"].where(rows["calibrated_status"].fillna("").astype(str).ne(""), rows["status"])
+    return rows["status"]
+
+
 def deployable(fidelity: str | Path | pd.DataFrame, criterion: DeployCriterion) -> pd.DataFrame:
     """One row per member measured in the criterion's format: its agreement, size, latency and `deployable`."""
     df = load_fidelity(fidelity)
@@ -65,16 +80,13 @@ def deployable(fidelity: str | Path | pd.DataFrame, criterion: DeployCriterion) 
         raise StudyError(f"the fidelity table has no row for format {criterion.format!r}; measured formats: "
                          f"{', '.join(sorted(df['format'].unique()))}")
     rows = rows.drop_duplicates("member", keep="last")
-    if criterion.calibrated and "calibrated_status" not in rows.columns:
-        raise StudyError("the fidelity table has no calibrated_status column (made before the noise floor was "
-                         "measured); rerun `python -m study deploy --sweep DIR --csv FILE` or drop --calibrated-tolerance")
-    status = rows["calibrated_status"] if criterion.calibrated else rows["status"]
+    status = verdict_column(rows, criterion.fixed)
     agreement = pd.to_numeric(rows["top1_agreement"], errors="coerce")
     ok = status.isin(RAN) & (agreement >= criterion.min_agreement)
     if criterion.min_agreement >= 1.0:
         ok &= status.eq("faithful")
     return pd.DataFrame({"model": rows["member"].to_numpy(), "deploy_format": criterion.format,
-                         "deploy_status": rows["status"].to_numpy(), "deploy_agreement": agreement.to_numpy(),
+                         "deploy_status": status.to_numpy(), "deploy_agreement": agreement.to_numpy(),
                          "deploy_size_mb": rows["size_mb"].to_numpy(),
                          "deploy_latency_ms": rows["latency_p50_ms"].to_numpy(), "deployable": ok.to_numpy()})
 
@@ -99,7 +111,7 @@ def restrict(tables, fidelity: str | Path | pd.DataFrame, criterion: DeployCrite
 
 
 def apply(tables, deploy_format: str | None = None, fidelity: str | Path | pd.DataFrame | None = None,
-          min_agreement: float = 1.0, calibrated: bool = False):
+          min_agreement: float = 1.0, fixed: bool = False):
     """(tables narrowed by the criterion, its per-member rows) or (tables, None) without a `deploy_format`."""
     if not deploy_format:
         if fidelity is not None:
@@ -107,7 +119,7 @@ def apply(tables, deploy_format: str | None = None, fidelity: str | Path | pd.Da
         return tables, None
     if fidelity is None:
         raise StudyError("--deploy-format needs --fidelity FILE (make it with `python -m study deploy --sweep DIR --csv FILE`)")
-    return restrict(tables, fidelity, DeployCriterion(deploy_format, min_agreement, calibrated))
+    return restrict(tables, fidelity, DeployCriterion(deploy_format, min_agreement, fixed))
 
 
 def annotate(evidence: pd.DataFrame, info: pd.DataFrame | None) -> pd.DataFrame:

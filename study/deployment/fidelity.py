@@ -8,8 +8,9 @@ Chromium) reload it and run the member's **test split** at batch 1. Per member x
     max |out - ref| and the same relative to max |ref|, top-1 agreement, accuracy before / after,
     size on disk, load time, p50 / p90 latency (warm-up excluded), export seconds
 
-Status `faithful` when the outputs agree within rtol = atol = 1e-3 (the ONNX Model Zoo's gate) and every
-test image keeps its top-1 class; otherwise the failure class after Jajal et al.'s converter-failure study
+Status `faithful` under the one rule (`study.deployment.faithful`): outputs within K x the reference's own noise
+floor and every test image keeps its top-1 class (`status_fixed` beside it: the paper-comparable fixed gate);
+otherwise the failure class after Jajal et al.'s converter-failure study
 (arXiv 2303.17708): `conversion_crash`, `unsupported_op` (the crash names an operator the target lacks),
 `runtime_crash` (the converted model does not load or run), `wrong_output` (runs, outputs differ, accuracy kept)
 or `accuracy_drop` (runs, test accuracy lower) - with the error text.
@@ -19,8 +20,8 @@ or `accuracy_drop` (runs, test accuracy lower) - with the error text.
 Rows are appended to `<work>/rows.jsonl` as they finish; each records its key (model fingerprint + format +
 code version + timing settings) and is reused only while that key holds, so a changed model is re-measured.
 
-Each row also carries the reference's own noise floor, the tolerance derived from it and the verdict at that
-tolerance (`calibrated_status`, beside `status` at rtol = atol = 1e-3); rows not faithful at it are localised
+Each row also carries the reference's own noise floor and the tolerance derived from it (`tolerance_source` says
+when the floor could not be measured and the fixed gate judged instead); rows not faithful are localised
 (`study.deployment.localise`: the first divergent layer, its failure class, the per-layer curve in
 `<work>/layer_divergence.csv`) after every member is measured, all of them or the worst per format
 (`Settings.localise`).
@@ -50,7 +51,7 @@ from study import config, failpoints, files
 from study.casestudy import dataset
 from study.casestudy.browser import find_models
 from study.casestudy.training import load_torch_classifier
-from study.deployment import localise
+from study.deployment import faithful, localise
 from study.deployment.backend import Export, get_backend, size_mb
 from study.deployment.backend_torch import to_nchw
 from study.deployment.intermediates import TFGraph
@@ -60,8 +61,7 @@ from study.errors import Skipped, StudyError
 from study.profiles import FidelitySettings
 from study.runtime.images import load_images
 
-CODE_VERSION = 2  # bump when a measurement or its judgement changes: every recorded row is then recomputed
-RTOL = ATOL = 1e-3  # the ONNX Model Zoo's gate on reference outputs
+CODE_VERSION = 3  # bump when a measurement or its judgement changes: every recorded row is then recomputed
 CALIBRATION_IMAGES = 32  # full-integer quantisation is calibrated on this many *training* images
 
 # The formats each framework's fine-tuned classifiers are measured in (the SavedModel / torch module reload first:
@@ -76,10 +76,11 @@ BASELINE = {"tf": "saved_model", "torch": "torch_export"}
 BROWSER_FORMATS = ("tfjs_graph_model_browser",)
 STATUSES = ("faithful", "conversion_crash", "unsupported_op", "runtime_crash", "wrong_output", "accuracy_drop",
             "skipped")
-COLUMNS = ["member", "framework", "format", "status", "faithful", "max_abs_diff", "rel_diff", "top1_agreement",
+COLUMNS = ["member", "framework", "format", "status", "faithful", "status_fixed", "faithful_fixed", "max_abs_diff",
+           "rel_diff", "top1_agreement",
            "accuracy_before", "accuracy_after", "size_mb", "original_size_mb", "load_ms", "latency_p50_ms",
            "latency_p90_ms", "export_s", "measure_s", "images", "quantised", "runtime_process", "noise_floor", "tolerance",
-           "calibrated_status", "first_divergence", "first_divergence_index", "divergence_before", "divergence_after",
+           "tolerance_source", "first_divergence", "first_divergence_index", "divergence_before", "divergence_after",
            "failure_class", "localisation", "localise_s", "error", "fingerprint", "key"]
 
 # What a converter or runtime says when the target lacks an operator (TFLite, TF.js, ONNX, torch.export).
@@ -135,28 +136,25 @@ def crash_class(stage: str, exc: BaseException) -> str:
     return "conversion_crash" if stage == "export" else "runtime_crash"
 
 
-def judge(reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Compare a deployed model's outputs with the original's on the same test images."""
+def judge(reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, floor=None) -> dict[str, Any]:
+    """Compare a deployed model's outputs with the original's on the same test images under the one rule
+    (`faithful.judge` at the reference's noise `floor`; without one, the fixed gate judges and the row says so)."""
     ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
     out = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
     if ref.shape != out.shape:
-        return {"status": "wrong_output", "error": f"deployed model returned shape {out.shape}, the original {ref.shape}"}
-    diff = float(np.max(np.abs(out - ref))) if ref.size else 0.0
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    agree = float(np.mean(ref.argmax(1) == out.argmax(1))) if len(ref) else math.nan
+        error = f"deployed model returned shape {out.shape}, the original {ref.shape}"
+        return {"status": "wrong_output", "status_fixed": "wrong_output", "faithful": False, "faithful_fixed": False,
+                "error": error}
+    j = faithful.judge(ref, out, floor)
     before = float(np.mean(ref.argmax(1) == labels)) if len(ref) else math.nan
     after = float(np.mean(out.argmax(1) == labels)) if len(ref) else math.nan
-    row = {"max_abs_diff": diff, "rel_diff": diff / (scale or 1.0), "top1_agreement": agree,
-           "accuracy_before": before, "accuracy_after": after, "error": ""}
-    within = bool(np.allclose(out, ref, rtol=RTOL, atol=ATOL))
-    if within and agree == 1.0:
-        row["status"] = "faithful"
-    else:
-        row["status"] = "accuracy_drop" if after < before else "wrong_output"
-        row["error"] = (f"outputs differ from the original: max |diff| {diff:.3g} "
-                        f"({'within' if within else 'beyond'} rtol=atol={RTOL:g}), top-1 agreement {agree:.1%}, "
-                        f"accuracy {before:.1%} -> {after:.1%}")
-    row["faithful"] = row["status"] == "faithful"
+    row = {"max_abs_diff": j.max_abs_diff, "rel_diff": j.rel_diff, "top1_agreement": j.top1_agreement,
+           "accuracy_before": before, "accuracy_after": after, "error": "", **j.fields()}
+    failed = "accuracy_drop" if after < before else "wrong_output"
+    row["status"] = "faithful" if j.faithful else failed
+    row["status_fixed"] = "faithful" if j.faithful_fixed else failed
+    if not j.faithful:
+        row["error"] = f"outputs differ from the original: {j.reason()}, accuracy {before:.1%} -> {after:.1%}"
     return row
 
 
@@ -223,14 +221,17 @@ def _noise_floor(model, ref, profile: config.Profile):
 
 
 def _finish(row: dict[str, Any], floor, fmt: str) -> dict[str, Any]:
-    """The calibrated verdict, and for a crash its failure class (nothing ran to localise)."""
+    """The floor's fields, and for a crash its failure class (nothing ran to localise)."""
     if isinstance(floor, str):
-        row.update(calibrated_status="", localisation=floor)
+        row.setdefault("tolerance_source", f"fixed gate: {floor}")
     else:
-        row.update(localise.calibrated_verdict(row, floor))
+        row.update(noise_floor=floor.value, tolerance=floor.tolerance, noise_scale=floor.scale,
+                   noise_parts={k: float(v) for k, v in floor.parts.items()})
+    row.setdefault("status_fixed", row["status"])  # a crash or a skip: no gate judged it
+    row.setdefault("faithful_fixed", False)
     if row["status"] in localise.CRASH_CLASSES:
         row.update(localise.crash_fields(row))
-    elif fmt in localise.NOT_INSPECTED and row.get("calibrated_status") not in ("faithful", ""):
+    elif fmt in localise.NOT_INSPECTED and row["status"] not in ("faithful", ""):
         row["localisation"] = localise.NOT_INSPECTED[fmt]
     return row
 
@@ -266,7 +267,7 @@ def measure_member(job: MemberJob) -> Iterator[dict[str, Any]]:
             row["measure_s"] = time.perf_counter() - t0  # the runtime process: start, load, test split, timing
             row.update(load_ms=result.load_ms, latency_p50_ms=statistics.median(result.latencies_ms),
                        latency_p90_ms=float(np.percentile(result.latencies_ms, 90)),
-                       runtime_process=result.process, **judge(ref.outputs, result.outputs, labels))
+                       runtime_process=result.process, **judge(ref.outputs, result.outputs, labels, floor))
 
             row["worst_images"] = worst_images(ref.outputs, result.outputs)
         except Skipped as exc:
@@ -309,7 +310,7 @@ def localise_member(job: MemberJob, rows: Sequence[dict[str, Any]]) -> Iterator[
             export = _artefact(row, model, x, job)
             picked = row.get("worst_images") or list(range(min(localise.LOCALISE_IMAGES, len(x))))
             scale = float(row.get("noise_scale") or 0.0)
-            output_floor = float(row.get("noise_floor") or 0.0) / scale if scale else 0.0
+            output_floor = np.nan_to_num(float(row.get("noise_floor") or 0.0)) / scale if scale else 0.0
             fields, table = localise.localise(row["format"], export, reference, layout[picked], output_floor)
             row.update(fields)
             files.write_csv(layers_dir / f"{job.member}__{row['format']}.csv",
@@ -423,10 +424,10 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
         _localise_rows(jobs, rows, log, settings or jobs[0].settings, progress)
     df = pd.DataFrame([rows[(j.member, f)] for j in jobs for f in j.formats if (j.member, f) in rows])
     df = df.reindex(columns=COLUMNS)
-    for col in ("calibrated_status", "first_divergence", "failure_class", "localisation"):  # text, "" when none
+    for col in ("status_fixed", "tolerance_source", "first_divergence", "failure_class", "localisation"):  # text
         df[col] = df[col].astype(object).where(df[col].notna(), "")
     policy = (settings or jobs[0].settings).localise
-    unexplained = ~df["calibrated_status"].isin(["faithful", "", "skipped"]) & df["localisation"].eq("")
+    unexplained = ~df["status"].isin(["faithful", "", "skipped"]) & df["localisation"].eq("")
     df.loc[unexplained, "localisation"] = (f"not localised: --localise {policy}"
                                            + (" localises only the worst row per format" if policy == "worst" else ""))
     curves = layer_curves(work, df)

@@ -121,13 +121,13 @@ def sweep_tables(sweep: str | Path):
 
 def decision_changes(tables, fidelity_df: pd.DataFrame, formats: Sequence[str], *,
                      priority: Sequence[str] = ("max:accuracy",), min_agreement: float = 1.0,
-                     calibrated: bool = False) -> pd.DataFrame:
-    """The member `priority` picks without and with the criterion "faithful in FORMAT", per format (`calibrated`:
-    faithful at the tolerance from the reference's noise floor instead of 1e-3)."""
+                     fixed: bool = False) -> pd.DataFrame:
+    """The member `priority` picks without and with the criterion "faithful in FORMAT", per format (`fixed`:
+    faithful at the paper-comparable fixed gate instead of the one rule, `study.deployment.faithful`)."""
     plain = choice.select(tables, priority).model
     rows = [{"criterion": "none", "deployable": len(tables.models), "selected": plain, "changed": False, "note": ""}]
     for fmt in formats:
-        criterion = deploy_criterion.DeployCriterion(fmt, min_agreement, calibrated)
+        criterion = deploy_criterion.DeployCriterion(fmt, min_agreement, fixed)
         try:
             narrowed, info = deploy_criterion.restrict(tables, fidelity_df, criterion)
             chosen = choice.select(narrowed, priority).model
@@ -144,12 +144,12 @@ def decision_changes(tables, fidelity_df: pd.DataFrame, formats: Sequence[str], 
 # --- where conversions break (study.deployment.localise) -----------------------------------------------------------
 
 def verdicts(df: pd.DataFrame) -> pd.DataFrame:
-    """Per format: rows faithful at rtol = atol = 1e-3 and at the calibrated tolerance, the median noise floor and
-    tolerance, and how many rows were localised."""
-    g = df.assign(calibrated_faithful=df["calibrated_status"].eq("faithful"),
+    """Per format: rows faithful under the one rule and at the paper-comparable fixed gate, the median noise floor
+    and tolerance, and how many rows were localised."""
+    g = df.assign(is_faithful=df["status"].eq("faithful"), is_faithful_fixed=df["status_fixed"].eq("faithful"),
                   localised=pd.to_numeric(df["localise_s"], errors="coerce").notna()).groupby("format", sort=False)
-    return g.agg(members=("member", "nunique"), faithful_1e3=("faithful", "sum"),
-                 faithful_calibrated=("calibrated_faithful", "sum"), median_noise_floor=("noise_floor", "median"),
+    return g.agg(members=("member", "nunique"), faithful=("is_faithful", "sum"),
+                 faithful_fixed=("is_faithful_fixed", "sum"), median_noise_floor=("noise_floor", "median"),
                  median_tolerance=("tolerance", "median"), localised=("localised", "sum")).reset_index()
 
 

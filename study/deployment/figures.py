@@ -4,7 +4,6 @@ from __future__ import annotations
 import pandas as pd
 
 from study import plots
-from study.deployment.matrix import REL_TOLERANCE
 
 QUANTISED_COLOR = "#d55e00"
 
@@ -23,8 +22,9 @@ def size_vs_latency(measured: pd.DataFrame):
 
 
 def fidelity_per_format(measured: pd.DataFrame):
-    """Per format that ran: relative difference to the reference (log; the dashed line is the tolerance) and
-    top-1 agreement; quantised formats in orange."""
+    """Per format that ran: relative difference to the reference (log; the dashed lines are the tolerances of the
+    one rule, K x each framework's noise floor relative to its output scale) and top-1 agreement; quantised formats
+    in orange."""
     ran = measured[measured["ok"].astype(bool)]
     fid = ran.assign(rel_diff=ran["rel_diff"].clip(lower=1e-9)).sort_values(["framework", "rel_diff"])
     fig, (ax1, ax2) = plots.figure("full", height=plots.rows_height(len(fid), extra=0.9, pitch=0.22), ncols=2,
@@ -32,7 +32,9 @@ def fidelity_per_format(measured: pd.DataFrame):
     colors = fid["quantised"].astype(bool).map({True: QUANTISED_COLOR, False: plots.SOURCE_COLORS["reproduced"]})
     ax1.barh(fid["format"], fid["rel_diff"], color=colors)
     ax1.set_xscale("log")
-    ax1.axvline(REL_TOLERANCE, color="black", lw=0.8, ls="--")
+    if "rel_tolerance" in fid:
+        for tol in sorted(pd.to_numeric(fid["rel_tolerance"], errors="coerce").dropna().unique()):
+            ax1.axvline(tol, color="black", lw=0.8, ls="--")
     ax1.set_xlabel("max |diff| / max |reference|")
     ax2.barh(fid["format"], fid["top1_agreement"] * 100, color=colors)
     ax2.set_xlabel("top-1 agreement (%)")

@@ -1,17 +1,17 @@
-"""Where a conversion breaks a member: the reference's own noise floor, the tolerance derived from it, and the first
-layer whose divergence from the reference exceeds it (per-member deployment fidelity, `study.deployment.fidelity`).
+"""Where a conversion breaks a member: the reference's own noise floor (the input of the one rule for "faithful",
+`study.deployment.faithful`) and the first layer whose divergence from the reference exceeds the rule's tolerance
+(per-member deployment fidelity, `study.deployment.fidelity`).
 
 **Noise floor.** The largest output difference of the reference model against itself, on the member's test split,
 across intra-op threads (1 vs 2), batch size (1 vs 32) and a reload (the SavedModel / model.pt loaded again):
 TensorFlow runs the serving signature's frozen graph in v1 sessions (each its own thread pool; the reload runs the
-reloaded signature eagerly), torch sets `torch.set_num_threads`. Tolerance = K x max(floor, FLOAT32_EPS x max |ref|):
-the second term guards a floor of exactly 0 (a fully deterministic reference) with one float32 rounding step of the
-output's magnitude. K is chosen from data (`benchmarks/bench_noise_floor.py`, docs/deployment-fidelity.md).
+reloaded signature eagerly), torch sets `torch.set_num_threads`. The tolerance derived from it is the rule's
+(`faithful.NoiseFloor.tolerance`).
 
 **Localisation** (`localise`): the converted model and the reference run the same images (the `LOCALISE_IMAGES`
 test images whose outputs differ most); each converted op's output is matched to a reference tensor
 (`study.deployment.intermediates`) and its divergence is max |conv - ref| / max |ref| of that tensor. A layer
-diverges when that exceeds K x max(the layer's own relative noise floor, FLOAT32_EPS). The curve of every matched
+diverges when that exceeds `faithful.layer_tolerance` of the layer's own relative noise floor. The curve of every matched
 layer is kept; the row names the first divergent layer and the divergence before / after it.
 
 **Failure class** (after Jajal et al., arXiv 2303.17708), computed from where and how the divergence starts:
@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,42 +34,16 @@ import numpy as np
 import pandas as pd
 
 from study.deployment import intermediates as im
+from study.deployment.faithful import NoiseFloor, layer_tolerance, max_abs_diff, noise_floor
 from study.deployment.intermediates import torch_layers
 from study.errors import StudyError
 
-K = 10  # tolerance = K x noise floor; see docs/deployment-fidelity.md (chosen from benchmarks/bench_noise_floor.py)
-FLOAT32_EPS = float(np.finfo(np.float32).eps)
 LOCALISE_IMAGES = 8  # images a row is localised on: those whose outputs differ most from the reference
 JUMP = 100.0  # a float layer whose divergence grows by this factor at once has different parameters
 POLICIES = ("all", "worst", "none")  # which non-faithful rows are localised ("worst": the worst row per format)
 WEIGHTED_OPS = re.compile(r"conv|dense|matmul|fully_connected|gemm|linear|depthwise", re.I)
 CURVE_COLUMNS = ["member", "format", "index", "name", "op_type", "ref", "divergence", "layer_floor", "tolerance",
                  "above", "quantised"]
-
-
-@dataclass(frozen=True)
-class NoiseFloor:
-    value: float  # max |perturbed - base| over the perturbations, on the outputs
-    scale: float  # max |ref output|
-    parts: dict[str, float] = field(default_factory=dict, hash=False)
-
-    @property
-    def minimum(self) -> float:
-        return FLOAT32_EPS * self.scale
-
-    @property
-    def tolerance(self) -> float:
-        return K * max(self.value, self.minimum)
-
-
-def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64).reshape(len(a), -1), np.asarray(b, np.float64).reshape(len(b), -1)
-    return float(np.max(np.abs(a - b))) if a.size else 0.0
-
-
-def _floor(base: np.ndarray, parts: dict[str, np.ndarray]) -> NoiseFloor:
-    diffs = {k: _max_diff(v, base) for k, v in parts.items()}
-    return NoiseFloor(max(diffs.values()), float(np.max(np.abs(base))) if base.size else 0.0, diffs)
 
 
 def floor_tf(graph, saved_model: str | Path, x: np.ndarray) -> NoiseFloor:
@@ -80,7 +53,7 @@ def floor_tf(graph, saved_model: str | Path, x: np.ndarray) -> NoiseFloor:
     base = graph.run(x, [], threads=1, batch=1)[""]
     serving = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
     reload = np.concatenate([np.asarray(next(iter(serving(tf.constant(x[i:i + 1])).values()))) for i in range(len(x))])
-    return _floor(base, {"threads": graph.run(x, [], threads=2, batch=1)[""],
+    return noise_floor(base, {"threads": graph.run(x, [], threads=2, batch=1)[""],
                          "batch": graph.run(x, [], threads=1, batch=32)[""], "reload": reload})
 
 
@@ -113,28 +86,13 @@ def floor_torch(module, reload: Callable[[], Any], x: np.ndarray) -> NoiseFloor:
         reloaded = torch_layers(reload(), x, [], batch=1)[""]
     finally:
         _torch_threads(before)
-    return _floor(runs["base"][""], {"threads": runs["threads"][""], "batch": runs["batch"][""], "reload": reloaded})
-
-
-def calibrated_verdict(row: dict[str, Any], floor: NoiseFloor) -> dict[str, Any]:
-    """`noise_floor`, `tolerance` and the verdict at that tolerance (`calibrated_status`) of a judged row."""
-    out = {"noise_floor": floor.value, "tolerance": floor.tolerance, "noise_scale": floor.scale,
-           "noise_parts": {k: float(v) for k, v in floor.parts.items()}}
-    status = row.get("status", "")
-    if status not in ("faithful", "wrong_output", "accuracy_drop"):
-        return {**out, "calibrated_status": status}
-    within = float(row["max_abs_diff"]) <= floor.tolerance
-    if within and row["top1_agreement"] == 1.0:
-        verdict = "faithful"
-    else:
-        verdict = "accuracy_drop" if row["accuracy_after"] < row["accuracy_before"] else "wrong_output"
-    return {**out, "calibrated_status": verdict}
+    return noise_floor(runs["base"][""], {"threads": runs["threads"][""], "batch": runs["batch"][""], "reload": reloaded})
 
 
 # --- which rows are localised --------------------------------------------------------------------------------
 
 def needs_localising(row: dict[str, Any]) -> bool:
-    return (row.get("calibrated_status") not in (None, "", "faithful", "skipped")
+    return (row.get("status") not in (None, "", "faithful", "skipped")
             and not row.get("localisation"))
 
 
@@ -146,7 +104,7 @@ def select(rows: Iterable[dict[str, Any]], policy: str, baselines: Iterable[str]
     todo = [r for r in rows if needs_localising(r) and r["format"] not in set(baselines)]
     if policy == "none":
         return []
-    ran = [r for r in todo if r.get("calibrated_status") in ("wrong_output", "accuracy_drop")]
+    ran = [r for r in todo if r.get("status") in ("wrong_output", "accuracy_drop")]
     if policy == "all":
         return ran
     worst: dict[str, dict[str, Any]] = {}
@@ -174,7 +132,7 @@ def layer_floors(runs: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
     out = {}
     for name, b in base.items():
         scale = float(np.max(np.abs(b))) if b.size else 0.0
-        diff = max(_max_diff(p[name], b) for key, p in runs.items() if key != "base" and name in p)
+        diff = max(max_abs_diff(p[name], b) for key, p in runs.items() if key != "base" and name in p)
         out[name] = diff / scale if scale else diff
     return out
 
@@ -182,7 +140,7 @@ def layer_floors(runs: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
 def curve(layers, reference: dict[str, np.ndarray], floors: dict[str, float], output_floor: float = 0.0
           ) -> pd.DataFrame:
     """Per matched converted op: its divergence from the reference tensor and that tensor's tolerance,
-    K x max(the tensor's relative floor, the output's relative floor, float32 eps)."""
+    `faithful.layer_tolerance` of max(the tensor's relative floor, the output's relative floor)."""
     rows = []
     for layer in layers:
         ref = reference.get(layer.ref) if layer.ref else None
@@ -192,7 +150,7 @@ def curve(layers, reference: dict[str, np.ndarray], floors: dict[str, float], ou
         scale = float(np.max(np.abs(ref)))
         diff = float(np.max(np.abs(values - ref))) if ref.size else 0.0
         floor = max(floors.get(layer.ref, 0.0), output_floor)
-        tol = K * max(floor, FLOAT32_EPS)
+        tol = layer_tolerance(floor)
         divergence = diff / scale if scale else diff
         rows.append({"index": layer.index, "name": layer.name, "op_type": layer.op_type, "ref": layer.ref,
                      "divergence": divergence, "layer_floor": floor, "tolerance": tol, "above": divergence > tol,

@@ -41,7 +41,7 @@ from study.assets import refs as asset_refs
 from study.casestudy import browser, finetune
 from study.casestudy.browser import find_models, models_root
 from study.decision import choice
-from study.deployment import fidelity
+from study.deployment import faithful, fidelity
 from study.errors import StudyError
 from study.releases import publish, version_diff
 from study.runtime import environment
@@ -191,7 +191,8 @@ def fidelity_of(sweep: Path, model) -> dict[str, Any]:
 
 def _version_diff(a: Path, b: Path) -> dict[str, Any]:
     """`version_diff.diff(a, b)` as the page shows it, kept in the cache by the two versions' records."""
-    key = hashlib.sha256(b"".join(files.sha256(p / "version.json").encode() for p in (a, b))).hexdigest()[:20]
+    records = b"".join(files.sha256(p / "version.json").encode() for p in (a, b))
+    key = hashlib.sha256(records + faithful.describe().encode()).hexdigest()[:20]  # a changed rule: diff again
     cached = config.cache_dir() / "product" / "diffs" / f"{key}.json"
     if cached.is_file() and files.damage(cached) is None:
         return json.loads(cached.read_text())

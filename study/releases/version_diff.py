@@ -13,6 +13,11 @@ fine-tuning must be redone (Section VII-H). `diff(a, b)` does it mechanically fo
   through the inference path. An *untrained* asset (batch-norm moving statistics still at their initial
   0 / 1) is first recalibrated in memory: its moving statistics become those of a calibration batch,
   recovered from two training-mode calls whatever the asset's momentum (`recalibrate_batch_norm`).
+- **Outputs changed** under the one rule for "faithful" (`study.deployment.faithful`), version A as the reference:
+  B's outputs differ when they are not within K x A's own noise floor on the probes (`output_floor`: A at batch 1
+  vs all probes at once, A loaded again, and intra-op threads 1 vs 2 where A is called through a signature). The
+  paper-comparable fixed gate is recorded beside it (`changed_fixed`); where A's floor cannot be measured, the fixed
+  gate decides and `tolerance_source` says so.
 - **Verdict**, the first that applies: `parameters changed` (redo the fine-tuning), `API changed` (adapt the
   product's code where it breaks), `outputs changed` (same parameters and API, different features on the
   same images: re-validate, re-fit the head), `nothing changed`.
@@ -32,11 +37,12 @@ import pandas as pd
 from study import config
 from study.assets.refs import saved_model_folder
 from study.assets.zoo import calibration_images
+from study.deployment import faithful
+from study.deployment.intermediates import TFGraph
 from study.errors import StudyError
 from study.runtime import processes
 
 VERDICTS = ("parameters changed", "API changed", "outputs changed", "nothing changed")
-OUTPUT_RTOL = 1e-4  # outputs differ when max |B - A| > OUTPUT_RTOL * max |A| (float reordering stays far below)
 PROBE_IMAGES = 8
 PROBE_SEED = 1  # the zoo calibrates with seed 0; probes are other crops
 CALIBRATION_IMAGES = 32
@@ -341,8 +347,37 @@ def probe_size(a: Asset, b: Asset) -> int:
     return int(a.version.get("input_size") or b.version.get("input_size") or DEFAULT_PROBE_SIZE)
 
 
+def _flat(outputs: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
+    """The compared outputs side by side, one row per probe image."""
+    return np.concatenate([np.asarray(outputs[k], np.float64).reshape(len(outputs[k]), -1) for k in keys], axis=1)
+
+
+def output_floor(asset: Asset, probes: np.ndarray, keys: list[str], base: np.ndarray, recalibrated: bool,
+                 size: int) -> faithful.NoiseFloor | str:
+    """Version A's own noise on the probes (`keys`: its compared outputs; `base`: them flattened, `_flat`): batch 1
+    vs all at once, the asset loaded again (recalibrated as A was), and intra-op threads 1 vs 2 on its frozen
+    signature where A is called through one (`intermediates.TFGraph`; TensorFlow's eager thread count is fixed
+    once set). Text saying why, when it cannot be measured."""
+    try:
+        one = [_run(asset, probes[i:i + 1]) for i in range(len(probes))]
+        parts = {"batch": np.concatenate([_flat(o, keys) for o in one])}
+        again = load(asset.path)
+        if recalibrated:
+            recalibrate_batch_norm(again, calibration_images(size, n=CALIBRATION_IMAGES, seed=0))
+        parts["reload"] = _flat(_run(again, probes), keys)
+        diffs = {}
+        if asset.entry == "serving_default" and not recalibrated and len(keys) == 1:
+            graph = TFGraph(asset.path)
+            runs = [graph.run(probes, [], threads=t, batch=1)[""] for t in (1, 2)]
+            diffs["threads"] = faithful.max_abs_diff(runs[1], runs[0])
+        return faithful.noise_floor(base, parts, diffs)
+    except Exception as exc:  # noqa: BLE001 - the diff still judges, at the fixed gate, and says why
+        return f"A's noise floor not measured: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+
+
 def compare_outputs(a: Asset, b: Asset) -> dict[str, Any]:
-    """Both assets' inference outputs on the same probe images (after recalibrating untrained ones)."""
+    """Both assets' inference outputs on the same probe images (after recalibrating untrained ones), judged under the
+    one rule with A as the reference (`faithful.judge` at A's noise floor, `output_floor`)."""
     size = probe_size(a, b)
     probes = calibration_images(size, n=PROBE_IMAGES, seed=PROBE_SEED)
     recalibrated = {}
@@ -357,19 +392,33 @@ def compare_outputs(a: Asset, b: Asset) -> dict[str, Any]:
         pairs = [(k, oa[k], ob[k]) for k in sorted(set(oa) & set(ob))]
     result = {"probe_images": PROBE_IMAGES, "probe_size": size, "recalibrated_a": recalibrated["a"],
               "recalibrated_b": recalibrated["b"], "compared": [k for k, _, _ in pairs], "max_abs_a": 0.0,
-              "max_abs_diff": 0.0, "mean_abs_diff": 0.0, "relative_diff": 0.0, "changed": False}
+              "max_abs_diff": 0.0, "mean_abs_diff": 0.0, "relative_diff": 0.0, "changed": False,
+              "changed_fixed": False, "noise_floor": None, "tolerance": None, "rel_tolerance": None,
+              "tolerance_source": ""}
     if not pairs:
-        result |= {"changed": True, "reason": f"no common output: A gives {sorted(oa)}, B gives {sorted(ob)}"}
+        result |= {"changed": True, "changed_fixed": True,
+                   "reason": f"no common output: A gives {sorted(oa)}, B gives {sorted(ob)}"}
         return result
     for key, ya, yb in pairs:
         if ya.shape != yb.shape:
-            return result | {"changed": True, "reason": f"output {key}: shape {ya.shape} vs {yb.shape}"}
+            return result | {"changed": True, "changed_fixed": True,
+                             "reason": f"output {key}: shape {ya.shape} vs {yb.shape}"}
         d = np.abs(ya.astype(np.float64) - yb.astype(np.float64))
         result["max_abs_a"] = max(result["max_abs_a"], float(np.max(np.abs(ya))))
         result["max_abs_diff"] = max(result["max_abs_diff"], float(d.max()))
         result["mean_abs_diff"] = max(result["mean_abs_diff"], float(d.mean()))
     result["relative_diff"] = result["max_abs_diff"] / max(result["max_abs_a"], 1e-12)
-    result["changed"] = result["relative_diff"] > OUTPUT_RTOL
+    keys = [k for k, _, _ in pairs]
+    flat_a = _flat(oa, keys)
+    flat_b = np.concatenate([np.asarray(yb, np.float64).reshape(len(yb), -1) for _, _, yb in pairs], axis=1)
+    floor = output_floor(a, probes, keys, flat_a, recalibrated["a"], size)
+    j = faithful.judge(flat_a, flat_b, floor)
+    result |= {"changed": not j.faithful, "changed_fixed": not j.faithful_fixed,
+               "noise_floor": None if j.noise_floor != j.noise_floor else j.noise_floor,
+               "tolerance": None if j.tolerance != j.tolerance else j.tolerance,
+               "rel_tolerance": None if j.rel_tolerance != j.rel_tolerance else j.rel_tolerance,
+               "tolerance_source": j.source,
+               "noise_parts": dict(floor.parts) if isinstance(floor, faithful.NoiseFloor) else {}}
     return result
 
 
@@ -458,7 +507,11 @@ class VersionDiff:
         o = self.outputs
         recal = [k for k in ("a", "b") if o.get(f"recalibrated_{k}")]
         lines.append(f"outputs on {o['probe_images']} probe images {o['probe_size']}x{o['probe_size']}: "
-                     f"max |B - A| {o['max_abs_diff']:.3g} (relative {o['relative_diff']:.2e})"
+                     f"max |B - A| {o['max_abs_diff']:.3g} (relative {o['relative_diff']:.2e}"
+                     + (f"; tolerance {o['tolerance']:.3g} = {faithful.K} x A's noise floor"
+                        if o.get("tolerance") is not None else f"; {o.get('tolerance_source', '')}")
+                     + (f"; the fixed gate says {'changed' if o.get('changed_fixed') else 'unchanged'}"
+                        if o.get("changed_fixed") != o.get("changed") else "") + ")"
                      + (f", batch norm recalibrated for {' and '.join(x.upper() for x in recal)}" if recal else "")
                      + (f" — {o['reason']}" if o.get("reason") else ""))
         lines.append(f"verdict: {self.verdict}" + (f" (also: {', '.join(self.changes[1:])})" if self.changes[1:] else ""))
@@ -484,6 +537,9 @@ def diff_table(diffs: list[VersionDiff]) -> pd.DataFrame:
         rows.append({"from": d.a.version.get("name", str(d.a.path)), "to": d.b.version.get("name", str(d.b.path)),
                      "api_changes": len(d.api_changes), "api_breaking": d.api_breaking,
                      "variables_changed": counts["changed"] + counts["reshaped"] + counts["added"] + counts["removed"],
-                     "output_rel_diff": d.outputs["relative_diff"], "verdict": d.verdict,
+                     "output_rel_diff": d.outputs["relative_diff"],
+                     "output_rel_tolerance": d.outputs.get("rel_tolerance"),
+                     "outputs_changed": d.outputs_changed, "outputs_changed_fixed": d.outputs.get("changed_fixed"),
+                     "verdict": d.verdict,
                      "also": ", ".join(d.changes[1:]), "redo": d.redo})
     return pd.DataFrame(rows)

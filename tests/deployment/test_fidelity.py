@@ -11,7 +11,7 @@ from study.casestudy import stand_ins
 from study.cli import main
 from study.config import PROFILES
 from study.decision.choice import CaseStudyTables, load_table, select
-from study.deployment import deploy_criterion, fidelity, fidelity_analysis
+from study.deployment import deploy_criterion, faithful, fidelity, fidelity_analysis
 from study.errors import Skipped, StudyError
 
 LABELS = np.array([0, 1, 2, 0])
@@ -27,17 +27,31 @@ def _probabilities(classes: list[int], n_classes: int = 3) -> np.ndarray:
 
 def test_outputs_within_tolerance_with_full_agreement_are_faithful():
     ref = _probabilities([0, 1, 2, 1])
-    row = fidelity.judge(ref, ref + 5e-4, LABELS)
-    assert row["status"] == "faithful" and row["faithful"] and row["top1_agreement"] == 1.0
+    floor = faithful.NoiseFloor(1e-4, 0.8)  # tolerance K x 1e-4
+    row = fidelity.judge(ref, ref + 5e-4, LABELS, floor)
+    assert row["status"] == row["status_fixed"] == "faithful" and row["faithful"] and row["top1_agreement"] == 1.0
     assert row["max_abs_diff"] == pytest.approx(5e-4, rel=1e-3) and row["error"] == ""
     assert row["accuracy_before"] == row["accuracy_after"] == 0.75
+    assert row["tolerance"] == floor.tolerance and row["tolerance_source"] == faithful.CALIBRATED
+
+
+def test_the_verdict_is_the_noise_floor_s_and_the_fixed_gate_sits_beside_it():
+    ref = _probabilities([0, 1, 2, 1])
+    deterministic = faithful.NoiseFloor(0.0, 0.8)  # a zero floor: K x one float32 step of the output's scale
+    row = fidelity.judge(ref, ref + 5e-4, LABELS, deterministic)
+    assert row["status"] == "wrong_output" and not row["faithful"]  # beyond K x the floor ...
+    assert row["status_fixed"] == "faithful" and row["faithful_fixed"]  # ... though within the fixed gate
+    assert f"{faithful.K} x the reference's noise floor" in row["error"]
+    # without a floor the fixed gate judges, and the row says so
+    row = fidelity.judge(ref, ref + 5e-4, LABELS, "noise floor not measured: boom")
+    assert row["status"] == "faithful" and row["tolerance_source"] == "fixed gate: noise floor not measured: boom"
 
 
 def test_a_difference_beyond_tolerance_is_wrong_output_even_when_top1_agrees():
     ref = _probabilities([0, 1, 2, 1])
     row = fidelity.judge(ref, ref + 0.01, LABELS)
-    assert row["status"] == "wrong_output" and not row["faithful"] and row["top1_agreement"] == 1.0
-    assert "beyond rtol=atol=0.001" in row["error"]
+    assert row["status"] == row["status_fixed"] == "wrong_output" and not row["faithful"]
+    assert row["top1_agreement"] == 1.0 and f"beyond rtol=atol={faithful.FIXED_RTOL:g}" in row["error"]
 
 
 def test_a_changed_prediction_that_costs_accuracy_is_an_accuracy_drop():
@@ -194,9 +208,10 @@ def test_a_tiny_member_is_faithful_reloaded_and_full_int8_gets_a_failure_class(t
     log = [json.loads(line) for line in (work / "rows.jsonl").read_text().splitlines()]
     assert len(log) == 5 and all(r["key"] for r in log)  # 3 rows, full int8 localised once, 1 re-measured
 
-    # every row has its noise floor and calibrated verdict; only the full int8 row is localised, with its curve
+    # every row has its noise floor and the verdict at it; only the full int8 row is localised, with its curve
     assert (rows["noise_floor"] >= 0).all() and (rows["tolerance"] > 0).all()
-    assert rows.loc["litert_full_int8", "calibrated_status"] in ("wrong_output", "accuracy_drop")
+    assert rows["tolerance_source"].eq(faithful.CALIBRATED).all()
+    assert rows.loc["litert_full_int8", "status"] in ("wrong_output", "accuracy_drop")
     assert rows.loc["litert_full_int8", "failure_class"] == "quantisation_range"
     assert rows.loc["litert_full_int8", "first_divergence"].startswith("CONV_2D ")
     assert rows.loc[["saved_model", "litert_float32"], "first_divergence"].eq("").all()

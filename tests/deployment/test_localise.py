@@ -12,7 +12,7 @@ import pytest
 
 from study.casestudy import stand_ins
 from study.config import PROFILES
-from study.deployment import fidelity, localise
+from study.deployment import faithful, fidelity, localise
 from study.deployment.backend import Export
 from study.errors import StudyError
 from tests.conftest import needs_node
@@ -47,19 +47,20 @@ def test_the_class_follows_where_and_how_the_divergence_starts():
 
 
 def test_the_calibrated_verdict_sits_beside_the_fixed_one():
-    floor = localise.NoiseFloor(0.0, 1.0, {"threads": 0.0, "batch": 0.0, "reload": 0.0})
-    assert floor.tolerance == pytest.approx(localise.K * localise.FLOAT32_EPS)  # a zero floor: the epsilon guard
-    row = {"status": "faithful", "max_abs_diff": 5e-4, "top1_agreement": 1.0, "accuracy_before": 1.0,
-           "accuracy_after": 1.0}
-    out = localise.calibrated_verdict(row, floor)
-    assert out["calibrated_status"] == "wrong_output" and out["noise_floor"] == 0.0  # faithful at 1e-3 only
-    assert localise.calibrated_verdict({**row, "max_abs_diff": 1e-7}, floor)["calibrated_status"] == "faithful"
-    assert localise.calibrated_verdict({"status": "runtime_crash"}, floor)["calibrated_status"] == "runtime_crash"
-    assert localise.NoiseFloor(1e-3, 1.0).tolerance == pytest.approx(localise.K * 1e-3)
+    floor = faithful.NoiseFloor(0.0, 1.0, {"threads": 0.0, "batch": 0.0, "reload": 0.0})
+    assert floor.tolerance == pytest.approx(faithful.K * faithful.FLOAT32_EPS)  # a zero floor: the epsilon guard
+    ref = np.eye(3)
+    j = faithful.judge(ref, ref + 5e-4, floor)
+    assert not j.faithful and j.faithful_fixed and j.noise_floor == 0.0  # faithful at the fixed gate only
+    assert faithful.judge(ref, ref + 1e-7, floor).faithful
+    assert not faithful.judge(ref, ref[[1, 0, 2]], faithful.NoiseFloor(1.0, 1.0)).faithful  # a changed top-1 class
+    assert faithful.within(1e-7, 1.0, floor.tolerance) and not faithful.within(1e-7, 0.9, floor.tolerance)
+    assert faithful.NoiseFloor(1e-3, 1.0).tolerance == pytest.approx(faithful.K * 1e-3)
+    assert faithful.noise_floor(ref, {"batch": ref + 1e-6}, {"threads": 2e-6}).value == pytest.approx(2e-6)
 
 
 def test_the_worst_policy_picks_one_row_per_format_and_skips_baselines_and_crashes():
-    rows = [{"member": m, "format": f, "calibrated_status": s, "rel_diff": d}
+    rows = [{"member": m, "format": f, "status": s, "rel_diff": d}
             for m, f, s, d in [("a", "litert_full_int8", "wrong_output", 0.01), ("b", "litert_full_int8",
                                "accuracy_drop", 0.03), ("a", "onnx", "faithful", 0.0),
                                ("a", "saved_model", "wrong_output", 1e-6), ("b", "onnx", "runtime_crash", np.nan)]]
@@ -249,16 +250,18 @@ def test_torch_noise_floor_and_a_corrupted_onnx_initializer(torch_ref, tmp_path)
     assert q["failure_class"] == "quantisation_range"
 
 
-def test_the_decision_can_judge_faithful_at_the_calibrated_tolerance():
+def test_the_decision_judges_faithful_at_the_calibrated_tolerance_unless_told_the_fixed_gate():
     from study.deployment import deploy_criterion
 
-    table = pd.DataFrame({"member": ["a", "b"], "format": "litert_float32", "status": "faithful",
-                          "calibrated_status": ["faithful", "wrong_output"], "top1_agreement": 1.0,
-                          "size_mb": 1.0, "latency_p50_ms": 1.0})
-    fixed = deploy_criterion.deployable(table, deploy_criterion.DeployCriterion("litert_float32"))
-    calibrated = deploy_criterion.deployable(table, deploy_criterion.DeployCriterion("litert_float32", 1.0, True))
-    assert fixed["deployable"].tolist() == [True, True] and calibrated["deployable"].tolist() == [True, False]
-    assert "calibrated tolerance" in deploy_criterion.DeployCriterion("litert_float32", 1.0, True).text
-    with pytest.raises(StudyError, match="no calibrated_status column"):
-        deploy_criterion.deployable(table.drop(columns="calibrated_status"),
-                                    deploy_criterion.DeployCriterion("litert_float32", 1.0, True))
+    table = pd.DataFrame({"member": ["a", "b"], "format": "litert_float32", "status": ["faithful", "wrong_output"],
+                          "status_fixed": "faithful", "top1_agreement": 1.0, "size_mb": 1.0, "latency_p50_ms": 1.0})
+    rule = deploy_criterion.deployable(table, deploy_criterion.DeployCriterion("litert_float32"))
+    fixed = deploy_criterion.deployable(table, deploy_criterion.DeployCriterion("litert_float32", 1.0, True))
+    assert rule["deployable"].tolist() == [True, False] and fixed["deployable"].tolist() == [True, True]
+    assert "fixed gate" in deploy_criterion.DeployCriterion("litert_float32", 1.0, True).text
+    # a table made before the one rule: calibrated_status is the rule's verdict, status the fixed gate's
+    old = table.drop(columns="status_fixed").assign(status="faithful", calibrated_status=["faithful", "wrong_output"])
+    assert deploy_criterion.deployable(old, deploy_criterion.DeployCriterion("litert_float32"))["deployable"].tolist() \
+        == [True, False]
+    assert deploy_criterion.deployable(old, deploy_criterion.DeployCriterion("litert_float32", 1.0, True))[
+        "deployable"].tolist() == [True, True]

@@ -14,7 +14,7 @@ from study import paper
 from study.cache import keys
 from study.cache.step import Step
 from study.cli import main
-from study.deployment import backend, matrix, scenarios, worker
+from study.deployment import backend, faithful, matrix, scenarios, worker
 from study.errors import StudyError
 from study.runtime.images import preprocess
 from tests.conftest import needs_browser, needs_node
@@ -195,7 +195,8 @@ def _assert_exact(rows: pd.DataFrame, formats) -> None:
     for fmt in formats:
         row = rows.loc[fmt]
         assert row["ok"], f"{fmt}: {row['error']}"
-        assert row["rel_diff"] <= matrix.REL_TOLERANCE and row["top1_agreement"] == 1.0, fmt
+        assert row["faithful"] and row["top1_agreement"] == 1.0, fmt
+        assert row["tolerance_source"] == faithful.CALIBRATED and row["max_abs_diff"] <= row["tolerance"], fmt
         assert row["size_mb"] > 0.1 and row["load_ms"] > 0 and row["latency_p90_ms"] >= row["latency_ms"] > 0
         assert row["peak_rss_mb"] > 10
 
@@ -263,6 +264,7 @@ def _measured(**over):
     rows = {"framework": ["TensorFlow", "TensorFlow", "PyTorch", "PyTorch"],
             "format": ["a", "a_int8", "b", "c"], "ok": [True, True, False, False], "quantised": [False, True, False, False],
             "rel_diff": [1e-6, 0.05, np.nan, np.nan], "top1_agreement": [1.0, 0.6, np.nan, np.nan],
+            "faithful": [True, False, None, None], "rel_tolerance": [1e-5, 1e-5, np.nan, np.nan],
             "size_mb": [4.0, 1.0, np.nan, np.nan], "latency_ms": [1.0, 1.0, np.nan, np.nan],
             "error": ["", "", "not runnable here: no GPU", "RuntimeError: not scriptable\nstack"]}
     return pd.DataFrame({**rows, **over})
@@ -273,9 +275,11 @@ def test_the_fidelity_reading_follows_the_matrix():
     assert "1 of the 1 non-quantised formats that ran compute the reference function" in text
     assert "a_int8 a relative difference of 5.0e-02 and 60% top-1 agreement at 1 MB (25% of the median" in text
     assert "Failed (the row keeps its error): c (RuntimeError: not scriptable)" in text and "on purpose: b" in text
-    off = matrix.fidelity_reading(_measured(rel_diff=[10 * matrix.REL_TOLERANCE, 0.05, np.nan, np.nan]))
+    assert "against a relative tolerance of 1.0e-05" in text
+    off = matrix.fidelity_reading(_measured(rel_diff=[1e-4, 0.05, np.nan, np.nan], faithful=[False, False, None, None]))
     assert "0 of the 1 non-quantised formats" in off
-    assert f"{matrix.REL_TOLERANCE:g}" in matrix.tolerance_text()
+    assert f"{faithful.K} x max(the reference's noise floor" in matrix.tolerance_text()
+    assert f"rtol={faithful.FIXED_RTOL:g}" in matrix.tolerance_text()
 
 
 def test_the_scenario_readings_follow_the_tables():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from study.cli import main
+from study.deployment import faithful
 from study.errors import StudyError
 from study.releases import publish, version_diff as vd
 
@@ -59,7 +60,8 @@ def test_changed_signatures_and_shapes_are_api_changes(assets):
 def test_quantization_boundary_changes_outputs_only(assets):
     d = vd.diff(assets["v3_batch_norm_momentum"], assets["v4_quantization_boundary"])
     assert d.verdict == "outputs changed" and d.api_changes.empty and not d.parameters_changed
-    assert d.outputs["relative_diff"] > vd.OUTPUT_RTOL
+    assert d.outputs["max_abs_diff"] > d.outputs["tolerance"] and d.outputs["changed_fixed"]
+    assert d.outputs["tolerance_source"] == faithful.CALIBRATED and set(d.outputs["noise_parts"]) == {"batch", "reload"}
 
 
 def _small_net():
