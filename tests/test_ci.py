@@ -68,3 +68,21 @@ def test_without_ci_semantics_a_missing_tool_is_a_visible_skip_naming_its_setup_
                           text=True, timeout=300)
     assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout[-3000:]
     assert "latexmk" in proc.stdout and "make setup (its tex step)" in proc.stdout
+
+
+def test_every_skip_goes_through_needs_tool():
+    """No test skips by itself (`pytest.skip`, `importorskip`, `mark.skip`/`skipif`): only the markers of
+    tests/conftest.py, which fail under CI semantics. The one exception is the test that needs a real GPU."""
+    import re
+
+    allowed = {("tests/casestudy/test_sampler.py", "this machine has a GPU")}
+    pattern = re.compile(r"pytest\.(skip\(|importorskip\(|mark\.skip\b|mark\.skipif\b)")
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in ("tests/conftest.py", "tests/test_ci.py"):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line) and not any(rel == f and why in line for f, why in allowed):
+                found.append(f"{rel}:{number}: {line.strip()}")
+    assert not found, "skips outside tests/conftest.py's markers:\n" + "\n".join(found)
