@@ -32,7 +32,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ from study.cache.step import Step
 from study.casestudy import browser, finetune
 from study.errors import ResumeWarning, StudyError
 from study.paper import version_notes
-from study.profiles import VersionCosts
 from study.runtime import processes
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
@@ -457,12 +456,7 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
 
 
 # ------------------------------------------------------------------------------------- CLI
-# What a run measures unless told (notebook 08) is the profile's `version_costs` (study.profiles): smoke fine-tunes
-# one version and skips the browser (about a minute); the others fine-tune every version and test wasm. Read-only
-# views of them, (versions, browser backends): per profile, and a profile's that says nothing.
-DEFAULT_MEASURED = {name: astuple(p.version_costs) for name, p in config.PROFILES.items()
-                    if p.version_costs != VersionCosts()}
-DEFAULT_MEASURED_OTHERWISE: tuple[tuple[str, ...] | None, tuple[str, ...]] = astuple(VersionCosts())
+# What a run measures unless told (notebook 08) is the profile's `version_costs` (study.profiles).
 
 
 def version_costs(published: str | Path, out: str | Path, profile: config.Profile,

@@ -149,7 +149,10 @@ def test_version_costs_plot_has_one_panel_per_measured_column():
 
 def test_the_default_measurements_name_real_versions_and_backends():
     from study.casestudy.browser import BACKENDS
+    from study.config import PROFILES
+    from study.profiles import VersionCosts
 
-    for names, backends in [*publish.DEFAULT_MEASURED.values(), publish.DEFAULT_MEASURED_OTHERWISE]:
+    for costs in [*(p.version_costs for p in PROFILES.values()), VersionCosts()]:
+        names, backends = costs.versions, costs.browser_backends
         assert len(publish.get_versions(names)) == len(names or publish.versions())  # no StudyError
         assert set(backends) <= set(BACKENDS)
