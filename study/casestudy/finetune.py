@@ -53,7 +53,7 @@ from study.paper import format_elapse
 # Table IX as the paper prints it, then what we add (issue 6 fixes this order).
 TABLE_IX_COLUMNS = ["model", "delta_cpu", "delta_mem", "elapse", "accuracy", "status", "elapse_s", "repeats",
                     "delta_cpu_tree", "delta_mem_tree", "peak_rss_mb", "gpu", "gpu_memory", "n_samples"]
-TABLE_IX_EXTRA = ["delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_std", "train_s", "val_accuracy",
+TABLE_IX_EXTRA = ["weights", "delta_cpu_std", "delta_mem_std", "elapse_s_std", "accuracy_std", "train_s", "val_accuracy",
                   "interval_median_s", "interval_max_s", "missed_slots", "mode", "epochs", "backend", "reason",
                   "node", "assets_lock", "asset", "asset_sha256"]  # asset: its reference (member, handle, folder, module:function)
 
@@ -105,6 +105,8 @@ def table_ix(records: Iterable[dict[str, Any]], cfg: SweepConfig, order: Sequenc
                      "mode": cfg.mode, "epochs": cfg.epochs, "backend": backend,
                      "reason": "; ".join(f"r{r}: {why}" for r, why in zip(bad["repeat"], bad["reason"])),
                      "node": _node_labels(used), "assets_lock": cfg.assets_lock, "asset": asset.get("ref", model),
+                     # what an accuracy of this member supports: imagenet | random | own (asset_refs.weights)
+                     "weights": asset_refs.weights(asset.get("ref", model), cfg.profile),
                      "asset_sha256": asset.get("sha256")})
     table = pd.DataFrame(rows)
     table["elapse"] = [format_elapse(s) if pd.notna(s) else "" for s in table["elapse_s"]]
@@ -350,6 +352,25 @@ def representative(lengths: dict[str, float], n: int = 3) -> list[str]:
     return [m for m in lengths if m in picked]
 
 
+def kinds_reading(table: "pd.DataFrame", n_classes: int) -> str:
+    """What the sweep's members can support, by kind (`weights`): the accuracy range of the members that see, and the
+    random-init stand-ins with their accuracy beside chance for `n_classes` classes."""
+    import pandas as pd
+
+    ok = table[table["status"] == "ok"]
+    kinds = ok.get("weights", pd.Series("", index=ok.index))
+    out = []
+    for kind, what in (("imagenet", "with trained (ImageNet) weights, whose accuracies support findings"),
+                       ("own", "given by you, with their own weights"),
+                       ("random", "randomly initialised, resource stand-ins whose accuracies are chance "
+                                  f"({1 / n_classes:.2f} for {n_classes} classes) and support no finding")):
+        part = ok[kinds == kind]
+        if len(part):
+            out.append(f"{len(part)} member(s) {what}: {', '.join(part['model'])} (test accuracy "
+                       f"{part['accuracy'].min():.2f}–{part['accuracy'].max():.2f})")
+    return ("; ".join(out) + ".") if out else "No member finished."
+
+
 def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[str] = ("cpu", "tree_cpu", "mem"),
                     *, select: int | None = 3):
     """Per-member CPU / memory over time, cool-down periods shaded (one panel per member, first repeat).
@@ -395,19 +416,27 @@ def timeline_figure(out: str | Path, members: Sequence[str], columns: Sequence[s
 
 
 def cost_scatter_figure(table: "pd.DataFrame"):
-    """Accuracy against ΔCPU, ΔMEM and elapsed time: the paper's 38 assets and our sweep, side by side."""
+    """Accuracy against ΔCPU, ΔMEM and elapsed time: the paper's 38 assets and our sweep, side by side; our
+    random-init members hollow (their accuracy is chance, their resources are real)."""
     import pandas as pd
     from matplotlib.ticker import MaxNLocator
 
     from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
-    both = pd.concat([paper.finetuning().assign(source="paper"),
-                      table[table["status"] == "ok"].assign(source="reproduced")], ignore_index=True)
+    ours = table[table["status"] == "ok"]
+    blind = ours.get("weights", pd.Series("", index=ours.index)).eq("random")
+    # ours in two kinds: members that see (filled) and random-init stand-ins (hollow: their accuracy is chance)
+    both = pd.concat([paper.finetuning().assign(source="paper", filled=True, label="paper"),
+                      ours.assign(source="reproduced", filled=~blind,
+                                  label=blind.map({True: "reproduced, random init", False: "reproduced"}))],
+                     ignore_index=True)
     fig, axes = plots.figure("full", height=2.3, ncols=3, sharey=True, layout="constrained")
     for ax, (col, label) in zip(axes, (("delta_cpu", "ΔCPU (%, Formula 1)"), ("delta_mem", "ΔMEM (%, Formula 1)"),
                                        ("elapse_s", "elapse (s, log)"))):
-        for source, part in both.groupby("source"):
-            ax.scatter(part[col], part["accuracy"], s=10, label=source, color=plots.SOURCE_COLORS[source])
+        for (name, source, filled), part in both.groupby(["label", "source", "filled"], sort=False):
+            color = plots.SOURCE_COLORS[source]
+            ax.scatter(part[col], part["accuracy"], s=10, label=name, color=color if filled else "none",
+                       edgecolors=color)
         ax.set_xlabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(5))
     axes[2].set_xscale("log")

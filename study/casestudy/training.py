@@ -220,6 +220,7 @@ def train_member(spec: WorkerSpec) -> dict[str, Any]:
             "member": member.name, "backend": member.backend, "input_size": member.input_size,
             "class_names": list(split.class_names), "test_accuracy": accuracy, "mode": spec.mode,
             "epochs": spec.epochs, "seed": spec.seed, "profile": spec.profile, "asset": member.identity(),
+            "weights": asset_refs.weights(member.ref, profile),
             "assets_lock": asset_folder.active_digest() if profile.online else None,
             "test_images": [{"path": str(p), "label": int(label)} for p, label in split.test],
         }, indent=2) + "\n")

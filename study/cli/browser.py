@@ -1,4 +1,5 @@
-"""`browser-test`: Table X, the fine-tuned models as TF.js in headless Chromium (`study.casestudy.browser`); with
+"""`browser-test`: Table X, the fine-tuned models in headless Chromium (TF members as TF.js, PyTorch members as ONNX
+in ONNX Runtime Web; `study.casestudy.browser`); with
 `--node` the quick check in Node.js instead."""
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ from study.errors import exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("browser-test", help="Table X: TF.js conversion + the simple product in headless Chromium")
+    p = sub.add_parser("browser-test", help="Table X: TF.js / ONNX conversion + the simple product in headless Chromium")
     add_profile(p)
     p.add_argument("--models", required=True, type=Path, help="the fine-tuning sweep's --out DIR (or its models/)")
     p.add_argument("--backend", nargs="+", default=["wasm"], choices=browser.BACKENDS,
-                   help="TF.js backend(s) (default wasm)")
+                   help="TF.js backend(s) (default wasm; ONNX Runtime Web runs wasm only)")
     p.add_argument("--out", type=Path, default=None, help="output DIR (default: results/browser/<profile>)")
     p.add_argument("--members", nargs="+", metavar="ASSET", help="only these fine-tuned assets (names or references)")
     p.add_argument("--timeout", type=float, default=None, help="watchdog: seconds per run in all")
     p.add_argument("--stall", type=float, default=None, help="watchdog: seconds without progress")
     p.add_argument("--redo", action="store_true", help="rerun (model, backend) pairs already in table_x.csv")
     p.add_argument("--node", action="store_true",
-                   help="quick check instead: the converted models in Node.js vs TensorFlow in Python")
+                   help="quick check instead: the converted models in Node.js vs TensorFlow / PyTorch in Python")
     p.set_defaults(func=_browser_test)
 
 

@@ -239,6 +239,21 @@ class CaseStudyTables:
         wide.index.name = "model"
         return wide
 
+    def weights(self) -> pd.Series:
+        """Per member, what its weights are (`imagenet` / `random` / `own`: the sweep's `weights` column, Table IX's
+        before Table X's); "" where the tables do not say (the paper's tables: its members are TF Hub's trained ones)."""
+        out = pd.Series("", index=pd.Index(self.models, name="model"), dtype=object)
+        for df in (self.x, self.ix):  # Table IX last: it wins
+            if df is not None and "weights" in df.columns:
+                given = df.set_index("model")["weights"].dropna().astype(str)
+                out.loc[given.index] = given
+        return out
+
+    def blind(self) -> list[str]:
+        """Members that do not see: randomly initialised stand-ins, never chosen (their accuracy is chance)."""
+        w = self.weights()
+        return list(w.index[w == RANDOM_WEIGHTS])
+
     def check_model(self, model: str, kind: str | None = None) -> None:
         kinds = [kind] if kind else [k for k in ("IX", "X") if self.table(k) is not None]
         for k in kinds:
@@ -325,8 +340,12 @@ def pareto_front(df: pd.DataFrame, *, maximize: Sequence[str] = (), minimize: Se
 
 
 def accuracy_fronts(tables: CaseStudyTables) -> pd.DataFrame:
-    """Per measured resource, every member's value and accuracy (of the same table) and whether it is on the front."""
+    """Per measured resource, every member's value and accuracy (of the same table), its `weights` and whether it is
+    on the front. The fronts are over members that see: a random-init member's accuracy is chance, so it is listed
+    (its resources are real) but never on a front (`on_front` False)."""
     wide = tables.values()
+    weights = tables.weights()
+    blind = set(tables.blind())
     parts = []
     for r in tables.resources():
         acc = f"{r.table.lower()}.accuracy"
@@ -334,15 +353,20 @@ def accuracy_fronts(tables: CaseStudyTables) -> pd.DataFrame:
                              "what": r.what, "unit": r.unit, "value": wide[r.key].to_numpy(),
                              "accuracy": wide[acc].to_numpy()})
         part = part.dropna(subset=["value", "accuracy"]).reset_index(drop=True)
-        part["on_front"] = pareto_front(part, maximize=["accuracy"], minimize=["value"])
+        part.insert(1, "weights", part["model"].map(weights).fillna(""))
+        sees = ~part["model"].isin(blind)
+        part["on_front"] = False
+        if sees.any():
+            part.loc[sees, "on_front"] = pareto_front(part[sees], maximize=["accuracy"], minimize=["value"])
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 
 def dominators(tables: CaseStudyTables, model: str, columns: Iterable[str] | None = None) -> list[str]:
-    """Members at least as accurate and at most as resource-hungry as `model` on every column, better on one."""
+    """Members that see (`CaseStudyTables.blind` left out: their accuracy is chance) at least as accurate and at most
+    as resource-hungry as `model` on every column, better on one."""
     tables.check_model(model)
-    wide = tables.values()
+    wide = tables.values().drop(index=tables.blind())
     keys = list(columns) if columns is not None else [r.key for r in tables.resources()]
     acc = [k for k in wide.columns if k.endswith("accuracy") and k != "accuracy" and wide[k].notna().any()]
     sub = wide[acc + keys].dropna()
@@ -359,6 +383,8 @@ _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt
 _CRITERION = re.compile(r"^\s*(?:(?P<kind>min|max)\s*:\s*(?P<target>[\w.]+)"  # objective
                         r"|(?P<col>[\w.]+)\s*(?P<op>>=|<=|>|<)\s*(?P<num>[-+0-9.eE]+))\s*$")  # constraint
 GROUPS = ("training", "inference", "resources")
+RANDOM_WEIGHTS = "random"  # a `weights` value (study.assets.zoo.weights): a randomly initialised member
+SEES = "trained weights (random-init members are never chosen)"  # `narrow`'s first step when the tables hold some
 
 
 @dataclass(frozen=True)
@@ -458,6 +484,16 @@ def narrow(tables: CaseStudyTables, criteria: Sequence[Criterion], *, tie_rule: 
     wide = tables.values()
     candidates = list(wide.index)
     steps = []
+    blind = set(tables.blind())
+    if blind:  # a random-init member's accuracy is chance and its product guesses: it is never chosen
+        kept = [m for m in candidates if m not in blind]
+        if not kept:
+            raise StudyError(f"every member of the tables ({', '.join(candidates)}) is randomly initialised "
+                             "(weights: random); a choice needs a member with trained weights, e.g. "
+                             "efficientnet_lite0_tf (python -m study finetune --members efficientnet_lite0_tf)")
+        steps.append({"step": 0, "criterion": SEES, "before": len(candidates), "after": len(kept),
+                      "dropped_no_value": 0, "best": None, "kept": "; ".join(kept)})
+        candidates = kept
     for i, c in enumerate(criteria, 1):
         if c.target in GROUPS:
             if c.kind != "min":
@@ -493,19 +529,26 @@ def narrow(tables: CaseStudyTables, criteria: Sequence[Criterion], *, tie_rule: 
 
 
 # Sections VII-G and VII-I as priority orders (the 62 % is the paper's "better than 62%"), and what the paper chose.
+PAPER_THRESHOLD = 0.62  # Section VII-I: "better than 62%"
 PAPER_PRIORITIES: dict[str, tuple[str, ...]] = {
     "VII-G.1 fine-tuning machine not resource critical: best performing": ("max:accuracy",),
-    "VII-I inference resources first, then performance (> 62 %)": ("accuracy>0.62", "min:inference", "max:accuracy"),
+    "VII-I inference resources first, then performance (> 62 %)": (f"accuracy>{PAPER_THRESHOLD:g}", "min:inference",
+                                                                   "max:accuracy"),
 }
 PAPER_CHOICES: dict[str, str] = dict(zip(PAPER_PRIORITIES, (paper.CHOICE_BEST_PERFORMING, paper.CHOICE_MOST_SUITABLE)))
 
 
 def paper_like_priorities(tables: CaseStudyTables, k: int = 4) -> dict[str, tuple[str, ...]]:
-    """PAPER_PRIORITIES for another sweep: the paper's "better than 62 %" admitted its 4 best members, so the
-    threshold here is the accuracy of this sweep's k-th best member."""
-    acc = tables.values()["accuracy"].dropna().sort_values(ascending=False)
+    """PAPER_PRIORITIES for another sweep, over its members that see (`CaseStudyTables.blind` left out): the
+    paper's own priorities when one of them is better than the paper's 62 %; otherwise the paper's "better than
+    62 %" as what it did on its tables (it admitted its 4 best members): the accuracy of this sweep's k-th best."""
+    blind = set(tables.blind())
+    acc = tables.values()["accuracy"].drop(index=list(blind)).dropna().sort_values(ascending=False)
     if acc.empty:
-        raise StudyError("no member has an accuracy; nothing to select")
+        raise StudyError("no member with trained weights has an accuracy; nothing to select" if blind else
+                         "no member has an accuracy; nothing to select")
+    if (acc > PAPER_THRESHOLD).any():
+        return dict(PAPER_PRIORITIES)
     threshold = acc.iloc[min(k, len(acc)) - 1]
     return {"VII-G.1 fine-tuning machine not resource critical: best performing": ("max:accuracy",),
             f"VII-I inference resources first, then performance (the {k} best)":

@@ -16,7 +16,8 @@ diffs). This module joins them:
    the releases' Table IX rows unless told) as the default;
 2. **the server** (`ProductServer`): Flask on 127.0.0.1 only, serving the page (`web/product/`), TensorFlow.js and
    its wasm backend from the project's npm folder (no CDN), the manifest, and each release's TF.js graph model,
-   converted on first use (`study.casestudy.browser.convert`, kept by model fingerprint in the cache).
+   converted on first use (`study.casestudy.browser.convert`, kept by model fingerprint in the cache): a TF
+   member as a TF.js graph model, a PyTorch member as ONNX run by ONNX Runtime Web (wasm) on the same page.
 
 The page does the rest in the browser: a person picks or drops an image, it is checked (type, size, decodable),
 preprocessed exactly as `study.runtime.images` does, and inferred; the top classes, their probabilities, the
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from study import config, files
-from study.assets import refs as asset_refs
+from study.assets import refs as asset_refs, zoo
 from study.casestudy import browser, finetune
 from study.casestudy.browser import find_models, models_root
 from study.decision import choice
@@ -48,12 +49,15 @@ from study.runtime import environment
 
 PAGE = config.WEB / "product"
 TFJS_BACKEND_JS = config.SIMPLE_PRODUCT / "tfjs_backend.js"  # pickBackend, shared with the simple product
+ONNX_RUNTIME_JS = config.SIMPLE_PRODUCT / "onnx_runtime.js"  # onnxModel (ONNX Runtime Web), shared with it too
 MANIFEST_FORMAT = 1
 MAX_IMAGE_BYTES = 20 * 2**20  # larger uploads are refused by the page with a message
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp")  # decoded alike by PIL and Chromium
 TOP_K = 5
 # The formats whose per-member fidelity says whether the product's TF.js conversion is faithful (first found wins).
 FIDELITY_FORMATS = ("tfjs_graph_model_browser", "tfjs_graph_model_node")
+# ... per member backend: a torch member is served as ONNX in ONNX Runtime Web (`study.casestudy.onnx_web`)
+SERVED_FIDELITY_FORMATS = {"tf": FIDELITY_FORMATS, "torch": ("onnx_web_node", "onnx")}
 DEFAULT_PRIORITY = ("max:accuracy",)
 
 mimetypes.add_type("application/wasm", ".wasm")
@@ -77,11 +81,25 @@ class Release:
     fidelity: dict[str, Any] = field(default_factory=dict)
     table_ix: dict[str, Any] | None = None  # its Table IX row (accuracy, resources), when its sweep wrote one
     browser_ms: float | None = None  # Table X's ms per image (wasm) when the browser test ran on it
+    weights: str = ""  # imagenet | random | own (study.assets.zoo.weights): a random one is never the default
     asset: dict[str, Any] | None = None  # the asset it is (a version: its folder and content hash); else meta.json's
 
     @property
+    def blind(self) -> bool:
+        """A random-init release: listed with its kind, never served (its answers would be guesses)."""
+        return self.weights == choice.RANDOM_WEIGHTS
+
+    @property
     def servable(self) -> bool:
-        return self.model is not None
+        return self.model is not None and not self.blind
+
+    @property
+    def reason(self) -> str:
+        """Why it cannot be served ("" when it can)."""
+        if self.model is not None and self.blind:
+            return ("randomly initialised (weights: random): its answers would be guesses, so it is listed, never "
+                    "served; the product serves members with trained weights")
+        return self.why_not
 
     @property
     def faithful(self) -> bool | None:
@@ -92,17 +110,18 @@ class Release:
         tuned_from = (m.asset or {}) if m is not None else {}
         asset = self.asset or tuned_from
         return {"id": self.id, "member": self.member, "version": self.version, "number": self.number,
-                "note": self.note, "change": self.change, "servable": self.servable, "why_not": self.why_not,
-                "model_url": f"/models/{self.id}/model.json" if m is not None else None,
-                "model_name": m.name if m is not None else None,
-                "input_size": m.input_size if m is not None else None,
+                "note": self.note, "change": self.change, "servable": self.servable, "why_not": self.reason,
+                "model_url": f"/models/{self.id}/{m.runtime.file}" if self.servable else None,
+                "runtime": m.runtime.name if self.servable else None,  # tfjs | onnx (ONNX Runtime Web, wasm)
+                "model_name": m.name if self.servable else None,
+                "input_size": m.input_size if self.servable else None,
                 "class_names": list(m.class_names) if m is not None else [],
                 "asset": {"ref": asset.get("ref"), "sha256": asset.get("sha256")},
                 # the asset its classifier's meta.json says it was fine-tuned from (None: not recorded)
                 "fine_tuned_from": {"ref": tuned_from.get("ref"), "sha256": tuned_from.get("sha256")} if tuned_from else None,
-                "model_fingerprint": m.fingerprint() if m is not None else None,
-                "size_mb": _size_mb(m.saved_model) if m is not None else None,
-                "test_accuracy": _finite(m.test_accuracy) if m is not None else None,
+                "model_fingerprint": m.fingerprint() if self.servable else None,
+                "size_mb": _size_mb(m.original.parent if m.backend == "tf" else m.original) if self.servable else None,
+                "test_accuracy": _finite(m.test_accuracy) if self.servable else None, "weights": self.weights,
                 "browser_ms_per_image": _finite(self.browser_ms),
                 "table_ix": self.table_ix, "fidelity": self.fidelity, "diff": self.diff}
 
@@ -115,8 +134,11 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _size_mb(folder: Path) -> float:
-    return round(sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 2**20, 3)
+def _size_mb(path: Path) -> float:
+    """A folder's (the SavedModel's) or a file's (a torch checkpoint's) size on disk."""
+    path = Path(path)
+    parts = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in parts) / 2**20, 3)
 
 
 # --- finding what to serve -----------------------------------------------------------------------------------
@@ -127,15 +149,16 @@ def _command_hint(profile: config.Profile) -> str:
 
 
 def default_source(profile: config.Profile) -> tuple[str, Path]:
-    """What `product` serves without --versions / --members: notebook 08's published versions (newest), else
-    notebook 04's sweep of the profile; one StudyError naming the command that makes them when neither exists."""
+    """What `product` serves without --versions / --members: notebook 04's sweep of the profile (the members the
+    decision chooses from), else notebook 08's published versions (newest); one StudyError naming the command that
+    makes them when neither exists."""
+    sweep = finetune.default_out(profile)
+    if (sweep / "models").is_dir():
+        return "members", sweep
     published = sorted(config.results_dir().glob("rq3_versions/*/published/versions.json"),
                        key=lambda p: p.stat().st_mtime)
     if published:
         return "versions", published[-1].parent
-    sweep = finetune.default_out(profile)
-    if (sweep / "models").is_dir():
-        return "members", sweep
     raise StudyError(f"no model folder to serve: neither published versions under {config.results_dir() / 'rq3_versions'} "
                      f"nor a fine-tuning sweep in {sweep}; {_command_hint(profile)}")
 
@@ -154,7 +177,7 @@ def _table_ix_rows(sweep: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     df = pd.read_csv(path)
-    cols = [c for c in ("delta_cpu", "delta_mem", "elapse", "accuracy") if c in df.columns]
+    cols = [c for c in ("delta_cpu", "delta_mem", "elapse", "accuracy", "weights") if c in df.columns]
     return {str(r["model"]): {c: (r[c] if isinstance(r[c], str) else _finite(r[c])) for c in cols}
             for _, r in df.iterrows() if "model" in df.columns and r.get("status", "ok") == "ok"}
 
@@ -171,10 +194,12 @@ def _browser_ms(folder: Path, model: str) -> float | None:
 
 
 def fidelity_of(sweep: Path, model) -> dict[str, Any]:
-    """The recorded per-member fidelity of `model`'s TF.js conversion (FIDELITY_FORMATS), if it still holds."""
+    """The recorded per-member fidelity of the format `model` is served in (`SERVED_FIDELITY_FORMATS`: its TF.js
+    conversion, or a torch member's ONNX export), if it still holds."""
     rows = fidelity.read_rows(fidelity.default_work_dir(sweep) / "rows.jsonl")
     fingerprint = fidelity.model_fingerprint(model)
-    for fmt in FIDELITY_FORMATS:
+    formats = SERVED_FIDELITY_FORMATS.get(model.backend, FIDELITY_FORMATS)
+    for fmt in formats:
         row = rows.get((model.name, fmt))
         if row is None:
             continue
@@ -186,7 +211,7 @@ def fidelity_of(sweep: Path, model) -> dict[str, Any]:
                 "agreement": _finite(row.get("top1_agreement")), "max_abs_diff": _finite(row.get("max_abs_diff")),
                 "detail": row.get("error") or ""}
     return {"faithful": None, "format": None, "status": "not measured",
-            "detail": f"measure it: python -m study deploy --sweep {sweep} --formats {FIDELITY_FORMATS[1]}"}
+            "detail": f"measure it: python -m study deploy --sweep {sweep} --formats {formats[0] if model.backend == 'torch' else FIDELITY_FORMATS[1]}"}
 
 
 def _version_diff(a: Path, b: Path) -> dict[str, Any]:
@@ -224,7 +249,7 @@ def version_releases(published: Path, finetuned: Path | None = None, *, diffs: b
         sweep = finetuned / v.name / "sweep"
         found = _models(sweep)
         release = Release(id=v.name, member=record["member"], version=v.name, number=int(v.version), note=v.note,
-                          change=v.change, sweep=sweep,
+                          change=v.change, sweep=sweep, weights=record.get("weights") or zoo.built_weights(record["member"]),
                           asset={"ref": str(v.path), "sha256": asset_refs.content_hash(v.path)})
         if found:
             release.model = found[0]
@@ -243,8 +268,10 @@ def version_releases(published: Path, finetuned: Path | None = None, *, diffs: b
     return releases
 
 
-def member_releases(sweep: Path) -> list[Release]:
-    """One Release per fine-tuned TF member of a sweep's output folder (torch members have no TF.js path)."""
+def member_releases(sweep: Path, browser_out: Path | None = None) -> list[Release]:
+    """One Release per fine-tuned member of a sweep's output folder (TF members served as TF.js, torch members as
+    ONNX in ONNX Runtime Web); `browser_out`: the browser test of that sweep (its Table X latencies; default
+    `sweep/../browser`)."""
     sweep = Path(sweep)
     try:
         models_root(sweep)
@@ -256,14 +283,16 @@ def member_releases(sweep: Path) -> list[Release]:
     for m in find_models(sweep):
         asset = m.asset or {}
         release = Release(id=m.name, member=m.name, version=str(asset.get("ref") or "fine-tuned"),
-                          note=f"fine-tuned from {asset.get('ref') or m.name}", sweep=sweep)
+                          note=f"fine-tuned from {asset.get('ref') or m.name}", sweep=sweep,
+                          weights=str((rows.get(m.name) or {}).get("weights") or ""))
         if m.convertible:
             release.model = m
             release.fidelity = fidelity_of(sweep, m)
             release.table_ix = rows.get(m.name)
-            release.browser_ms = _browser_ms(sweep.parent / "browser", m.name)
+            release.browser_ms = _browser_ms(browser_out or sweep.parent / "browser", m.name)
         else:
-            release.why_not = f"backend {m.backend!r} has no TF.js path (only TF members are served)"
+            release.why_not = (f"backend {m.backend!r} has no browser path (TF members are served as TF.js, torch "
+                               f"members as ONNX)" if m.runtime is None else f"no {m.original.name} in {m.folder}")
         releases.append(release)
     return releases
 
@@ -271,31 +300,36 @@ def member_releases(sweep: Path) -> list[Release]:
 # --- the default: the decision's choice -------------------------------------------------------------------------
 
 def choose(releases: list[Release], priority: tuple[str, ...] = DEFAULT_PRIORITY) -> tuple[str, str]:
-    """(release id, how it was chosen): `choice.select(priority)` over the servable releases not known to be
-    unfaithful, on their Table IX rows (their meta.json's test accuracy where their sweep wrote none)."""
+    """(release id, how it was chosen): `choice.select(priority)` over the servable releases that see (a
+    random-init one is never the default: its answers are guesses) and are not known to be unfaithful, on their
+    Table IX rows (their meta.json's test accuracy where their sweep wrote none)."""
     import pandas as pd
 
-    candidates = [r for r in releases if r.servable and r.faithful is not False]
+    seeing = [r for r in releases if r.servable]  # a random-init release is never servable (`Release.blind`)
+    if not seeing:
+        raise StudyError("nothing to serve: " + "; ".join(f"{r.id}: {r.reason}" for r in releases) +
+                         ("; fine-tune a member with trained weights, e.g. `python -m study finetune --members "
+                          "efficientnet_lite0_tf`" if any(r.blind for r in releases) else ""))
+    candidates = [r for r in seeing if r.faithful is not False]
     if not candidates:
-        servable = [r for r in releases if r.servable]
-        if not servable:
-            raise StudyError("nothing to serve: " + "; ".join(f"{r.id}: {r.why_not}" for r in releases))
-        return servable[0].id, "every servable release is marked not faithful: the first one is shown"
+        return seeing[0].id, "every servable release with trained weights is marked not faithful: the first one is shown"
     rows = []
     for r in candidates:
         row = dict(r.table_ix or {})
         row.setdefault("accuracy", _finite(r.model.test_accuracy))
         rows.append({"model": r.id, "delta_cpu": row.get("delta_cpu"), "delta_mem": row.get("delta_mem"),
-                     "elapse": row.get("elapse"), "accuracy": row.get("accuracy")})
+                     "elapse": row.get("elapse"), "accuracy": row.get("accuracy"), "weights": r.weights})
     ix = pd.DataFrame(rows)
     ix.attrs["source"] = "the releases' Table IX rows"
     try:
         selection = choice.select(choice.CaseStudyTables(ix=ix, label="releases"), priority)
     except StudyError as exc:
         return candidates[0].id, f"the decision could not choose ({exc}): the first release is shown"
-    unfaithful = [r.id for r in releases if r.faithful is False]
+    unfaithful = [r.id for r in seeing if r.faithful is False]
+    blind = [r.id for r in releases if r.blind]
     return selection.model, (f"the decision's choice ({' > '.join(priority)} over {len(candidates)} release(s)"
-                             + (f"; not faithful, left out: {', '.join(unfaithful)}" if unfaithful else "") + ")")
+                             + (f"; not faithful, left out: {', '.join(unfaithful)}" if unfaithful else "")
+                             + (f"; random-init, never chosen: {', '.join(blind)}" if blind else "") + ")")
 
 
 def build_manifest(*, versions: Path | None = None, members: Path | None = None, finetuned: Path | None = None,
@@ -317,7 +351,9 @@ def build_manifest(*, versions: Path | None = None, members: Path | None = None,
         if not Path(members).exists():
             hint = f"; {_command_hint(profile)}" if profile else ""
             raise StudyError(f"model folder {members} does not exist{hint}")
-        releases, source, mode = member_releases(Path(members)), Path(members), "members"
+        # the profile's own sweep: notebook 05's browser test of it gives the latencies
+        tested = browser.default_out(profile) if profile and Path(members) == finetune.default_out(profile) else None
+        releases, source, mode = member_releases(Path(members), tested), Path(members), "members"
     default, how = choose(releases, tuple(priority))
     manifest = {"format": MANIFEST_FORMAT, "mode": mode, "source": str(source), "default": default,
                 "decision": {"choice": default, "how": how, "priority": list(priority)},
@@ -366,6 +402,10 @@ class ProductServer:
         def backend_js():
             return send_file(TFJS_BACKEND_JS)
 
+        @app.get("/simple_product/onnx_runtime.js")
+        def onnx_runtime_js():
+            return send_file(ONNX_RUNTIME_JS)
+
         @app.get("/node_modules/<path:name>")
         def npm(name: str):
             return send_from_directory(node_modules, name)
@@ -401,15 +441,16 @@ class ProductServer:
         self._thread.start()
 
     def converted(self, release: Release) -> Path:
-        """The release's TF.js graph model folder, converted on first use and kept by the model's fingerprint."""
+        """The release's converted model folder (TF.js graph model, or a torch member's ONNX export), converted on
+        first use and kept by the model's fingerprint."""
         model = release.model
-        folder = self.models_dir / f"{model.name}-{model.fingerprint()}"
+        folder = self.models_dir / f"{model.name}-{model.fingerprint()}"  # model.json + shards, or model.onnx
         with self._lock:
-            if browser._converted(folder / "model.json"):
+            if browser._converted(folder / model.runtime.file):
                 return folder
             conv = browser.convert(model, folder)
             if conv.status != "ok":
-                raise StudyError(f"{release.id}: TF.js conversion {conv.status}: {conv.error}")
+                raise StudyError(f"{release.id}: conversion to {conv.format} {conv.status}: {conv.error}")
             return folder
 
     def close(self) -> None:

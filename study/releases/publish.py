@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from study import config, failpoints, files
-from study.assets import refs as asset_refs, zoo
+from study.assets import efficientnet_tf, refs as asset_refs, zoo
 from study.cache.step import Step
 from study.casestudy import browser, finetune
 from study.errors import ResumeWarning, StudyError
@@ -47,13 +47,17 @@ from study.paper import version_notes
 from study.runtime import processes
 
 PUBLISH_FORMAT = 2  # bump when what a version folder contains changes: older folders are rebuilt
-ARCHITECTURES = ("MobileNet V1", "MobileNet V2")
-# Batch-norm momentum of the original TF-Slim training scopes (mobilenet_v1_arg_scope batch_norm_decay,
-# mobilenet_v2 training_scope bn_decay): what the TF1 modules were built with before the version-3 note.
-ORIGINAL_BN_MOMENTUM = {"MobileNet V1": 0.9997, "MobileNet V2": 0.997}
+ARCHITECTURES = ("MobileNet V1", "MobileNet V2", "EfficientNet-Lite")
+# Batch-norm momentum of the original training code: the TF-Slim scopes (mobilenet_v1_arg_scope batch_norm_decay,
+# mobilenet_v2 training_scope bn_decay), what the TF1 modules were built with before the version-3 note; the
+# EfficientNet-Lite code's batch_norm_momentum (already the note's 0.99: version 3 changes only the argument).
+ORIGINAL_BN_MOMENTUM = {"MobileNet V1": 0.9997, "MobileNet V2": 0.997,
+                        "EfficientNet-Lite": efficientnet_tf.BN_MOMENTUM}
 NEW_BN_MOMENTUM = 0.99  # the version-3 note
 QUANTIZATION_OVERESTIMATE = 0.0005  # 0.05 %: issue 109 note
-INPUT_RANGE = (-1.0, 1.0)  # what the checkpoints expect; TF Hub image assets take [0, 1]
+# What the checkpoints expect; TF Hub image assets take [0, 1]. EfficientNet-Lite: (255 x - 127) / 128.
+INPUT_RANGE = {"MobileNet V1": (-1.0, 1.0), "MobileNet V2": (-1.0, 1.0),
+               "EfficientNet-Lite": efficientnet_tf.NETWORK_INPUT_RANGE}
 
 
 @dataclass(frozen=True)
@@ -159,17 +163,24 @@ def get_versions(names: Sequence[str] | None = None) -> list[VersionSpec]:
 
 # ------------------------------------------------------------------------------------- Step 1
 def _member(name: str):
-    # a member name or its TF Hub / Kaggle handle; publishing rebuilds the network, so it must be a zoo MobileNet
+    # a member name or its TF Hub / Kaggle handle; publishing rebuilds the network, so it must be a zoo TF member
     member = asset_refs.zoo_member(name) or zoo.get_member(name)  # unknown: StudyError listing the valid ones
     if member.backend != "tf" or member.architecture not in ARCHITECTURES:
         tf_names = [m.name for m in zoo.MEMBERS if m.backend == "tf"]
         raise StudyError(f"{member.name} is a {member.backend} member ({member.architecture}); publishing versions "
-                         f"needs a TF Hub MobileNet member: {', '.join(tf_names)}")
+                         f"needs a TF Hub member of the zoo: {', '.join(tf_names)}")
     return member
 
 
+def _backbone_source(member) -> str:
+    return "study.assets.efficientnet_tf" if zoo.ported(member) else "tf_keras.applications"
+
+
 def build_backbone(member):
-    """Step 1, the network: the member's MobileNet of tf_keras.applications (same builder as the embedded zoo)."""
+    """Step 1, the network: the member's MobileNet of tf_keras.applications, or its EfficientNet-Lite of
+    study.assets.efficientnet_tf without the input normalisation (the same builders as the zoo's assets)."""
+    if zoo.ported(member):
+        return efficientnet_tf.network(efficientnet_tf.index(member.handle))
     import tf_keras
 
     app = {"MobileNet V1": tf_keras.applications.MobileNet, "MobileNet V2": tf_keras.applications.MobileNetV2}
@@ -223,8 +234,8 @@ def load_checkpoint(member, checkpoint: Path):
 
 
 # ------------------------------------------------------------------------------------- Steps 1-3
-def _input_bounds(spec: VersionSpec) -> tuple[float, float]:
-    low, high = INPUT_RANGE
+def _input_bounds(spec: VersionSpec, member) -> tuple[float, float]:
+    low, high = INPUT_RANGE[member.architecture]
     return low, high * (1.0 + spec.input_overestimate)
 
 
@@ -240,7 +251,7 @@ def _export(spec: VersionSpec, member, checkpoint: Path, dest: Path) -> dict[str
     for layer in bns:
         layer.momentum = momentum
     size = member.input_size
-    low, high = _input_bounds(spec)
+    low, high = _input_bounds(spec, member)
 
     def features(images, training, batch_norm_momentum=None):
         if spec.variable_input:  # any size in, the checkpoint's size to the network
@@ -295,7 +306,7 @@ def _export(spec: VersionSpec, member, checkpoint: Path, dest: Path) -> dict[str
         logger.setLevel(level)
     call_args = "images, training=False" + (f", batch_norm_momentum={momentum}" if spec.configurable_momentum else "")
     steps = {
-        "1": f"{member.architecture} (width {member.width}) from tf_keras.applications, checkpoint loaded; "
+        "1": f"{member.architecture} (width {member.width}) from {_backbone_source(member)}, checkpoint loaded; "
              f"inputs [0, 1] scaled to [{low:g}, {high:g}]"
              + (f", resized to {size}x{size} inside the model" if spec.variable_input else f", fixed {size}x{size}")
              + f"; batch-norm momentum {momentum}" + (" (default, configurable)" if spec.configurable_momentum else ""),
@@ -304,6 +315,7 @@ def _export(spec: VersionSpec, member, checkpoint: Path, dest: Path) -> dict[str
         "3": "tf.saved_model.save -> TF2 SavedModel (hub.KerasLayer loads it)",
     }
     return {**asdict(spec), "name": spec.name, "member": member.name, "handle": member.handle,
+            "weights": zoo.built_weights(member),  # what its accuracy supports (study.assets.zoo.weights)
             "input_size": size, "input_shape": [None, side, side, 3], "feature_dim": member.feature_dim,
             "input_range": [low, high], "batch_norm_momentum": momentum, "what_each_step_does": steps,
             "signatures": sorted(signatures), "publish_format": PUBLISH_FORMAT,
@@ -457,6 +469,12 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
 
 # ------------------------------------------------------------------------------------- CLI
 # What a run measures unless told (notebook 08) is the profile's `version_costs` (study.profiles).
+
+
+def member_for(profile: config.Profile, member: str = "") -> str:
+    """The member whose versions a run publishes: `member` when given, else the profile's
+    (`profile.version_costs.member`, a member that sees)."""
+    return _member(member or profile.version_costs.member).name
 
 
 def version_costs(published: str | Path, out: str | Path, profile: config.Profile,

@@ -11,7 +11,7 @@ from study.config import WEB
 from study.errors import StudyError
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-NPM_PACKAGES = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm")
+NPM_PACKAGES = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "onnxruntime-web")
 
 
 def chromium() -> Path:

@@ -122,6 +122,29 @@ def test_tf_features_equal_the_pytorch_originals(i, cache_root):
 
 
 @pytest.mark.slow
+def test_the_zoo_member_is_the_port_in_every_profile(cache_root, monkeypatch):
+    """`efficientnet_lite0_tf` loads the built port through the zoo's TF path (hub.KerasLayer) in every profile, the
+    paper profile offline included (TF Hub's own asset is TF1 Hub format); RQ3's backbone (`network`, no input
+    normalisation) on normalised images gives the same features."""
+    from study.config import PROFILES
+
+    monkeypatch.setattr(zoo, "_online", lambda *a, **k: False)  # offline: the port, never a download
+    member = zoo.get_member("efficientnet_lite0_tf")
+    x = images(0)
+    expected = np.asarray(E.feature_model(0)(x))
+    for profile in PROFILES.values():
+        assert zoo.asset_location(member, profile) == str(E.saved_model_dir(0)), profile.name
+        layer = zoo.feature_extractor(member, profile)
+        np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=0, atol=1e-5, err_msg=profile.name)
+    assert zoo.embedded_current(member) and zoo.weights(member, PROFILES["smoke"]) == "imagenet"
+    backbone = E.network(0)
+    E.port_weights(backbone, E.load_state_dict(0))
+    low, high = E.NETWORK_INPUT_RANGE
+    assert (low, high) == (-127 / 128, 1.0)
+    np.testing.assert_allclose(np.asarray(backbone(x * (high - low) + low)), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
 def test_the_build_is_cached_and_rebuilt_when_its_key_changes(cache_root, monkeypatch):
     path = E.build(0)
     stamp = (path / "saved_model.pb").stat().st_mtime_ns

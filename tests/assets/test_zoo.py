@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from study import paper
-from study.assets import zoo
+from study.assets import efficientnet_tf, zoo
 from study.config import PROFILES, ZOO_SNAPSHOTS
 from study.errors import StudyError
 
@@ -57,10 +57,30 @@ def test_member_lookup_and_profiles():
     assert zoo.get_member("mobilenet_v2_100_160").input_size == 160
     with pytest.raises(StudyError, match=r"unknown zoo member 'mobilenet_v3'.*valid members: mobilenet_v1_025_128"):
         zoo.get_member("mobilenet_v3")
-    assert [m.name for m in zoo.members(PROFILES["smoke"])] == list(SMOKE)
+    assert [m.name for m in zoo.members(PROFILES["smoke"])] == list(PROFILES["smoke"].members)
     embedded = zoo.members(PROFILES["embedded"])
-    assert {m.backend for m in embedded} == {"tf", "torch"} and len(embedded) == 6
+    assert {m.backend for m in embedded} == {"tf", "torch"} and len(embedded) == 8
     assert len(zoo.members(PROFILES["paper"])) == 38
+
+
+def test_two_kinds_of_member_per_profile():
+    """`weights`: the embedded MobileNets are random-init stand-ins; EfficientNet-Lite (TF port and torch) and every
+    member of the paper profile (the real TF Hub assets) have trained weights."""
+    embedded, paper = PROFILES["embedded"], PROFILES["paper"]
+    kinds = {m.name: zoo.weights(m, embedded) for m in zoo.members(embedded)}
+    assert {n for n, w in kinds.items() if w == "imagenet"} == {"efficientnet_lite0_tf", "efficientnet_lite1_tf",
+                                                                "efficientnet_lite2_tf", "efficientnet_lite0"}
+    assert {n for n, w in kinds.items() if w == "random"} == {n for n in kinds if n.startswith("mobilenet")}
+    assert {zoo.weights(m, paper) for m in zoo.members(paper)} == {"imagenet"}
+    assert [zoo.sees(m, PROFILES["smoke"]) for m in PROFILES["smoke"].members] == [False, False, True]
+    # the TF ports are TF Hub members laid out like TF Hub's asset, offline in every profile
+    lite = zoo.get_member("efficientnet_lite2_tf")
+    assert (lite.backend, lite.handle, lite.version, lite.input_size) == (
+        "tf", "tensorflow/efficientnet/lite2/feature-vector", 2, 260)
+    assert zoo.embedded_path(lite) == efficientnet_tf.saved_model_dir(2)
+    assert zoo.ported(lite) and not zoo.ported(zoo.get_member("efficientnet_lite2"))
+    assert set(zoo.QUICK_SHORTLIST) <= set(PROFILES["smoke"].members)
+    assert [zoo.weights(m, embedded) for m in zoo.QUICK_SHORTLIST] == ["random", "imagenet"]
 
 
 @pytest.mark.slow

@@ -160,7 +160,7 @@ def test_stats_server_validates_start_and_stop(tmp_path):
 
 @pytest.mark.slow
 @needs_browser
-def test_conversion_failure_and_torch_members_become_rows(tmp_path, monkeypatch):
+def test_conversion_failure_and_a_member_without_its_model_become_rows(tmp_path, monkeypatch):
     models = tmp_path / "sweep" / "models"
     for name, backend in (("broken", "tf"), ("efficientnet_lite0", "torch")):
         (models / name).mkdir(parents=True)
@@ -171,8 +171,64 @@ def test_conversion_failure_and_torch_members_become_rows(tmp_path, monkeypatch)
     (models / "broken" / "saved_model" / "saved_model.pb").write_bytes(b"not a protobuf")
     table = browser.browser_test(tmp_path / "sweep", tmp_path / "out", profile=PROFILES["smoke"], progress=False)
     assert dict(zip(table["model"], table["status"])) == {"broken": "conversion_failed", "efficientnet_lite0": "skipped"}
-    conversion = pd.read_csv(tmp_path / "out" / "conversion.csv")
-    assert conversion.set_index("model").loc["broken", "error"]
+    conversion = pd.read_csv(tmp_path / "out" / "conversion.csv").set_index("model")
+    assert conversion.loc["broken", "error"]
+    # a torch member goes through ONNX: skipped only because its checkpoint is missing, and the row says so
+    assert "no model.pt" in conversion.loc["efficientnet_lite0", "error"]
+    assert conversion.loc["efficientnet_lite0", "format"] == "onnx"
+    assert table.set_index("model").loc["efficientnet_lite0", "runtime"] == "ONNX Runtime Web wasm (Chromium)"
+
+
+@pytest.fixture(scope="module")
+def tiny_torch(tmp_path_factory):
+    """A small PyTorch classifier in the sweep's torch layout (model.pt, meta.json, predictions)."""
+    root = tmp_path_factory.mktemp("browser-torch")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
+        stand_ins.tiny_torch_classifier(root / "sweep", profile=PROFILES["smoke"])
+    return root
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_pytorch_member_runs_in_onnx_runtime_web_in_chromium_and_gives_pythons_classes(tiny_torch):
+    out = tiny_torch / "browser"
+    table = browser.browser_test(tiny_torch / "sweep", out, profile=PROFILES["smoke"], backends=("wasm", "webgl"),
+                                 progress=False)
+    assert list(table.columns) == list(browser.TABLE_X_COLUMNS)
+    (model,) = browser.find_models(tiny_torch / "sweep")
+    assert model.backend == "torch" and model.convertible
+    rows = table.set_index("backend")
+    # its runtime runs wasm only: the webgl row is skipped and says what it would have been
+    assert rows.loc["webgl", "status"] == "skipped" and rows.loc["webgl", "n_images"] == 0
+    row = rows.loc["wasm"]
+    assert row["status"] == "ok", table.to_string()
+    assert row["runtime"] == "ONNX Runtime Web wasm (Chromium)"
+    conversion = pd.read_csv(out / "conversion.csv").set_index("model").loc[model.name]
+    assert conversion["status"] == "ok" and conversion["format"] == "onnx" and conversion["size_mb"] > 0
+    assert (out / "onnx" / model.name / "model.onnx").is_file()
+
+    # the browser's classes are PyTorch-in-Python's on the same images, image by image
+    record = json.loads((out / "runs" / f"{model.name}__wasm.json").read_text())
+    reference = browser.python_reference(model)
+    assert row["n_images"] == reference["n"] == len(model.images)
+    assert len(set(reference["predictions"])) > 1, "a constant classifier would make this comparison vacuous"
+    assert record["predictions"] == reference["predictions"]
+    assert row["accuracy"] == pytest.approx(reference["accuracy"])
+    # measured like the TF.js rows: sampled by the stats server, per-image latency, nothing left running
+    assert row["n_samples"] >= 1 and math.isfinite(row["cpu"]) and row["peak_rss_mb"] > 10
+    assert row["ms_per_image"] > 0 and row["elapse_s"] > 0
+    _assert_nothing_left(record)
+
+    agreement = browser.accuracy_comparison(tiny_torch / "sweep", out)
+    assert agreement[["backend", "diff_images", "agreement"]].values.tolist() == [["wasm", 0, 1.0]]
+    latency = browser.latency_comparison(tiny_torch / "sweep", table, [model.name]).set_index("runtime")
+    assert set(latency.index) == {"ONNX Runtime Web wasm (Chromium)", "PyTorch (Python)"}
+    assert (latency["ms_per_image"] > 0).all()
+
+    # the same ONNX file in Node.js (onnxruntime-web wasm) computes the same classes
+    node = browser.node_check(model, out / "onnx" / model.name / "model.onnx")
+    assert node["backend"] == "wasm" and node["predictions"] == reference["predictions"]
 
 
 def test_bad_input_gets_one_clear_error(tmp_path, monkeypatch):

@@ -279,3 +279,53 @@ def test_table_ix_backend_column_is_the_training_framework(tmp_path):
     ix.to_csv(tmp_path / "table_ix.csv", index=False)
     tables, _ = choice.sweep_tables(tmp_path / "table_ix.csv", None)
     assert list(tables.ix["model"]) == ["a", "b"]
+
+
+# --- members that see: a random-init member is never chosen --------------------------------------
+
+def _with_weights(weights: list[str]) -> CaseStudyTables:
+    ix = table_ix()
+    ix["weights"] = weights
+    return CaseStudyTables(ix, table_x(), label="ours")
+
+
+def test_a_random_member_is_never_chosen_for_an_accuracy_criterion():
+    # d is the most accurate and b the lightest at inference; both randomly initialised: chance accuracies
+    tables = _with_weights(["imagenet", "random", "imagenet", "random"])
+    assert tables.blind() == ["b", "d"]
+    best = select(tables, ["max:accuracy"])
+    assert best.model == "c"  # without the labels it is d (the most accurate of the four)
+    assert select(CaseStudyTables(table_ix(), table_x()), ["max:accuracy"]).model == "d"
+    assert best.steps.iloc[0]["criterion"] == choice.SEES
+    assert (best.steps.iloc[0]["before"], best.steps.iloc[0]["after"]) == (4, 2)
+    # a resource-first priority and a constraint keep to the members that see, too
+    assert select(tables, ["min:inference", "max:accuracy"]).model in {"a", "c"}
+    assert select(tables, ["accuracy>0.55", "min:inference"]).model == "c"
+    # no random member dominates a pick nor sits on an accuracy front
+    assert set(choice.dominators(tables, "a")) <= {"c"}
+    fronts = choice.accuracy_fronts(tables)
+    assert not fronts.loc[fronts["model"].isin(["b", "d"]), "on_front"].any()
+    assert set(fronts.loc[fronts["model"] == "b", "weights"]) == {"random"}
+
+
+def test_only_random_members_is_a_clear_error_and_unlabelled_tables_are_unchanged():
+    with pytest.raises(StudyError, match=r"every member of the tables .* is randomly initialised .*trained weights"):
+        select(_with_weights(["random"] * 4), ["max:accuracy"])
+    assert _with_weights(["imagenet"] * 4).blind() == []
+    assert list(select(CaseStudyTables.paper(), ["max:accuracy"]).steps["criterion"]) == ["max:accuracy"]
+
+
+def test_paper_priorities_over_members_that_see():
+    # the paper's own threshold once a member that sees is better than 62 %; random ones do not count
+    seeing = table_ix()
+    seeing["weights"] = ["imagenet", "random", "imagenet", "random"]
+    tables = CaseStudyTables(seeing, table_x(accuracy=[0.5, 0.7, 0.63, 0.8]))
+    assert choice.paper_like_priorities(tables) == choice.PAPER_PRIORITIES  # c (0.63) sees and passes 62 %
+    low = table_ix()
+    low["accuracy"] = [0.30, 0.90, 0.25, 0.95]
+    low["weights"] = ["imagenet", "random", "imagenet", "random"]
+    x = table_x(accuracy=[0.30, 0.90, 0.25, 0.95])
+    prio = choice.paper_like_priorities(CaseStudyTables(low, x))
+    assert prio != choice.PAPER_PRIORITIES  # the random members' 0.9 do not make the paper's 62 % reachable
+    threshold = [c for c in list(prio.values())[1] if c.startswith("accuracy>=")]
+    assert threshold == ["accuracy>=0.25"]  # the k-th best of the two that see

@@ -23,7 +23,7 @@ from study.errors import StudyError
 from study.releases import product
 from tests.conftest import needs_browser
 
-MEMBER = "mobilenet_v2_035_96"  # the smallest TF member of the zoo (as tests/releases/test_publish.py)
+MEMBER = "efficientnet_lite0_tf"  # the smallest TF member that sees: the product serves nothing random
 ARTIFACTS = Path(os.environ.get("STUDY_TEST_ARTIFACTS", "")) if os.environ.get("STUDY_TEST_ARTIFACTS") else None
 
 
@@ -65,12 +65,13 @@ def test_manifest_of_a_sweep_defaults_to_the_decision_and_marks_unfaithful_membe
     manifest, releases = product.build_manifest(members=sweep)
     assert manifest["mode"] == "members" and [r["id"] for r in manifest["releases"]] == \
         ["m_high", "m_low", "m_mid", "torch_member"]
-    # the decision's max:accuracy among the servable releases (the torch member has no TF.js path)
+    # the decision's max:accuracy among the servable releases (the torch member lacks its model.pt here)
     assert manifest["default"] == "m_high" and "decision" in manifest["decision"]["how"]
     torch = next(r for r in manifest["releases"] if r["id"] == "torch_member")
-    assert not torch["servable"] and "TF.js" in torch["why_not"] and torch["model_url"] is None
+    assert not torch["servable"] and "no model.pt" in torch["why_not"] and torch["model_url"] is None
     high = next(r for r in manifest["releases"] if r["id"] == "m_high")
     assert high["model_url"] == "/models/m_high/model.json" and high["asset"]["sha256"] == "ab" * 32
+    assert high["runtime"] == "tfjs"
     assert high["class_names"] == ["daisy", "rose"] and high["fidelity"]["status"] == "not measured"
     assert len(high["model_fingerprint"]) == 16 and high["size_mb"] >= 0
     json.dumps(manifest)  # what the page reads is plain JSON
@@ -91,6 +92,24 @@ def test_manifest_of_a_sweep_defaults_to_the_decision_and_marks_unfaithful_membe
                                         "m_low,10,5,00:00:20,0.99,ok\nm_mid,30,9,00:00:50,0.6,ok\n")
     assert product.build_manifest(members=sweep)[0]["default"] == "m_low"
     assert product.build_manifest(members=sweep, priority=("min:ix.delta_cpu",))[0]["default"] == "m_low"
+
+
+def test_a_random_init_member_is_listed_never_served_nor_the_default(tmp_path):
+    sweep = tmp_path / "sweep"
+    for name, acc in (("blind_best", 0.99), ("sees", 0.9)):
+        _fake_member(sweep, name, acc)
+    (sweep / "table_ix.csv").write_text("model,delta_cpu,delta_mem,elapse,accuracy,status,weights\n"
+                                        "blind_best,1,1,00:00:10,0.99,ok,random\nsees,9,9,00:00:50,0.9,ok,imagenet\n")
+    manifest, releases = product.build_manifest(members=sweep)
+    by = {r["id"]: r for r in manifest["releases"]}
+    assert manifest["default"] == "sees" and "random-init, never chosen: blind_best" in manifest["decision"]["how"]
+    assert not by["blind_best"]["servable"] and by["blind_best"]["model_url"] is None
+    assert "randomly initialised" in by["blind_best"]["why_not"] and by["blind_best"]["weights"] == "random"
+    assert by["sees"]["servable"] and by["sees"]["weights"] == "imagenet" and by["sees"]["test_accuracy"] == 0.9
+    (sweep / "table_ix.csv").write_text("model,delta_cpu,delta_mem,elapse,accuracy,status,weights\n"
+                                        "blind_best,1,1,00:00:10,0.99,ok,random\nsees,9,9,00:00:50,0.9,ok,random\n")
+    with pytest.raises(StudyError, match=r"nothing to serve: .*randomly initialised.*efficientnet_lite0_tf"):
+        product.build_manifest(members=sweep)
 
 
 def test_a_missing_model_folder_is_one_clear_error_naming_the_command(tmp_path, monkeypatch, capsys):
@@ -294,3 +313,61 @@ def test_the_page_answers_like_tensorflow_switches_versions_and_survives_bad_upl
     alive = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"processes left running: {[(p.pid, p.name()) for p in alive]}"
     assert (shots / "product.png").stat().st_size > 0
+
+
+# --- a PyTorch member served through ONNX Runtime Web --------------------------------------------------------------
+
+def _torch_probabilities(model, image: Path) -> np.ndarray:
+    import torch
+
+    from study.casestudy.training import load_torch_classifier
+    from study.runtime.images import load_image
+
+    classifier = load_torch_classifier(model.model_pt, model.fine_tuned_under())
+    x = torch.from_numpy(np.ascontiguousarray(load_image(image, model.input_size)[None].transpose(0, 3, 1, 2)))
+    with torch.no_grad():
+        return classifier(x).numpy()[0]
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_serves_a_pytorch_member_through_onnx_runtime_web_and_answers_like_pytorch(tmp_path):
+    from study.casestudy import stand_ins
+    from study.runtime.devtools import DevToolsBrowser
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
+        stand_ins.tiny_torch_classifier(tmp_path / "sweep", profile=PROFILES["smoke"])
+        manifest, releases = product.build_manifest(members=tmp_path / "sweep")
+        server = product.ProductServer(manifest, releases, models_dir=tmp_path / "models")
+    (entry,) = manifest["releases"]
+    release = releases[entry["id"]]
+    assert entry["servable"] and entry["runtime"] == "onnx" and entry["model_url"].endswith("/model.onnx")
+    assert manifest["default"] == entry["id"] and entry["size_mb"] > 0
+    assert "onnx_web_node" in entry["fidelity"]["detail"]  # the fidelity that matters is the served format's
+    images = [p for p, _ in release.model.images][:3]
+    browser = DevToolsBrowser(tmp_path / "chromium.log", width=1100, height=820)
+    try:
+        page = urllib.request.urlopen(server.url, timeout=10).read().decode()
+        assert "/node_modules/onnxruntime-web/dist/ort.wasm.min.js" in page and "https://" not in page  # no CDN
+        browser.navigate(server.url)
+        browser.wait_for("document.body.dataset.state === 'ready'", timeout=120)
+        answers = []
+        for image in images:
+            shown = _upload(browser, image)
+            assert shown["state"] == "done" and shown["answered"] == entry["id"] and not shown["message"], shown
+            reference = _torch_probabilities(release.model, image)
+            top = [r["index"] for r in shown["rows"]]
+            assert top[0] == int(np.argmax(reference)), (shown["rows"], reference)
+            # the same function on the same pixels: ONNX Runtime Web against PyTorch (and two decoders) apart
+            np.testing.assert_allclose([r["probability"] for r in shown["rows"]], reference[top], atol=2e-3)
+            assert shown["rows"][0]["name"] == release.model.class_names[top[0]]
+            assert shown["latency"] > 0 and shown["backend"] == "ONNX Runtime Web wasm"
+            answers.append(tuple(r["probability"] for r in shown["rows"]))
+        assert len(set(answers)) == len(images), "each image gets its own answer (not a constant page)"
+    finally:
+        browser.close()
+        server.close()
+    assert (tmp_path / "models").is_dir() and list((tmp_path / "models").glob("*/model.onnx"))
+    alive = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"processes left running: {[(p.pid, p.name()) for p in alive]}"

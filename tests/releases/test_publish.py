@@ -11,18 +11,7 @@ from study.cli import main
 from study.errors import StudyError
 from study.releases import publish
 
-MEMBER = "mobilenet_v2_035_96"  # the smallest TF member of the zoo
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """All versions of MEMBER, published once per session (test_version_diff reuses the same folder)."""
-    base = tmp_path_factory.getbasetemp() / "rq3-publish"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STUDY_CACHE_DIR", str(base / "cache"))  # the embedded zoo member is built here once
-    publish.publish(MEMBER, base / "versions", progress=False)
-    yield base / "versions"
-    mp.undo()
+from tests.releases.conftest import MEMBER
 
 
 def _images(size: int, n: int = 8) -> np.ndarray:
@@ -128,7 +117,7 @@ def test_publish_resumes_and_bad_input_is_one_clear_error(published, tmp_path, c
     assert {p: p.stat().st_mtime_ns for p in published.glob("v*/saved_model.pb")} == stamps
     with pytest.raises(StudyError, match="valid members: .*mobilenet_v2_035_96"):
         publish.publish("mobilenet_v9_000_1", tmp_path / "x")
-    with pytest.raises(StudyError, match="needs a TF Hub MobileNet member"):
+    with pytest.raises(StudyError, match="needs a TF Hub member of the zoo: .*efficientnet_lite0_tf"):
         publish.publish("efficientnet_lite0", tmp_path / "x")
     with pytest.raises(StudyError, match="valid versions: v1_initial"):
         publish.publish(MEMBER, tmp_path / "x", ["v9"])
@@ -152,7 +141,39 @@ def test_the_default_measurements_name_real_versions_and_backends():
     from study.config import PROFILES
     from study.profiles import VersionCosts
 
+    from study.assets import zoo
+
     for costs in [*(p.version_costs for p in PROFILES.values()), VersionCosts()]:
         names, backends = costs.versions, costs.browser_backends
         assert len(publish.get_versions(names)) == len(names or publish.versions())  # no StudyError
         assert set(backends) <= set(BACKENDS)
+    # the profiles that reproduce the study publish a member that sees; smoke keeps the smallest MobileNet (seconds)
+    for name in ("embedded", "paper"):
+        member = publish.member_for(PROFILES[name])
+        assert zoo.built_weights(member) == "imagenet", name
+    assert publish.member_for(PROFILES["smoke"]) == MEMBER
+    assert publish.member_for(PROFILES["smoke"], "efficientnet_lite1_tf") == "efficientnet_lite1_tf"
+
+
+@pytest.mark.slow
+def test_an_efficientnet_lite_member_that_sees_is_published(tmp_path, monkeypatch):
+    """RQ3 on a member with ImageNet weights: v1 computes the port's features (its own input range, (255 x - 127) /
+    128), v4 moves the upper input bound by 0.05 %, and every version records that its weights are trained."""
+    import tensorflow_hub as hub
+
+    from study.assets import efficientnet_tf, zoo
+
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "versions"
+    table = publish.publish("efficientnet_lite0_tf", out, ["v1", "v4"], progress=False)
+    x = _images(224, 4)
+    port = np.asarray(efficientnet_tf.feature_model(0)(x))
+    v1, v4 = (np.asarray(hub.KerasLayer(p)(x)) for p in table["path"])
+    np.testing.assert_allclose(v1, port, rtol=0, atol=1e-4)
+    assert 0 < np.abs(v4 - v1).max() and np.abs(v4 - v1).max() < 0.05 * np.abs(v1).max()
+    for name in table["name"]:
+        record = json.loads((out / name / "version.json").read_text())
+        assert record["weights"] == "imagenet" and record["input_range"][0] == -127 / 128
+        assert "study.assets.efficientnet_tf" in record["what_each_step_does"]["1"]
+    assert record["batch_norm_momentum"] == publish.NEW_BN_MOMENTUM == efficientnet_tf.BN_MOMENTUM
+    assert zoo.built_weights("mobilenet_v2_035_96") == "random"

@@ -12,19 +12,9 @@ from study.deployment import faithful
 from study.errors import StudyError
 from study.releases import publish, version_diff as vd
 
-MEMBER = "mobilenet_v2_035_96"
+from tests.releases.conftest import MEMBER
+
 pytestmark = pytest.mark.slow  # every test exports and reloads real SavedModels
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """The same session folder as tests/releases/test_publish.py: publishing resumes, so it is done once."""
-    base = tmp_path_factory.getbasetemp() / "rq3-publish"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STUDY_CACHE_DIR", str(base / "cache"))
-    publish.publish(MEMBER, base / "versions", progress=False)
-    yield base / "versions"
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

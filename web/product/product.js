@@ -1,8 +1,9 @@
 // The simple product, released (study.releases.product): a person picks or drops an image and sees the chosen
 // release's answer. Reads /manifest.json (the releases: published versions or sweep members, their notes, the
-// version-diff summaries, fidelity, the decision's default) and loads each release's TF.js graph model from
-// /models/<id>/model.json. TF.js and its wasm backend come from the project's npm folder (pickBackend:
-// /simple_product/tfjs_backend.js, loaded before this file).
+// version-diff summaries, fidelity, the decision's default) and loads each release's model from its model_url: a
+// TF.js graph model (/models/<id>/model.json), or for a PyTorch member (runtime "onnx") its ONNX export
+// (/models/<id>/model.onnx) in ONNX Runtime Web, wasm. TF.js, its wasm backend and ONNX Runtime Web come from the
+// project's npm folder (pickBackend: /simple_product/tfjs_backend.js; onnxModel: /simple_product/onnx_runtime.js).
 //
 // Query parameters: release=<id> (default: the manifest's, the decision's choice), backend=wasm|webgl|cpu.
 // For tests and scripts the page keeps <body data-state="loading|ready|predicting|done|error" data-seq="N">:
@@ -121,11 +122,8 @@ async function predict() {
   setState('predicting');
   const size = release.input_size;
   const x = preprocess(page.bitmap, size);
-  const t = performance.now();
-  const y = page.model.predict(x);
-  const probabilities = await y.data();  // waits for the backend: the latency includes the whole inference
-  const ms = performance.now() - t;
-  tf.dispose([x, y]);
+  const {probabilities, ms} = await page.model.infer(x);  // the latency includes the whole inference
+  tf.dispose(x);
   const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a]);
   const top = order.slice(0, page.manifest.limits.top_k);
   const rows = top.map((k) => {
@@ -143,7 +141,7 @@ async function predict() {
   page.latency[release.id] = ms;
   $('latency').textContent = `${ms.toFixed(1)} ms (this inference, ${size}x${size}, batch 1)`;
   $('latency').dataset.ms = String(ms);
-  $('backend-used').textContent = page.backend;
+  $('backend-used').textContent = page.model.backend;
   $('status').textContent = `${release.class_names[top[0]]} — ${page.imageName}, ${release.version}`;
   $('answer').dataset.release = release.id;
   showChanges(release);
@@ -228,6 +226,13 @@ function showIdentity(r) {
     $('id-asset').className = '';
   }
   $('id-model').textContent = `${r.model_name || '–'} · ${short(r.model_fingerprint)}`;
+  // what the answers rest on: the kind of weights, the accuracy measured on the held-out test images, the latency
+  // the browser test measured (Table X), beside the fidelity of the served format (the fidelity sweep)
+  $('id-weights').textContent = {imagenet: 'trained (ImageNet)', random: 'random init (guesses)', own: 'your asset\'s own'}[r.weights] || 'not recorded';
+  $('id-accuracy').textContent = r.test_accuracy === null || r.test_accuracy === undefined ? 'not measured'
+    : `${(100 * r.test_accuracy).toFixed(1)} % on the held-out test images`;
+  $('id-latency').textContent = r.browser_ms_per_image === null || r.browser_ms_per_image === undefined ? 'not measured'
+    : `${r.browser_ms_per_image.toFixed(1)} ms per image`;
   const [text, cls] = fidelityText(r.fidelity);
   $('id-fidelity').textContent = text;
   $('id-fidelity').className = cls;
@@ -256,13 +261,47 @@ async function loadRelease(id) {
     return;
   }
   $('status').textContent = `loading ${r.id}…`;
-  const model = await tf.loadGraphModel(r.model_url);
-  tf.tidy(() => model.predict(tf.zeros([1, r.input_size, r.input_size, 3])).dataSync());  // warm-up
+  const model = r.runtime === 'onnx' ? await onnxRelease(r) : await tfjsRelease(r);
   if (page.model) page.model.dispose();
   page.model = model;
   $('status').textContent = page.bitmap ? '' : 'ready: drop a photo';
   setState('ready');
   if (page.bitmap) await predict();
+}
+
+// A release's model, warmed up: infer(x) -> {probabilities, ms}; backend: what runs it (shown on the page).
+async function tfjsRelease(r) {
+  const model = await tf.loadGraphModel(r.model_url);
+  tf.tidy(() => model.predict(tf.zeros([1, r.input_size, r.input_size, 3])).dataSync());  // warm-up
+  return {
+    backend: page.backend,
+    async infer(x) {
+      const t = performance.now();
+      const y = model.predict(x);
+      const probabilities = await y.data();  // waits for the backend
+      const ms = performance.now() - t;
+      y.dispose();
+      return {probabilities, ms};
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+// A PyTorch member's ONNX export in ONNX Runtime Web (wasm, whatever TF.js backend preprocesses).
+async function onnxRelease(r) {
+  const model = await onnxModel(r.model_url);
+  const zeros = tf.zeros([1, r.input_size, r.input_size, 3]);
+  await model.predict(zeros);  // warm-up
+  zeros.dispose();
+  return {
+    backend: `ONNX Runtime Web ${model.backend}`,
+    async infer(x) {
+      let t = 0;
+      const {values} = await model.predict(x, () => { t = performance.now(); });
+      return {probabilities: values, ms: performance.now() - t};
+    },
+    dispose: () => model.dispose(),
+  };
 }
 
 // Every action runs after the one before it (a version switch during an inference waits for it).
@@ -290,7 +329,8 @@ async function start() {
   const wanted = q.get('release') || page.manifest.default;
   select.value = wanted;
   $('source').textContent = `${page.manifest.releases.length} release(s) of ${page.manifest.source} ` +
-    `(${page.manifest.mode}); TF.js ${tf.version.tfjs}`;
+    `(${page.manifest.mode}); TF.js ${tf.version.tfjs}` +
+    (typeof ort !== 'undefined' && ort.env.versions ? `, ONNX Runtime Web ${ort.env.versions.web}` : '');
   select.addEventListener('change', () => queue(() => loadRelease(select.value)));
   $('backend').addEventListener('change', () => {
     q.set('backend', $('backend').value);

@@ -1,15 +1,17 @@
-// The "simple product" of Section VII-F: load a TensorFlow.js model, fetch every test image from the
-// local static server, infer, compute top-1 accuracy, and tell the stats server when inference starts
+// The "simple product" of Section VII-F: load a TensorFlow.js model (or, runtime=onnx, a PyTorch member's ONNX
+// export in ONNX Runtime Web), fetch every test image from the local static server, infer, compute top-1 accuracy, and tell the stats server when inference starts
 // (GET /start) and stops (GET /stop?accuracy=...&n=...). Progress goes to GET /progress so a run that
 // stalls can be recorded with the number of images it actually inferred.
 //
 // Query parameters (set by study.browser):
-//   model     URL of the TF.js graph model's model.json
+//   model     URL of the TF.js graph model's model.json (runtime=onnx: of the model.onnx)
 //   images    URL of the image manifest: {"size": S, "images": [{"url": ..., "label": int}, ...]}
 //   stats     origin of the Flask stats server, e.g. http://127.0.0.1:5123
 //   backend   wasm (default) | webgl | cpu
 //   batch     images per predict call (default 1)
-// The backend set-up (pickBackend, wasm from /node_modules/) is tfjs_backend.js, loaded before this file.
+//   runtime   tfjs (default, index.html) | onnx (onnx.html: ONNX Runtime Web wasm; TF.js only preprocesses, on cpu)
+// The backend set-up (pickBackend, wasm from /node_modules/) is tfjs_backend.js, ONNX Runtime Web's (onnxModel)
+// onnx_runtime.js, loaded before this file by the page of the runtime.
 'use strict';
 
 const PROGRESS_EVERY_MS = 250;
@@ -26,10 +28,13 @@ function params() {
   const p = {
     model: get('model'), images: get('images'), stats: get('stats'),
     backend: get('backend', 'wasm'), batch: Math.max(1, parseInt(get('batch', '1'), 10) || 1),
+    runtime: get('runtime', 'tfjs'),
   };
   for (const key of ['model', 'images', 'stats']) {
     if (!p[key]) throw new Error(`missing query parameter ${key}`);
   }
+  if (!['tfjs', 'onnx'].includes(p.runtime)) throw new Error(`unknown runtime ${p.runtime} (tfjs | onnx)`);
+  if (p.runtime === 'onnx' && p.backend !== 'wasm') throw new Error(`ONNX Runtime Web runs wasm here, not ${p.backend}`);
   return p;
 }
 
@@ -81,17 +86,56 @@ async function decode(url) {
   return createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
 }
 
+// A TF.js graph model, warmed up; infer(x) -> {ids: top-1 per image, ms: the inference alone}.
+async function tfjsClassifier(url, size) {
+  const model = await tf.loadGraphModel(url);
+  tf.tidy(() => model.predict(tf.zeros([1, size, size, 3])).dataSync());  // warm-up (kernels, shaders)
+  return {
+    async infer(x) {
+      const t = performance.now();
+      const y = model.predict(x);
+      const top = y.argMax(-1);
+      const ids = Array.from(await top.data());
+      const ms = performance.now() - t;
+      tf.dispose([y, top]);
+      return {ids, ms};
+    },
+  };
+}
+
+// An ONNX model in ONNX Runtime Web (onnx_runtime.js), warmed up; infer(x) as tfjsClassifier's.
+async function onnxClassifier(url, size) {
+  const model = await onnxModel(url);
+  const zeros = tf.zeros([1, size, size, 3]);
+  await model.predict(zeros);  // warm-up (session, wasm kernels)
+  zeros.dispose();
+  return {
+    async infer(x) {
+      let t = 0;
+      const {values, shape} = await model.predict(x, () => { t = performance.now(); });
+      const [n, classes] = shape;
+      const ids = [];
+      for (let i = 0; i < n; i += 1) {
+        let best = 0;
+        for (let k = 1; k < classes; k += 1) if (values[i * classes + k] > values[i * classes + best]) best = k;
+        ids.push(best);
+      }
+      return {ids, ms: performance.now() - t};
+    },
+  };
+}
+
 async function run() {
   const p = params();
   window.addEventListener('unhandledrejection', (e) => fail(p, e.reason));
-  const backend = await pickBackend(p.backend);
-  log(`backend ${backend}`);
+  // runtime=onnx: TF.js preprocesses on its cpu backend, ONNX Runtime Web's wasm provider infers
+  const backend = p.runtime === 'onnx' ? (await pickBackend('cpu'), 'wasm') : await pickBackend(p.backend);
+  log(`runtime ${p.runtime}, backend ${backend}`);
   const manifest = await (await fetch(p.images, {cache: 'no-store'})).json();
   const size = manifest.size;
 
   await report(p.stats, '/start', {backend});
-  const model = await tf.loadGraphModel(p.model);
-  tf.tidy(() => model.predict(tf.zeros([1, size, size, 3])).dataSync());  // warm-up (kernels, shaders)
+  const model = p.runtime === 'onnx' ? await onnxClassifier(p.model, size) : await tfjsClassifier(p.model, size);
 
   const predictions = [];
   let correct = 0;
@@ -107,12 +151,9 @@ async function run() {
       bitmap.close();
     }
     const x = inputs.length === 1 ? inputs[0] : tf.concat(inputs, 0);
-    const t = performance.now();
-    const y = model.predict(x);
-    const top = y.argMax(-1);
-    const ids = Array.from(await top.data());
-    inferMs += performance.now() - t;
-    tf.dispose([...inputs, x, y, top]);
+    const {ids, ms} = await model.infer(x);
+    inferMs += ms;
+    tf.dispose([...inputs, x]);
     ids.forEach((id, k) => {
       predictions.push(id);
       if (id === chunk[k].label) correct += 1;
