@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
-.PHONY: help setup venv npm chromium tex cc test-stress reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare
+.PHONY: help setup venv npm chromium tex cc test-stress reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare reference artifact
 
 help:
 	@echo "make reproduce [PROFILE=embedded|paper]  run every notebook (results/, figures/); cached ones are skipped"
@@ -23,6 +23,8 @@ help:
 	@echo "make test-fast                           the edit loop: everything not marked slow (<= 90 s)"
 	@echo "make test-stress [STRESS_RUNS=10]        the fault and resource tests under two CPU burners, then throttled"
 	@echo "make lab                                 JupyterLab on the project's kernel"
+	@echo "make reference [PROFILE=embedded|smoke] [FROM=DIR]  ship the latest run's snapshot as reference/PROFILE/"
+	@echo "make artifact [PROFILE=...] [JUNIT=FILE]  one archive for deposit (results/artifact/*.zip; study verify)"
 	@echo "make setup | clean | distclean | lock | benchmarks | check"
 
 setup: venv npm chromium tex cc
@@ -80,7 +82,7 @@ check-profile:
 # STUDY_DRY_RUN=1): print what would run and why, run nothing.
 reproduce: check-profile setup
 	$(PY) -m study reproduce --profile $(PROFILE) $(if $(filter-out 0,$(FORCE)),--force) \
-	  $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+	  $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(DRY_RUN)),--dry-run) $(if $(REFERENCE),--reference $(REFERENCE))
 
 # The draft from the profile's results; `make reproduce` first when a notebook has none for that profile.
 paper: check-profile setup
@@ -102,10 +104,22 @@ product: venv npm
 compare: venv
 	$(PY) -m study compare $(if $(A),$(A) $(B),--previous) $(if $(CSV),--csv $(CSV))
 
-test: setup
-	$(PY) -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
+# The shipped reference run of a profile (reference/PROFILE/, docs/artifact.md): the latest snapshot of that profile in
+# results/history/ (FROM=DIR: another), written deliberately; review its diff like code. Every `make reproduce` ends
+# with its verdict against it (REFERENCE=DIR|ARCHIVE: against another).
+reference: venv
+	$(PY) -m study reference --profile $(PROFILE) $(if $(FROM),--from $(FROM))
 
-# The fault and resource tests (marker `stress`) once on one core at nice 19, then STRESS_RUNS times under two CPU
+# One archive for deposit of the last `make reproduce` (and `make paper`): results/artifact/study-PROFILE-COMMIT.zip
+# (docs/artifact.md); JUNIT=FILE: the `make test` result (default results/junit.xml).
+artifact: venv
+	$(PY) -m study artifact --profile $(PROFILE) $(if $(OUT),--out $(OUT)) $(if $(JUNIT),--junit $(JUNIT))
+
+test: setup
+	$(PY) -m pytest $(XDIST) -m "not load" --durations=30 $(PYTEST_ARGS)
+
+# The fault and resource tests (marker `stress`; and `load`, the tests with burners of their own, which `make test`
+# leaves out) once on one core at nice 19, then STRESS_RUNS times under two CPU
 # burners (tests/stress.py); the table goes to STRESS_OUT after every run (docs/measured/tests.md).
 STRESS_RUNS ?= 10
 STRESS_OUT ?= results/stress.md

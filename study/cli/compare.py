@@ -17,8 +17,9 @@ from study.runs.compare import compare
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="did a re-run reproduce? two results folders, every number and verdict "
                                        "labelled identical / within noise / moved / flipped")
-    p.add_argument("a", nargs="?", metavar="A", help="the reference results folder (e.g. results/ of another run)")
-    p.add_argument("b", nargs="?", metavar="B", help="the results folder compared with it")
+    p.add_argument("a", nargs="?", metavar="A", help="the reference results folder (e.g. results/ of another run, "
+                   "or an archive of `make artifact`)")
+    p.add_argument("b", nargs="?", metavar="B", help="the results folder (or archive) compared with it")
     p.add_argument("--previous", action="store_true", help="compare the latest run in results/history/ (B) with "
                    "the one before (A)")
     p.add_argument("--csv", metavar="FILE|-", help="every compared cell as CSV (default: the cells that moved, "
@@ -41,6 +42,8 @@ def _compare(args: argparse.Namespace) -> int:
                          "or --previous")
     result = compare(a, b, allow_profile_mismatch=args.allow_profile_mismatch)
     print(f"[compare] {result.a.describe()}; {result.b.describe()}", file=sys.stderr)
+    if result.speed is not None:
+        print(f"[compare] {result.speed.sentence()}: times judged against it", file=sys.stderr)
     for line in result.summary_lines():
         print(f"[compare] {line}", file=sys.stderr)
     if args.csv:

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", type=_param,
                    help="a notebook parameter for every notebook run (VALUE as JSON when it parses, else text; e.g. "
                         "--param noise_model= runs 07 on the stated noise without notebook 04)")
+    p.add_argument("--reference", default=None, metavar="DIR|ARCHIVE",
+                   help="judge the run against this results folder, snapshot or archive (default: the shipped "
+                        "reference/PROFILE/)")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("paper", help="print one of the paper's tables (data/paper/) as CSV")
@@ -50,7 +53,7 @@ def _param(text: str) -> tuple[str, object]:
 def _reproduce(args: argparse.Namespace) -> int:
     dry = args.dry_run or os.environ.get("STUDY_DRY_RUN", "") not in ("", "0")
     runs = reproduce(config.get_profile(args.profile, config.RUNNABLE_PROFILES), args.only,
-                     dict(args.param) or None, force=args.force, dry_run=dry)
+                     dict(args.param) or None, force=args.force, dry_run=dry, reference=args.reference)
     if not dry:
         ran = [r for r in runs if not r.cached]
         print(f"[reproduce] {len(runs)} notebooks: {len(ran)} run in {sum(r.seconds for r in ran):.0f} s, "

@@ -1,8 +1,10 @@
 """The paper draft's Reproducibility section: this run against a reference run (`study.runs.compare`), as generated
 prose and tables, never typed numbers.
 
-- `reference_folder(results, reference)`: the reference named (a results folder or a snapshot), else the snapshot
-  before the latest in results/history/ (the latest is this run's own, recorded by `make reproduce`), else None.
+- `reference_folder(results, reference)`: the reference named (a results folder, snapshot or archive), else the
+  latest earlier snapshot of this machine in results/history/ (the latest is this run's own, recorded by `make
+  reproduce`), else the shipped reference `make reproduce` judged this run by (its verdict, `study.runs.verdict`),
+  else the snapshot before the latest, else None. A stale shipped reference is said, not compared.
 - `comparison_tables(reference, results)`: counts per table and label, and every moved or flipped cell (cells in
   one run only are counted, not listed: a table one run lacks would list all its cells).
 - `section_tex(results, reference)`: the LaTeX the draft inputs as generated/reproducibility.tex; without a
@@ -17,18 +19,36 @@ import pandas as pd
 
 from study import columns, config
 from study.draft.floats import Tabular, latex_escape, longtable
-from study.runs import compare, history
+from study.runs import compare, history, verdict
 
 CHANGED_COLUMNS = ["table", "row", "column", "a", "b", "difference", "interval", "label"]
 MAX_CELL = 60  # characters of a compared value shown in the draft (a long text value is cut, marked with ...)
 
 
+def _machine(snapshot: Path) -> tuple:
+    got = history.read_info(snapshot).get("machine") or {}
+    return got.get("cpu_model"), got.get("cores")
+
+
+def shipped(results: str | Path | None = None) -> tuple[Path, dict] | None:
+    """The shipped reference this run's `make reproduce` judged it by, and its verdict (None: no verdict)."""
+    got = verdict.read(results or config.results_dir())
+    if not got or got.get("status") not in ("compared", "stale") or not Path(str(got.get("reference"))).exists():
+        return None
+    return Path(str(got["reference"])), got
+
+
 def reference_folder(results: str | Path | None = None, reference: str | Path | None = None) -> Path | None:
-    """The folder this run is compared with: `reference` when given, else the snapshot before the latest in
-    `results`/history/, else None (no earlier run)."""
+    """The folder this run is compared with: `reference` when given, else the latest earlier snapshot of this
+    machine, else the shipped reference of the run's verdict, else the snapshot before the latest, else None."""
     if reference:
         return Path(reference)
     found = history.snapshots(results or config.results_dir())
+    same = [s for s in found[:-1] if _machine(s) == _machine(found[-1])] if found else []
+    if same:
+        return same[-1]
+    if ship := shipped(results):
+        return ship[0]
     return found[-2] if len(found) >= 2 else None
 
 
@@ -49,6 +69,21 @@ def comparison_tables(reference: str | Path, results: str | Path | None = None) 
     counts["cells"] = counts[list(compare.LABELS)].sum(axis=1)
     changed = got.rows[got.rows["label"].isin(("moved", "flipped"))][CHANGED_COLUMNS].reset_index(drop=True)
     return ReproTables(Path(reference), results, counts, changed, got)
+
+
+def _judged(ref: Path, results: str | Path | None) -> ReproTables:
+    """This run against the shipped reference as its verdict judges it (`study.runs.verdict.against`: the run's
+    snapshot, the noise that covers a re-run, the host-speed probes)."""
+    results = Path(results or config.results_dir())
+    profiles = compare.ResultsFolder.open(results, "B").profiles
+    profile = config.PROFILES.get(profiles[0]) if len(profiles) == 1 else None  # the name the run recorded
+    got = verdict.against(results, profile, ref=ref).comparison
+    if got is None:
+        return comparison_tables(ref, results)
+    counts = got.counts()
+    counts["cells"] = counts[list(compare.LABELS)].sum(axis=1)
+    changed = got.rows[got.rows["label"].isin(("moved", "flipped"))][CHANGED_COLUMNS].reset_index(drop=True)
+    return ReproTables(Path(ref), results, counts, changed, got)
 
 
 def _cut(value) -> str:
@@ -81,7 +116,15 @@ def section_tex(results: str | Path | None = None, reference: str | Path | None 
         return head + ("No reference run: \\texttt{results/history/} holds fewer than two runs of this study and no "
                        "reference folder was named, so this run is compared with none. Run \\texttt{make reproduce} "
                        "again (another date, machine or commit), or name a results folder as the draft's reference.\n")
-    t = comparison_tables(ref, results)
+    ship = shipped(results)
+    if ship and ship[0] == ref:
+        if ship[1].get("status") == "stale":
+            return head + (f"The shipped reference {_describe(ref, compare.ResultsFolder.open(ref, 'A'))} is stale "
+                           f"and was not compared: {latex_escape(str((ship[1].get('reasons') or [''])[0]))}. "
+                           "Regenerate it with \\texttt{make reproduce} and \\texttt{make reference}.\n")
+        t = _judged(ref, results)
+    else:
+        t = comparison_tables(ref, results)
     total = t.counts[list(compare.LABELS)].sum()
     spelled = ", ".join(f"{int(n)} {label}" for label, n in total.items() if n)
     one_sided = total.get("only in A", 0) + total.get("only in B", 0)

@@ -9,29 +9,37 @@ of that difference (`lo`, `hi`) and what it is (`interval`), and a `label` (`LAB
 - `identical` — the same value (both empty counts as the same);
 - `within noise` — a number whose difference interval contains 0: an accuracy under Wilson's interval over its
   images (Newcombe's MOVER for the difference), a resource under the noise model (`uncertainty.NoiseModel`:
-  measured where the folder has `tables/noise_model.csv`, else the stated default; `interval` says which);
+  measured where the folder has `tables/noise_model.csv`, else the stated default; the caller may pass one that
+  also covers between-run variation, `study.runs.drift`; `interval` says which); a time (`Column.timed`) after
+  dividing B's by the host-speed ratio of the two runs' probes (`study.runs.hostprobe`), the probes' spread added
+  to the noise; another resource with how far the two hosts' speeds were apart (|ratio - 1|) added to its noise; a decision that changed to a member the stability analysis (`decision_stability`) already chose in
+  at least 1 - level of its resamples (an unstable choice: it says so instead of flipping);
 - `moved` — a number beyond that interval, or a count or text that changed (they are exact: no interval);
 - `flipped` — a verdict, a noise label or a decision that changed;
 - `only in A` / `only in B` — a table, row or column one folder does not have.
 
 Which columns identify a row and what kind each compared column is lives in `TABLES` (typed data, one place);
-other tables and columns are not compared.
+other tables and columns are not compared. `table_versions()` is each compared table's version (its spec's digest
+and `TableSpec.version`, bumped by hand when a column's meaning changes): a reference run records them
+(`study.runs.reference`), and one written with other versions is stale. A and B may be archives
+(`study.runs.archive`): their results folder is read, after every checksum is checked.
 """
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
 from study import files
+from study.cache import keys
 from study.decision import uncertainty
 from study.errors import StudyError
-from study.runs import history
+from study.runs import archive, history, hostprobe
 
 Kind = Literal["accuracy", "resource", "count", "exact", "verdict", "noise", "decision"]
 LABELS = ("identical", "within noise", "moved", "flipped", "only in A", "only in B")
@@ -53,6 +61,7 @@ class Column:
     n: str | None = None
     noise: str | None = None
     n_table: str | None = None
+    timed: bool = False  # a duration: judged after dividing B's by the host-speed ratio (study.runs.hostprobe)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class TableSpec:
     keys: tuple[str, ...]
     columns: tuple[Column, ...] = ()
     others: Kind | None = None
+    version: int = 1  # bump when a compared column's meaning changes while its name stays (units, definition)
 
     def compared(self, frame_columns: Iterable[str]) -> list[Column]:
         named = {c.name for c in self.columns}
@@ -84,13 +94,14 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("rq2_verdicts", "Tables I-III verdict counts", ("table",), others="count"),
     TableSpec("rq1_deployment_matrix", "deployment matrix", ("framework", "format", "runtime"), (
         Column("status", "verdict"), Column("ok", "verdict"), Column("top1_agreement", "accuracy", n="images"),
-        Column("size_mb", "resource", noise="rq1.size_mb"), Column("load_ms", "resource", noise="rq1.load_ms"),
-        Column("latency_ms", "resource", noise="rq1.latency_ms"))),
+        Column("size_mb", "resource", noise="rq1.size_mb"),
+        Column("load_ms", "resource", noise="rq1.load_ms", timed=True),
+        Column("latency_ms", "resource", noise="rq1.latency_ms", timed=True))),
     TableSpec("table_ix_finetuning", "Table IX", ("model",), (
         Column("status", "verdict"),  # the images of each accuracy: notebook 06's table of it with intervals
         Column("accuracy", "accuracy", n="n_test", n_table="decision_ours_table_ix_intervals"),
         Column("delta_cpu", "resource", noise="ix.delta_cpu"), Column("delta_mem", "resource", noise="ix.delta_mem"),
-        Column("elapse_s", "resource", noise="ix.elapse"), Column("repeats", "count"),
+        Column("elapse_s", "resource", noise="ix.elapse", timed=True), Column("repeats", "count"),
         Column("delta_cpu_tree", "resource", noise="ix.delta_cpu_tree"),
         Column("delta_mem_tree", "resource", noise="ix.delta_mem_tree"),
         Column("peak_rss_mb", "resource", noise="ix.peak_rss_mb"))),
@@ -98,13 +109,14 @@ TABLES: tuple[TableSpec, ...] = (
         Column("status", "verdict"), Column("accuracy", "accuracy", n="n_images"),
         Column("cpu", "resource", noise="x.cpu"), Column("memory", "resource", noise="x.memory"),
         Column("gpu", "resource", noise="x.gpu"), Column("gpu_memory", "resource", noise="x.gpu_memory"),
-        Column("elapse_s", "resource", noise="x.elapse"), Column("ms_per_image", "resource", noise="x.ms_per_image"),
+        Column("elapse_s", "resource", noise="x.elapse", timed=True),
+        Column("ms_per_image", "resource", noise="x.ms_per_image", timed=True),
         Column("n_images", "count"))),
     TableSpec("rq1_fidelity_per_member", "fidelity", ("member", "framework", "format"), (
         Column("status", "verdict"), Column("faithful", "verdict"),
         Column("top1_agreement", "accuracy", n="images"), Column("accuracy_before", "accuracy", n="images"),
         Column("accuracy_after", "accuracy", n="images"), Column("size_mb", "resource", noise="fidelity.size_mb"),
-        Column("latency_p50_ms", "resource", noise="fidelity.latency_p50_ms"))),
+        Column("latency_p50_ms", "resource", noise="fidelity.latency_p50_ms", timed=True))),
     TableSpec("rq1_fidelity_decision", "fidelity decision", ("criterion",), (
         Column("selected", "decision"), Column("changed", "decision"), Column("deployable", "count"))),
     TableSpec("audit_paper_claims", "audit", ("claim_id",), (
@@ -121,6 +133,14 @@ TABLES: tuple[TableSpec, ...] = (
 TITLES: dict[str, str] = {t.name: t.title for t in TABLES} | {NUMBERS: "generated numbers"}  # names for a reader
 # Numbers whose value is a decision (a member's name): a change is `flipped`; other strings and numbers are exact.
 DECISION_NUMBERS = ("decision_pick_", "decision_paper_choice_")
+STABILITY_TABLE = "decision_stability"  # how often each member is chosen over resamples (tables, priority, model)
+
+
+def table_versions() -> dict[str, str]:
+    """{table: version} of every compared table and of the generated numbers: `TableSpec.version` and the digest
+    of what `compare` reads from it (keys, columns, kinds), so a renamed or re-kinded column changes it."""
+    versions = {t.name: f"{t.version}-{keys.digest(repr(t))[:12]}" for t in TABLES}
+    return versions | {NUMBERS: f"1-{keys.digest(repr(DECISION_NUMBERS))[:12]}"}
 
 
 def table_names() -> list[str]:
@@ -149,6 +169,8 @@ class ResultsFolder:
     @classmethod
     def open(cls, path: str | Path, which: str) -> ResultsFolder:
         path = Path(path)
+        if path.is_file() and archive.is_archive(path):
+            path = archive.results_of(path)  # checked, unpacked once per process
         if not path.is_dir():
             raise StudyError(f"results folder {which} ({path}) {'is not a folder' if path.exists() else 'does not exist'}; "
                              + HOW)
@@ -231,6 +253,7 @@ class Judge:
 
     noise: uncertainty.NoiseModel
     level: float = uncertainty.LEVEL
+    speed: hostprobe.Speed | None = None  # B's host against A's: timed columns are judged after dividing by it
 
     def cell(self, column: Column, a: Any, b: Any, n_a: Any = None, n_b: Any = None) -> dict[str, Any]:
         """The cell's difference, interval and label; `a` and `b` as the folders hold them (CSV text, JSON values)."""
@@ -260,8 +283,17 @@ class Judge:
             out["interval"] = f"Wilson {self.level:.0%} (n {na:g}" + (f"/{nb:g})" if nb != na else ")")
         elif column.kind == "resource":
             key = column.noise or column.name
-            (a_lo, a_hi), (b_lo, b_hi) = (self.noise.interval(key, v, self.level) for v in (a, b))
-            out["interval"] = f"noise {self.level:.0%}: {self.noise.label(key)}"
+            noise, scaled = self.noise, ""
+            if self.speed is not None:
+                if column.timed:  # B's time as if measured on A's host
+                    b, extra = b / self.speed.ratio, self.speed.cv
+                    scaled = f"; B / {self.speed.ratio:.2f} (host-speed probe, cv {extra:.1%} added)"
+                else:  # a host that ran at another speed: how far its speed moved is part of the noise
+                    extra = math.hypot(self.speed.cv, self.speed.drift)
+                    scaled = f"; hosts {self.speed.drift:.0%} apart in speed (host-speed probe, cv {extra:.1%} added)"
+                noise = replace(noise, cv={**noise.cv, key: math.hypot(noise.cv_of(key), extra)})
+            (a_lo, a_hi), (b_lo, b_hi) = (noise.interval(key, v, self.level) for v in (a, b))
+            out["interval"] = f"noise {self.level:.0%}: {self.noise.label(key)}{scaled}"
         else:
             return out | {"label": "moved"}
         lo, hi = uncertainty.difference_interval(b, b_lo, b_hi, a, a_lo, a_hi)
@@ -373,6 +405,12 @@ class Comparison:
     b: ResultsFolder
     noise: uncertainty.NoiseModel
     rows: pd.DataFrame
+    speed: hostprobe.Speed | None = None
+
+    def totals(self) -> dict[str, int]:
+        """Cells per label over every table (every label, in `LABELS` order)."""
+        got = self.rows["label"].value_counts()
+        return {label: int(got.get(label, 0)) for label in LABELS}
 
     def counts(self) -> pd.DataFrame:
         """Cells per table and label (one column per label, in `LABELS` order)."""
@@ -395,6 +433,38 @@ class Comparison:
         return self.rows[~self.rows["label"].isin(("identical", "within noise"))].reset_index(drop=True)
 
 
+def _stability(folder: ResultsFolder) -> dict[tuple[str, str], dict[str, float]]:
+    """(tables, priority) -> {member: how often the stability analysis chose it} of `folder` (empty: none)."""
+    df = folder.table(STABILITY_TABLE)
+    if df is None or not {"tables", "priority", "model", "frequency"} <= set(df.columns):
+        return {}
+    found: dict[tuple[str, str], dict[str, float]] = {}
+    for row in df.itertuples(index=False):
+        found.setdefault((str(row.tables), str(row.priority)), {})[str(row.model)] = _number(row.frequency)
+    return found
+
+
+def unstable_choices(rows: list[dict], a: ResultsFolder, b: ResultsFolder, level: float) -> list[dict]:
+    """A flipped decision of a (tables, priority) row whose new and old members the stability analysis (of A or B)
+    each chose in at least 1 - level of its resamples is `within noise`, its interval saying so."""
+    freq = _stability(a)
+    for key, members in _stability(b).items():
+        for model, f in members.items():
+            freq.setdefault(key, {})[model] = max(f, freq.get(key, {}).get(model, 0.0))
+    if not freq:
+        return rows
+    out = []
+    for r in rows:
+        if r["kind"] == "decision" and r["label"] == "flipped" and " / " in r["row"]:
+            seen = freq.get(tuple(r["row"].split(" / ", 1)), {})
+            fa, fb = seen.get(_text(r["a"]), 0.0), seen.get(_text(r["b"]), 0.0)
+            if min(fa, fb) >= 1 - level:
+                r = r | {"label": "within noise", "interval": f"unstable choice: the stability analysis chose "
+                         f"{_text(r['a'])} in {fa:.0%} and {_text(r['b'])} in {fb:.0%} of its resamples"}
+        out.append(r)
+    return out
+
+
 def compare(a: str | Path, b: str | Path, *, allow_profile_mismatch: bool = False,
             noise: uncertainty.NoiseModel | None = None, level: float = uncertainty.LEVEL) -> Comparison:
     """Compare results folder `a` (the reference) with `b`, cell by cell (see the module's docstring).
@@ -406,11 +476,12 @@ def compare(a: str | Path, b: str | Path, *, allow_profile_mismatch: bool = Fals
         raise StudyError(f"A ({fa.path}) was made with profile {'/'.join(fa.profiles)}, B ({fb.path}) with "
                          f"{'/'.join(fb.profiles)}: their numbers are not comparable run to run; compare two runs "
                          "of the same profile, or pass --allow-profile-mismatch")
-    judge = Judge(noise or noise_model(fa, fb), level)
+    speed = hostprobe.Speed.of(hostprobe.read(fa.path), hostprobe.read(fb.path))
+    judge = Judge(noise or noise_model(fa, fb), level, speed)
     rows = [r for spec in TABLES for r in compare_table(spec, fa.table(spec.name), fb.table(spec.name), judge,
                                                         images(spec, fa), images(spec, fb))]
-    rows += compare_numbers(fa.numbers(), fb.numbers(), judge)
+    rows = unstable_choices(rows, fa, fb, level) + compare_numbers(fa.numbers(), fb.numbers(), judge)
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("difference", "lo", "hi"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    return Comparison(fa, fb, judge.noise, df)
+    return Comparison(fa, fb, judge.noise, df, speed)

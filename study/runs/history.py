@@ -2,12 +2,15 @@
 
 `record` (called by `study.runs.reproduce.reproduce` when every notebook succeeded) copies, from the results folder,
 the generated numbers (`numbers/*.json`), the compared tables (`tables/<name>.csv`, names from the caller:
-`study.runs.compare.table_names()`), their manifest entries, and `snapshot.json` (commit, machine, profile, date, the
-notebooks run) into `results/history/<UTC timestamp>/`. Kilobytes: no models, figures or executed notebooks. A
-snapshot is itself a results folder, so `study compare` reads it as it reads `results/`; `previous_pair` names the
-latest snapshot and the one before (`study compare --previous`). A run whose kept files are byte for byte those
-of the latest snapshot (everything cached) adds none. The folder is built beside its place and renamed in
-(`study.files.atomic_dir`): a killed run leaves a whole snapshot or none. The oldest beyond `KEEP` are removed.
+`study.runs.compare.table_names()`), their manifest entries, the host-speed probe (`study.runs.hostprobe`) and
+`snapshot.json` (commit, machine, profile, date, the notebooks run; what made it: each notebook's code version from
+its `reproduce` record, the compared tables' versions from the caller, the library versions of the lock) into
+`results/history/<UTC timestamp>/`. Kilobytes: no models, figures or executed notebooks. A snapshot is itself a
+results folder, so `study compare` reads it as it reads `results/`; `previous_pair` names the latest snapshot and
+the one before (`study compare --previous`). A run whose kept files are byte for byte those of the latest snapshot
+(everything cached) adds none, unless that snapshot recorded other table versions. The folder is built beside its
+place and renamed in (`study.files.atomic_dir`): a killed run leaves a whole snapshot or none. The oldest beyond
+`KEEP` are removed.
 """
 from __future__ import annotations
 
@@ -22,13 +25,39 @@ from typing import Any
 
 from study import files
 from study.cache import keys
-from study.config import results_dir
+from study.config import ROOT, results_dir
 from study.errors import StudyError
 from study.report import git_commit, read_manifest
+from study.runs import hostprobe, lockfile
 
 HISTORY = "history"
 INFO = "snapshot.json"
 KEEP = 100  # snapshots kept; the oldest beyond are removed
+LOCK = ROOT / "requirements" / "lock.txt"  # the library versions a snapshot records
+RECORDS = "reproduce"  # <results>/reproduce/<notebook>.json: each notebook's last successful run (its key's parts)
+
+
+def code_version(components: dict[str, str]) -> str:
+    """A notebook's code version: the digest of the parts of its key that are code (its code cells and every
+    `study` module it uses), not its parameters, inputs, lock files or machine."""
+    return keys.digest({k: v for k, v in components.items() if k == "code cells" or k.startswith("study/")})
+
+
+def code_versions(results: str | Path | None = None) -> dict[str, str]:
+    """{notebook: code version} of the runs recorded in `results`/reproduce/ (the code that made its tables)."""
+    found = {}
+    for path in sorted((Path(results or results_dir()) / RECORDS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            found[str(record["notebook"])] = code_version(dict(record["components"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def libraries(lock: Path = LOCK) -> dict[str, str]:
+    """{package: version} pinned by the lock file (empty when there is none)."""
+    return lockfile.read_pins(lock) if lock.is_file() else {}
 
 
 def history_dir(results: str | Path | None = None) -> Path:
@@ -65,7 +94,7 @@ def _kept(results: Path, tables: Iterable[str]) -> list[Path]:
     """The files of `results` a snapshot keeps, relative to it."""
     kept = [Path("tables") / f"{name}.csv" for name in tables if (results / "tables" / f"{name}.csv").is_file()]
     kept += sorted(p.relative_to(results) for p in (results / "numbers").glob("*.json"))
-    return kept
+    return kept + ([Path(hostprobe.PROBE)] if (results / hostprobe.PROBE).is_file() else [])
 
 
 def _digest(root: Path, kept: Sequence[Path]) -> str:
@@ -90,23 +119,34 @@ def _name(root: Path, now: dt.datetime) -> str:
     return name
 
 
+def describe(results: Path, *, profile: str, versions: dict[str, str], notebooks: Sequence[dict[str, Any]] = (),
+             now: dt.datetime | None = None) -> dict[str, Any]:
+    """What a snapshot's `snapshot.json` says of the run in `results` (besides its digest and file count)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return {"created": now.isoformat(timespec="seconds"), "commit": git_commit(), "machine": keys.machine(),
+            "profile": profile, "notebooks": list(notebooks), "source": str(results),
+            "code": code_versions(results), "table_versions": dict(versions), "libraries": libraries()}
+
+
 def snapshot(results: str | Path | None = None, *, tables: Iterable[str], profile: str,
-             notebooks: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None) -> Path | None:
-    """Write a snapshot of `results` under its `history/`; None when nothing changed since the latest one."""
+             notebooks: Sequence[dict[str, Any]] = (), now: dt.datetime | None = None,
+             versions: dict[str, str] | None = None) -> Path | None:
+    """Write a snapshot of `results` under its `history/`; None when nothing changed since the latest one.
+    `versions`: the compared tables' versions (`study.runs.compare.table_versions()`)."""
     results = Path(results or results_dir())
     kept = _kept(results, tables)
     if not kept:
         return None
     digest = _digest(results, kept)
     previous = snapshots(results)
-    if previous and read_info(previous[-1]).get("digest") == digest:
-        return None
+    latest = read_info(previous[-1]) if previous else {}
+    if latest.get("digest") == digest and (latest.get("table_versions") or {}) == (versions or {}):
+        return None  # the same files, described with the same table versions
     now = now or dt.datetime.now(dt.timezone.utc)
     root = history_dir(results)
     dest = root / _name(root, now)
-    info = {"created": now.isoformat(timespec="seconds"), "commit": git_commit(), "machine": keys.machine(),
-            "profile": profile, "notebooks": list(notebooks), "digest": digest, "files": len(kept),
-            "source": str(results)}
+    info = describe(results, profile=profile, versions=versions or {}, notebooks=notebooks, now=now) | {
+        "digest": digest, "files": len(kept)}
     with files.atomic_dir(dest) as tmp:
         for rel in kept:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -119,12 +159,12 @@ def snapshot(results: str | Path | None = None, *, tables: Iterable[str], profil
 
 
 def record(profile: str, runs: Sequence[Any] = (), *, tables: Iterable[str],
-           results: str | Path | None = None) -> Path | None:
+           results: str | Path | None = None, versions: dict[str, str] | None = None) -> Path | None:
     """After a successful `reproduce`: snapshot its results (a line on stderr says where, or why none)."""
     notebooks = [{"notebook": r.notebook, "cached": bool(r.cached), "seconds": round(float(r.seconds), 1)}
                  for r in runs]
     try:
-        path = snapshot(results, tables=tables, profile=profile, notebooks=notebooks)
+        path = snapshot(results, tables=tables, profile=profile, notebooks=notebooks, versions=versions)
     except OSError as exc:  # the results are written all the same; only their history entry is missing
         print(f"[reproduce] warning: no history snapshot ({exc}); `study compare --previous` will not see this "
               "run", file=sys.stderr)

@@ -6,6 +6,11 @@ files and the machine. A notebook whose key equals that of its last successful r
 present with the recorded checksums, is not run again. The record of a run
 (`<results>/reproduce/<notebook>.json`) is written last, atomically, and removed before the notebook starts,
 so an interrupted run is never taken as done.
+
+A run that executes a notebook is bracketed by the host-speed probe (`study.runs.hostprobe`, written to
+`<results>/host_probe.json`); a run where every notebook succeeded is snapshotted (`study.runs.history`) and ends with
+its verdict against the shipped reference of its profile, or the reference named (`study.runs.verdict`: printed,
+and written to `<results>/verdict/`).
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from study.cache import keys
 from study.config import NOTEBOOKS, PROFILES, ROOT, Profile, results_dir
 from study.errors import StudyError
 from study.report import _display, read_manifest
-from study.runs import compare, history
+from study.runs import compare, history, hostprobe, verdict
 from study.runtime import processes
 
 DEFAULT_SECONDS = 60.0  # ETA for a notebook with no recorded duration
@@ -219,13 +224,36 @@ def run_if_needed(notebook: Path, parameters: dict[str, Any], force: bool = Fals
     return p, run
 
 
+def code_versions(plans: dict[Path, Plan]) -> dict[str, str]:
+    """{notebook: code version} of this checkout (`study.runs.history.code_version` of each plan's key)."""
+    return {nb.stem: history.code_version(p.components) for nb, p in plans.items()}
+
+
+def judge(profile: Profile, plans: dict[Path, Plan], reference: str | Path | None = None) -> verdict.Verdict | None:
+    """The run's verdict against the shipped reference (or `reference`), printed on stderr and written to
+    results/verdict/; a reference that cannot be read is a warning (the results are written all the same)."""
+    try:
+        got = verdict.against(results_dir(), profile, ref=reference, code=code_versions(plans))
+        where = verdict.write(got, results_dir())
+    except (StudyError, OSError) as exc:
+        print(f"[reproduce] warning: no verdict against the reference ({exc})", file=sys.stderr)
+        return None
+    for line in got.lines():
+        print(f"[reproduce] verdict: {line}", file=sys.stderr)
+    print(f"[reproduce] verdict written to {where}/", file=sys.stderr)
+    return got
+
+
 def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, Any] | None = None, *,
-              force: bool = False, dry_run: bool = False, progress: bool = True) -> list[NotebookRun]:
+              force: bool = False, dry_run: bool = False, progress: bool = True,
+              reference: str | Path | None = None) -> list[NotebookRun]:
     """Run every notebook (or `only` some) with `profile` (resolved by the caller: `config.get_profile`), skipping
     cached ones; stop at the first failure.
 
     `force`: run every selected notebook, and make every keyed step inside it recompute once (`STUDY_FORCE`).
     `dry_run`: print what would run and why, run nothing (returns no runs).
+    `reference`: the results folder, snapshot or archive the verdict judges this run by (default: the shipped
+    reference of `profile`, `study.runs.reference`).
     """
     from tqdm import tqdm
 
@@ -247,6 +275,7 @@ def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, 
         bar = tqdm(total=round(total), unit="s", disable=not progress, dynamic_ncols=True,
                    bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
         runs: list[NotebookRun] = []
+        probe = hostprobe.start() if any(p.reason for p in plans.values()) else None
         try:
             for i, nb in enumerate(nbs, 1):
                 bar.set_description(f"notebook {i}/{len(nbs)} {nb.stem}")
@@ -262,6 +291,9 @@ def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, 
                 os.environ.pop("STUDY_FORCE", None)
                 if previous_force is not None:
                     os.environ["STUDY_FORCE"] = previous_force
-        # every notebook succeeded: a compact snapshot for `study compare`
-        history.record(profile.name, runs, tables=compare.table_names())
+        if probe is not None and any(not r.cached for r in runs):  # the host's speed over the measured run
+            hostprobe.write(results_dir(), probe.finish())
+        # every notebook succeeded: a compact snapshot for `study compare`, and the verdict against the reference
+        history.record(profile.name, runs, tables=compare.table_names(), versions=compare.table_versions())
+        judge(profile, plans, reference)
     return runs
