@@ -5,8 +5,9 @@ paper draft's floats, `Report.table`'s LaTeX) goes through `present`, so no raw 
 or `elapse_s` reaches the page and every column of one kind is rounded alike.
 
 A column is matched by its exact name first (`NAMED`: the paper's resources, the fidelity and deployment metrics),
-then by the form of its name (`SUFFIXES`: `_s` seconds, `_ms`, `_mb`, `_sha256` ...), else it is text or a number
-shown as it is, its underscores made spaces.
+then by the form of its name (`SUFFIXES`: `_s` seconds, `_ms`, `_mb`, `_sha256` ...), else it is text, or a number
+at the precision of its magnitude (`generic_kind`), its underscores made spaces. The draft also shows values that
+are keys of the study by their labels (`study.draft.labels`: formats, decision rules).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Kind:
     decimals: int | None = None
     hash: bool = False
     percent_of_one: bool = False  # a share in [0, 1] shown as a percentage
+    scientific: bool = False  # tiny differences: one decimal of a power of ten (3.0e-07)
 
     def format(self, value) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -41,6 +43,8 @@ class Kind:
             if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and self.decimals == 0):
                 return f"{int(v):,}"
             return f"{v:,.{self.decimals}f}"
+        if self.scientific and isinstance(value, (int, float)):
+            return "0" if value == 0 else f"{value:.1e}"
         if isinstance(value, float):
             return f"{value:.4g}"
         return str(value)
@@ -48,6 +52,19 @@ class Kind:
 
 COUNT, SECONDS, MS, MB, PERCENT, SHARE, RATIO, HASH, TEXT = (
     Kind(0), Kind(1), Kind(1), Kind(1), Kind(1), Kind(1, percent_of_one=True), Kind(3), Kind(hash=True), Kind())
+CORRELATION, DIFFERENCE = Kind(2), Kind(scientific=True)
+
+
+def generic_kind(values) -> Kind:
+    """The precision of a numeric column no name describes, from its magnitude (one rule for every such column):
+    differences below 0.01 as powers of ten, values from 1,000 whole, from 10 one decimal, else three."""
+    finite = [abs(float(v)) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not finite:
+        return Kind(3)
+    top, nonzero = max(finite), [v for v in finite if v]
+    if nonzero and top < 0.01:
+        return DIFFERENCE
+    return Kind(0) if top >= 1000 else Kind(1) if top >= 10 else Kind(3)
 
 # Exact names: (header, kind).
 NAMED: dict[str, tuple[str, Kind]] = {
@@ -60,7 +77,7 @@ NAMED: dict[str, tuple[str, Kind]] = {
     "accuracy": ("Accuracy", RATIO), "val_accuracy": ("Validation accuracy", RATIO),
     "accuracy_browser": ("Accuracy, browser", RATIO), "accuracy_python": ("Accuracy, Python", RATIO),
     "top1_agreement": ("Top-1 agreement", SHARE), "agreement": ("Top-1 agreement", SHARE),
-    "rel_diff": ("Relative difference", Kind(None)), "max_abs_diff": ("Max. abs. difference", Kind(None)),
+    "rel_diff": ("Relative difference", DIFFERENCE), "max_abs_diff": ("Max. abs. difference", DIFFERENCE),
     "n_samples": ("Samples", COUNT), "n_images": ("Images", COUNT), "repeats": ("Repeats", COUNT),
     "members": ("Members", COUNT), "families": ("Families", COUNT), "model": ("Model", TEXT),
     "member": ("Member", TEXT), "asset": ("Asset", TEXT), "sha256": ("Content (sha256)", HASH), "assets_lock": ("Asset lock", HASH),
@@ -71,8 +88,21 @@ NAMED: dict[str, tuple[str, Kind]] = {
     "interval_max_s": ("Sampling interval, max. (s)", Kind(2)),
     "share_ge2_versions": ("Share with ≥ 2 versions (%)", SHARE),
     "claim_id": ("Claim", TEXT), "paper_value": ("Paper", TEXT), "derived_value": ("Derived", TEXT),
-    "reproduced": ("Reproduced", TEXT), "noise_floor": ("Noise floor", Kind(None)),
-    "tolerance": ("Tolerance", Kind(None)), "first_divergence": ("First divergence", TEXT),
+    "reproduced": ("Reproduced", TEXT), "noise_floor": ("Noise floor", DIFFERENCE),
+    "tolerance": ("Tolerance", DIFFERENCE), "first_divergence": ("First divergence", TEXT),
+    "spearman_rho": ("Spearman's ρ", CORRELATION), "rho": ("ρ", CORRELATION), "kendall_tau": ("Kendall's τ", CORRELATION),
+    "pearson_r": ("Pearson's r", CORRELATION), "runs": ("Runs", COUNT),
+    "cv": ("CV (%)", SHARE), "cv_lo": ("CV, 95 % low (%)", SHARE), "cv_hi": ("CV, 95 % high (%)", SHARE),
+    "paper_ge2_versions": ("Paper: products with ≥ 2 versions", COUNT),
+    "our_ge2_versions": ("Ours: products with ≥ 2 versions", COUNT),
+    "ge2_versions_2024": ("2024: products with ≥ 2 versions", COUNT),
+    "paper_share": ("Paper: share with ≥ 2 versions (%)", SHARE), "our_share": ("Ours: share with ≥ 2 versions (%)", SHARE),
+    "noise_model": ("Noise model", TEXT), "input_size": ("Input size (pixels)", COUNT),
+    "weights": ("Weights", TEXT), "format": ("Format", TEXT), "format_2026": ("Format (2026)", TEXT),
+    "items": ("Priority order", TEXT), "rederived": ("From the paper's tables", TEXT),
+    "rederived_verdict": ("Verdict on the paper's tables", TEXT), "measured": ("Measured by this run", TEXT),
+    "measured_verdict": ("Verdict on this run", TEXT), "paper_claim": ("The paper's claim", TEXT),
+    "claims_reproduced": ("Claims reproduced", TEXT),
 }
 # The form of a name: (suffix or prefix pattern, unit text, kind). First match wins.
 SUFFIXES: list[tuple[str, str, Kind]] = [
@@ -123,11 +153,12 @@ def present(df: pd.DataFrame) -> pd.DataFrame:
     for col in df.columns:
         header, kind = describe(str(col))
         numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
-        if kind is TEXT and numeric:
-            kind = COUNT if pd.api.types.is_integer_dtype(df[col]) else Kind(None)
+        if numeric and (kind is TEXT or kind.decimals is None and not kind.scientific):
+            kind = COUNT if pd.api.types.is_integer_dtype(df[col]) else generic_kind(df[col])
         values = [kind.format(v.item() if hasattr(v, "item") else v) for v in df[col]]
         if str(col) in NAMES_COLUMNS:
             values = [", ".join(header_of(x.strip()) for x in v.split(",")) for v in values]
+
         while header in out:  # two raw names with one header: keep both columns
             header += " "
         out[header] = values

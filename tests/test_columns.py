@@ -32,3 +32,13 @@ def test_values_that_name_columns_are_shown_as_their_headers():
                                           "resource": ["ix.delta_cpu", "x.memory", "inference"]}))
     assert shown["Column"].tolist() == ["ΔCPU (%)", "Elapsed (s)", "Accuracy"]
     assert shown["Resource"].tolist() == ["IX ΔCPU (%)", "X Memory (%)", "inference"]
+
+
+def test_numbers_of_one_kind_have_one_precision():
+    shown = columns.present(pd.DataFrame({"spearman_rho": [0.3, -0.1054], "max_abs_diff": [3.017e-07, 0.0],
+                                          "score": [81.9279, 1.5], "small": [0.3, 1.0], "big": [1234.5, 7.0]}))
+    assert shown["Spearman's ρ"].tolist() == ["0.30", "-0.11"]
+    assert shown["Max. abs. difference"].tolist() == ["3.0e-07", "0"]
+    assert shown["Score"].tolist() == ["81.9", "1.5"]
+    assert shown["Small"].tolist() == ["0.300", "1.000"]
+    assert shown["Big"].tolist() == ["1,234", "7"]

@@ -33,6 +33,14 @@ from study.decision import choice, uncertainty
 from study.errors import StudyError
 
 LABELS = ("supported", "within noise", "contradicted", "within measurement error")
+# Each label in one sentence, for a reader (the draft defines them where it first uses them).
+DEFINITIONS = {
+    "supported": "every comparison the claim rests on is separated by the intervals on the compared numbers",
+    "within noise": "the claim rests on differences the intervals cannot separate, whether it is true or false as printed",
+    "contradicted": "a comparison the claim rests on goes the other way, separably",
+    "within measurement error": "the label rests on a difference of Table IX's resources smaller than the error of "
+                                "the paper's sampling interval",
+}
 MEASURED = {"ix.delta_cpu": "delta_cpu", "ix.delta_mem": "delta_mem", "ix.elapse": sampling_error.ELAPSE}
 COLUMNS = ["noise", "noise_evidence"]
 RESAMPLES, SEED = 200, 0  # the audit's decision-stability run (notebook 07 may pass others)

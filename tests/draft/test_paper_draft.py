@@ -88,8 +88,12 @@ def test_report_tables_parse_into_longtables(outdirs):
     art = document.artifacts(outdirs["results"])[("table", "t")]
     tab = floats.parse_tabular(tex.read_text(), "t")
     assert tab.header == [["model", "Δcpu", "note"]] and len(tab.rows) == 1 and tab.rows[0][2] == r"a \& b, 50\%"
-    out = document.table_tex(art, "../../notebooks/99_test.ipynb")
-    assert r"\begin{longtable}" in out and r"$\Delta$cpu" in out and "run:../../notebooks/99_test.ipynb" in out
+    out = document.table_tex(art, "../../notebooks/99_test.ipynb")  # one row: a float that fits a page
+    assert r"\begin{table}" in out and r"$\Delta$cpu" in out and "run:../../notebooks/99_test.ipynb" in out
+    long = pd.DataFrame({"model": [f"m{i}" for i in range(80)], "note": "a note"})
+    Report("99_test", parameters={"profile": "smoke"}).table(long, "t_long", caption="Long")
+    out = document.table_tex(document.artifacts(outdirs["results"])[("table", "t_long")], "x")
+    assert r"\begin{longtable}" in out and r"\endhead" in out  # longer than a page: it breaks and repeats its head
 
 
 def test_citation_cff_is_valid_cff_1_2_and_cites_the_seed_paper():
@@ -118,12 +122,12 @@ def test_fixture_assets_reach_the_manifest_every_caption_and_page_one(outdirs, t
     assert entry["assets_fixture"] is True and entry["assets_origin"] == "tests: build_fixture_folder"
     assert entry["assets_lock"] == af.read_lock(folder).digest()
     (art,) = [a for a in document.artifacts(outdirs["results"]).values() if a.kind == "table"]
-    assert document.FIXTURE_NOTE in document.provenance(art) and document.FIXTURE_NOTE in document.provenance_tex(art, "x")
+    assert document.provenance(art) == "Source: NB04 paper fixture." and "fixture" in document.provenance_tex(art, "x")
     label = document.profile_macros(PROFILES["paper"], "tests: build_fixture_folder")["StudyProfileLabel"]
     assert "test-fixture asset folder" in label and document.FIXTURE_NOTE in label
     assert "fixture" in document.numbers_tex([], PROFILES["paper"], [art])
     real = document.Artifact("table", "t", art.path, {**art.entry, "assets_fixture": False})
-    assert document.FIXTURE_NOTE not in document.provenance(real) and document.profile_macros(PROFILES["paper"])["StudyProfileLabel"] == ""
+    assert "fixture" not in document.provenance(real) and document.profile_macros(PROFILES["paper"])["StudyProfileLabel"] == ""
 
 
 # --- the Reproducibility section (study.draft.reproducibility) -----------------------------------------------------------
@@ -177,3 +181,41 @@ def test_the_reproducibility_section_is_in_the_draft_before_the_threats():
     assert text.index(r"\input{sections/reproducibility}") < text.index(r"\input{sections/threats}")
     found = document.scan_sources(document.PAPER)
     assert not {n: w for n, w in found.typed.items() if "reproducibility" in w}
+
+
+# --- what a reader sees (issue 40): every body figure referenced, body floats before the references, no raw key -----
+
+BODY = [p for p in sorted((document.PAPER / "sections").glob("*.tex")) if p.stem != "appendix"]
+
+
+def test_every_body_figure_is_referenced_with_a_sentence():
+    prose = "\n".join(p.read_text() for p in BODY)
+    figures = re.findall(r"\\studyfigure\{([^}]+)\}", prose)
+    assert figures
+    unreferenced = [f for f in figures if not re.search(rf"\\ref\{{fig:{re.escape(f)}\}}", prose)]
+    assert not unreferenced, f"body figures never referenced in the text: {unreferenced}"
+    for f in figures:  # the reference sits in a sentence of its own that says what to read in the figure
+        sentence = re.search(rf"[^.]*\\ref\{{fig:{re.escape(f)}\}}[^.]*\.", prose, re.S).group(0)
+        assert len(sentence.split()) >= 8, sentence
+
+
+def test_the_body_floats_are_flushed_before_the_references():
+    text = (document.PAPER / document.DRAFT).read_text()
+    assert text.index(r"\clearpage") < text.index(r"\bibliography{")
+
+
+def test_raw_identifiers_are_found_outside_code_and_names_as_code_pass():
+    text = ("The ix.delta_cpu and x.gpu_memory keys, litert_full_int8, noise_model and input_size; "
+            "mobilenet_v2_035_96 wrote table_ix.csv; results/history/ and e.g. the litert_\nfull_int8 again.")
+    found = document.raw_identifiers(text, {"mobilenet_v2_035_96"})
+    assert found == {"ix.delta_cpu": 1, "x.gpu_memory": 1, "litert_full_int8": 1, "full_int8": 1, "noise_model": 1,
+                     "input_size": 1}
+    assert document.raw_identifiers("v2_035_96 and mobilenet_v2_\n035_96") == {}  # pieces of a member's name
+    assert document.raw_identifiers("Table IX ΔCPU, LiteRT full int8, the noise model.") == {}
+
+
+def test_code_set_reads_texttt_and_macro_values(tmp_path):
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated" / "numbers.tex").write_text("\\newcommand{\\DecisionPick}{mobilenet\\_v2\\_035\\_224}\n")
+    (tmp_path / "a.tex").write_text("Chosen: \\texttt{\\DecisionPick}; \\texttt{noise\\_\\allowbreak{}model}.\n")
+    assert {"mobilenet_v2_035_224", "noise_model"} <= document.code_set(tmp_path)

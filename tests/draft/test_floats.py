@@ -1,0 +1,84 @@
+"""The draft's table layout rule (study.draft.floats): the smallest honest setting, tables tidied, never split when
+they fit."""
+from __future__ import annotations
+
+import pytest
+
+from study.draft import floats
+from study.draft.floats import Tabular
+
+
+def table(rows: int, cols: int, cell: str = "0.12", head: str = "c") -> Tabular:
+    """`rows` x `cols`, the first column naming the row, every other cell `cell` (distinct per row and column)."""
+    header = [[f"{head}{j:02d}" for j in range(cols)]]
+    body = [[f"m{i}"] + [f"{cell}{i % 10}{j % 10}"[:max(len(cell), 1) + 2] for j in range(1, cols)]
+            for i in range(rows)]
+    return Tabular("l" + "r" * (cols - 1), header, body)
+
+
+@pytest.mark.parametrize("rows", [2, 9, 40])
+def test_five_columns_stay_portrait_in_one_part(rows):
+    how = floats.layout(table(rows, 5))
+    assert (how.setting, how.transposed, how.parts) == ("portrait", False, (tuple(range(5)),))
+
+
+def test_twenty_five_columns_of_two_rows_are_transposed_into_portrait():
+    how = floats.layout(table(2, 25))
+    assert how.transposed and how.setting.startswith("portrait") and len(how.parts) == 1
+    tex = floats.longtable(table(2, 25), "T", "A wide table", "tab:t")
+    assert "landscape" not in tex and "studywide" not in tex and "Transposed" in tex
+    assert tex.count(r"\caption[") == 1 and r"\begin{table}" in tex  # one table, a float: it fits a page
+
+
+def test_twenty_five_columns_of_nine_rows_transpose_into_portrait():
+    how = floats.layout(table(9, 25))
+    assert how.transposed and how.setting.startswith("portrait")
+    wider = floats.layout(table(9, 25, cell="0.123456"))  # longer words: smaller type before landscape
+    assert wider.transposed and wider.setting == "portrait, small type"
+
+
+def test_twenty_five_columns_of_forty_rows_go_landscape_in_one_part_when_they_fit():
+    tab = table(40, 25, cell="1")
+    assert floats.fits(tab, "landscape") and not floats.fits(tab, "portrait, small type")
+    how = floats.layout(tab)
+    assert (how.setting, how.transposed, len(how.parts)) == ("landscape", False, 1)
+    tex = floats.longtable(tab, "T", "Many columns", "tab:t")
+    assert "studywide" in tex and "part 1 of" not in tex.lower()
+
+
+def test_only_a_table_no_landscape_line_holds_is_split_and_each_part_fits():
+    tab = table(40, 25, cell="12345.678")
+    how = floats.layout(tab)
+    assert len(how.parts) > 1 and all(p[0] == 0 for p in how.parts)
+    assert sorted({j for p in how.parts for j in p}) == list(range(25))
+    for part in how.parts:
+        sub = Tabular("".join(tab.align[j] for j in part), [[tab.header[0][j] for j in part]],
+                      [[r[j] for j in part] for r in tab.rows])
+        assert floats.fits(sub, "landscape")
+
+
+@pytest.mark.parametrize("rows,cols", [(2, 5), (9, 5), (40, 5), (2, 25), (9, 25), (40, 25)])
+def test_never_split_into_column_parts_when_one_landscape_line_holds_it(rows, cols):
+    tab = table(rows, cols, cell="1")
+    assert floats.fits(tab, "landscape") and len(floats.layout(tab).parts) == 1
+
+
+def test_tidy_drops_empty_and_duplicate_columns_and_says_a_constant_once():
+    tab = Tabular("lrrrll", [["Model", "Ours", "Paper", "Ours", "Empty", "Method"]],
+                  [[f"m{i}", str(i), str(i), str(i), "--", "Wilson"] for i in range(4)])
+    tidy, notes = floats.tidy(tab)
+    assert tidy.header == [["Model", "Ours", "Paper"]]  # same values, other header: kept (they agree)
+    assert notes == ["Method: Wilson (every row)"]
+    tex = floats.longtable(tab, "T", "Caption", "tab:t", "Source: NB04 smoke.")
+    assert "Method: Wilson (every row)." in tex and tex.index("Caption") < tex.index("Method") < tex.index("Source")
+
+
+def test_a_short_table_keeps_its_constant_column():
+    tab = Tabular("ll", [["Model", "Verdict"]], [["a", "yes"], ["b", "yes"]])
+    assert floats.tidy(tab)[0].header == [["Model", "Verdict"]]
+
+
+def test_member_and_file_names_are_set_as_code_other_keys_are_not():
+    tex = floats.escape_with_code("mobilenet_v2_035_96 wrote table_ix.csv; noise_model")
+    assert r"\texttt{mobilenet\_" in tex and r"\texttt{table\_" in tex
+    assert r"\texttt{noise" not in tex
