@@ -36,6 +36,9 @@ SUBCOMMANDS = [  # one module of this package per command or group, in the order
     "study.cli.deploy",  # deploy (RQ1, Tables IV-V: export to every deployment scenario, measure each)
     "study.cli.draft",  # draft (the paper draft: paper/ -> paper/build/draft.pdf from results/ and figures/)
     "study.cli.compare",  # compare (two results folders: which numbers moved beyond noise, which verdicts flipped)
+    "study.cli.reference",  # reference (the shipped reference run: make reference), verdict (this run against it)
+    "study.cli.artifact",  # artifact (one archive for deposit: make artifact), verify (its checksums)
+    "study.cli.plan",  # plan (a profile's wall time on N nodes, from a measured run's task costs)
 ]
 
 
