@@ -106,3 +106,19 @@ def build(root: str | Path, *, members: int = 6, claims: int = 12, profile: str 
     audit.number("audit_claims", claims)
     audit.number("audit_claims_yes", int(summary.get("yes", 0)))
     return root
+
+
+def scale_table_ix(folder: str | Path, column: str, factor: float, digits: int = 4) -> None:
+    """Multiply one column of the folder's Table IX by `factor` (a host `factor` x slower, a noisier run)."""
+    from study import files
+
+    path = Path(folder) / "tables" / "table_ix_finetuning.csv"
+    ix = pd.read_csv(path)
+    ix[column] = (ix[column] * factor).round(digits)
+    files.write_csv(path, ix)
+
+
+def table_ix_labels(result, column: str) -> set[str]:
+    """The compare labels of one Table IX column (`study.runs.compare.Comparison`)."""
+    rows = result.rows[(result.rows["table"] == "table_ix_finetuning") & (result.rows["column"] == column)]
+    return set(rows["label"])

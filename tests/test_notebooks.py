@@ -303,3 +303,19 @@ def test_the_figures_print_no_raw_key(smoke_build):
     code = document.code_set(result.pdf.parent) | set(RAW_NAMES_AS_DATA)
     raw = document.raw_identifiers(_figure_text(result), code)
     assert not raw, f"raw identifiers drawn in figures: {raw}"
+
+
+@pytest.mark.notebook
+def test_the_smoke_run_is_judged_against_the_shipped_smoke_reference(smoke_notebooks):
+    """The suite's smoke run, snapshotted as `make reproduce` does, against reference/smoke/: the reference is fresh
+    (its table versions are this code's), every cell is compared, and no cell flips (#38: a re-run of the same code
+    on a machine of this kind; a moved cell names why)."""
+    from study.config import PROFILES
+    from study.runs import compare, history, verdict
+
+    results = smoke_notebooks.root / "results"
+    history.snapshot(results, tables=compare.table_names(), profile="smoke", versions=compare.table_versions())
+    judged = verdict.against(results, PROFILES["smoke"])
+    assert judged.status == "compared", "\n".join(judged.lines())
+    assert judged.cells > 0 and judged.counts.get("identical", 0) > 0, judged.counts
+    assert judged.counts.get("flipped", 0) == 0, "\n".join(judged.lines())

@@ -29,7 +29,6 @@ import dataclasses
 import json
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +53,7 @@ from study.protocol import PAPER
 from study.runtime import environment, tfjs
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
 from study.runtime.images import load_images
-from study.runtime.processes import popen, stop_tree
+from study.runtime.processes import node_report
 from study.runtime.servers import StaticServer
 
 PAPER_COLUMNS = ("model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy")
@@ -521,26 +520,14 @@ def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", ba
         return {"model": model.name, **onnx_web.node_check(model_json, model.images, model.input_size,
                                                            timeout=timeout)}
 
-    node = shutil.which("node")
-    if node is None:
-        raise StudyError("Node.js not found; install it: apt-get install -y nodejs npm")
     environment.node_modules()
     x = np.ascontiguousarray(load_images([p for p, _ in model.images], model.input_size), dtype="<f4")
     with tempfile.TemporaryDirectory(prefix="study-node-") as tmp:
         (Path(tmp) / "x.bin").write_bytes(x.tobytes())
         (Path(tmp) / "x.json").write_text(json.dumps({"shape": list(x.shape), "labels": [l for _, l in model.images]}))
-        proc = popen([node, str(NODE_SCRIPT), "--model", str(model_json), "--inputs", f"{tmp}/x.bin",
-                      "--meta", f"{tmp}/x.json", "--backend", backend, "--batch", str(batch)], role="node-check",
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stop_tree(proc.pid)
-            proc.communicate()
-            raise StudyError(f"Node.js check of {model.name} did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        raise StudyError(f"Node.js check of {model.name} failed: {stderr.strip().splitlines()[-1:] or stderr}")
-    return {"model": model.name, **json.loads(stdout.strip().splitlines()[-1])}
+        return {"model": model.name, **node_report(
+            [str(NODE_SCRIPT), "--model", str(model_json), "--inputs", f"{tmp}/x.bin", "--meta", f"{tmp}/x.json",
+             "--backend", backend, "--batch", str(batch)], role="node-check", what=model.name, timeout=timeout)}
 
 
 # --- Browser vs Python ----------------------------------------------------------------------------------

@@ -14,12 +14,9 @@ TF members reach the simple product as TF.js graph models (`study.runtime.tfjs`)
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import warnings
@@ -32,7 +29,7 @@ from study.casestudy import training
 from study.errors import StudyError
 from study.runtime import environment
 from study.runtime.images import load_images
-from study.runtime.processes import popen, stop_tree
+from study.runtime.processes import node_report
 
 MODEL_FILE = "model.onnx"
 NODE_SCRIPT = config.WEB / "run_onnx_node.mjs"
@@ -128,27 +125,14 @@ def node_check(onnx_path: str | Path, images: list[tuple[Path, int]], input_size
     images, one at a time: accuracy, predictions and the median per-image latency of its timed repeats."""
     import numpy as np
 
-    node = shutil.which("node")
-    if node is None:
-        raise StudyError("Node.js not found; install it: apt-get install -y nodejs npm")
     environment.node_modules()
     x = _nchw([p for p, _ in images], input_size)
     labels = [label for _, label in images]
     with tempfile.TemporaryDirectory(prefix="study-onnx-node-") as tmp:
         (Path(tmp) / "x.f32").write_bytes(x.tobytes())
-        proc = popen([node, str(NODE_SCRIPT), "--model", str(onnx_path), "--input", f"{tmp}/x.f32",
-                      "--shape", ",".join(map(str, x.shape)), "--output", f"{tmp}/y.f32", "--warmup", "1",
-                      "--repeats", "5"], role="onnx-node-check", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                     text=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stop_tree(proc.pid)
-            proc.communicate()
-            raise StudyError(f"Node.js check of {onnx_path} did not finish within {timeout:.0f} s") from None
-        if proc.returncode != 0:
-            raise StudyError(f"Node.js check of {onnx_path} failed: {stderr.strip().splitlines()[-1:] or stderr}")
-        report = json.loads(stdout.strip().splitlines()[-1])
+        report = node_report([str(NODE_SCRIPT), "--model", str(onnx_path), "--input", f"{tmp}/x.f32",
+                              "--shape", ",".join(map(str, x.shape)), "--output", f"{tmp}/y.f32", "--warmup", "1",
+                              "--repeats", "5"], role="onnx-node-check", what=str(onnx_path), timeout=timeout)
         y = np.fromfile(f"{tmp}/y.f32", dtype="<f4").reshape(report["output_shape"])
     predictions = y.argmax(1).tolist()
     correct = sum(p == label for p, label in zip(predictions, labels))

@@ -27,7 +27,6 @@ def tiny_classifiers(out: str | Path, profile: config.Profile, sizes: tuple[int,
     validation images (more images make the browser-vs-Python comparison stricter). Returns `out`.
     """
     import numpy as np
-    import pandas as pd
     import tf_keras as keras
 
     out = Path(out)
@@ -58,16 +57,27 @@ def tiny_classifiers(out: str | Path, profile: config.Profile, sizes: tuple[int,
         tmp = folder.with_name(f".{name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         training.save_classifier(model, tmp / "saved_model", size)
-        files.write_text(tmp / "meta.json", json.dumps({
-            "member": name, "backend": "tf", "input_size": size, "class_names": list(split.class_names),
-            "test_accuracy": accuracy, "profile": profile.name, "seed": seed, "note": "study.casestudy.stand_ins.tiny_classifiers",
-            "test_images": [{"path": str(p), "label": int(l)} for p, l in evaluation]}, indent=2) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        files.write_csv(out / "predictions" / f"{name}.csv", pd.DataFrame(
-            {"path": [str(p) for p, _ in evaluation], "label": [l for _, l in evaluation], "prediction": predictions}))
-        os.replace(tmp, folder)  # a killed build leaves no half-written model behind
+        _finish(tmp, out, {"member": name, "backend": "tf", "input_size": size, "class_names": list(split.class_names),
+                           "test_accuracy": accuracy, "profile": profile.name, "seed": seed,
+                           "note": "study.casestudy.stand_ins.tiny_classifiers"}, evaluation, predictions)
     return out
+
+
+def _finish(tmp: Path, out: Path, meta: dict, evaluation: list, predictions) -> None:
+    """A stand-in staged in `tmp` (its classifier written) becomes `out/models/<member>` as the sweep leaves one:
+    meta.json with its evaluation images, predictions/<member>.csv, then one rename (a killed build leaves no
+    half-written model behind)."""
+    import pandas as pd
+
+    name = meta["member"]
+    files.write_text(tmp / "meta.json", json.dumps(
+        {**meta, "test_images": [{"path": str(p), "label": int(l)} for p, l in evaluation]}, indent=2) + "\n")
+    folder = out / "models" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    files.write_csv(out / "predictions" / f"{name}.csv", pd.DataFrame(
+        {"path": [str(p) for p, _ in evaluation], "label": [l for _, l in evaluation], "prediction": predictions}))
+    os.replace(tmp, folder)
 
 
 def tiny_torch_classifier(out: str | Path, profile: config.Profile, epochs: int = 30, seed: int = 0) -> Path:
@@ -78,7 +88,6 @@ def tiny_torch_classifier(out: str | Path, profile: config.Profile, epochs: int 
     `tiny_classifiers`. Trained at one thread: on 2 shared cores torch's spinning workers made it 15x slower
     (46 s against 3 s). Returns `out`."""
     import numpy as np
-    import pandas as pd
     import torch
 
     out = Path(out)
@@ -123,14 +132,7 @@ def tiny_torch_classifier(out: str | Path, profile: config.Profile, epochs: int 
     checkpoint = {"member": name, "asset": asset.to_dict(), "feature_dim": asset.feature_dim, "n_classes": n_classes,
                   "state_dict": classifier.state_dict()}  # the sweep's checkpoint (training._train_torch)
     files.atomic_write(tmp / "model.pt", lambda path: torch.save(checkpoint, str(path)))
-    files.write_text(tmp / "meta.json", json.dumps({
-        "member": name, "backend": "torch", "input_size": size, "class_names": list(split.class_names),
-        "test_accuracy": accuracy, "profile": profile.name, "seed": seed, "asset": asset.identity(),
-        "note": "study.casestudy.stand_ins.tiny_torch_classifier",
-        "test_images": [{"path": str(p), "label": int(l)} for p, l in evaluation]}, indent=2) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    files.write_csv(out / "predictions" / f"{name}.csv", pd.DataFrame(
-        {"path": [str(p) for p, _ in evaluation], "label": [l for _, l in evaluation], "prediction": predictions}))
-    os.replace(tmp, folder)  # a killed build leaves no half-written model behind
+    _finish(tmp, out, {"member": name, "backend": "torch", "input_size": size, "class_names": list(split.class_names),
+                       "test_accuracy": accuracy, "profile": profile.name, "seed": seed, "asset": asset.identity(),
+                       "note": "study.casestudy.stand_ins.tiny_torch_classifier"}, evaluation, predictions)
     return out

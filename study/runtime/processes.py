@@ -240,6 +240,27 @@ def run(cmd: Sequence[str], *, role: str, timeout: float | None = None, **kwargs
     return subprocess.run(list(cmd), preexec_fn=_die_with(os.getpid()), timeout=timeout, **kwargs)
 
 
+def node_report(args: Sequence[str], *, role: str, what: str, timeout: float) -> dict[str, Any]:
+    """Run `node ARGS` (Node.js from PATH) as a child that dies with us; the JSON of its last stdout line. One
+    StudyError naming `what` when Node.js is missing, the run fails, or it passes `timeout` (its tree stopped)."""
+    import json
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        raise StudyError("Node.js not found; install it: apt-get install -y nodejs npm")
+    proc = popen([node, *args], role=role, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_tree(proc.pid)
+        proc.communicate()
+        raise StudyError(f"Node.js check of {what} did not finish within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise StudyError(f"Node.js check of {what} failed: {stderr.strip().splitlines()[-1:] or stderr}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def release(proc: subprocess.Popen) -> None:
     """Tell a grouped child's guard that we stopped the group ourselves (it exits without killing)."""
     guard = getattr(proc, "guard", None)

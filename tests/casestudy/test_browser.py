@@ -7,6 +7,7 @@ import math
 import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -19,14 +20,19 @@ from study.casestudy.sampler import read_samples
 from tests.conftest import needs_browser
 
 
+def _stand_ins(tmp_path_factory, name: str, build) -> Path:
+    """`build` (a study.casestudy.stand_ins builder) into `<tmp>/sweep`, with a cache of its own."""
+    root = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
+        build(root / "sweep", profile=PROFILES["smoke"])
+    return root
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Two small MobileNet-style classifiers in the fine-tuning sweep's layout, and their TF.js conversions."""
-    root = tmp_path_factory.mktemp("browser")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        stand_ins.tiny_classifiers(root / "sweep", profile=PROFILES["smoke"])
-    return root
+    return _stand_ins(tmp_path_factory, "browser", stand_ins.tiny_classifiers)
 
 
 def _assert_nothing_left(record: dict) -> None:
@@ -182,11 +188,7 @@ def test_conversion_failure_and_a_member_without_its_model_become_rows(tmp_path,
 @pytest.fixture(scope="module")
 def tiny_torch(tmp_path_factory):
     """A small PyTorch classifier in the sweep's torch layout (model.pt, meta.json, predictions)."""
-    root = tmp_path_factory.mktemp("browser-torch")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
-        stand_ins.tiny_torch_classifier(root / "sweep", profile=PROFILES["smoke"])
-    return root
+    return _stand_ins(tmp_path_factory, "browser-torch", stand_ins.tiny_torch_classifier)
 
 
 @pytest.mark.slow

@@ -18,25 +18,13 @@ def built(tmp_path_factory):
     return results_folder.build(tmp_path_factory.mktemp("drift") / "results")
 
 
-def scale_cpu(folder, factor: float) -> None:
-    path = folder / "tables" / "table_ix_finetuning.csv"
-    ix = pd.read_csv(path)
-    ix["delta_cpu"] = (ix["delta_cpu"] * factor).round(4)
-    files.write_csv(path, ix)
-
-
-def delta_cpu_labels(result: compare.Comparison) -> set[str]:
-    rows = result.rows[(result.rows["table"] == "table_ix_finetuning") & (result.rows["column"] == "delta_cpu")]
-    return set(rows["label"])
-
-
 def test_the_spread_of_earlier_runs_of_this_machine_widens_the_noise(built, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(built, results)
     profile = reference_run.PROFILES["embedded"]
     snaps = []
     for factor in (1.0, 1.25, 0.8, 1.2):  # readings x1, x1.25, x1, x1.2: four runs whose CPU drifted by up to 25 %
-        scale_cpu(results, factor)
+        results_folder.scale_table_ix(results, "delta_cpu", factor)
         snaps.append(reference_run.snapshot(results, profile))
     machine = history.read_info(snaps[-1])["machine"]
     assert drift.same_machine(snaps, machine, "embedded") == snaps
@@ -56,9 +44,9 @@ def test_the_spread_of_earlier_runs_of_this_machine_widens_the_noise(built, tmp_
     # the last two runs, judged by a 1 % within-run noise: moved; with the history's spread: within noise
     a, b = snaps[-2], snaps[-1]
     files.write_csv(a / "tables" / f"{compare.NOISE_TABLE}.csv", within.to_frame())
-    assert delta_cpu_labels(compare.compare(a, b)) == {"moved"}
+    assert results_folder.table_ix_labels(compare.compare(a, b), "delta_cpu") == {"moved"}
     judged = compare.compare(a, b, noise=drift.judging(a, b, snaps[:-1]))
-    assert delta_cpu_labels(judged) == {"within noise"}
+    assert results_folder.table_ix_labels(judged, "delta_cpu") == {"within noise"}
 
 
 def test_an_unstable_choice_says_so_instead_of_flipping(built, tmp_path):

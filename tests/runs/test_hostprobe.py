@@ -49,30 +49,17 @@ def built(tmp_path_factory):
     return results_folder.build(tmp_path_factory.mktemp("probe") / "results")
 
 
-def slower(folder, factor: float) -> None:
-    """Every time of Table IX `factor` times longer, as a host that much slower would measure them."""
-    path = folder / "tables" / "table_ix_finetuning.csv"
-    ix = pd.read_csv(path)
-    ix["elapse_s"] = (ix["elapse_s"] * factor).round(1)
-    files.write_csv(path, ix)
-
-
-def elapse_labels(result: compare.Comparison) -> set[str]:
-    rows = result.rows[(result.rows["table"] == "table_ix_finetuning") & (result.rows["column"] == "elapse_s")]
-    return set(rows["label"])
-
-
 def test_times_on_a_slower_host_are_within_noise_when_the_probes_say_so(built, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(built, a)
     shutil.copytree(built, b)
-    slower(b, 1.5)
-    assert elapse_labels(compare.compare(a, b)) == {"moved"}  # without probes: 50 % longer is beyond a 10 % noise
+    results_folder.scale_table_ix(b, "elapse_s", 1.5, digits=1)  # every time 50 % longer: a slower host
+    assert results_folder.table_ix_labels(compare.compare(a, b), "elapse_s") == {"moved"}  # without probes: 50 % longer is beyond a 10 % noise
     hostprobe.write(a, hostprobe.HostProbe(0.40, 0.42, 0.0))
     hostprobe.write(b, hostprobe.HostProbe(0.60, 0.63, 0.0))
     result = compare.compare(a, b)
     assert result.speed.ratio == pytest.approx(1.5, rel=0.01)
-    assert elapse_labels(result) == {"within noise"}
+    assert results_folder.table_ix_labels(result, "elapse_s") == {"within noise"}
     cell = result.rows[(result.rows["column"] == "elapse_s")].iloc[0]
     assert "B / 1.50 (host-speed probe" in cell["interval"]
     delta = result.rows[(result.rows["table"] == "table_ix_finetuning") & (result.rows["column"] == "delta_cpu")]
@@ -83,24 +70,16 @@ def test_other_resources_carry_how_far_apart_the_hosts_speeds_were(built, tmp_pa
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(built, a)
     shutil.copytree(built, b)
-    path = b / "tables" / "table_ix_finetuning.csv"
-    ix = pd.read_csv(path)
-    ix["delta_cpu"] = (ix["delta_cpu"] * 1.25).round(4)  # CPU shares 25 % higher on a busier host
-    files.write_csv(path, ix)
+    results_folder.scale_table_ix(b, "delta_cpu", 1.25)  # CPU shares 25 % higher on a busier host
     measured = uncertainty.NoiseModel({"ix.delta_cpu": 0.015}, source="repeats")  # back-to-back repeats: cv 1.5 %
     files.write_csv(b / "tables" / f"{compare.NOISE_TABLE}.csv", measured.to_frame())
-    assert cpu_labels(compare.compare(a, b)) == {"moved"}
+    assert results_folder.table_ix_labels(compare.compare(a, b), "delta_cpu") == {"moved"}
     hostprobe.write(a, hostprobe.HostProbe(0.40, 0.40, 0.0))
     hostprobe.write(b, hostprobe.HostProbe(0.60, 0.60, 0.0))
     result = compare.compare(a, b)
-    assert cpu_labels(result) == {"within noise"}
+    assert results_folder.table_ix_labels(result, "delta_cpu") == {"within noise"}
     cell = result.rows[result.rows["column"] == "delta_cpu"].iloc[0]
     assert "hosts 50% apart in speed (host-speed probe, cv 50.0% added)" in cell["interval"]
-
-
-def cpu_labels(result: compare.Comparison) -> set[str]:
-    rows = result.rows[(result.rows["table"] == "table_ix_finetuning") & (result.rows["column"] == "delta_cpu")]
-    return set(rows["label"])
 
 
 def _sweep(out, burners: int) -> tuple[pd.DataFrame, hostprobe.HostProbe]:
