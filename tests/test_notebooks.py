@@ -295,9 +295,6 @@ def _figure_text(result) -> str:
 @needs_tex
 @pytest.mark.slow
 @pytest.mark.notebook
-@pytest.mark.xfail(strict=True, reason="figures drawn by study.deployment (RQ1's per-format and fidelity figures) "
-                                       "label formats by their keys (litert_full_int8); the browser latency figure "
-                                       "prints t_v: to be drawn with reader's labels by their owners")
 def test_the_figures_print_no_raw_key(smoke_build):
     _, result = smoke_build
     code = document.code_set(result.pdf.parent) | set(RAW_NAMES_AS_DATA)

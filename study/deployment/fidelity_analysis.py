@@ -15,7 +15,7 @@ from study import columns, config
 from study.assets import zoo
 from study.casestudy.browser import models_root
 from study.decision import choice
-from study.deployment import deploy_criterion, fidelity
+from study.deployment import deploy_criterion, fidelity, scenarios
 from study.errors import StudyError
 
 def formats_for_profile(profile: config.Profile, formats: Sequence[str] | None = None) -> list[str] | None:
@@ -65,6 +65,7 @@ def heatmap(df: pd.DataFrame, value: str, *, title: str, fmt: str = ".2f", cmap:
     from study import plots  # heavy (matplotlib, seaborn): only when drawing
 
     m = matrix(df, value).astype(float)
+    m.columns = [scenarios.format_label(c) for c in m.columns]  # formats as a reader names them
     # a row per member at the 7 pt pitch, the rotated format names below (a tall heatmap would print smaller)
     fig, ax = plots.figure("full", height=plots.rows_height(len(m), extra=1.6))
     sns.heatmap(m, annot=True, fmt=fmt, cmap=cmap, center=center, cbar_kws={"label": columns.describe(value)[0]},
@@ -191,7 +192,7 @@ def divergence_figure(curves: pd.DataFrame, rows: pd.DataFrame, *, title: str):
             continue
         pos = np.arange(len(c))
         line, = ax.plot(pos, c["divergence"].clip(lower=1e-12), marker=".", color=colour,
-                        label=f"{row['member']} / {row['format']}")
+                        label=f"{row['member']} / {scenarios.format_label(row['format'])}")
         ax.plot(pos, c["tolerance"], ls="--", lw=0.7, color=line.get_color())
         above = np.flatnonzero(c["above"].to_numpy(bool))
         if len(above):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from study import plots
+from study.deployment.scenarios import format_label
 
 QUANTISED_COLOR = "#d55e00"
 
@@ -17,7 +18,7 @@ def size_vs_latency(measured: pd.DataFrame):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.margins(0.15)  # room for the labels inside the axes
-    plots.label_points(ax, ran["size_mb"], ran["latency_ms"], ran["format"])  # on the log scales: placed as drawn
+    plots.label_points(ax, ran["size_mb"], ran["latency_ms"], ran["format"].map(format_label))  # placed as drawn
     return fig
 
 
@@ -30,12 +31,13 @@ def fidelity_per_format(measured: pd.DataFrame):
     fig, (ax1, ax2) = plots.figure("full", height=plots.rows_height(len(fid), extra=0.9, pitch=0.22), ncols=2,
                                    sharey=True, layout="constrained")
     colors = fid["quantised"].astype(bool).map({True: QUANTISED_COLOR, False: plots.SOURCE_COLORS["reproduced"]})
-    ax1.barh(fid["format"], fid["rel_diff"], color=colors)
+    names = fid["format"].map(format_label)  # as a reader names them
+    ax1.barh(names, fid["rel_diff"], color=colors)
     ax1.set_xscale("log")
     if "rel_tolerance" in fid:
         for tol in sorted(pd.to_numeric(fid["rel_tolerance"], errors="coerce").dropna().unique()):
             ax1.axvline(tol, color="black", lw=0.8, ls="--")
     ax1.set_xlabel("max |diff| / max |reference|")
-    ax2.barh(fid["format"], fid["top1_agreement"] * 100, color=colors)
+    ax2.barh(names, fid["top1_agreement"] * 100, color=colors)
     ax2.set_xlabel("top-1 agreement (%)")
     return fig

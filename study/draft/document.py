@@ -531,14 +531,16 @@ def code_set(build_dir: Path) -> set[str]:
 def raw_identifiers(text: str, code: set[str] = frozenset()) -> dict[str, int]:
     """Raw keys (`RAW_KEY`) in a PDF's text that the draft did not set as code, with how often each is printed. A
     code name broken across lines (or shortened by a figure, `v2_035_224`) leaves pieces: a piece that begins or ends
-    a code name (or a segment of a path or dotted name set as code) at an underscore is that name."""
+    a code name (or a segment of a path or dotted name set as code) at an underscore is that name, and so is any
+    piece of a member name (a figure's rotated tick labels come out of the PDF broken at any letter: `t_v`)."""
     names = {seg for name in code | set(member_names()) for seg in re.split(r"[/.=;,]+", name) if "_" in seg}
     pieces = {"_".join(parts[i:j]) for name in names
               for parts in [name.split("_")] for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)
               if i == 0 or j == len(parts)}
     counts: dict[str, int] = {}
+    members = set(member_names())
     for token in RAW_KEY.findall(text):
-        if token not in code and token not in pieces:
+        if token not in code and token not in pieces and not any(token in name for name in members):
             counts[token] = counts.get(token, 0) + 1
     return counts
 

@@ -11,21 +11,10 @@ import re
 import pandas as pd
 
 from study import columns
+from study.deployment import scenarios
 
-# The deployment formats (data/deployment_scenarios.csv's `format`) as a reader names them.
-FORMATS: dict[str, str] = {
-    "saved_model": "SavedModel", "hub_keras_layer": "Hub KerasLayer", "hub_module_tf1": "TF1 Hub module",
-    "checkpoint": "TF checkpoint", "frozen_graphdef": "frozen GraphDef", "litert_float32": "LiteRT float32",
-    "litert_dynamic_int8": "LiteRT dynamic int8", "litert_full_int8": "LiteRT full int8",
-    "saved_model_c_api": "SavedModel via the C API", "rest_tf_serving_api": "TF Serving REST API",
-    "grpc_tf_serving": "TF Serving gRPC", "tfjs_graph_model_node": "TF.js graph model in Node.js",
-    "tfjs_graph_model_browser": "TF.js graph model in a browser", "state_dict": "PyTorch state dict",
-    "pickle_module": "pickled PyTorch module", "torch_export": "torch.export program",
-    "dynamic_int8": "PyTorch dynamic int8", "torchscript_lite": "TorchScript Lite", "executorch_xnnpack": "ExecuTorch (XNNPACK)",
-    "torchscript_trace": "TorchScript (traced)", "torchscript_script": "TorchScript (scripted)",
-    "aoti_package": "AOTInductor package", "rest_flask": "Flask REST API", "torchserve": "TorchServe", "onnx": "ONNX",
-    "onnx_int8": "ONNX int8", "caffe2": "Caffe2", "mxnet": "MXNet", "cntk": "CNTK", "onnx_web_node": "ONNX Runtime Web in Node.js",
-}
+# The deployment formats as a reader names them: one home, beside the deployment table (study.deployment.scenarios).
+FORMATS: dict[str, str] = scenarios.FORMAT_LABELS
 # The decision's resource groups (study.decision.choice.GROUPS) as prose.
 GROUP_WORDS = {"training": "training resources", "inference": "inference resources", "resources": "all resources"}
 
