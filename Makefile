@@ -79,10 +79,12 @@ check-profile:
 	  *) echo "error: unknown PROFILE=$(PROFILE); valid profiles: $(REPRODUCE_PROFILES)" >&2; exit 2;; esac
 
 # FORCE=1: run even cached notebooks (and recompute their steps); ONLY="04 05": those notebooks; DRY_RUN=1 (or
-# STUDY_DRY_RUN=1): print what would run and why, run nothing.
+# STUDY_DRY_RUN=1): print what would run and why, run nothing. CLUSTER=HOST:PORT (default $RAY_ADDRESS): notebook 04's
+# fine-tuning sweep runs its measured runs on that Ray cluster, one per node (docs/cluster.md).
+CLUSTER ?= $(RAY_ADDRESS)
 reproduce: check-profile setup
 	$(PY) -m study reproduce --profile $(PROFILE) $(if $(filter-out 0,$(FORCE)),--force) \
-	  $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(DRY_RUN)),--dry-run) $(if $(REFERENCE),--reference $(REFERENCE))
+	  $(if $(ONLY),--only $(ONLY)) $(if $(filter-out 0,$(DRY_RUN)),--dry-run) $(if $(CLUSTER),--param cluster=$(CLUSTER)) $(if $(REFERENCE),--reference $(REFERENCE))
 
 # The draft from the profile's results; `make reproduce` first when a notebook has none for that profile.
 paper: check-profile setup

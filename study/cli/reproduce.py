@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print what would run and why, run nothing (also: STUDY_DRY_RUN=1)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", type=_param,
-                   help="a notebook parameter for every notebook run (VALUE as JSON when it parses, else text; e.g. "
-                        "--param noise_model= runs 07 on the stated noise without notebook 04)")
+                   help="a notebook parameter for the notebooks that declare it (VALUE as JSON when it parses, else "
+                        "text; e.g. --param noise_model= runs 07 on the stated noise without notebook 04, --param "
+                        "cluster=HOST:PORT runs notebook 04's sweep on a Ray cluster)")
     p.add_argument("--reference", default=None, metavar="DIR|ARCHIVE",
                    help="judge the run against this results folder, snapshot or archive (default: the shipped "
                         "reference/PROFILE/)")

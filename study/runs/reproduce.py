@@ -14,6 +14,7 @@ and written to `<results>/verdict/`).
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import datetime as dt
 import json
@@ -21,6 +22,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,31 @@ def code_cells(notebook: Path) -> list[str]:
     doc = json.loads(notebook.read_text())
     return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
             for c in doc["cells"] if c["cell_type"] == "code"]
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names the notebook's `parameters` cell assigns (what papermill may set)."""
+    doc = json.loads(notebook.read_text())
+    cells = [c for c in doc["cells"] if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    names: set[str] = set()
+    for cell in cells:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.Assign):
+                names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def parameters_for(nbs: Sequence[Path], params: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each notebook's parameters: `profile` and the extra ones it declares (a notebook without one keeps its key);
+    an extra parameter no selected notebook declares is a StudyError naming it."""
+    declared = {nb: declared_parameters(nb) for nb in nbs}
+    unknown = [k for k in params if k != "profile" and not any(k in d for d in declared.values())]
+    if unknown:
+        raise StudyError(f"no notebook run here has the parameter(s) {', '.join(unknown)}; a notebook's parameters "
+                         f"are its first code cell (tagged `parameters`), e.g. notebooks/{nbs[0].name}" if nbs else
+                         f"no notebook selected for the parameter(s) {', '.join(unknown)}")
+    return {nb: {k: v for k, v in params.items() if k == "profile" or k in declared[nb]} for nb in nbs}
 
 
 def notebook_modules(notebook: Path, root: Path = ROOT) -> dict[str, str]:
@@ -258,9 +285,9 @@ def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, 
     from tqdm import tqdm
 
     check_profile_inputs(profile)
-    params = {"profile": profile.name, **(extra or {})}
     nbs = notebooks(only)
-    plans = {nb: plan(nb, params, force) for nb in nbs}
+    params = parameters_for(nbs, {"profile": profile.name, **(extra or {})})  # each notebook: what it declares
+    plans = {nb: plan(nb, params[nb], force) for nb in nbs}
     if dry_run:
         for nb, p in plans.items():
             print(f"[reproduce] {nb.stem}: {p.line()}", flush=True)
@@ -280,7 +307,7 @@ def reproduce(profile: Profile, only: list[str] | None = None, extra: dict[str, 
             for i, nb in enumerate(nbs, 1):
                 bar.set_description(f"notebook {i}/{len(nbs)} {nb.stem}")
                 # plans made before any notebook ran stay valid; after one ran, inputs may have changed
-                p, run = run_if_needed(nb, params, force, None if any(not r.cached for r in runs) else plans[nb])
+                p, run = run_if_needed(nb, params[nb], force, None if any(not r.cached for r in runs) else plans[nb])
                 tqdm.write(f"[reproduce] {nb.stem}: {p.line()}"
                            + ("" if run.cached else f" -> done in {run.seconds:.1f} s"), file=sys.stderr)
                 bar.update(min(round(plans[nb].expected_seconds), bar.total - bar.n))
