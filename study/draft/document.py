@@ -441,7 +441,8 @@ def generated_sections(gen: Path, results: Path, profile: config.Profile, shown:
     reading, and the first-run part of the Reproducibility section with the provenance record of `shown`."""
     found = draft_findings.glance(results, profile)
     files.write_text(gen / "findings.tex", draft_findings.findings_tex(found))
-    files.write_text(gen / "abstract_findings.tex", draft_findings.abstract_tex(found, profile))
+    files.write_text(gen / "abstract_findings.tex", draft_findings.abstract_tex(found, profile)
+                     + reproducibility.verdict_sentence(results) + "\n")
     files.write_text(gen / "case_reading.tex", draft_findings.case_reading_tex(results, profile))
     ix = next((a for a in shown if a.kind == "table" and a.name == "table_ix_finetuning"), None)
     csv = ix.path.with_suffix(".csv") if ix else None

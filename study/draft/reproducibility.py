@@ -38,6 +38,20 @@ def shipped(results: str | Path | None = None) -> tuple[Path, dict] | None:
     return Path(str(got["reference"])), got
 
 
+def verdict_sentence(results: str | Path | None = None) -> str:
+    """Page 1's sentence on whether this run reproduced the shipped reference (its `make reproduce` verdict, LaTeX
+    escaped): the reference's commit and machine and the cells per label; "" when the run has no verdict."""
+    got = verdict.read(results or config.results_dir())
+    if not got or got.get("status") != "compared":
+        return ("The shipped reference run is stale for this code and was not compared (Reproducibility section). "
+                if got and got.get("status") == "stale" else "")
+    source = verdict.who({"commit": got.get("reference_commit"), "machine": got.get("reference_machine"),
+                          "created": got.get("reference_created")})
+    counts = ", ".join(f"{n} {label}" for label, n in (got.get("counts") or {}).items() if n)
+    return latex_escape(f"Against the shipped reference run ({source}), this run's {got.get('cells', 0)} compared "
+                        f"cells are {counts} (Reproducibility section). ")
+
+
 def reference_folder(results: str | Path | None = None, reference: str | Path | None = None) -> Path | None:
     """The folder this run is compared with: `reference` when given, else the latest earlier snapshot of this
     machine, else the shipped reference of the run's verdict, else the snapshot before the latest, else None."""

@@ -52,7 +52,7 @@ class Verdict:
         return sum(self.counts.values())
 
     def headline(self) -> str:
-        ref = _who(self.reference_info)
+        ref = who(self.reference_info)
         if self.status == "no reference":
             return f"no shipped reference at {self.reference} to judge this run by"
         if self.status == "stale":
@@ -88,7 +88,8 @@ class Verdict:
                 "headline": self.headline()}
 
 
-def _who(info: Mapping[str, Any]) -> str:
+def who(info: Mapping[str, Any]) -> str:
+    """Which run a snapshot's info describes: commit, machine, date."""
     machine = info.get("machine") or {}
     return (f"commit {str(info.get('commit', 'unknown'))[:12]}, {machine.get('cpu_model', 'unknown CPU')} x "
             f"{machine.get('cores', '?')}, {str(info.get('created', ''))[:10]}")

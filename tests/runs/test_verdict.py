@@ -92,6 +92,9 @@ def test_the_draft_uses_the_verdicts_reference_when_no_earlier_run_of_this_machi
     assert reproducibility.reference_folder(run.results) == run.reference
     tex = reproducibility.section_tex(run.results)
     assert f"{got.cells} cells" in tex and "1 moved" in tex and r"\label{tab:repro-changed}" in tex
+    page1 = reproducibility.verdict_sentence(run.results)  # the abstract says it too
+    assert page1.startswith("Against the shipped reference run (commit ") and f"{got.cells} compared cells" in page1
+    assert "1 moved" in page1 and "flipped" not in page1
     # a stale reference: said, not compared
     info = json.loads((run.reference / history.INFO).read_text())
     info["table_versions"][compare.NUMBERS] = "0-older"
@@ -99,3 +102,4 @@ def test_the_draft_uses_the_verdicts_reference_when_no_earlier_run_of_this_machi
     reproduce.judge(run.profile, {}, run.reference)
     tex = reproducibility.section_tex(run.results)
     assert "is stale and was not compared" in tex and "longtable" not in tex
+    assert reproducibility.verdict_sentence(run.results).startswith("The shipped reference run is stale")
