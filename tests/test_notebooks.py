@@ -19,7 +19,7 @@ from study.errors import StudyError
 from study.files import sha256
 from study.report import ROOT, read_manifest
 from study.runs.reproduce import code_cells, notebooks
-from tests.conftest import needs_tex, point_outputs_at
+from tests.conftest import needs_browser, needs_tex, point_outputs_at
 from tests.notebook_results import problems_of
 
 NOTEBOOKS = notebooks()
@@ -316,3 +316,55 @@ def test_the_smoke_run_is_judged_against_the_shipped_smoke_reference(smoke_noteb
     assert judged.status == "compared", "\n".join(judged.lines())
     assert judged.cells > 0 and judged.counts.get("identical", 0) > 0, judged.counts
     assert judged.counts.get("flipped", 0) == 0, "\n".join(judged.lines())
+
+
+@needs_browser
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_the_product_opens_on_the_decisions_member_that_sees_and_answers_a_held_out_image(smoke_notebooks, tmp_path):
+    """`make product` on the smoke run's results: the default release is the decision's choice, a member with
+    trained weights (the random MobileNets are listed, never served); the page shows its weights, measured test
+    accuracy, browser-test latency and the fidelity of its served format; a held-out test image the fine-tuned
+    model classifies correctly in Python gets the same class on the page (headless Chromium, TF.js)."""
+    import psutil
+
+    from study.releases import product
+    from study.runtime.devtools import DevToolsBrowser
+
+    seeing = "efficientnet_lite0_tf"
+    with pytest.MonkeyPatch.context() as mp:
+        point_outputs_at(mp, smoke_notebooks.root)
+        manifest, releases = product.build_manifest(profile=PROFILES["smoke"])
+        server = product.ProductServer(manifest, releases, models_dir=tmp_path / "models")
+    by = {r["id"]: r for r in manifest["releases"]}
+    assert manifest["mode"] == "members" and manifest["default"] == seeing, manifest["decision"]
+    assert by[seeing]["weights"] == "imagenet" and by[seeing]["servable"]
+    assert all(not r["servable"] and r["weights"] == "random" for i, r in by.items() if i.startswith("mobilenet"))
+    assert by[seeing]["fidelity"]["status"] == "faithful" and by[seeing]["browser_ms_per_image"] > 0
+    predictions = pd.read_csv(smoke_notebooks.root / "results" / "finetune" / "smoke" / "predictions" / f"{seeing}.csv")
+    right = predictions[predictions["label"] == predictions["prediction"]]
+    assert len(right), "the member that sees classified no held-out image correctly"
+    image, label = Path(right["path"].iloc[0]), int(right["label"].iloc[0])
+    browser = DevToolsBrowser(tmp_path / "chromium.log")
+    try:
+        browser.navigate(server.url)
+        browser.wait_for("document.body.dataset.state === 'ready'", timeout=180)
+        shown = json.loads(browser.evaluate(
+            "JSON.stringify({release: document.body.dataset.release, seq: document.body.dataset.seq || '0', "
+            "weights: document.getElementById('id-weights').textContent, "
+            "accuracy: document.getElementById('id-accuracy').textContent, "
+            "latency: document.getElementById('id-latency').textContent, "
+            "fidelity: document.getElementById('id-fidelity').textContent})"))
+        assert shown["release"] == seeing and shown["weights"] == "trained (ImageNet)", shown
+        assert "held-out test images" in shown["accuracy"] and "ms per image" in shown["latency"], shown
+        assert "not measured" not in shown["fidelity"], shown
+        browser.set_files("#file", [image])
+        browser.wait_for(f"+(document.body.dataset.seq || 0) > {shown['seq']} && "
+                         "document.body.dataset.state === 'done'", timeout=120)
+        top = int(browser.evaluate("+document.querySelector('#predictions tbody tr').dataset.index"))
+        assert top == label, f"the page answered class {top} for {image.name} (label {label})"
+    finally:
+        browser.close()
+        server.close()
+    alive = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"processes left running: {[(p.pid, p.name()) for p in alive]}"
