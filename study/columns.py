@@ -114,6 +114,17 @@ SUFFIXES: list[tuple[str, str, Kind]] = [
 _UNIT_WORDS = re.compile(r"_(s|ms|ms_per_image|mb|kb|pct|percent|sha256|digest)$")
 
 
+_ACRONYMS = {"api": "API", "onnx": "ONNX", "cpu": "CPU", "gpu": "GPU", "tf": "TF", "tfjs": "TF.js", "url": "URL",
+             "id": "ID", "rss": "RSS", "int8": "int8", "litert": "LiteRT"}
+
+
+def _words(name: str) -> str:
+    """`api_changes` -> "API changes": underscores to spaces, acronyms in capitals, the first letter capitalised."""
+    words = [_ACRONYMS.get(w.lower(), w) for w in name.replace("_", " ").split()]
+    text = " ".join(words) or name
+    return text[:1].upper() + text[1:]
+
+
 def describe(name: str) -> tuple[str, Kind]:
     """(header, kind) of the column `name`; `ix.` / `x.` name a column of Table IX / X (the decision's view)."""
     if name in NAMED:
@@ -124,11 +135,9 @@ def describe(name: str) -> tuple[str, Kind]:
         return f"{table.upper()} {header}", kind
     for pattern, unit, kind in SUFFIXES:
         if re.search(pattern, name):
-            words = _UNIT_WORDS.sub("", name).replace("_", " ").strip() or name
-            header = words[:1].upper() + words[1:]
+            header = _words(_UNIT_WORDS.sub("", name).strip("_ ") or name)
             return (f"{header} ({unit})" if unit else header), kind
-    words = name.replace("_", " ")
-    return words[:1].upper() + words[1:], TEXT
+    return _words(name), TEXT
 
 
 # Columns whose values are themselves column names (a ranking per column, a decision per resource): shown as their
