@@ -147,15 +147,16 @@ def section_tex(results: str | Path | None = None, reference: str | Path | None 
     noise_text = ("; ".join(f"{columns.header_of(k)} {noise.label(k)}" for k in measured) + "; others "
                   if measured else "") \
         + noise.label("*")
-    text = [head,
-            f"This run, {_describe(t.results, t.comparison.b)}, against the reference "
+    text = [head,  # \sloppy: code-set folder names and commits leave TeX few places to break the lines
+            r"{\sloppy " f"This run, {_describe(t.results, t.comparison.b)}, against the reference "
             f"{_describe(ref, t.comparison.a)}, cell by cell with "
             rf"\texttt{{study compare}}: {int(total.sum())} cells, {latex_escape(spelled)}. "
             f"Resources are judged by the noise model {latex_escape(noise_text)}; accuracies by Wilson intervals; "
             "counts, verdicts and decisions exactly. "
             + (f"Table~\\ref{{tab:repro-changed}} lists every cell that moved beyond its noise or flipped "
                f"({len(t.changed)})." if len(t.changed) else "No cell moved beyond its noise or flipped.")
-            + (f" {int(one_sided)} cells are in one run only (counted per table below)." if one_sided else ""),
+            + (f" {int(one_sided)} cells are in one run only (counted per table below)." if one_sided else "")
+            + r"\par}",
             ""]
     counts = t.counts[["table", *[c for c in compare.LABELS if t.counts[c].any()], "cells"]]
     counts = counts.assign(table=counts["table"].map(lambda n: compare.TITLES.get(n, n)))  # a reader's names
