@@ -20,7 +20,7 @@ from study.config import PROFILES
 from study.errors import ResumeWarning, StudyError
 from tests.failpoint import Armed
 
-SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.zoo.members("smoke")
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # the smoke profile's two tiny MobileNets: seconds a run
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,8 @@ def test_a_kill_during_the_table_write_leaves_the_previous_table_intact(tmp_path
 def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
     out = tmp_path / "sweep"
     armed = Armed(tmp_path / "failpoints", "training.running@1")  # the first member's worker waits mid-run
-    first = subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--out", str(out)],
+    first = subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--members", *SMOKE,
+                              "--out", str(out)],
                              env=armed.env(env), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     worker = armed.wait("training.running", first)
     pid_file = out / "runs" / SMOKE[0] / "r0" / "worker.pid"
@@ -160,7 +161,7 @@ def test_smoke_sweep_survives_a_sigkilled_worker_and_resumes(tmp_path, env):
     done_record = out / "runs" / SMOKE[1] / "r0.json"
     mtime = done_record.stat().st_mtime_ns
 
-    rerun = _cli(["--profile", "smoke", "--out", str(out)], env, timeout=300)
+    rerun = _cli(["--profile", "smoke", "--members", *SMOKE, "--out", str(out)], env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming: 1 of 2 runs already done" in rerun.stderr + rerun.stdout
     assert done_record.stat().st_mtime_ns == mtime  # the complete member was skipped

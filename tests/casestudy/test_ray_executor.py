@@ -21,12 +21,12 @@ from tests.failpoint import Armed
 
 pytestmark = [needs_ray, pytest.mark.slow, pytest.mark.stress]
 
-SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # study.assets.zoo.members("smoke")
+SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # the smoke profile's two tiny MobileNets: seconds a run
 
 
 def _finetune(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", *args], env=env,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "study", "finetune", "--profile", "smoke", "--members", *SMOKE,
+                             *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _kill_ray_worker(proc: psutil.Process) -> list[int]:
