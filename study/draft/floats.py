@@ -349,7 +349,11 @@ def _one(tab: Tabular, short: str, caption: str, label: str, setting: str) -> st
     def row(cells: list[str]) -> str:
         return " & ".join(cell(c) for c in cells) + r" \\"
 
-    head = "\n".join(row(h) for h in tab.header)
+    def head_cell(c: str) -> str:  # a header may break after `/` wherever it is, as `_measure` assumes: (ms/image)
+        c = cell(c)
+        return c if r"/\allowbreak" in c else c.replace("/", r"/\allowbreak{}")
+
+    head = "\n".join(" & ".join(head_cell(c) for c in h) + r" \\" for h in tab.header)
     lines = sum(max(math.ceil(len(_visible(c)) / w) for c, w in zip(r, chars)) for r in tab.rows + tab.header)
     if setting != "landscape" and lines <= FLOAT_LINES:  # fits a page: a float, placed with the figures
         caption_tex = rf"\caption[{short}]{{{caption}}}\label{{{label}}}" if label else rf"\caption*{{{caption}}}"

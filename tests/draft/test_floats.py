@@ -82,3 +82,11 @@ def test_member_and_file_names_are_set_as_code_other_keys_are_not():
     tex = floats.escape_with_code("mobilenet_v2_035_96 wrote table_ix.csv; noise_model")
     assert r"\texttt{mobilenet\_" in tex and r"\texttt{table\_" in tex
     assert r"\texttt{noise" not in tex
+
+
+def test_a_header_breaks_after_a_slash_as_its_width_was_measured():
+    # "(ms/image)" is measured as two words ("(ms/" and "image)"): the header must be allowed to break there, or a
+    # narrow column overfills its line (a 3 pt Overfull box in the smoke draft's Table X)
+    tab = Tabular("lr", [["Model", r"Latency (ms/image)"]], [["a", "1.0"], ["b", "2.0"]])
+    tex = floats._one(tab, "short", "caption", "tab:x", "portrait")
+    assert r"(ms/\allowbreak{}image)" in tex
