@@ -38,7 +38,9 @@ def latex_escape(text: str) -> str:
 
 
 # A run of text holding an underscore (a name, a path, a dotted module, `key=value`), without trailing punctuation.
-CODE_NAME = re.compile(r"(?<![\w./=-])([\w.\-/=]*[A-Za-z0-9]_[A-Za-z0-9][\w.\-/=]*?)(?=[.,;:)]?(?:\s|$)|[,;:)])")
+# a name with an underscore, ending at a space, punctuation, or a call's "(...)" (`treespec.is_leaf()`) and a quote
+CODE_NAME = re.compile(r"(?<![\w./=-])([\w.\-/=]*[A-Za-z0-9]_[A-Za-z0-9][\w.\-/=]*?)"
+                       r"(?=(?:\([^()]*\))?[.,;:)`'\u2019]?(?:\s|$)|(?:\([^()]*\))?[,;:)`'\u2019])")
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,17 +52,19 @@ def member_names() -> frozenset[str]:
 def is_code_name(token: str) -> bool:
     """What the draft sets in \\texttt rather than translating: a zoo member's name, a file name, a path or handle
     (`google/imagenet/.../feature_vector`), a dotted module or function (`ai_edge_litert.interpreter`), a setting
-    (`input_size=128`), a version folder (`v2_variable_input`), or an API's own name (`RAW_API_NAMES`)."""
+    (`input_size=128`), a version folder (`v2_variable_input`), a converted graph's node (`node_mul`), or an API's or
+    program's own name (`RAW_API_NAMES`)."""
     return (token in member_names() or token in RAW_API_NAMES or "/" in token or "=" in token
             or bool(re.search(r"\.(csv|json|tex|pdf|png|ipynb|py|md|txt|lock)$", token))
-            or bool(re.fullmatch(r"\w+(\.\w+)+", token)) or bool(re.fullmatch(r"v\d+_[a-z0-9_]+", token)))
+            or bool(re.fullmatch(r"\w+(\.\w+)+", token)) or bool(re.fullmatch(r"v\d+_[a-z0-9_]+", token))
+            or bool(re.fullmatch(r"node_\w+", token)))  # a converted graph's node (the first divergent op)
 
 
 # Names of other projects' APIs and configurations our tables quote (set as code, never translated).
 RAW_API_NAMES = frozenset({"batch_norm_momentum", "output_size", "model_size", "input_size", "serving_default",
                            "load_state_dict", "quantize_dynamic", "import_graph_def", "wrap_function", "weights_only",
                            "tensorflow_hub", "tf_keras", "update_ops", "feature_vector", "variable_input_size",
-                           "quantization_boundary", "x86_64"})
+                           "quantization_boundary", "x86_64", "tensorflow_model_server"})
 
 
 def escape_with_code(text: str) -> str:
@@ -155,11 +159,15 @@ def _words(cell: str) -> list[str]:
     return re.split(rf"[\s_/]+|{PUNCT_BREAK}" if len(cell) > LONG_CELL else r"[\s_/]+", cell)
 
 
+TRACE_MARKS = re.compile(r"(?:\\textasciitilde\{\}|\\textasciicircum\{\}){3,}")  # a traceback's ~~~^^^ underline
+
+
 def _cell_breaks(cell: str) -> str:
-    """A long cell's LaTeX with a break allowed after punctuation inside a word (as `_words` measures it)."""
+    """A long cell's LaTeX with a break allowed after punctuation inside a word (as `_words` measures it), and a
+    traceback's marker underline (`~~~~^^^^`, no break point in it: it overfilled a landscape line) cut to `...`."""
     if len(_visible(cell)) <= LONG_CELL:
         return cell
-    return re.sub(PUNCT_BREAK, r"\\allowbreak{}", cell)
+    return re.sub(PUNCT_BREAK, r"\\allowbreak{}", TRACE_MARKS.sub(r"\\ldots{}", cell))
 
 
 TYPEWRITER = 1.25  # a \\texttt character is this much wider than an average one of Times

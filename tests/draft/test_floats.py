@@ -90,3 +90,15 @@ def test_a_header_breaks_after_a_slash_as_its_width_was_measured():
     tab = Tabular("lr", [["Model", r"Latency (ms/image)"]], [["a", "1.0"], ["b", "2.0"]])
     tex = floats._one(tab, "short", "caption", "tab:x", "portrait")
     assert r"(ms/\allowbreak{}image)" in tex
+
+
+def test_data_that_is_code_is_set_as_code_and_a_traceback_underline_is_cut():
+    # what the embedded draft printed raw: a program's name, a call in a library's warning, a graph node's name
+    for text, code in (("tensorflow_model_server is not installed", "tensorflow\\_\\allowbreak{}model"),
+                       ("use `treespec.is_leaf()` instead", r"\texttt{treespec.is\_\allowbreak{}leaf}()"),
+                       ("Mul node_mul", r"\texttt{node\_\allowbreak{}mul}"),
+                       ("x = self._expand_conv(inputs) x", r"\texttt{self.\_\allowbreak{}expand\_\allowbreak{}conv}(inputs)")):
+        assert code in floats.escape_with_code(text), text
+    assert "plain words" == floats.escape_with_code("plain words")
+    error = floats.latex_escape("RuntimeError: in model.py, line 96 " + "~" * 29 + "^" * 5 + " the rest")
+    assert floats._cell_breaks(error).count(r"\ldots{}") == 1 and "textasciitilde" not in floats._cell_breaks(error)
