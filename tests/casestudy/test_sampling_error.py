@@ -144,10 +144,13 @@ def test_the_samplers_fine_trace_integrates_to_the_kernels_cpu_time_of_a_duty_cy
         load.wait()
     measured = sampling_error.integrated_cpu_seconds(samples, "tree_cpu")
     assert kernel >= 0.15 * int(stopped[1]) - 0.011  # every burst was burnt (kernel ticks are 10 ms)
-    assert measured == pytest.approx(kernel, rel=0.03, abs=0.02)  # 0.1 % here, unloaded
+    dt = formula1.intervals(samples).to_numpy(float)
+    # 0.1 % here unloaded; a loaded machine delays samples, and the CPU-seconds an irregular interval can move are at
+    # most its deviation from the regular one (one core at most): the trace's own irregularity is the slack
+    slack = float(np.nansum(np.abs(dt - np.nanmedian(dt))))
+    assert measured == pytest.approx(kernel, rel=0.03, abs=0.02 + slack), (measured, kernel, slack)
 
     step = 5  # what 0.5 s sampling would have reported, at every phase offset of this real (jittered) trace
-    dt = formula1.intervals(samples).to_numpy(float)
     for offset in range(step):
         coarse = sampling_error.subsample(samples, step, offset)
         ends = np.arange(offset + step - 1, len(samples), step)
