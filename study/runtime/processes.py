@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -243,9 +245,6 @@ def run(cmd: Sequence[str], *, role: str, timeout: float | None = None, **kwargs
 def node_report(args: Sequence[str], *, role: str, what: str, timeout: float) -> dict[str, Any]:
     """Run `node ARGS` (Node.js from PATH) as a child that dies with us; the JSON of its last stdout line. One
     StudyError naming `what` when Node.js is missing, the run fails, or it passes `timeout` (its tree stopped)."""
-    import json
-    import shutil
-
     node = shutil.which("node")
     if node is None:
         raise StudyError("Node.js not found; install it: apt-get install -y nodejs npm")
