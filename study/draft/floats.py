@@ -132,15 +132,15 @@ def _category(value: str) -> str:
     return value
 
 
-# Characters across the line at each size (a character of Times at 0.55 em: 8 pt footnotesize and 7 pt scriptsize on
-# the portrait text width, 7 pt scriptsize on the landscape one), with a margin; and the most columns each holds.
-PORTRAIT_CHARS, SMALL_CHARS, LANDSCAPE_CHARS = 112, 135, 170
-PORTRAIT_COLUMNS, SMALL_COLUMNS, LANDSCAPE_COLUMNS = 10, 14, 30
-MAX_COLUMNS = LANDSCAPE_COLUMNS  # more columns than a landscape line holds are split into parts
+# Characters across the line at each size (a character of Times at 0.55 em: 8 pt footnotesize, 7 pt scriptsize and
+# 6 pt on the portrait text width, 7 pt scriptsize on the landscape one), with a margin; and the most columns each holds.
+PORTRAIT_CHARS, SMALL_CHARS, SMALLEST_CHARS, LANDSCAPE_CHARS = 112, 135, 157, 170
+PORTRAIT_COLUMNS, SMALL_COLUMNS, SMALLEST_COLUMNS, LANDSCAPE_COLUMNS = 10, 14, 16, 30
 # The settings, smallest first: (LaTeX environment of paper/preamble.tex, characters across, columns at most).
 SETTINGS: dict[str, tuple[str, int, int]] = {
     "portrait": ("studynarrow", PORTRAIT_CHARS, PORTRAIT_COLUMNS),
     "portrait, small type": ("studysmall", SMALL_CHARS, SMALL_COLUMNS),
+    "portrait, smallest type": ("studysmallest", SMALLEST_CHARS, SMALLEST_COLUMNS),
     "landscape": ("studywide", LANDSCAPE_CHARS, LANDSCAPE_COLUMNS),
 }
 EMPTY_CELLS = frozenset({"", "--", "nan"})
@@ -254,12 +254,10 @@ def transpose(tab: Tabular) -> Tabular:
 
 @dataclass(frozen=True)
 class Layout:
-    """How a table is set: `setting` (a key of SETTINGS), whether it is transposed, and its column parts (one part,
-    all columns, unless no landscape line holds them)."""
+    """How a table is set: `setting` (a key of SETTINGS, or RECORDS) and whether it is transposed."""
 
     setting: str
     transposed: bool
-    parts: tuple[tuple[int, ...], ...]
 
 
 RECORDS = "portrait, one record per row"
@@ -289,48 +287,24 @@ def _records(tab: Tabular, short: str, caption: str, label: str) -> str:
 
 
 def layout(tab: Tabular) -> Layout:
-    """The smallest honest setting for `tab` (already tidied): portrait; portrait in smaller type; portrait
-    transposed (a few rows of many columns); portrait with one record per row (a long table of long texts, `RECORDS`);
-    landscape; and only when no landscape line holds every column at its
-    longest word, the table transposed in landscape, and only then parts of its columns, each repeating the first
-    and set in the smallest setting it fits."""
-    whole = (tuple(range(len(tab.align))),)
-    for setting in ("portrait", "portrait, small type"):
-        if fits(tab, setting):
-            return Layout(setting, False, whole)
-    if len(tab.rows) < len(tab.align) - 1:
-        turned = transpose(tab)
-        for setting in ("portrait", "portrait, small type"):
-            if fits(turned, setting):
-                return Layout(setting, True, whole)
-    if text_heavy(tab):
-        return Layout(RECORDS, False, whole)
-    if fits(tab, "landscape"):
-        return Layout("landscape", False, whole)
-    if len(tab.rows) < len(tab.align) - 1 and fits(transpose(tab), "landscape"):
-        return Layout("landscape", True, whole)  # one table, turned, before parts of its columns
-    parts = tuple(tuple(p) for p in column_parts(tab))
-    return Layout("landscape", False, parts)
+    """The smallest honest setting for `tab` (already tidied): portrait in 8 or 7 pt, the same transposed (a few rows
+    of many columns); one record per row (a long table of long texts, `RECORDS`: a grid of narrow columns would stack
+    them line by line); portrait in 6 pt, whole or transposed; landscape; landscape transposed; and a table no
+    landscape line holds, turned or not, one record per row (never parts of its columns: a reader would have to join
+    them again)."""
+    turned = transpose(tab) if len(tab.rows) < len(tab.align) - 1 else None
 
+    def first_fit(settings: tuple[str, ...]) -> Layout | None:
+        for candidate, transposed in ((tab, False), (turned, True)):
+            for setting in settings if candidate is not None else ():
+                if fits(candidate, setting):
+                    return Layout(setting, transposed)
+        return None
 
-def column_parts(tab: Tabular) -> list[list[int]]:
-    """The columns in parts that each fit a landscape line at their longest words, every part after the first
-    repeating column 0 (what the row is). One part when they all fit."""
-    _, words = _measure(tab)
-    n = len(words)
-    if n <= LANDSCAPE_COLUMNS and sum(words) + 2 * n <= LANDSCAPE_CHARS:
-        return [list(range(n))]
-    parts, current = [], [0]
-    for j in range(1, n):
-        if len(current) >= LANDSCAPE_COLUMNS or sum(words[k] + 2 for k in current) + words[j] + 2 > LANDSCAPE_CHARS:
-            parts.append(current)
-            current = [0]
-        current.append(j)
-    return parts + [current]
-
-
-def _smallest(tab: Tabular) -> str:
-    return next((s for s in ("portrait", "portrait, small type") if fits(tab, s)), "landscape")
+    return (first_fit(("portrait", "portrait, small type"))
+            or (Layout(RECORDS, False) if text_heavy(tab) else None)
+            or first_fit(("portrait, smallest type",)) or first_fit(("landscape",))
+            or Layout(RECORDS, False))
 
 
 def _one(tab: Tabular, short: str, caption: str, label: str, setting: str) -> str:
@@ -390,11 +364,10 @@ def _sentence(text: str) -> str:
 
 
 def longtable(tab: Tabular, short: str, caption: str, label: str, provenance: str = "") -> str:
-    """`tab` as longtables (they break across pages and repeat their header) in the smallest honest setting
-    (`layout`: portrait, portrait in small type, transposed, one record per row, landscape), after `tidy` (empty and
-    duplicate columns dropped, a value of every row said once in the caption); `provenance` ends the caption. Only
-    a table no landscape line holds, turned or not, is split into parts of its columns, each a table of its own under
-    one number."""
+    """`tab` as a table in the smallest honest setting (`layout`: portrait in 8, 7 or 6 pt, transposed, one record per
+    row, landscape), after `tidy` (empty and duplicate columns dropped, a value of every row said once in the
+    caption); `provenance` ends the caption. A table that fits a portrait page is a float; a longer one a longtable
+    (it breaks across pages and repeats its header)."""
     tab, notes = tidy(tab)
     how = layout(tab)
     said = [_sentence(n) for n in notes]  # already LaTeX (from the cells)
@@ -403,19 +376,6 @@ def longtable(tab: Tabular, short: str, caption: str, label: str, provenance: st
     if how.setting == RECORDS:
         said.append("One paragraph per row.")
     caption = " ".join(x for x in (_sentence(caption), *said, provenance) if x)
-    if how.transposed:
-        return _one(transpose(tab), short, caption, label, how.setting)
     if how.setting == RECORDS:
         return _records(tab, short, caption, label)
-    out = []
-    for i, cols in enumerate(how.parts):
-        sub = _select(tab, list(cols))
-        setting = how.setting if len(how.parts) == 1 else _smallest(sub)
-        if len(how.parts) == 1:
-            out.append(_one(sub, short, caption, label, setting))
-        elif i == 0:
-            out.append(_one(sub, short, f"{caption} Part 1 of {len(how.parts)} of its columns.", label, setting))
-        else:
-            out.append(r"\addtocounter{table}{-1}" + "\n"
-                       + _one(sub, short, f"{short} (part {i + 1} of {len(how.parts)} of its columns).", "", setting))
-    return "".join(out)
+    return _one(transpose(tab) if how.transposed else tab, short, caption, label, how.setting)

@@ -19,12 +19,12 @@ def table(rows: int, cols: int, cell: str = "0.12", head: str = "c") -> Tabular:
 @pytest.mark.parametrize("rows", [2, 9, 40])
 def test_five_columns_stay_portrait_in_one_part(rows):
     how = floats.layout(table(rows, 5))
-    assert (how.setting, how.transposed, how.parts) == ("portrait", False, (tuple(range(5)),))
+    assert (how.setting, how.transposed) == ("portrait", False)
 
 
 def test_twenty_five_columns_of_two_rows_are_transposed_into_portrait():
     how = floats.layout(table(2, 25))
-    assert how.transposed and how.setting.startswith("portrait") and len(how.parts) == 1
+    assert how.transposed and how.setting.startswith("portrait")
     tex = floats.longtable(table(2, 25), "T", "A wide table", "tab:t")
     assert "landscape" not in tex and "studywide" not in tex and "Transposed" in tex
     assert tex.count(r"\caption[") == 1 and r"\begin{table}" in tex  # one table, a float: it fits a page
@@ -39,28 +39,39 @@ def test_twenty_five_columns_of_nine_rows_transpose_into_portrait():
 
 def test_twenty_five_columns_of_forty_rows_go_landscape_in_one_part_when_they_fit():
     tab = table(40, 25, cell="1")
-    assert floats.fits(tab, "landscape") and not floats.fits(tab, "portrait, small type")
+    assert floats.fits(tab, "landscape") and not floats.fits(tab, "portrait, smallest type")
     how = floats.layout(tab)
-    assert (how.setting, how.transposed, len(how.parts)) == ("landscape", False, 1)
+    assert (how.setting, how.transposed) == ("landscape", False)
     tex = floats.longtable(tab, "T", "Many columns", "tab:t")
     assert "studywide" in tex and "part 1 of" not in tex.lower()
 
 
-def test_only_a_table_no_landscape_line_holds_is_split_and_each_part_fits():
-    tab = table(40, 25, cell="12345.678")
+def test_eight_rows_of_sixteen_columns_go_portrait_in_the_smallest_type_before_landscape():
+    # Table IX of the embedded run: 8 members, 16 columns; transposed it needs 6 pt, not a landscape page
+    tab = table(8, 16, cell="0.12345678901")
+    assert not floats.fits(floats.transpose(tab), "portrait, small type")
+    assert floats.fits(floats.transpose(tab), "portrait, smallest type")
     how = floats.layout(tab)
-    assert len(how.parts) > 1 and all(p[0] == 0 for p in how.parts)
-    assert sorted({j for p in how.parts for j in p}) == list(range(25))
-    for part in how.parts:
-        sub = Tabular("".join(tab.align[j] for j in part), [[tab.header[0][j] for j in part]],
-                      [[r[j] for j in part] for r in tab.rows])
-        assert floats.fits(sub, "landscape")
+    assert (how.setting, how.transposed) == ("portrait, smallest type", True)
+    tex = floats.longtable(tab, "T", "Table IX", "tab:t")
+    assert "studysmallest" in tex and "studywide" not in tex and r"\begin{table}" in tex
+
+
+def test_a_table_no_landscape_line_holds_is_one_record_per_row_never_split_into_column_parts():
+    tab = table(40, 25, cell="12345.678")
+    assert not floats.fits(tab, "landscape") and not floats.fits(floats.transpose(tab), "landscape")
+    how = floats.layout(tab)
+    assert (how.setting, how.transposed) == (floats.RECORDS, False)
+    tex = floats.longtable(tab, "T", "Deployment matrix", "tab:t")
+    assert "studywide" not in tex and "of its columns" not in tex and tex.count(r"\caption[") == 1
+    assert tex.count(r"\textbf{m") == 40  # every row, every non-empty cell under its header
+    assert all(f"\\emph{{c{j:02d}}}" in tex for j in range(1, 25))
 
 
 @pytest.mark.parametrize("rows,cols", [(2, 5), (9, 5), (40, 5), (2, 25), (9, 25), (40, 25)])
-def test_never_split_into_column_parts_when_one_landscape_line_holds_it(rows, cols):
-    tab = table(rows, cols, cell="1")
-    assert floats.fits(tab, "landscape") and len(floats.layout(tab).parts) == 1
+def test_a_table_is_one_table_in_one_setting(rows, cols):
+    tex = floats.longtable(table(rows, cols, cell="1"), "T", "Caption", "tab:t")
+    assert tex.count(r"\caption[") == 1 and tex.count("% layout:") == 1 and "of its columns" not in tex
 
 
 def test_tidy_drops_empty_and_duplicate_columns_and_says_a_constant_once():
