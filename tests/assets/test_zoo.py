@@ -139,6 +139,17 @@ def test_complexity_of_an_embedded_member(cache):
         assert (committed["params"], committed["flops"]) == (c["params"], c["flops"])
 
 
+def test_every_member_has_its_complexity_and_a_port_counts_the_originals_parameters():
+    # the planner (study.runs.task_costs) scales by these rows: a member without one would plan unscaled
+    committed = pd.read_csv(zoo.COMPLEXITY_CSV).set_index("name")
+    assert sorted(committed.index) == sorted(m.name for m in zoo.MEMBERS)
+    for m in zoo.MEMBERS:
+        if zoo.ported(m):  # the TF port (study.assets.efficientnet_tf) of the PyTorch original, measured apart
+            original = committed.loc[m.name.removesuffix("_tf")]
+            assert committed.loc[m.name, "params"] == original["params"], m.name
+            assert committed.loc[m.name, "flops"] == pytest.approx(original["flops"], rel=0.01), m.name
+
+
 @pytest.mark.slow
 def test_paper_profile_fails_fast_offline_and_reads_local_assets(cache, tmp_path, monkeypatch):
     member = zoo.get_member("mobilenet_v2_035_96")
