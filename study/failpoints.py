@@ -31,6 +31,8 @@ POINTS: dict[str, str] = {  # name -> what holds while a process waits there
                             "the run is sampled, nothing recorded yet",
     "fidelity.row-appended": "the fidelity sweep's driver: a row was appended to rows.jsonl; the runtime "
                              "processes of the pool are running",
+    "fidelity.on-node": "a fidelity task of a Ray cluster on the node it holds (its Ray worker): the node told "
+                        "to the driver's tracker, the member not measured yet",
     "browser.start": "the stats server of the browser test: Chromium has loaded the page and asked to start; "
                      "the run's answer waits",
     "publish.version-done": "RQ3's publishing: one more version folder is complete (renamed into place), "

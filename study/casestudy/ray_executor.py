@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from study import config, files
+from study import config, failpoints, files
 from study.casestudy import dataset, executors, formula1, training
 from study.casestudy.cluster import LOOPBACK, NODE_RESOURCE, LocalCluster, is_loopback, loopback_kept, node_identity, \
     node_label
@@ -49,7 +49,8 @@ from study.errors import StudyError
 
 INSTALL_HINT = ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt"
 _PASSED_ENV = ("STUDY_CACHE_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL",
-               "STUDY_ASSETS", "TFHUB_MODEL_LOAD_FORMAT")  # the asset folder: a path every node can read
+               "STUDY_ASSETS", "TFHUB_MODEL_LOAD_FORMAT",  # the asset folder: a path every node can read
+               failpoints.ENV, failpoints.DIR_ENV, failpoints.TIMEOUT_ENV)  # a fault test's, armed in the driver
 
 
 def artifacts_root(uri: str | None) -> Path | None:
@@ -76,18 +77,25 @@ def _unpack(data: bytes, dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
-def run_on_node(job, attempt: int, artifacts: str | None, tracker=None) -> dict[str, Any]:
-    """The body of the Ray task, on the node that holds the run: prepare, measure, pack the results."""
+def hold_node(key: str, attempt: int, tracker=None) -> dict[str, Any]:
+    """The start of every node-holding task: all the node's threads for it, and its node told to the driver's
+    tracker first (if this worker dies next, the driver still knows where `key`'s attempt was). The node's identity."""
     if os.environ.get("OMP_NUM_THREADS") == "":
-        del os.environ["OMP_NUM_THREADS"]  # Ray's default of 1 thread per task: the run holds the whole node
+        del os.environ["OMP_NUM_THREADS"]  # Ray's default of 1 thread per task: the task holds the whole node
     node = node_identity()
-    if tracker is not None:  # wait for it: if this worker dies next, the driver still knows the node
+    if tracker is not None:
         import ray
 
         try:
-            ray.get(tracker.started.remote(job.run_id, attempt, node), timeout=60)
+            ray.get(tracker.started.remote(key, attempt, node), timeout=60)
         except ray.exceptions.RayError:
             pass
+    return node
+
+
+def run_on_node(job, attempt: int, artifacts: str | None, tracker=None) -> dict[str, Any]:
+    """The body of the Ray task, on the node that holds the run: prepare, measure, pack the results."""
+    node = hold_node(job.run_id, attempt, tracker)
     cfg = job.config
     # data and asset ready before the measured window (cached after the first run on this node)
     dataset.load_split(cfg.profile, seed=cfg.seed, data=cfg.data, split=cfg.split)
@@ -169,6 +177,19 @@ def _check_address(address: str, timeout: float) -> str:
     return host
 
 
+@dataclasses.dataclass
+class Placed:
+    """One ended attempt of a node-holding task (`RayExecutor.placed`): its `payload` (what the task returned), or
+    `lost` (node and reason) and whether it was submitted again (`retry`); `history`: the attempts lost before it."""
+
+    item: Any
+    attempt: int
+    history: list[dict[str, Any]]
+    payload: Any
+    lost: dict[str, Any] | None
+    retry: bool
+
+
 class RayExecutor:
     """Runs the sweep's measured runs on a Ray cluster, one per node (`--executor ray --address ADDR`)."""
 
@@ -234,57 +255,74 @@ class RayExecutor:
         A lost attempt is yielded as a `failed` result (the driver records it) and, while retries are left,
         resubmitted to a node other than those it failed on; its final result then carries `node.attempts`.
         """
+        for done in self.placed(run_on_node, jobs, lambda job: job.run_id, self.artifacts):
+            if done.lost is not None:
+                yield self._failure(done.item, done.attempt, done.lost, done.history)
+                continue
+            result = self._materialise(done.item, done.payload)
+            result.node["attempt"] = done.attempt
+            result.node["attempts"] = done.history
+            yield result
+
+    def placed(self, fn, items: Iterable, key, *args) -> Iterator["Placed"]:
+        """`fn(item, attempt, *args, tracker)` for every item as a Ray task that holds a whole node (the per-node
+        resource: what it measures shares the node with nothing of ours), all submitted at once; yields each attempt
+        as it ends. `fn` starts with `hold_node(key(item), attempt, tracker)`. An attempt lost with its node or Ray
+        worker is yielded with `lost` (its node, from the tracker, and Ray's reason) and, while retries are left,
+        submitted again to a node it has not failed on (`retry`); `history` holds the lost attempts before it."""
         ray = self._ray
+        remote = ray.remote(fn) if fn is not run_on_node else self._task
         pending: dict[Any, tuple[Any, int, list[dict[str, Any]]]] = {}
 
-        def submit(job, attempt: int, history: list[dict[str, Any]]) -> None:
+        def submit(item, attempt: int, history: list[dict[str, Any]]) -> None:
             opts: dict[str, Any] = {}
             avoid = [h["node_id"] for h in history if h.get("node_id")]
             others = [n["NodeID"] for n in self.measuring_nodes() if n["NodeID"] not in avoid]
             if avoid and others:
                 opts["label_selector"] = {"ray.io/node-id": f"!in({','.join(avoid)})"}
-            ref = self._task.options(**self._task_options, **opts).remote(job, attempt, self.artifacts, self._tracker)
-            pending[ref] = (job, attempt, history)
+            ref = remote.options(**self._task_options, **opts).remote(item, attempt, *args, self._tracker)
+            pending[ref] = (item, attempt, history)
 
-        for job in jobs:
-            submit(job, 1, [])
+        for item in items:
+            submit(item, 1, [])
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            job, attempt, history = pending.pop(ref)
+            item, attempt, history = pending.pop(ready[0])
             try:
-                payload = ray.get(ref)
+                payload = ray.get(ready[0])
             except ray.exceptions.RayError as exc:
-                failure = self._failure(job, attempt, exc)
-                history = [*history, failure.node["attempt"]]
-                failure.node["attempts"] = history
-                yield failure
-                if attempt <= self.retries:
-                    submit(job, attempt + 1, history)
+                lost = self._lost(key(item), attempt, exc)
+                retry = attempt <= self.retries
+                yield Placed(item, attempt, history, None, lost, retry)
+                if retry:
+                    submit(item, attempt + 1, [*history, {k: v for k, v in lost.items() if k != "node"}])
                 continue
-            result = self._materialise(job, payload)
-            result.node["attempt"] = attempt
-            result.node["attempts"] = history
-            yield result
+            yield Placed(item, attempt, history, payload, None, False)
 
-    def _failure(self, job, attempt: int, exc: BaseException):
-        """A failed RunResult for an attempt that raised in Ray (node died, worker killed, task error)."""
-        import pandas as pd
-
+    def _lost(self, key: str, attempt: int, exc: BaseException) -> dict[str, Any]:
+        """An attempt that raised in Ray (node died, worker killed, task error): its node (as the task told the
+        tracker; none if it never started) with `error` (Ray's exception type), `reason` and `at`."""
         try:
-            node = self._ray.get(self._tracker.get.remote(job.run_id, attempt), timeout=30) or {}
+            node = self._ray.get(self._tracker.get.remote(key, attempt), timeout=30) or {}
         except self._ray.exceptions.RayError:
             node = {}
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
         kind = type(exc).__name__
         where = node_label(node) if node else "a node that never reported (lost before the run started)"
         reason = f"attempt {attempt} on {where}: Ray {kind}: {first}"[:600]
+        return {"attempt": attempt, "node_id": node.get("node_id"), "hostname": node.get("hostname"), "error": kind,
+                "reason": reason, "at": time.time(), "node": node}
+
+    def _failure(self, job, attempt: int, lost: dict[str, Any], history: list[dict[str, Any]]):
+        """A failed RunResult for a lost attempt of a measured run."""
+        import pandas as pd
+
         samples = pd.DataFrame({c: pd.Series(dtype="str" if c == "phase" else "float64") for c in COLUMNS})
-        now = time.time()
-        node = {**node, "attempt": {"attempt": attempt, "node_id": node.get("node_id"),
-                                    "hostname": node.get("hostname"), "error": kind, "reason": reason, "at": now}}
-        return RunResult(member=job.member, repeat=job.repeat, status="failed", reason=reason, elapse_s=math.nan,
-                         summary=formula1.summarize(samples), samples=samples, started=now, ended=now, node=node)
+        record = {k: v for k, v in lost.items() if k != "node"}
+        node = {**lost["node"], "attempt": record, "attempts": [*history, record]}
+        return RunResult(member=job.member, repeat=job.repeat, status="failed", reason=lost["reason"],
+                         elapse_s=math.nan, summary=formula1.summarize(samples), samples=samples, started=lost["at"],
+                         ended=lost["at"], node=node)
 
     def _materialise(self, job, payload: dict[str, Any]):
         """Put a finished run where the driver expects a local one: job.workdir/{samples.csv, artifacts/}."""

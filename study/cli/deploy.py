@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from study import config, files
+from study.casestudy.executors import get_executor
 from study.cli.common import add_profile
 from study.deployment import fidelity, matrix
-from study.errors import exit_code
+from study.errors import StudyError, exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,10 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--localise", default=None, choices=("all", "worst", "none"),
                    help="with --sweep: which non-faithful rows get their first divergent layer (default: the "
                         "profile's: paper all, else the worst row per format; $STUDY_LOCALISE)")
+    p.add_argument("--cluster", metavar="HOST:PORT", default=None,
+                   help="with --sweep: measure each member on a node of this Ray cluster, one member per node "
+                        "(docs/cluster.md); default: this machine")
+    p.add_argument("--retries", type=int, default=1, metavar="N",
+                   help="with --cluster: a member lost with its node is measured again on another, up to N times")
     p.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
+    if args.cluster and not args.sweep:
+        raise StudyError("--cluster measures a sweep's members (--sweep DIR); the deployment matrix runs here")
     if args.sweep:
         return _sweep(args)
     df = matrix.run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
@@ -45,8 +53,10 @@ def _sweep(args: argparse.Namespace) -> int:
     """Per member of a sweep (the case study's harness): the table, and beside it the localised rows' per-layer curves."""
     profile = config.get_profile(args.profile)
     settings = fidelity.Settings.of(profile, args.localise)
+    executor = get_executor("ray", address=args.cluster, retries=args.retries) if args.cluster else None
     df = fidelity.run_fidelity(args.sweep, args.formats, args.members, work=args.work, profile=profile,
-                               browser_members=args.browser_members, settings=settings, progress=True)
+                               browser_members=args.browser_members, settings=settings, progress=True,
+                               executor=executor)
     files.write_table(args.csv, df, what=f"member x format rows ({int(df['faithful'].fillna(False).sum())} faithful)",
                       command="deploy --sweep")
     if args.csv not in (None, "-"):

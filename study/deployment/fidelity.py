@@ -25,10 +25,16 @@ when the floor could not be measured and the fixed gate judged instead); rows no
 (`study.deployment.localise`: the first divergent layer, its failure class, the per-layer curve in
 `<work>/layer_divergence.csv`) after every member is measured, all of them or the worst per format
 (`Settings.localise`).
+
+On a Ray cluster (`executor=RayExecutor(address=...)`: `deploy --sweep DIR --cluster HOST:PORT`, notebook 09's
+`cluster`) each member is one task that holds a whole node (its latencies are measured) and every row names the node
+that measured it (`node`, as Table IX's); the rows come back to the driver, which records them as a local run does.
+Every node must read the sweep's folder and the fidelity work folder at the same path (docs/cluster.md).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -50,6 +56,8 @@ import pandas as pd
 from study import config, failpoints, files
 from study.casestudy import dataset
 from study.casestudy.browser import find_models
+from study.casestudy.cluster import node_identity, node_label
+from study.casestudy.ray_executor import hold_node
 from study.casestudy.training import load_torch_classifier
 from study.deployment import faithful, localise
 from study.deployment.backend import Export, get_backend, size_mb
@@ -81,7 +89,7 @@ COLUMNS = ["member", "framework", "format", "status", "faithful", "status_fixed"
            "accuracy_before", "accuracy_after", "size_mb", "original_size_mb", "load_ms", "latency_p50_ms",
            "latency_p90_ms", "export_s", "measure_s", "images", "quantised", "runtime_process", "noise_floor", "tolerance",
            "tolerance_source", "first_divergence", "first_divergence_index", "divergence_before", "divergence_after",
-           "failure_class", "localisation", "localise_s", "error", "fingerprint", "key"]
+           "failure_class", "localisation", "localise_s", "error", "node", "fingerprint", "key"]
 
 # What a converter or runtime says when the target lacks an operator (TFLite, TF.js, ONNX, torch.export).
 _UNSUPPORTED = re.compile(r"unsupported op|not supported|is not supported|no (?:kernel|implementation|registered)|"
@@ -220,8 +228,15 @@ def _noise_floor(model, ref, profile: config.Profile):
         return f"noise floor not measured: {type(exc).__name__}: {str(exc)[:200]}"
 
 
+@functools.lru_cache(maxsize=1)
+def _node() -> str:
+    """The machine measuring here (`study.casestudy.cluster.node_label`; inside Ray, with its node id)."""
+    return node_label(node_identity())
+
+
 def _finish(row: dict[str, Any], floor, fmt: str) -> dict[str, Any]:
-    """The floor's fields, and for a crash its failure class (nothing ran to localise)."""
+    """The floor's fields and the node, and for a crash its failure class (nothing ran to localise)."""
+    row["node"] = _node()
     if isinstance(floor, str):
         row.setdefault("tolerance_source", f"fixed gate: {floor}")
     else:
@@ -396,8 +411,20 @@ def plan(sweep: str | Path, formats: Sequence[str] | None = None, members: Seque
 def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, members: Sequence[str] | None = None, *,
                  work: str | Path | None = None, profile: config.Profile, browser_members: int = 1,
                  settings: Settings | None = None, progress: bool = False,
-                 measure: Callable[[MemberJob], Iterable[dict[str, Any]]] = measure_member) -> pd.DataFrame:
-    """The per-member fidelity table of a sweep: recorded rows whose key still holds are reused, the rest measured."""
+                 measure: Callable[[MemberJob], Iterable[dict[str, Any]]] = measure_member,
+                 executor=None) -> pd.DataFrame:
+    """The per-member fidelity table of a sweep: recorded rows whose key still holds are reused, the rest measured
+    (here, or with `executor`, a `study.casestudy.ray_executor.RayExecutor`, a member per node; closed at the end)."""
+    try:
+        return _run_fidelity(sweep, formats, members, work=work, profile=profile, browser_members=browser_members,
+                             settings=settings, progress=progress, measure=measure, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def _run_fidelity(sweep, formats, members, *, work, profile, browser_members, settings, progress, measure,
+                  executor) -> pd.DataFrame:
     work = Path(work) if work else default_work_dir(sweep)
     jobs = plan(sweep, formats, members, settings, work, browser_members, profile=profile)  # bad input fails first
     if not jobs:
@@ -408,23 +435,24 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     with runtime_pool(work):  # Python rows fork from one process per runtime (study.deployment.worker)
+        todo = []
         for job in jobs:
-            todo = [f for f in job.formats if recorded.get((job.member, f), {}).get("key") != job.keys[f]]
-            rows.update({(job.member, f): recorded[(job.member, f)] for f in job.formats if f not in todo})
-            if not todo:
-                continue
-            for row in measure(dataclasses.replace(job, formats=tuple(todo))):
-                with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
-                    fh.write(json.dumps(row, default=float) + "\n")
-                failpoints.reached("fidelity.row-appended")
-                rows[(row["member"], row["format"])] = row
-                if progress:
-                    print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "
-                          f"{row['error'][:90]}", file=sys.stderr, flush=True)
+            fresh = [f for f in job.formats if recorded.get((job.member, f), {}).get("key") != job.keys[f]]
+            rows.update({(job.member, f): recorded[(job.member, f)] for f in job.formats if f not in fresh})
+            if fresh:
+                todo.append(dataclasses.replace(job, formats=tuple(fresh)))
+        for row in _measured(todo, measure, executor):
+            with open(log, "a") as fh:  # one line per finished row: a killed run keeps what it measured
+                fh.write(json.dumps(row, default=float) + "\n")
+            failpoints.reached("fidelity.row-appended")
+            rows[(row["member"], row["format"])] = row
+            if progress:
+                print(f"[deploy --sweep] {row['status']:16s} {row['member']:24s} {row['format']:26s} "
+                      f"{row['error'][:90]}", file=sys.stderr, flush=True)
         _localise_rows(jobs, rows, log, settings or jobs[0].settings, progress)
     df = pd.DataFrame([rows[(j.member, f)] for j in jobs for f in j.formats if (j.member, f) in rows])
     df = df.reindex(columns=COLUMNS)
-    for col in ("status_fixed", "tolerance_source", "first_divergence", "failure_class", "localisation"):  # text
+    for col in ("status_fixed", "tolerance_source", "first_divergence", "failure_class", "localisation", "node"):
         df[col] = df[col].astype(object).where(df[col].notna(), "")
     policy = (settings or jobs[0].settings).localise
     unexplained = ~df["status"].isin(["faithful", "", "skipped"]) & df["localisation"].eq("")
@@ -435,6 +463,44 @@ def run_fidelity(sweep: str | Path, formats: Sequence[str] | None = None, member
     df.attrs["source"] = f"measured by study.deployment.fidelity (python -m study deploy --sweep {sweep})"
     df.attrs["layers"] = str(work / "layer_divergence.csv")
     return df
+
+
+def _task_key(job: MemberJob) -> str:
+    return f"fidelity/{job.member}"
+
+
+def measure_on_node(job: MemberJob, attempt: int, measure, tracker=None) -> list[dict[str, Any]]:
+    """The Ray task of one member (`RayExecutor.placed`): its rows, measured on the node it holds."""
+    hold_node(_task_key(job), attempt, tracker)
+    failpoints.reached("fidelity.on-node")
+    with runtime_pool(Path(job.work).parent):
+        return list(measure(job))
+
+
+def _measured(jobs: Sequence[MemberJob], measure, executor) -> Iterator[dict[str, Any]]:
+    """Each job's rows: one member after another here, or on the executor's cluster a task per member, its rows as
+    it ends. A member lost with its node is measured again on another while the executor's retries last (its rows
+    name the lost attempts); lost for good, it is one error once the other members' rows are recorded (a re-run
+    measures only what is missing)."""
+    if executor is None:
+        for job in jobs:
+            yield from measure(job)
+        return
+    lost = []
+    for done in executor.placed(measure_on_node, jobs, _task_key, measure):
+        if done.lost is not None:
+            print(f"[deploy --sweep] lost {done.item.member}: {done.lost['reason']}"
+                  + ("; measuring it again on another node" if done.retry else ""), file=sys.stderr, flush=True)
+            if not done.retry:
+                lost.append(f"{done.item.member} ({done.lost['reason']})")
+            continue
+        for row in done.payload:
+            if done.history:
+                row["node"] += "; after " + "; ".join(h["reason"] for h in done.history)
+            yield row
+    if lost:
+        raise StudyError(f"{len(lost)} member(s) lost on the cluster, every attempt: {'; '.join(lost)}. The other "
+                         "members' rows are recorded: run again to measure the lost ones (or raise --retries)")
 
 
 def _localise_rows(jobs: Sequence[MemberJob], rows: dict[tuple[str, str], dict[str, Any]], log: Path,

@@ -8,8 +8,10 @@ changes it, each with its assumption. On `nodes` nodes of `cores` cores:
 
 - a task that **holds a whole node** (a measured task: a sweep run, a browser run, a latency measurement: clean
   Formula 1 deltas and latencies) runs one per node: `ceil(units / nodes)` waves;
-- a task that **packs by CPUs** (conversion, localisation: nothing measured while it runs) takes `cpus` cores:
-  `ceil(units / (nodes * (cores // cpus)))` waves.
+- a task that **packs by CPUs** (a conversion: nothing measured while it runs) takes `cpus` cores:
+  `ceil(units / (nodes * (cores // cpus)))` waves;
+- a task that runs **on the driver** (the fidelity sweep's localisation, after every member is measured) runs one
+  after the other whatever the nodes: `units` waves.
 
 Waves of equal tasks: the model knows each kind's mean cost, not each task's, so a wave's length is the mean.
 Notebooks run in order (`make reproduce`), so the total is their sum: the notebooks without tasks, and every
@@ -58,6 +60,7 @@ class TaskKind:
     holds_node: bool  # True: one per node (a measured task); False: packs by CPUs
     cpus: int = 1  # cores a packable task takes
     units_assumption: str = ""  # where `units` comes from
+    on_driver: bool = False  # True: one after the other on the driver, whatever the nodes
 
     @property
     def measured_unit_s(self) -> float:
@@ -70,6 +73,8 @@ class TaskKind:
 
     def slots(self, nodes: int, cores: int) -> int:
         """Tasks of this kind that run at once on `nodes` nodes of `cores` cores."""
+        if self.on_driver:
+            return 1
         return nodes if self.holds_node else nodes * max(1, cores // self.cpus)
 
     def wall_s(self, nodes: int, cores: int) -> float:
@@ -148,7 +153,8 @@ def assumption_lines(plan: Plan) -> list[str]:
     """Each task kind: how it spreads, its units and unit cost, each part's factors with their assumptions."""
     lines = []
     for t in plan.tasks:
-        how = "holds a whole node" if t.holds_node else f"packs by CPUs ({t.cpus} core each)"
+        how = ("on the driver, one at a time" if t.on_driver else "holds a whole node" if t.holds_node
+               else f"packs by CPUs ({t.cpus} core each)")
         lines.append(f"{t.notebook} {t.name} ({how}): {t.units} tasks ({t.units_assumption}; measured "
                      f"{t.measured_units}) x {t.unit_s:.1f} s (measured {t.measured_unit_s:.1f} s)")
         for p in t.parts:

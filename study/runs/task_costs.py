@@ -337,8 +337,10 @@ def _fidelity_kinds(m: Measured, target: config.Profile, planned: list[str]) -> 
     localised = [r.localise_s for r in known(m.fidelity, "params") if r.localise_s is not None]
     localised = localised or [r.localise_s for r in m.fidelity if r.localise_s is not None]
     n_loc = _localised(m, target, rows)
+    # a member's exports and measurements run in its task, which holds a node (study.deployment.fidelity on Ray)
     kinds = [TaskKind(FIDELITY_NB, "export", (Part("export", _mean([r.export_s for r in by_params]), (params,)),),
-                      rows, len(m.fidelity), holds_node=False, units_assumption=f"{rows} member x format rows"),
+                      rows, len(m.fidelity), holds_node=True,
+                      units_assumption=f"{rows} member x format rows, in their member's task"),
              TaskKind(FIDELITY_NB, "measure", (Part("runtime load", _mean([r.load_s for r in m.fidelity])),
                                                Part("inference and timing, with the runtime's start", _mean(
                                                    [max(0.0, r.measure_s - r.load_s) for r in by_flops]),
@@ -346,7 +348,7 @@ def _fidelity_kinds(m: Measured, target: config.Profile, planned: list[str]) -> 
                       rows, len(m.fidelity), holds_node=True, units_assumption=f"{rows} member x format rows")]
     if localised:
         kinds.append(TaskKind(FIDELITY_NB, "localisation", (Part("localise", _mean(localised), (params,)),),
-                              n_loc, len(localised), holds_node=False,
+                              n_loc, len(localised), holds_node=False, on_driver=True,
                               units_assumption=f"localise={settings.localise}: the measured share of "
                                                "non-faithful rows (formats) of the planned ones"))
     return tuple(kinds)

@@ -1,10 +1,11 @@
-"""The sweep on a real 2-node Ray cluster (loopback): same Table IX as local, one measured run per node, a killed
-Ray worker recorded and retried elsewhere. Skips, with the install command, when the optional `ray` is absent."""
+"""The sweep and the per-member fidelity (notebook 09) on a real 2-node Ray cluster (loopback): the same rows as
+local, one measured task per node, a killed Ray worker recorded and retried elsewhere. Skips, with the install command, when the optional `ray` is absent."""
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -147,6 +148,57 @@ def test_a_killed_ray_worker_is_recorded_and_retried_on_another_node(sweeps):
     # nothing of the killed run outlives the sweep (its training worker is stopped before the next measured run)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
                    for p in sweeps["killed"]["pids"])
+
+
+FIDELITY_FORMATS = ["saved_model", "litert_float32"]  # two formats that run in seconds for a tiny member
+
+
+def _deploy(sweep: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "study", "deploy", "--sweep", str(sweep), "--profile", "smoke",
+                             "--formats", *FIDELITY_FORMATS, "--work", str(out / "work"), "--csv",
+                             str(out / "fidelity.csv"), *extra], env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def test_fidelity_on_the_cluster_gives_the_local_rows_and_measures_a_lost_member_again(sweeps, tmp_path):
+    """Notebook 09's work on the cluster (`deploy --sweep --cluster`): a member per node; the first member's Ray
+    worker is killed on its node (held there by a failpoint, nothing measured yet) and the member is measured again
+    on the other node; the rows equal a local run's and name the node that measured them."""
+    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
+           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
+    local = _deploy(sweeps["local"], tmp_path / "local", env)  # beside the cluster run: no timing is compared
+    armed = Armed(tmp_path / "failpoints", "fidelity.on-node@1")
+    ray_run = _deploy(sweeps["local"], tmp_path / "ray", armed.env(env), "--cluster", sweeps["cluster"].address,
+                      "--retries", "1")
+    try:
+        waiting = psutil.Process(armed.wait("fidelity.on-node", ray_run))
+        assert waiting.pid in {pid for node in sweeps["cluster"].started for pid in node.tree()}
+        killed = _kill_ray_worker(waiting)
+        ray_out, ray_err = ray_run.communicate(timeout=600)
+        local_out, local_err = local.communicate(timeout=600)
+    finally:
+        for proc in (local, ray_run):
+            if proc.poll() is None:
+                proc.kill()
+    assert local.returncode == 0, local_err[-3000:]
+    assert ray_run.returncode == 0, ray_err[-3000:]
+    keys = ["member", "framework", "format"]
+    here, there = (pd.read_csv(tmp_path / k / "fidelity.csv").set_index(keys).sort_index() for k in ("local", "ray"))
+    assert list(there.index) == list(here.index) and len(here) == len(SMOKE) * len(FIDELITY_FORMATS)
+    for col in ("status", "faithful", "status_fixed", "images"):
+        assert there[col].tolist() == here[col].tolist(), col
+    for col in ("top1_agreement", "accuracy_before", "accuracy_after"):  # one test image, as Table IX's accuracy
+        assert ((there[col] - here[col]).abs() <= 1 / here["images"] + 1e-9).all(), (col, here[col], there[col])
+    hostname = node_identity()["hostname"]
+    assert here["node"].str.startswith(f"{hostname}/local ").all()
+    assert there["node"].str.startswith(f"{hostname}/").all() and not there["node"].str.contains("/local ").any()
+    lost = there[there["node"].str.contains("after attempt 1 on ")]
+    assert set(lost.index.get_level_values("format")) == set(FIDELITY_FORMATS) and lost.index.get_level_values(
+        "member").nunique() == 1, there["node"].tolist()  # one member, all its rows, measured again
+    named = {m for text in there["node"] for m in re.findall(rf"{re.escape(hostname)}/([0-9a-f]{{8}}) ", text)}
+    assert len(named) == 2, there["node"].tolist()  # both nodes: the one that lost the member and the other
+    assert "lost " in ray_err and "measuring it again on another node" in ray_err
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in killed)
 
 
 def test_an_orphaned_training_worker_is_stopped_before_the_next_run(tmp_path, monkeypatch):

@@ -17,8 +17,9 @@ from study.runs.plan import Factor, NotebookPlan, Part, Plan, TaskKind
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _kind(units: int, unit_s: float, holds_node: bool, cpus: int = 1, factors: tuple[Factor, ...] = ()) -> TaskKind:
-    return TaskKind("nb", "task", (Part("p", unit_s, factors),), units, units, holds_node, cpus)
+def _kind(units: int, unit_s: float, holds_node: bool, cpus: int = 1, factors: tuple[Factor, ...] = (),
+          on_driver: bool = False) -> TaskKind:
+    return TaskKind("nb", "task", (Part("p", unit_s, factors),), units, units, holds_node, cpus, on_driver=on_driver)
 
 
 # (units, unit s, holds a node, cpus, nodes, cores, expected wall s)
@@ -37,6 +38,11 @@ KNOWN = [
 @pytest.mark.parametrize("units,unit_s,holds,cpus,nodes,cores,expected", KNOWN)
 def test_wall_time_of_a_task_kind(units, unit_s, holds, cpus, nodes, cores, expected):
     assert _kind(units, unit_s, holds, cpus).wall_s(nodes, cores) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 38])
+def test_a_task_on_the_driver_never_spreads(nodes):
+    assert _kind(5, 10.0, False, on_driver=True).wall_s(nodes, 2) == pytest.approx(50.0)
 
 
 def test_parts_scale_by_the_product_of_their_factors():
