@@ -78,7 +78,8 @@ def findings_tex(g: Glance | None) -> str:
             "audit's verdict: yes, conditional, no or not derivable) and, apart from it, what this run measured "
             "(with its own verdict: agrees, disagrees, not comparable when this run's members or inputs differ by "
             "construction, or not measured)."
-            + (f" The noise labels of comparative claims are {defs}." if defs else ""), ""]
+            + (f" A comparative claim also carries a noise label ({defs})."
+               if defs else ""), ""]
     shown = g.table.drop(columns=["where"])
     tab = _present(shown)
     text.append(longtable(tab, "Findings at a glance",

@@ -307,7 +307,7 @@ def layout(tab: Tabular) -> Layout:
             or Layout(RECORDS, False))
 
 
-def _one(tab: Tabular, short: str, caption: str, label: str, setting: str) -> str:
+def _one(tab: Tabular, short: str, caption: str, label: str, setting: str, placement: str = "tbp") -> str:
     n = len(tab.align)
     box, budget, _ = SETTINGS[setting]
     widths, words = _measure(tab)
@@ -339,7 +339,7 @@ def _one(tab: Tabular, short: str, caption: str, label: str, setting: str) -> st
     lines = sum(max(math.ceil(len(_visible(c)) / w) for c, w in zip(r, chars)) for r in tab.rows + tab.header)
     if setting != "landscape" and lines <= FLOAT_LINES:  # fits a page: a float, placed with the figures
         caption_tex = rf"\caption[{short}]{{{caption}}}\label{{{label}}}" if label else rf"\caption*{{{caption}}}"
-        return "\n".join([rf"% layout: {setting}", r"\begin{table}[tbp]", rf"\begin{{{box}}}{{{n}}}", caption_tex,
+        return "\n".join([rf"% layout: {setting}", rf"\begin{{table}}[{placement}]", rf"\begin{{{box}}}{{{n}}}", caption_tex,
                           rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule",
                           "\n".join(row(r) for r in tab.rows), r"\bottomrule", r"\end{tabular}",
                           rf"\end{{{box}}}", r"\end{table}"]) + "\n"
@@ -363,11 +363,11 @@ def _sentence(text: str) -> str:
     return text if not text or text.endswith((".", "}")) else text + "."
 
 
-def longtable(tab: Tabular, short: str, caption: str, label: str, provenance: str = "") -> str:
+def longtable(tab: Tabular, short: str, caption: str, label: str, provenance: str = "", placement: str = "tbp") -> str:
     """`tab` as a table in the smallest honest setting (`layout`: portrait in 8, 7 or 6 pt, transposed, one record per
     row, landscape), after `tidy` (empty and duplicate columns dropped, a value of every row said once in the
-    caption); `provenance` ends the caption. A table that fits a portrait page is a float; a longer one a longtable
-    (it breaks across pages and repeats its header)."""
+    caption); `provenance` ends the caption. A table that fits a portrait page is a float (at `placement`); a longer
+    one a longtable (it breaks across pages and repeats its header)."""
     tab, notes = tidy(tab)
     how = layout(tab)
     said = [_sentence(n) for n in notes]  # already LaTeX (from the cells)
@@ -378,4 +378,4 @@ def longtable(tab: Tabular, short: str, caption: str, label: str, provenance: st
     caption = " ".join(x for x in (_sentence(caption), *said, provenance) if x)
     if how.setting == RECORDS:
         return _records(tab, short, caption, label)
-    return _one(transpose(tab) if how.transposed else tab, short, caption, label, how.setting)
+    return _one(transpose(tab) if how.transposed else tab, short, caption, label, how.setting, placement)
