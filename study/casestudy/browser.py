@@ -16,9 +16,8 @@ For every fine-tuned member (the sweep's `models/<member>/{saved_model/ | model.
    `timeout` (none) — the paper stopped five stuck runs by hand; ours stops them itself;
 5. stop every process it started, by PID, and append the row to `table_x.csv`.
 
-`python_reference` infers the same images with TensorFlow (PyTorch for torch members) in Python (accuracy and
-per-image latency to compare against), `node_check` runs the converted model in Node.js (pure `@tensorflow/tfjs` +
-wasm, or onnxruntime-web).
+The answers are checked against Python and Node.js in `study.casestudy.browser_checks`. On a Ray cluster
+(`browser_test(executor=...)`, notebook 05's `cluster`) each member is a task that holds a node.
 `LocalServer` (static files + POST endpoints) and `open_page` (Chromium under a watchdog, stopped by PID) are
 also what `study.deployment.matrix` runs its TF.js-in-Chromium row with.
 CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webgl|cpu ...] --out DIR`.
@@ -26,15 +25,15 @@ CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webg
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
 import sys
-import tempfile
 import time
 import urllib.parse
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from study.assets.refs import asset_id
 from study.cache.keys import web_sources
 from study.cache.step import Step
 from study.casestudy import finetune, onnx_web
+from study.casestudy.cluster import node_identity, node_label
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
 from study.errors import ResumeWarning, StudyError
@@ -52,8 +52,6 @@ from study.profiles import Limits  # the watchdog's limits (seconds): to `/start
 from study.protocol import PAPER
 from study.runtime import environment, tfjs
 from study.runtime.chromium import Browser, WEBGL_FLAGS, log_tail
-from study.runtime.images import load_images
-from study.runtime.processes import node_report
 from study.runtime.servers import StaticServer
 
 PAPER_COLUMNS = ("model", "cpu", "elapse", "memory", "gpu", "gpu_memory", "accuracy")
@@ -61,8 +59,9 @@ TABLE_X_COLUMNS = PAPER_COLUMNS + ("backend", "n_images", "status", "ms_per_imag
                                    "elapse_s", "cpu_tree", "peak_rss_mb", "n_samples", "assets_lock", "asset",
                                    "asset_sha256",  # asset: its reference and content hash, as in Table IX
                                    "runtime",  # what ran it: "TF.js wasm (Chromium)", "ONNX Runtime Web wasm (Chromium)"
-                                   "weights")  # imagenet | random | own, as in Table IX (study.assets.zoo.weights)
-OPTIONAL_X_COLUMNS = ("assets_lock", "asset", "asset_sha256", "runtime", "weights")  # older tables still read
+                                   "weights",  # imagenet | random | own, as in Table IX (study.assets.zoo.weights)
+                                   "node")  # the machine that ran it (study.casestudy.cluster.node_label), as in Table IX
+OPTIONAL_X_COLUMNS = ("assets_lock", "asset", "asset_sha256", "runtime", "weights", "node")  # older tables still read
 CONVERSION_COLUMNS = ("model", "status", "seconds", "size_mb", "files", "fingerprint", "error", "format")
 BACKENDS = ("wasm", "webgl", "cpu")
 # ok: /stop received; partial / timeout: the watchdog stopped a run with / without inferred images;
@@ -331,7 +330,14 @@ def table_x_row(model: TunedModel, backend: str, status: str, record: dict[str, 
             "ms_per_image": r.get("ms_per_image"), "elapse_s": elapse, "cpu_tree": r.get("cpu_tree"),
             "peak_rss_mb": r.get("peak_rss_mb"), "n_samples": r.get("n_samples", 0), "assets_lock": model.assets_lock,
             "asset": asset.get("ref"), "asset_sha256": asset.get("sha256"),
-            "runtime": model.runtime.label.format(backend=backend) if model.runtime else None, "weights": model.weights}
+            "runtime": model.runtime.label.format(backend=backend) if model.runtime else None, "weights": model.weights,
+            "node": _node()}
+
+
+@functools.lru_cache(maxsize=1)
+def _node() -> str:
+    """The machine running the browser test here (inside Ray: with its node id)."""
+    return node_label(node_identity())
 
 
 # --- The sweep over models and backends -------------------------------------------------------------------
@@ -357,15 +363,85 @@ def _converted(model_json: Path) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class MemberTest:
+    """One member's part of the browser test: its conversion (unless a fresh one is on disk), then a run per backend.
+    Independent of every other member's: an executor may place it on any node that reads and writes `out`
+    (`browser_test(executor=...)`, a Ray task that holds a node: the runs are measured)."""
+
+    model: TunedModel
+    out: Path
+    backends: tuple[str, ...]
+    convert: bool
+    limits: Limits
+    page: Path
+    batch: int
+    where: str = ""  # "i/n" in the progress lines
+    progress: bool = False
+
+
+def _test_key(job: MemberTest) -> str:
+    return f"browser/{job.model.name}"
+
+
+def test_member(job: MemberTest) -> tuple[Conversion | None, list[dict[str, Any]]]:
+    """`job`'s conversion (None when it reused one) and Table X rows, its runs' records and logs under `job.out`."""
+    model, model_json = job.model, converted_path(job.out, job.model)
+    conv, ok = None, True
+    if job.convert:
+        conv = convert(model, model_json.parent)
+        ok = conv.status == "ok"
+        _say(job, f"conversion {conv.status}"
+                  f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}")
+    rows = []
+    for backend in job.backends:
+        if not ok or backend not in model.runtime.backends:
+            rows.append(table_x_row(model, backend, "skipped" if not model.convertible or ok else "conversion_failed"))
+            if ok:
+                _say(job, f"[{backend}]: skipped (its runtime runs {', '.join(model.runtime.backends)} only)")
+            continue
+        run = run_browser(model, model_json, job.out, backend=backend, limits=job.limits, page=job.page,
+                          batch=job.batch)
+        rows.append(run.row)
+        r = run.row
+        acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-"
+        _say(job, f"[{backend}]: {r['status']}, {r['n_images']} images, accuracy {acc}, {r['elapse']}"
+                  + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""))
+    return conv, rows
+
+
+def _say(job: MemberTest, what: str) -> None:
+    if job.progress:
+        print(f"[browser-test] {job.where} {job.model.name} {what}", file=sys.stderr, flush=True)
+
+
+def _tested(jobs: list[MemberTest], executor) -> Iterator[tuple[MemberTest, Conversion | None, list[dict[str, Any]]]]:
+    """Each member's conversion and rows: here one after another, or a Ray task per member on the executor's
+    cluster (`study.casestudy.ray_executor.RayExecutor.each`: a lost member runs again on another node; its rows'
+    `node` then names the lost attempts)."""
+    if executor is None:
+        for job in jobs:
+            yield (job, *test_member(job))
+        return
+    for job, (conv, rows), history in executor.each(test_member, jobs, _test_key, what="browser-test"):
+        for row in rows:
+            if history:
+                row["node"] = f"{row['node']}; after " + "; ".join(h["reason"] for h in history)
+        _say(job, "on the cluster: " + ", ".join(f"{r['backend']} {r['status']}" for r in rows))
+        yield job, conv, rows
+
+
 def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile,
                  backends: tuple[str, ...] = ("wasm",), members: list[str] | None = None,
                  limits: Limits | None = None, redo: bool = False, page: Path = PAGE, batch: int = 1,
-                 progress: bool = True):
+                 progress: bool = True, executor=None):
     """Convert and test every fine-tuned model in the browser; writes `out/table_x.csv` (resumable).
 
     Rows already in `table_x.csv` for a (model, backend) are kept unless `redo`. Conversion results go to
     `out/conversion.csv`, TF.js models to `out/tfjs/<model>/` (ONNX: `out/onnx/`), per-run records to `out/runs/`,
-    samples to `out/samples/`, Chromium logs to `out/logs/`.
+    samples to `out/samples/`, Chromium logs to `out/logs/`. With `executor` (a `RayExecutor`; the caller closes
+    it) each member is a task that holds a node of its cluster; every node must read and write `out` and the sweep
+    at the same path.
     """
     import pandas as pd
 
@@ -392,46 +468,24 @@ def browser_test(models: str | Path, out: str | Path, *, profile: config.Profile
     table = _read_table(table_path, TABLE_X_COLUMNS)
     conversions = _read_table(conv_path, CONVERSION_COLUMNS)
     done = set() if redo else set(zip(table["model"], table["backend"]))
+    jobs = []
     for i, model in enumerate(found, 1):
-        model_json = converted_path(out, model)
         previous = conversions[conversions["model"] == model.name]
         fresh = (not previous.empty and "fingerprint" in previous
                  and str(previous["fingerprint"].iloc[-1]) == model.fingerprint())
         # rows of an earlier version of this model (a new sweep) are redone
         todo = [b for b in backends if redo or not fresh or (model.name, b) not in done]
-        if not todo:
-            continue
-        if redo or not fresh or previous["status"].iloc[-1] != "ok" or not _converted(model_json):
-            conv = convert(model, model_json.parent)
-            conversions = pd.concat([conversions[conversions["model"] != model.name],
+        if todo:
+            reconvert = (redo or not fresh or previous["status"].iloc[-1] != "ok"
+                         or not _converted(converted_path(out, model)))
+            jobs.append(MemberTest(model, out, tuple(todo), reconvert, limits, Path(page), batch,
+                                   f"{i}/{len(found)}", progress))
+    for job, conv, rows in _tested(jobs, executor):
+        if conv is not None:
+            conversions = pd.concat([conversions[conversions["model"] != job.model.name],
                                      pd.DataFrame([conv.row()])], ignore_index=True)
             files.write_csv(conv_path, conversions)
-            ok = conv.status == "ok"
-            if progress:
-                print(f"[browser-test] {i}/{len(found)} {model.name}: conversion {conv.status}"
-                      f"{f' in {conv.seconds:.1f} s, {conv.size_mb:.2f} MB' if ok else ': ' + conv.error}",
-                      file=sys.stderr, flush=True)
-        else:
-            ok = True
-        rows = []
-        for backend in todo:
-            if not ok or backend not in model.runtime.backends:
-                status = "skipped" if not model.convertible or ok else "conversion_failed"
-                rows.append(table_x_row(model, backend, status))
-                if progress and ok:
-                    print(f"[browser-test] {i}/{len(found)} {model.name} [{backend}]: skipped (its runtime runs "
-                          f"{', '.join(model.runtime.backends)} only)", file=sys.stderr, flush=True)
-                continue
-            run = run_browser(model, model_json, out, backend=backend, limits=limits, page=page, batch=batch)
-            rows.append(run.row)
-            if progress:
-                r = run.row
-                acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-"
-                print(f"[browser-test] {i}/{len(found)} {model.name} [{backend}]: {r['status']}, "
-                      f"{r['n_images']} images, accuracy {acc}, {r['elapse']}"
-                      + (f" ({run.record.get('reason')})" if run.record.get("reason") else ""),
-                      file=sys.stderr, flush=True)
-        keys = {(model.name, b) for b in todo}
+        keys = {(job.model.name, b) for b in job.backends}
         keep = [k not in keys for k in zip(table["model"], table["backend"])]
         table = pd.concat([table[keep], pd.DataFrame(rows, columns=list(TABLE_X_COLUMNS))], ignore_index=True)
         files.write_csv(table_path, table[list(TABLE_X_COLUMNS)])  # after every model: a crash loses nothing
@@ -451,19 +505,23 @@ class TableX:
 
 def table_x_and_latency_runs(models: str | Path, out: str | Path, *, profile: config.Profile,
                              backend: str = "wasm", latency_backends: tuple[str, ...] = BACKENDS,
-                             latency_members: int = 2) -> TableX:
+                             latency_members: int = 2, executor=None) -> TableX:
     """Table X on `backend` for every member, then `latency_backends` on the `latency_members` smallest TF.js
     models (by converted size) for the latency comparison, beside which the smallest ONNX model (a PyTorch member)
-    is compared on its Table X row; both resumable in `out`."""
-    import pandas as pd
-
-    table = browser_test(models, out, profile=profile, backends=(backend,))
-    conversion = _read_table(Path(out) / "conversion.csv", CONVERSION_COLUMNS)
-    ok = conversion[conversion["status"] == "ok"].sort_values("size_mb")
-    formats = ok["format"].fillna(RUNTIMES["tf"].format)  # tables from before the column: TF.js only
-    small = ok[formats == RUNTIMES["tf"].format]["model"].head(latency_members).tolist()
-    if small:
-        table = browser_test(models, out, profile=profile, backends=tuple(latency_backends), members=small)
+    is compared on its Table X row; both resumable in `out`. With `executor` (a `RayExecutor`, closed at the end)
+    the members run on its cluster, one per node."""
+    try:
+        table = browser_test(models, out, profile=profile, backends=(backend,), executor=executor)
+        conversion = _read_table(Path(out) / "conversion.csv", CONVERSION_COLUMNS)
+        ok = conversion[conversion["status"] == "ok"].sort_values("size_mb")
+        formats = ok["format"].fillna(RUNTIMES["tf"].format)  # tables from before the column: TF.js only
+        small = ok[formats == RUNTIMES["tf"].format]["model"].head(latency_members).tolist()
+        if small:
+            table = browser_test(models, out, profile=profile, backends=tuple(latency_backends), members=small,
+                                 executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     small += ok[formats == RUNTIMES["torch"].format]["model"].head(1).tolist()
     return TableX(table, table[table["backend"] == backend].reset_index(drop=True), conversion, small)
 
@@ -477,113 +535,6 @@ def read_table_x(path: str | Path):
     if missing:
         raise StudyError(f"{path} is not a browser-test table (missing {', '.join(missing)}); rerun browser-test")
     return df
-
-
-# --- The same images in Python and in Node.js ------------------------------------------------------------
-
-def python_reference(model: TunedModel, *, batch: int = 1, repeats_warmup: int = 1) -> dict[str, Any]:
-    """TensorFlow in Python (PyTorch for a torch member) on the same test images and preprocessing: accuracy,
-    per-image latency, predictions."""
-    if model.backend == "torch":
-        return {"model": model.name, **onnx_web.python_reference(model.model_pt, model.fine_tuned_under(), model.images,
-                                                                 model.input_size, batch=batch, warmup=repeats_warmup)}
-    import numpy as np
-    import tensorflow as tf
-
-    x = load_images([p for p, _ in model.images], model.input_size)
-    labels = np.array([label for _, label in model.images])
-    fn = tf.saved_model.load(str(model.saved_model)).signatures["serving_default"]
-    for _ in range(repeats_warmup):
-        _ = fn(tf.constant(x[:1]))
-    predictions, seconds = [], 0.0
-    for i in range(0, len(x), batch):
-        xb = tf.constant(x[i:i + batch])
-        t = time.perf_counter()
-        y = next(iter(fn(xb).values())).numpy()
-        seconds += time.perf_counter() - t
-        predictions.extend(np.argmax(y, axis=1).tolist())
-    predictions = np.array(predictions)
-    return {"model": model.name, "n": len(labels), "correct": int((predictions == labels).sum()),
-            "accuracy": float((predictions == labels).mean()) if len(labels) else math.nan,
-            "ms_per_image": 1000 * seconds / max(len(labels), 1), "predictions": predictions.tolist()}
-
-
-def node_check(model: TunedModel, model_json: Path, *, backend: str = "wasm", batch: int = 1,
-               timeout: float = 300) -> dict[str, Any]:
-    """The converted model in Node.js (pure @tensorflow/tfjs + wasm/cpu, or onnxruntime-web wasm for an ONNX
-    model) on Python-preprocessed images."""
-    import numpy as np
-
-    if Path(model_json).suffix == ".onnx":
-        if backend != "wasm" or batch != 1:
-            raise StudyError(f"the ONNX check runs onnxruntime-web wasm at batch 1, not {backend!r} at batch {batch}")
-        return {"model": model.name, **onnx_web.node_check(model_json, model.images, model.input_size,
-                                                           timeout=timeout)}
-
-    environment.node_modules()
-    x = np.ascontiguousarray(load_images([p for p, _ in model.images], model.input_size), dtype="<f4")
-    with tempfile.TemporaryDirectory(prefix="study-node-") as tmp:
-        (Path(tmp) / "x.bin").write_bytes(x.tobytes())
-        (Path(tmp) / "x.json").write_text(json.dumps({"shape": list(x.shape), "labels": [l for _, l in model.images]}))
-        return {"model": model.name, **node_report(
-            [str(NODE_SCRIPT), "--model", str(model_json), "--inputs", f"{tmp}/x.bin", "--meta", f"{tmp}/x.json",
-             "--backend", backend, "--batch", str(batch)], role="node-check", what=model.name, timeout=timeout)}
-
-
-# --- Browser vs Python ----------------------------------------------------------------------------------
-
-def python_predictions(models: str | Path, model: TunedModel) -> list[int]:
-    """Python's predictions (TensorFlow or PyTorch) on the model's test images: the sweep's `predictions/<member>.csv`
-    (written at test time by the same `load_images` preprocessing), else computed now (`python_reference`)."""
-    import pandas as pd
-
-    csv = models_root(models).parent / "predictions" / f"{model.name}.csv"
-    if csv.is_file():
-        df = pd.read_csv(csv)
-        if [str(p) for p in df["path"]] == [str(p) for p, _ in model.images]:
-            return df["prediction"].astype(int).tolist()
-    return python_reference(model)["predictions"]
-
-
-def accuracy_comparison(models: str | Path, out: str | Path):
-    """Per (model, backend): accuracy in the browser vs its framework in Python on the same images, the
-    difference in images, and per-image agreement of the predictions."""
-    import pandas as pd
-
-    rows = []
-    for model in find_models(models):
-        python = None
-        labels = [label for _, label in model.images]
-        for record_path in sorted((Path(out) / "runs").glob(f"{model.name}__*.json")):
-            record = json.loads(record_path.read_text())
-            if record.get("model") != model.name or record.get("status") != "ok" or "predictions" not in record:
-                continue
-            python = python if python is not None else python_predictions(models, model)
-            n = len(labels)
-            python_correct = sum(p == l for p, l in zip(python, labels))
-            rows.append({"model": model.name, "backend": record["backend"], "n_images": n,
-                         "accuracy_browser": record["accuracy"], "accuracy_python": python_correct / n,
-                         "diff_images": record.get("correct", round(record["accuracy"] * n)) - python_correct,
-                         "agreement": sum(a == b for a, b in zip(record["predictions"], python)) / n})
-    return pd.DataFrame(rows, columns=["model", "backend", "n_images", "accuracy_browser", "accuracy_python",
-                                       "diff_images", "agreement"])
-
-
-def latency_comparison(models: str | Path, table, members: list[str]):
-    """Per-image inference latency (ms, batch 1, after a warm-up) of each runtime and backend in Chromium (from
-    `table`, our Table X: TF.js, or ONNX Runtime Web for a PyTorch member) and of the member's framework in Python
-    (TensorFlow or PyTorch) on the same images, for `members`."""
-    import pandas as pd
-
-    rows = []
-    for model in find_models(models, members):
-        ok = table[(table["model"] == model.name) & (table["status"] == "ok")]
-        rows += [{"model": model.name, "ms_per_image": r["ms_per_image"],
-                  "runtime": model.runtime.label.format(backend=r["backend"])} for _, r in ok.iterrows()]
-        if model.convertible:
-            rows.append({"model": model.name, "runtime": model.runtime.python,
-                         "ms_per_image": python_reference(model)["ms_per_image"]})
-    return pd.DataFrame(rows, columns=["model", "runtime", "ms_per_image"])
 
 
 def default_out(profile: config.Profile) -> Path:  # notebook 05's (and `make reproduce`'s) results/browser/<profile>
@@ -605,32 +556,3 @@ def sweep_models(profile: config.Profile, models: str | Path | None = None) -> P
         return tiny_classifiers(config.cache_dir() / f"browser-{profile.name}-models", profile)
     finetune.sweep(path, profile)
     return path
-
-
-# --- Tiny stand-ins for the sweep's models (tests, the notebook's smoke run) -----------------------------
-
-
-def node_check_table(models: str | Path, out: str | Path, backends: Sequence[str] = ("wasm",),
-                     members: list[str] | None = None):
-    """The quick check: each model converted, then run in Node.js (`node_check`) beside its framework in Python
-    (`python_reference`) per backend (webgl left out: Node has none); one row per (model, backend), written to
-    OUT/node_check.csv."""
-    import pandas as pd  # as the rest of this module: pandas only where a table is made
-
-    rows = []
-    for model in find_models(models, members):
-        conv = convert(model, converted_path(Path(out), model).parent)
-        if conv.status != "ok":
-            rows.append({"model": model.name, "status": conv.status, "error": conv.error})
-            continue
-        ref = python_reference(model)
-        for backend in [b for b in backends if b != "webgl" and b in model.runtime.backends]:
-            res = node_check(model, conv.model_json, backend=backend)
-            agree = sum(a == b for a, b in zip(res["predictions"], ref["predictions"])) / max(ref["n"], 1)
-            rows.append({"model": model.name, "status": "ok", "backend": backend, "n": res["n"],
-                         "accuracy_node": res["accuracy"], "accuracy_python": ref["accuracy"],
-                         "agreement": agree, "ms_per_image_node": res["ms_per_image"],
-                         "ms_per_image_python": ref["ms_per_image"]})
-    df = pd.DataFrame(rows)
-    files.write_csv(Path(out) / "node_check.csv", df)
-    return df

@@ -92,7 +92,7 @@ def _nchw(paths: list[Path], size: int):
 def python_reference(model_pt: str | Path, profile: config.Profile, images: list[tuple[Path, int]], input_size: int,
                      *, batch: int = 1, warmup: int = 1) -> dict[str, Any]:
     """PyTorch in Python on `images` with the study's preprocessing: accuracy, per-image latency (batch `batch`,
-    after `warmup` calls, `REFERENCE_THREADS` threads), predictions; the keys of `browser.python_reference`."""
+    after `warmup` calls, `REFERENCE_THREADS` threads), predictions; the keys of `browser_checks.python_reference`."""
     import numpy as np
     import torch
 

@@ -31,6 +31,7 @@ import math
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import time
@@ -91,6 +92,12 @@ def hold_node(key: str, attempt: int, tracker=None) -> dict[str, Any]:
         except ray.exceptions.RayError:
             pass
     return node
+
+
+def run_held(item, attempt: int, fn, key, tracker=None):
+    """The body of a task of `RayExecutor.each`: the node held and told to the tracker, then `fn(item)` there."""
+    hold_node(key(item), attempt, tracker)
+    return fn(item)
 
 
 def run_on_node(job, attempt: int, artifacts: str | None, tracker=None) -> dict[str, Any]:
@@ -298,6 +305,24 @@ class RayExecutor:
                     submit(item, attempt + 1, [*history, {k: v for k, v in lost.items() if k != "node"}])
                 continue
             yield Placed(item, attempt, history, payload, None, False)
+
+    def each(self, fn, items: Iterable, key, *, what: str) -> Iterator[tuple[Any, Any, list[dict[str, Any]]]]:
+        """`fn(item)` for every item in a task that holds a node (`placed`; `fn` and `key` picklable, `key(item)`
+        names it); yields (item, what `fn` returned, the attempts lost before it) as each ends. A lost attempt is said
+        on stderr (`[what] lost KEY: reason`) and, while retries are left, run again on another node; lost on every
+        attempt, one StudyError once every other item has ended (the caller has recorded them)."""
+        lost = []
+        for done in self.placed(run_held, items, key, fn, key):
+            if done.lost is not None:
+                print(f"[{what}] lost {key(done.item)}: {done.lost['reason']}"
+                      + ("; again on another node" if done.retry else ""), file=sys.stderr, flush=True)
+                if not done.retry:
+                    lost.append(f"{key(done.item)} ({done.lost['reason']})")
+                continue
+            yield done.item, done.payload, done.history
+        if lost:
+            raise StudyError(f"{len(lost)} task(s) lost on the cluster, every attempt: {'; '.join(lost)}. The others' "
+                             "results are recorded: run again to measure the lost ones (or raise --retries)")
 
     def _lost(self, key: str, attempt: int, exc: BaseException) -> dict[str, Any]:
         """An attempt that raised in Ray (node died, worker killed, task error): its node (as the task told the

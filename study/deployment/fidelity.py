@@ -57,7 +57,6 @@ from study import config, failpoints, files
 from study.casestudy import dataset
 from study.casestudy.browser import find_models
 from study.casestudy.cluster import node_identity, node_label
-from study.casestudy.ray_executor import hold_node
 from study.casestudy.training import load_torch_classifier
 from study.deployment import faithful, localise
 from study.deployment.backend import Export, get_backend, size_mb
@@ -469,9 +468,8 @@ def _task_key(job: MemberJob) -> str:
     return f"fidelity/{job.member}"
 
 
-def measure_on_node(job: MemberJob, attempt: int, measure, tracker=None) -> list[dict[str, Any]]:
-    """The Ray task of one member (`RayExecutor.placed`): its rows, measured on the node it holds."""
-    hold_node(_task_key(job), attempt, tracker)
+def _measure_held(measure, job: MemberJob) -> list[dict[str, Any]]:
+    """One member's rows, measured on the node its Ray task holds (`RayExecutor.each`)."""
     failpoints.reached("fidelity.on-node")
     with runtime_pool(Path(job.work).parent):
         return list(measure(job))
@@ -486,21 +484,12 @@ def _measured(jobs: Sequence[MemberJob], measure, executor) -> Iterator[dict[str
         for job in jobs:
             yield from measure(job)
         return
-    lost = []
-    for done in executor.placed(measure_on_node, jobs, _task_key, measure):
-        if done.lost is not None:
-            print(f"[deploy --sweep] lost {done.item.member}: {done.lost['reason']}"
-                  + ("; measuring it again on another node" if done.retry else ""), file=sys.stderr, flush=True)
-            if not done.retry:
-                lost.append(f"{done.item.member} ({done.lost['reason']})")
-            continue
-        for row in done.payload:
-            if done.history:
-                row["node"] += "; after " + "; ".join(h["reason"] for h in done.history)
+    for _, rows, history in executor.each(functools.partial(_measure_held, measure), jobs, _task_key,
+                                          what="deploy --sweep"):
+        for row in rows:
+            if history:
+                row["node"] += "; after " + "; ".join(h["reason"] for h in history)
             yield row
-    if lost:
-        raise StudyError(f"{len(lost)} member(s) lost on the cluster, every attempt: {'; '.join(lost)}. The other "
-                         "members' rows are recorded: run again to measure the lost ones (or raise --retries)")
 
 
 def _localise_rows(jobs: Sequence[MemberJob], rows: dict[tuple[str, str], dict[str, Any]], log: Path,

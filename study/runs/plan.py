@@ -8,11 +8,10 @@ changes it, each with its assumption. On `nodes` nodes of `cores` cores:
 
 - a task that **holds a whole node** (a measured task: a sweep run, a browser run, a latency measurement: clean
   Formula 1 deltas and latencies) runs one per node: `ceil(units / nodes)` waves;
-- a task that **packs by CPUs** (a conversion: nothing measured while it runs) takes `cpus` cores:
+- a task that **packs by CPUs** (nothing measured while it runs) takes `cpus` cores:
   `ceil(units / (nodes * (cores // cpus)))` waves;
-- a task that runs **on the driver** (the fidelity sweep's localisation, after every member is measured; the
-  browser test's conversions and runs, not spread over a cluster yet) runs one after the other whatever the nodes:
-  `units` waves.
+- a task that runs **on the driver** (the fidelity sweep's localisation, after every member is measured) runs one
+  after the other whatever the nodes: `units` waves.
 
 Waves of equal tasks: the model knows each kind's mean cost, not each task's, so a wave's length is the mean.
 Notebooks run in order (`make reproduce`), so the total is their sum: the notebooks without tasks, and every

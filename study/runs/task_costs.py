@@ -270,16 +270,15 @@ def _sweep_kinds(m: Measured, target: config.Profile, planned: list[str]) -> tup
 
 
 def _browser_kinds(m: Measured, target: config.Profile, planned: list[str]) -> tuple[TaskKind, ...]:
-    """Notebook 05's conversions and browser runs: on the driver, one at a time (`make reproduce CLUSTER=...` does
-    not spread the browser test yet, issue 39)."""
+    """Notebook 05's conversions and browser runs: a member's task holds a node (`browser_test(executor=...)`)."""
     kinds = []
     if m.conversions:
         converted = known([Conversion(k, v) for k, v in m.conversions.items()], "params")
         params = member_factor("member parameters", "params", planned, [c.member for c in converted])
         kinds.append(TaskKind(BROWSER_NB, "TF.js conversion", (Part("conversion", _mean([c.seconds for c in converted]),
                                                                     (params,)),),
-                              len(planned), len(m.conversions), holds_node=False, on_driver=True,
-                              units_assumption=f"{len(planned)} members"))
+                              len(planned), len(m.conversions), holds_node=True,
+                              units_assumption=f"{len(planned)} members, each in its member's task"))
     if m.browser:
         gaps = [b.started - a.started - a.elapse_s for a, b in zip(m.browser, m.browser[1:])]
         _, n_test = planned_images(target)
@@ -292,9 +291,8 @@ def _browser_kinds(m: Measured, target: config.Profile, planned: list[str]) -> t
                       (_ratio("images", n_test, _mean([b.n_images for b in scaled]), "test images inferred"),
                        flops)))
         kinds.append(TaskKind(BROWSER_NB, "browser run", parts, len(planned) + extra, len(m.browser),
-                              holds_node=True, on_driver=True,
-                              units_assumption=f"{len(planned)} members + {extra} latency runs "
-                                               "on other backends, as measured"))
+                              holds_node=True, units_assumption=f"{len(planned)} members + {extra} latency runs "
+                                                                "on other backends, as measured"))
     return tuple(kinds)
 
 

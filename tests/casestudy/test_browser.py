@@ -13,7 +13,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from study.casestudy import browser, stand_ins, stats_server
+from study.casestudy import browser, browser_checks, stand_ins, stats_server
 from study.config import PROFILES
 from study.errors import StudyError
 from study.casestudy.sampler import read_samples
@@ -65,7 +65,7 @@ def test_smoke_models_end_to_end_in_chromium_match_python(tiny):
     for model in browser.find_models(tiny / "sweep"):
         row = table[table["model"] == model.name].iloc[0]
         record = json.loads((out / "runs" / f"{model.name}__wasm.json").read_text())
-        reference = browser.python_reference(model)
+        reference = browser_checks.python_reference(model)
         assert row["n_images"] == reference["n"] == len(model.images)
         # the browser's accuracy is TensorFlow-in-Python's on the same images, within one image
         assert abs(row["accuracy"] - reference["accuracy"]) <= 1 / reference["n"] + 1e-9
@@ -88,9 +88,9 @@ def test_smoke_models_end_to_end_in_chromium_match_python(tiny):
 
     # the Node.js path (pure @tensorflow/tfjs + wasm) computes the same function
     model = browser.find_models(tiny / "sweep")[0]
-    node = browser.node_check(model, out / "tfjs" / model.name / "model.json", backend="wasm")
+    node = browser_checks.node_check(model, out / "tfjs" / model.name / "model.json", backend="wasm")
     assert node["backend"] == "wasm"
-    assert node["predictions"] == browser.python_reference(model)["predictions"]
+    assert node["predictions"] == browser_checks.python_reference(model)["predictions"]
 
 
 STALLING_PAGE = """<!doctype html><meta charset="utf-8"><title>stalls</title><script>
@@ -212,7 +212,7 @@ def test_a_pytorch_member_runs_in_onnx_runtime_web_in_chromium_and_gives_pythons
 
     # the browser's classes are PyTorch-in-Python's on the same images, image by image
     record = json.loads((out / "runs" / f"{model.name}__wasm.json").read_text())
-    reference = browser.python_reference(model)
+    reference = browser_checks.python_reference(model)
     assert row["n_images"] == reference["n"] == len(model.images)
     assert len(set(reference["predictions"])) > 1, "a constant classifier would make this comparison vacuous"
     assert record["predictions"] == reference["predictions"]
@@ -222,14 +222,14 @@ def test_a_pytorch_member_runs_in_onnx_runtime_web_in_chromium_and_gives_pythons
     assert row["ms_per_image"] > 0 and row["elapse_s"] > 0
     _assert_nothing_left(record)
 
-    agreement = browser.accuracy_comparison(tiny_torch / "sweep", out)
+    agreement = browser_checks.accuracy_comparison(tiny_torch / "sweep", out)
     assert agreement[["backend", "diff_images", "agreement"]].values.tolist() == [["wasm", 0, 1.0]]
-    latency = browser.latency_comparison(tiny_torch / "sweep", table, [model.name]).set_index("runtime")
+    latency = browser_checks.latency_comparison(tiny_torch / "sweep", table, [model.name]).set_index("runtime")
     assert set(latency.index) == {"ONNX Runtime Web wasm (Chromium)", "PyTorch (Python)"}
     assert (latency["ms_per_image"] > 0).all()
 
     # the same ONNX file in Node.js (onnxruntime-web wasm) computes the same classes
-    node = browser.node_check(model, out / "onnx" / model.name / "model.onnx")
+    node = browser_checks.node_check(model, out / "onnx" / model.name / "model.onnx")
     assert node["backend"] == "wasm" and node["predictions"] == reference["predictions"]
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from study.casestudy.cluster import LocalCluster, node_identity
 from study.errors import StudyError
-from tests.conftest import needs_ray
+from tests.conftest import needs_browser, needs_ray
 from tests.failpoint import Armed
 
 pytestmark = [needs_ray, pytest.mark.slow, pytest.mark.stress]
@@ -198,8 +198,37 @@ def test_fidelity_on_the_cluster_gives_the_local_rows_and_measures_a_lost_member
     assert there["node"].str.contains("after attempt 1 on ").all(), there["node"].tolist()  # measured again
     named = {m for text in there["node"] for m in re.findall(rf"{re.escape(hostname)}/([0-9a-f]{{8}}) ", text)}
     assert len(named) == 2, there["node"].tolist()  # both nodes: the one that lost the member and the other
-    assert "lost " in ray_err and "measuring it again on another node" in ray_err
+    assert f"lost fidelity/{FIDELITY_MEMBER}: attempt 1 on " in ray_err and "again on another node" in ray_err
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in killed)
+
+
+@needs_browser
+def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tmp_path):
+    """Notebook 05's work on the cluster (`browser-test --cluster`): the member's conversion and Chromium run in a
+    task that holds a node; Table X's rows equal a local run's and name the Ray node."""
+    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
+           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
+    args = [sys.executable, "-m", "study", "browser-test", "--profile", "smoke", "--models", str(sweeps["local"]),
+            "--members", FIDELITY_MEMBER, "--out"]
+    runs = {k: subprocess.Popen([*args, str(tmp_path / k), *extra], env=env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)  # side by side: no timing is compared
+            for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}
+    try:
+        logs = {k: proc.communicate(timeout=600) for k, proc in runs.items()}
+    finally:
+        for proc in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for k, proc in runs.items():
+        assert proc.returncode == 0, logs[k][1][-3000:]
+    here, there = (pd.read_csv(tmp_path / k / "table_x.csv").set_index(["model", "backend"]) for k in ("local", "ray"))
+    assert list(there.index) == list(here.index) == [(FIDELITY_MEMBER, "wasm")]
+    for col in ("status", "n_images", "accuracy", "runtime", "weights", "asset_sha256"):
+        assert there[col].tolist() == here[col].tolist(), col
+    hostname = node_identity()["hostname"]
+    assert here["node"].str.startswith(f"{hostname}/local ").all()
+    assert there["node"].str.match(rf"{re.escape(hostname)}/[0-9a-f]{{8}} ").all(), there["node"].tolist()
+    assert (tmp_path / "ray" / "runs" / f"{FIDELITY_MEMBER}__wasm.json").exists()  # the node wrote where asked
 
 
 def test_an_orphaned_training_worker_is_stopped_before_the_next_run(tmp_path, monkeypatch):
