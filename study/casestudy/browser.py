@@ -380,11 +380,11 @@ class MemberTest:
     progress: bool = False
 
 
-def _test_key(job: MemberTest) -> str:
+def _member_key(job: MemberTest) -> str:
     return f"browser/{job.model.name}"
 
 
-def test_member(job: MemberTest) -> tuple[Conversion | None, list[dict[str, Any]]]:
+def run_member(job: MemberTest) -> tuple[Conversion | None, list[dict[str, Any]]]:
     """`job`'s conversion (None when it reused one) and Table X rows, its runs' records and logs under `job.out`."""
     model, model_json = job.model, converted_path(job.out, job.model)
     conv, ok = None, True
@@ -421,9 +421,9 @@ def _tested(jobs: list[MemberTest], executor) -> Iterator[tuple[MemberTest, Conv
     `node` then names the lost attempts)."""
     if executor is None:
         for job in jobs:
-            yield (job, *test_member(job))
+            yield (job, *run_member(job))
         return
-    for job, (conv, rows), history in executor.each(test_member, jobs, _test_key, what="browser-test"):
+    for job, (conv, rows), history in executor.each(run_member, jobs, _member_key, what="browser-test"):
         for row in rows:
             if history:
                 row["node"] = f"{row['node']}; after " + "; ".join(h["reason"] for h in history)
