@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", type=_param,
                    help="a notebook parameter for the notebooks that declare it (VALUE as JSON when it parses, else "
                         "text; e.g. --param noise_model= runs 07 on the stated noise without notebook 04, --param "
-                        "cluster=HOST:PORT runs notebook 04's sweep and notebook 09's fidelity on a Ray cluster)")
+                        "cluster=HOST:PORT runs notebooks 04 (the sweep), 05 (the browser test) and 09 (the fidelity) on a Ray "
+                        "cluster)")
     p.add_argument("--reference", default=None, metavar="DIR|ARCHIVE",
                    help="judge the run against this results folder, snapshot or archive (default: the shipped "
                         "reference/PROFILE/)")
