@@ -21,7 +21,7 @@ help:
 	@echo "make product [PROFILE=...] [PORT=8470]    after make reproduce: the simple product page on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test                                unit tests + every notebook with its smallest parameters"
 	@echo "make test-fast                           the edit loop: everything not marked slow (<= 90 s)"
-	@echo "make test-stress [STRESS_RUNS=10]        the fault and resource tests under two CPU burners, then throttled"
+	@echo "make test-stress [STRESS_RUNS=10]        the fault and resource tests throttled, then under two CPU burners"
 	@echo "make lab                                 JupyterLab on the project's kernel"
 	@echo "make reference [PROFILE=embedded|smoke] [FROM=DIR]  ship the latest run's snapshot as reference/PROFILE/"
 	@echo "make artifact [PROFILE=...] [JUNIT=FILE]  one archive for deposit (results/artifact/*.zip; study verify)"
@@ -121,9 +121,9 @@ artifact: venv
 test: setup
 	$(PY) -m pytest $(XDIST) -m "not load" --durations=30 $(PYTEST_ARGS)
 
-# The fault and resource tests (marker `stress`; and `load`, the tests with burners of their own, which `make test`
-# leaves out) once on one core at nice 19, then STRESS_RUNS times under two CPU
-# burners (tests/stress.py); the table goes to STRESS_OUT after every run (docs/measured/tests.md).
+# The fault and resource tests (marker `stress`) once on one core at nice 19, then STRESS_RUNS times under two CPU
+# burners, each followed by the tests with burners of their own (marker `load`, which `make test` leaves out; no
+# other load beside them) (tests/stress.py); the table goes to STRESS_OUT after every run (docs/measured/tests.md).
 STRESS_RUNS ?= 10
 STRESS_OUT ?= results/stress.md
 test-stress: setup

@@ -1,7 +1,9 @@
 """`make test-stress`: the fault and resource tests (marker `stress`) under load, to show none depends on how fast
-this machine is. one run throttled (pinned to one core with `taskset`, at the lowest priority, `nice -n 19`), then RUNS runs with
-two CPU burners on the machine's cores. Each run is its own pytest process
-(fixtures built anew); every test's outcome per run is tallied and the table printed (and written with --out).
+this machine is. One run throttled (pinned to one core with `taskset`, at the lowest priority, `nice -n 19`), then RUNS
+runs with two CPU burners on the machine's cores, each followed by a run of the tests that bring their own load
+(marker `load`: their own burners are the condition they judge, so no other load is added). Each run is its own
+pytest process (fixtures built anew); every test's outcome per run is tallied and the table printed (and written with
+--out).
 
     python -m tests.stress [--runs 10] [--out FILE.md] [-- extra pytest arguments]
 """
@@ -46,9 +48,13 @@ def _outcomes(junit: Path, label: str) -> dict[str, str]:
     return found
 
 
-def _run(label: str, prefix: list[str], extra: list[str], work: Path) -> tuple[dict[str, str], float]:
+# What each kind of run selects: the fault and resource tests under added load; the tests with load of their own alone
+MARKERS = {"throttled": "stress and not load", "burners": "stress and not load", "own load": "load"}
+
+
+def _run(label: str, kind: str, prefix: list[str], extra: list[str], work: Path) -> tuple[dict[str, str], float]:
     junit = work / f"{label}.xml"
-    cmd = [*prefix, sys.executable, "-m", "pytest", "-p", "no:xdist", "-m", "stress or load", "-q", "-p", "no:cacheprovider",
+    cmd = [*prefix, sys.executable, "-m", "pytest", "-p", "no:xdist", "-m", MARKERS[kind], "-q", "-p", "no:cacheprovider",
            f"--junitxml={junit}", *extra]
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "CI": "true"}, stdout=subprocess.PIPE,
@@ -75,16 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     walls: dict[str, list[float]] = defaultdict(list)
     plan = [] if args.no_throttled else [("throttled", "throttled")]
-    plan += [(f"burners-{i + 1}", "burners") for i in range(args.runs)]
+    plan += [run for i in range(args.runs) for run in ((f"burners-{i + 1}", "burners"), (f"own-load-{i + 1}", "own load"))]
     text, bad = _table(tally, walls)
     with tempfile.TemporaryDirectory(prefix="stress-") as tmp:
         for label, kind in plan:
+            burners, prefix = [], []
             if kind == "burners":
-                burners, prefix = _burners(2), []
-            else:  # half the machine: one core, at the lowest priority
-                burners, prefix = [], ["taskset", "-c", "0", "nice", "-n", "19"]
+                burners = _burners(2)
+            elif kind == "throttled":  # half the machine: one core, at the lowest priority
+                prefix = ["taskset", "-c", "0", "nice", "-n", "19"]
             try:
-                outcomes, wall = _run(label, prefix, args.pytest_args, Path(tmp))
+                outcomes, wall = _run(label, kind, prefix, args.pytest_args, Path(tmp))
             finally:
                 _stop(burners)
             walls[kind].append(wall)
@@ -99,27 +106,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(tally: dict[str, dict[str, int]], walls: dict[str, list[float]]) -> tuple[str, list[str]]:
     """The Markdown table of passes per test over the runs done so far, and the tests that did not always pass."""
-    runs = {kind: len(walls[kind]) for kind in ("burners", "throttled")}
+    runs = {kind: len(walls[kind]) for kind in MARKERS}
     median = sorted(walls["burners"])[len(walls["burners"]) // 2] if walls["burners"] else float("nan")
     lines = [f"Stress run on {platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M')}: "
              f"{runs['burners']} run(s) under two CPU burners (median {median:.0f} s each)"
              + (f", 1 throttled run ({walls['throttled'][0]:.0f} s: one core, nice 19)"
-                if runs["throttled"] else ""),
-             "", "| test | passed under burners | passed throttled |", "|---|---|---|"]
+                if runs["throttled"] else "")
+             + (f", {runs['own load']} run(s) of the tests with load of their own" if runs["own load"] else ""),
+             "", "| test | passed under burners | passed throttled | passed with its own load |", "|---|---|---|---|"]
     bad = []
     for test in sorted(tally):
         counts = tally[test]
         row = []
-        for kind in ("burners", "throttled"):
-            if not runs[kind]:
-                row.append("-")
+        for kind in ("burners", "throttled", "own load"):
+            if not runs[kind] or not any(k.startswith(f"{kind}:") for k in counts):
+                row.append("-")  # not run, or a test this kind does not select
                 continue
             ok = counts[f"{kind}:passed"]
             row.append(f"{ok}/{runs[kind]}")
             if ok != runs[kind]:
                 bad.append(f"{test} ({kind}: " + ", ".join(f"{k.split(':')[1]} {v}" for k, v in counts.items()
                                                           if k.startswith(kind) and not k.endswith("passed")) + ")")
-        lines.append(f"| `{test}` | {row[0]} | {row[1]} |")
+        lines.append(f"| `{test}` | {row[0]} | {row[1]} | {row[2]} |")
     lines += ["", f"{len(tally)} tests; " + (f"not always passed: {'; '.join(bad)}" if bad else "every one passed every run")]
     return "\n".join(lines) + "\n", bad
 
