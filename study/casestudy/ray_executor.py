@@ -16,6 +16,10 @@ models, every write atomic. This executor only places runs (`Executor.run_many`)
   with `retries=N` it is resubmitted (up to N times) to a *different* node, and the final record keeps the
   failed attempts (`node.attempts`).
 
+The same placement serves other node-holding work: `RayExecutor.each(fn, items, key)` runs `fn(item)` per item
+in a task that holds a node, with the same retries (notebook 05's browser test, a member per task; notebook 09's
+fidelity, a member per task).
+
 Every node needs this checkout at the same path with its `.venv` (the task runs `study` from there).
 
 Which cluster: `--address` / `$RAY_ADDRESS` when given (and only that one); else the executor starts its own
@@ -198,7 +202,8 @@ class Placed:
 
 
 class RayExecutor:
-    """Runs the sweep's measured runs on a Ray cluster, one per node (`--executor ray --address ADDR`)."""
+    """Runs the sweep's measured runs on a Ray cluster, one per node (`--executor ray --address ADDR`), and any
+    other node-holding work through `each`."""
 
     name = "ray"
 
