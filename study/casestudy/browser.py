@@ -25,7 +25,6 @@ CLI: `python -m study browser-test --profile P --models DIR [--backend wasm|webg
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import shutil
@@ -43,7 +42,7 @@ from study.assets.refs import asset_id
 from study.cache.keys import web_sources
 from study.cache.step import Step
 from study.casestudy import finetune, onnx_web
-from study.casestudy.cluster import node_identity, node_label
+from study.casestudy.cluster import this_node
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
 from study.errors import ResumeWarning, StudyError
@@ -331,13 +330,8 @@ def table_x_row(model: TunedModel, backend: str, status: str, record: dict[str, 
             "peak_rss_mb": r.get("peak_rss_mb"), "n_samples": r.get("n_samples", 0), "assets_lock": model.assets_lock,
             "asset": asset.get("ref"), "asset_sha256": asset.get("sha256"),
             "runtime": model.runtime.label.format(backend=backend) if model.runtime else None, "weights": model.weights,
-            "node": _node()}
+            "node": this_node()}
 
-
-@functools.lru_cache(maxsize=1)
-def _node() -> str:
-    """The machine running the browser test here (inside Ray: with its node id)."""
-    return node_label(node_identity())
 
 
 # --- The sweep over models and backends -------------------------------------------------------------------

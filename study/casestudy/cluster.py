@@ -27,6 +27,7 @@ processes (`python -m study.casestudy.cluster start ...`, Ray's own CLI under it
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import json
 import os
@@ -111,6 +112,13 @@ def node_label(node: dict[str, Any]) -> str:
     short = nid if nid == "local" else nid[:8]
     return f"{node.get('hostname', '?')}/{short} ({node.get('cpu_model', '?')}, {node.get('cores', '?')} cores, " \
            f"GPU: {node.get('gpu', 'none')})"
+
+
+@functools.lru_cache(maxsize=1)
+def this_node() -> str:
+    """`node_label` of the machine this process runs on (inside a Ray worker: with its node id), for a table's
+    `node` column; a process never changes node, so it is asked once."""
+    return node_label(node_identity())
 
 
 # --------------------------------------------------------------------------------- loopback stays loopback

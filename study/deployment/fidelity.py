@@ -56,7 +56,7 @@ import pandas as pd
 from study import config, failpoints, files
 from study.casestudy import dataset
 from study.casestudy.browser import find_models
-from study.casestudy.cluster import node_identity, node_label
+from study.casestudy.cluster import this_node
 from study.casestudy.training import load_torch_classifier
 from study.deployment import faithful, localise
 from study.deployment.backend import Export, get_backend, size_mb
@@ -227,15 +227,9 @@ def _noise_floor(model, ref, profile: config.Profile):
         return f"noise floor not measured: {type(exc).__name__}: {str(exc)[:200]}"
 
 
-@functools.lru_cache(maxsize=1)
-def _node() -> str:
-    """The machine measuring here (`study.casestudy.cluster.node_label`; inside Ray, with its node id)."""
-    return node_label(node_identity())
-
-
 def _finish(row: dict[str, Any], floor, fmt: str) -> dict[str, Any]:
     """The floor's fields and the node, and for a crash its failure class (nothing ran to localise)."""
-    row["node"] = _node()
+    row["node"] = this_node()
     if isinstance(floor, str):
         row.setdefault("tolerance_source", f"fixed gate: {floor}")
     else:
