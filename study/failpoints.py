@@ -5,12 +5,13 @@ code under test reaches it and waits there, and the test sends its kill while th
 FreeBSD's fail(9), etcd's gofail, TiKV's fail-rs). Disarmed (no $STUDY_FAILPOINTS), `reached` returns at once.
 
     STUDY_FAILPOINTS="sweep.cooldown-after@1,training.running@2"   which points, and at which hit (default 1)
+    STUDY_FAILPOINTS="fidelity.on-node@1,fidelity.on-node@2"        two arrivals of one point wait, each its own
     STUDY_FAILPOINT_DIR=/tmp/fp                                       where hits, pauses and releases meet
 
 Hits are counted across every process that inherits the environment (a driver, its workers, Ray's workers): the
-Nth arrival at a point, machine-wide, is the one that waits. While it waits it holds `<dir>/<name>.paused` (JSON:
-pid, hit); it goes on when `<dir>/<name>.release` appears, when its timeout passes (recorded in `.timed-out`), or
-never, when the test kills it. Every point is listed in POINTS with what holds while it waits (docs/faults.md).
+Nth arrival at a point, machine-wide, is the one that waits. While it waits it holds `<dir>/<name>@<N>.paused`
+(JSON: pid, hit); it goes on when `<dir>/<name>@<N>.release` appears, when its timeout passes (recorded in
+`<name>@<N>.timed-out`), or never, when the test kills it. Every point is listed in POINTS with what holds while it waits (docs/faults.md).
 """
 from __future__ import annotations
 
@@ -43,15 +44,21 @@ POINTS: dict[str, str] = {  # name -> what holds while a process waits there
 }
 
 
-def _armed() -> dict[str, int]:
+def _armed() -> dict[str, set[int]]:
+    """The armed points and, for each, the arrivals that wait."""
     spec = os.environ.get(ENV, "")
-    armed = {}
+    armed: dict[str, set[int]] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, _, hit = item.partition("@")
         if name not in POINTS:
             raise ValueError(f"${ENV}: unknown failpoint {name!r}; known: {', '.join(POINTS)}")
-        armed[name] = int(hit or 1)
+        armed.setdefault(name, set()).add(int(hit or 1))
     return armed
+
+
+def stem(name: str, hit: int) -> str:
+    """The file stem of one armed arrival (`<stem>.paused`, `.release`, `.timed-out`)."""
+    return f"{name}@{hit}"
 
 
 def _count(folder: Path, name: str) -> int:
@@ -71,20 +78,21 @@ def reached(name: str) -> None:
         return
     if name not in POINTS:
         raise ValueError(f"unknown failpoint {name!r}: add it to study.failpoints.POINTS")
-    hit = _armed().get(name)
-    if hit is None:
+    hits = _armed().get(name)
+    if not hits:
         return
     folder = Path(os.environ[DIR_ENV])
-    if _count(folder, name) != hit:
+    hit = _count(folder, name)
+    if hit not in hits:
         return
-    paused = folder / f"{name}.paused"
+    paused = folder / f"{stem(name, hit)}.paused"
     tmp = paused.with_suffix(".paused.tmp")
     tmp.write_text(json.dumps({"pid": os.getpid(), "hit": hit}))
     os.replace(tmp, paused)  # whole or absent: the test never reads half a record
     deadline = time.monotonic() + float(os.environ.get(TIMEOUT_ENV, "600"))
-    release = folder / f"{name}.release"
+    release = folder / f"{stem(name, hit)}.release"
     while not release.exists():
         if time.monotonic() > deadline:
-            (folder / f"{name}.timed-out").write_text(f"{os.getpid()}\n")
+            (folder / f"{stem(name, hit)}.timed-out").write_text(f"{os.getpid()}\n")
             return
         time.sleep(0.01)

@@ -21,10 +21,19 @@ class Armed:
     def env(self, base: dict[str, str]) -> dict[str, str]:
         return {**base, failpoints.ENV: ",".join(self.points), failpoints.DIR_ENV: str(self.folder)}
 
+    def _stem(self, name: str) -> str:
+        """`name@N` as given, or `name` with the one hit this test armed for it."""
+        point, _, hit = name.partition("@")
+        if hit:
+            return failpoints.stem(point, int(hit))
+        hits = [int(p.partition("@")[2] or 1) for p in self.points if p.partition("@")[0] == point]
+        assert len(hits) == 1, f"{point} is armed for hits {hits}: say which ({point}@N)"
+        return failpoints.stem(point, hits[0])
+
     def wait(self, name: str, driver: subprocess.Popen | None = None, timeout: float = 600) -> int:
-        """The PID of the process waiting at `name`, once one is (the driver must stay alive meanwhile). The
-        timeout only ends a broken run: the event is awaited, never a duration."""
-        paused = self.folder / f"{name}.paused"
+        """The PID of the process waiting at `name` (`point` or `point@N`), once one is (the driver must stay alive
+        meanwhile). The timeout only ends a broken run: the event is awaited, never a duration."""
+        paused = self.folder / f"{self._stem(name)}.paused"
         deadline = time.monotonic() + timeout
         while not paused.exists():
             if driver is not None and driver.poll() is not None:
@@ -34,4 +43,8 @@ class Armed:
         return json.loads(paused.read_text())["pid"]
 
     def release(self, name: str) -> None:
-        (self.folder / f"{name}.release").touch()
+        (self.folder / f"{self._stem(name)}.release").touch()
+
+    def timed_out(self, name: str) -> Path:
+        """Where a waiting arrival at `name` records that its timeout passed."""
+        return self.folder / f"{self._stem(name)}.timed-out"

@@ -43,6 +43,24 @@ def test_the_second_arrival_across_processes_waits_until_released(tmp_path):
     assert (tmp_path / "fp" / "report.table.hits").read_text().split() == [str(p.pid) for p in (first, second, third)]
 
 
+def test_two_arrivals_of_one_point_wait_each_on_its_own(tmp_path):
+    armed = Armed(tmp_path / "fp", "report.table@1", "report.table@3")
+    env = armed.env(dict(os.environ))
+    first = _arrive(env, "report.table")
+    assert armed.wait("report.table@1", first) == first.pid
+    second = _arrive(env, "report.table")
+    assert second.communicate(timeout=60)[0] == "passed\n"  # hit 2: not armed
+    third = _arrive(env, "report.table")
+    assert armed.wait("report.table@3", third) == third.pid
+    armed.release("report.table@3")  # released in the other order: each waits for its own release
+    assert third.communicate(timeout=60)[0] == "passed\n"
+    assert first.poll() is None
+    armed.release("report.table@1")
+    assert first.communicate(timeout=60)[0] == "passed\n"
+    with pytest.raises(AssertionError, match=r"report.table is armed for hits \[1, 3\]: say which"):
+        armed.wait("report.table")
+
+
 def test_other_points_are_not_held(tmp_path):
     armed = Armed(tmp_path / "fp", "report.table")
     proc = _arrive(armed.env(dict(os.environ)), "files.before-replace")
@@ -53,7 +71,7 @@ def test_a_waiting_point_gives_up_after_its_timeout_and_says_so(tmp_path):
     armed = Armed(tmp_path / "fp", "report.table")
     proc = _arrive({**armed.env(dict(os.environ)), failpoints.TIMEOUT_ENV: "0.2"}, "report.table")
     assert proc.communicate(timeout=60)[0] == "passed\n"
-    assert (tmp_path / "fp" / "report.table.timed-out").read_text().strip() == str(proc.pid)
+    assert armed.timed_out("report.table").read_text().strip() == str(proc.pid)
 
 
 def test_an_unknown_point_is_an_error_naming_the_known_ones(tmp_path, monkeypatch):

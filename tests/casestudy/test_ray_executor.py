@@ -152,54 +152,22 @@ def test_a_killed_ray_worker_is_recorded_and_retried_on_another_node(sweeps):
 
 
 FIDELITY_FORMATS = ["saved_model", "litert_float32"]  # two formats that run in seconds for a tiny member
-# one member: its task is killed on one node and measured again on the other, so both nodes are named
-FIDELITY_MEMBER = SMOKE[0]
+BROWSER_MEMBER = SMOKE[0]
+
+
+def _raylet(node) -> psutil.Process:
+    """The raylet of a node we started (a child of its `ray start --block`, found in its tree by PID)."""
+    kids = [psutil.Process(pid) for pid in node.tree()[1:]]
+    raylets = [k for k in kids if k.name() == "raylet"]
+    assert len(raylets) == 1, [(k.pid, k.name()) for k in kids]
+    return raylets[0]
 
 
 def _deploy(sweep: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "study", "deploy", "--sweep", str(sweep), "--profile", "smoke",
-                             "--members", FIDELITY_MEMBER, "--formats", *FIDELITY_FORMATS, "--work", str(out / "work"),
+                             "--members", *SMOKE, "--formats", *FIDELITY_FORMATS, "--work", str(out / "work"),
                              "--csv", str(out / "fidelity.csv"), *extra], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def test_fidelity_on_the_cluster_gives_the_local_rows_and_measures_a_lost_member_again(sweeps, tmp_path):
-    """Notebook 09's work on the cluster (`deploy --sweep --cluster`): the member's task holds a node; its Ray worker
-    is killed there (held by a failpoint, nothing measured yet) and the member is measured again on the other node;
-    the rows equal a local run's and name the nodes."""
-    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
-           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
-    local = _deploy(sweeps["local"], tmp_path / "local", env)  # beside the cluster run: no timing is compared
-    armed = Armed(tmp_path / "failpoints", "fidelity.on-node@1")
-    ray_run = _deploy(sweeps["local"], tmp_path / "ray", armed.env(env), "--cluster", sweeps["cluster"].address,
-                      "--retries", "1")
-    try:
-        waiting = psutil.Process(armed.wait("fidelity.on-node", ray_run))
-        assert waiting.pid in {pid for node in sweeps["cluster"].started for pid in node.tree()}
-        killed = _kill_ray_worker(waiting)
-        ray_out, ray_err = ray_run.communicate(timeout=600)
-        local_out, local_err = local.communicate(timeout=600)
-    finally:
-        for proc in (local, ray_run):
-            if proc.poll() is None:
-                proc.kill()
-    assert local.returncode == 0, local_err[-3000:]
-    assert ray_run.returncode == 0, ray_err[-3000:]
-    keys = ["member", "framework", "format"]
-    here, there = (pd.read_csv(tmp_path / k / "fidelity.csv").set_index(keys).sort_index() for k in ("local", "ray"))
-    assert list(there.index) == list(here.index) and len(here) == len(FIDELITY_FORMATS)
-    for col in ("status", "faithful", "status_fixed", "images"):
-        assert there[col].tolist() == here[col].tolist(), col
-    for col in ("top1_agreement", "accuracy_before", "accuracy_after"):  # one test image, as Table IX's accuracy
-        assert ((there[col] - here[col]).abs() <= 1 / here["images"] + 1e-9).all(), (col, here[col], there[col])
-    hostname = node_identity()["hostname"]
-    assert here["node"].str.startswith(f"{hostname}/local ").all()
-    assert there["node"].str.startswith(f"{hostname}/").all() and not there["node"].str.contains("/local ").any()
-    assert there["node"].str.contains("after attempt 1 on ").all(), there["node"].tolist()  # measured again
-    named = {m for text in there["node"] for m in re.findall(rf"{re.escape(hostname)}/([0-9a-f]{{8}}) ", text)}
-    assert len(named) == 2, there["node"].tolist()  # both nodes: the one that lost the member and the other
-    assert f"lost fidelity/{FIDELITY_MEMBER}: attempt 1 on " in ray_err and "again on another node" in ray_err
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in killed)
 
 
 @needs_browser
@@ -209,7 +177,7 @@ def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tm
     env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
            "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
     args = [sys.executable, "-m", "study", "browser-test", "--profile", "smoke", "--models", str(sweeps["local"]),
-            "--members", FIDELITY_MEMBER, "--out"]
+            "--members", BROWSER_MEMBER, "--out"]
     runs = {k: subprocess.Popen([*args, str(tmp_path / k), *extra], env=env, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)  # side by side: no timing is compared
             for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}
@@ -222,13 +190,67 @@ def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tm
     for k, proc in runs.items():
         assert proc.returncode == 0, logs[k][1][-3000:]
     here, there = (pd.read_csv(tmp_path / k / "table_x.csv").set_index(["model", "backend"]) for k in ("local", "ray"))
-    assert list(there.index) == list(here.index) == [(FIDELITY_MEMBER, "wasm")]
+    assert list(there.index) == list(here.index) == [(BROWSER_MEMBER, "wasm")]
     for col in ("status", "n_images", "accuracy", "runtime", "weights", "asset_sha256"):
         assert there[col].tolist() == here[col].tolist(), col
     hostname = node_identity()["hostname"]
     assert here["node"].str.startswith(f"{hostname}/local ").all()
     assert there["node"].str.match(rf"{re.escape(hostname)}/[0-9a-f]{{8}} ").all(), there["node"].tolist()
-    assert (tmp_path / "ray" / "runs" / f"{FIDELITY_MEMBER}__wasm.json").exists()  # the node wrote where asked
+    assert (tmp_path / "ray" / "runs" / f"{BROWSER_MEMBER}__wasm.json").exists()  # the node wrote where asked
+
+
+
+# Last of the cluster's tests: it loses a node (the tests before it need both).
+def test_a_node_lost_mid_sweep_its_member_is_measured_again_and_every_fidelity_row_completes(sweeps, tmp_path):
+    """Notebook 09's work on the cluster (`deploy --sweep --cluster`), a task per member holding a node: both members
+    wait on their nodes (a failpoint: the node told to the driver, nothing measured yet); the worker node's raylet is
+    killed (the node lost, as when its machine dies) and the other member released. The lost member is measured again
+    on the head; every row completes, equals a local run's, and names the nodes; nothing of the lost node survives."""
+    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
+           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
+    local = _deploy(sweeps["local"], tmp_path / "local", env)  # beside the cluster run: no timing is compared
+    armed = Armed(tmp_path / "failpoints", "fidelity.on-node@1", "fidelity.on-node@2")
+    cluster = sweeps["cluster"]
+    head, worker = cluster.started[0], cluster.started[1]
+    ray_run = _deploy(sweeps["local"], tmp_path / "ray", armed.env(env), "--cluster", cluster.address,
+                      "--retries", "1")
+    try:
+        waiting = {hit: armed.wait(f"fidelity.on-node@{hit}", ray_run) for hit in (1, 2)}  # one task on each node
+        on_worker = [hit for hit, pid in waiting.items() if pid in worker.tree()]
+        on_head = [hit for hit, pid in waiting.items() if pid in head.tree()]
+        assert len(on_worker) == len(on_head) == 1, (waiting, head.tree(), worker.tree())
+        lost_tree = worker.tree()
+        raylet = _raylet(worker)
+        raylet.kill()  # by PID: the node's raylet, the node lost
+        raylet.wait(timeout=30)
+        armed.release(f"fidelity.on-node@{on_head[0]}")
+        ray_out, ray_err = ray_run.communicate(timeout=600)
+        local_out, local_err = local.communicate(timeout=600)
+    finally:
+        for proc in (local, ray_run):
+            if proc.poll() is None:
+                proc.kill()
+    assert local.returncode == 0, local_err[-3000:]
+    assert ray_run.returncode == 0, ray_err[-3000:]
+    keys = ["member", "framework", "format"]
+    here, there = (pd.read_csv(tmp_path / k / "fidelity.csv").set_index(keys).sort_index() for k in ("local", "ray"))
+    assert list(there.index) == list(here.index) and len(here) == len(SMOKE) * len(FIDELITY_FORMATS)
+    for col in ("status", "faithful", "status_fixed", "images"):
+        assert there[col].tolist() == here[col].tolist(), col
+    for col in ("top1_agreement", "accuracy_before", "accuracy_after"):  # one test image, as Table IX's accuracy
+        assert ((there[col] - here[col]).abs() <= 1 / here["images"] + 1e-9).all(), (col, here[col], there[col])
+    hostname = node_identity()["hostname"]
+    assert here["node"].str.startswith(f"{hostname}/local ").all()
+    assert there["node"].str.startswith(f"{hostname}/").all() and not there["node"].str.contains("/local ").any()
+    again = there["node"].str.contains("after attempt 1 on ")
+    lost_member = {m for m, a in zip(there.index.get_level_values("member"), again) if a}
+    assert len(lost_member) == 1 and again.sum() == len(FIDELITY_FORMATS), there["node"].tolist()  # one member again
+    named = {m for text in there["node"] for m in re.findall(rf"{re.escape(hostname)}/([0-9a-f]{{8}}) ", text)}
+    assert len(named) == 2, there["node"].tolist()  # both nodes: the lost one (in the history) and the head
+    member = lost_member.pop()
+    assert f"lost fidelity/{member}: attempt 1 on " in ray_err and "again on another node" in ray_err
+    # nothing of the lost node outlives it: its `ray start`, its Ray workers, the member's runtime processes
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in lost_tree)
 
 
 def test_an_orphaned_training_worker_is_stopped_before_the_next_run(tmp_path, monkeypatch):
