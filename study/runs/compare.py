@@ -11,8 +11,8 @@ of that difference (`lo`, `hi`) and what it is (`interval`), and a `label` (`LAB
   images (Newcombe's MOVER for the difference), a resource under the noise model (`uncertainty.NoiseModel`:
   measured where the folder has `tables/noise_model.csv`, else the stated default; the caller may pass one that
   also covers between-run variation, `study.runs.drift`; `interval` says which); a time (`Column.timed`) after
-  dividing B's by the host-speed ratio of the two runs' probes (`study.runs.hostprobe`), the probes' spread added
-  to the noise; another resource with how far the two hosts' speeds were apart (|ratio - 1|) added to its noise; a decision that changed to a member the stability analysis (`decision_stability`) already chose in
+  dividing B's by a slowdown between none and the host-speed ratio of the two runs' probes (`study.runs.hostprobe`,
+  `Speed.factor`: the probe bounds a run's slowdown), the probes' spread added to the noise; another resource with how far the two hosts' speeds were apart (|ratio - 1|) added to its noise; a decision that changed to a member the stability analysis (`decision_stability`) already chose in
   at least 1 - level of its resamples (an unstable choice: it says so instead of flipping);
 - `moved` — a number beyond that interval, or a count or text that changed (they are exact: no interval);
 - `flipped` — a verdict, a noise label or a decision that changed;
@@ -285,9 +285,11 @@ class Judge:
             key = column.noise or column.name
             noise, scaled = self.noise, ""
             if self.speed is not None:
-                if column.timed:  # B's time as if measured on A's host
-                    b, extra = b / self.speed.ratio, self.speed.cv
-                    scaled = f"; B / {self.speed.ratio:.2f} (host-speed probe, cv {extra:.1%} added)"
+                if column.timed:  # B's time as if measured on A's host, by a slowdown the probes allow
+                    factor, extra = self.speed.factor(a, b), self.speed.cv
+                    b = b / factor
+                    scaled = (f"; B / {factor:.2f} (host-speed probe: a slowdown between 1 and {self.speed.ratio:.2f}, "
+                              f"cv {extra:.1%} added)")
                 else:  # a host that ran at another speed: how far its speed moved is part of the noise
                     extra = math.hypot(self.speed.cv, self.speed.drift)
                     scaled = f"; hosts {self.speed.drift:.0%} apart in speed (host-speed probe, cv {extra:.1%} added)"

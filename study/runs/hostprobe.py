@@ -3,9 +3,11 @@ guest lost to the host (steal time, `/proc/stat`), recorded beside the run's res
 
 Two runs of the same code on the same machine can differ by half their speed from hour to hour (a shared or
 virtual host). The probe lets `study compare` say "B's host was 1.3x slower" and judge elapse-like cells against
-it (`Speed`): B's times divided by the ratio of the two probes, with the probes' own spread (before vs after) added
-to the noise; other resources (CPU and memory shares) with how far apart the two speeds were added to theirs. The workload hashes a fixed buffer in one thread per usable core (hashlib releases the GIL), so a
-burner on another core slows it as it slows a multi-threaded training run.
+it (`Speed`): B's times divided by a slowdown between none and the ratio of the two probes (`Speed.factor`: the
+probe bounds what a run felt, it cannot say how much of a co-located load a serial run felt), with the probes' own
+spread (before vs after) added to the noise; other resources (CPU and memory shares) with how far apart the two
+speeds were added to theirs. The workload hashes a fixed buffer in one thread per usable core (hashlib releases the
+GIL): the upper bound, what a run that keeps every core busy feels.
 """
 from __future__ import annotations
 
@@ -152,6 +154,20 @@ class Speed:
         if a is None or b is None or not a.seconds > 0 or not b.seconds > 0:
             return None
         return cls(b.seconds / a.seconds, math.hypot(a.cv, b.cv))
+
+    def factor(self, a: float, b: float) -> float:
+        """The slowdown by which to divide B's time `b` (A's: `a`): the value in the band between 1 (the run felt
+        nothing of it) and `ratio` (it felt all of it) nearest to b / a.
+
+        The probe bounds a run's slowdown, it does not give it: a host slower as a whole (another CPU, its clock,
+        steal) slows every workload alike, by about `ratio`; a load beside the run slows a workload by its own
+        parallelism, a mostly serial one far less than the probe's one-thread-per-core workload (measured:
+        docs/measured/host_probe.md). So a time between A's and A's x `ratio` is what the probes allow, and only
+        what lies beyond the band is left to the noise to judge."""
+        if not (a > 0 and b > 0):
+            return self.ratio
+        low, high = min(1.0, self.ratio), max(1.0, self.ratio)
+        return min(max(b / a, low), high)
 
     @property
     def drift(self) -> float:

@@ -66,6 +66,35 @@ def test_times_on_a_slower_host_are_within_noise_when_the_probes_say_so(built, t
     assert set(delta["label"]) == {"identical"}  # only times are scaled
 
 
+def test_the_probe_bounds_a_slowdown_between_none_and_its_ratio():
+    slower, faster = hostprobe.Speed(1.5, 0.0), hostprobe.Speed(0.8, 0.0)
+    # B's time 20 % longer on a host the probe reads 50 % slower: all of it allowed (divided by 1.2, not 1.5)
+    assert slower.factor(10.0, 12.0) == pytest.approx(1.2)
+    assert slower.factor(10.0, 20.0) == pytest.approx(1.5)  # beyond the band: the probe's whole ratio, the rest judged
+    assert slower.factor(10.0, 8.0) == 1.0  # faster on a slower host: no help from the probe
+    assert faster.factor(10.0, 9.0) == pytest.approx(0.9) and faster.factor(10.0, 5.0) == pytest.approx(0.8)
+    assert faster.factor(10.0, 12.0) == 1.0
+    assert slower.factor(0.0, 12.0) == 1.5  # no A time to compare: the ratio
+
+
+def test_a_time_within_the_band_is_within_noise_one_beyond_it_moved(built, tmp_path):
+    """A serial run beside a load (the probe 1.9x, the run 1.13x: docs/measured/host_probe.md) is within noise; a
+    run 1.5x slower than the probe allows is a change, with or without a probe."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(built, a)
+    hostprobe.write(a, hostprobe.HostProbe(0.060, 0.060, 0.0))
+    for scale, label in ((1.13, "within noise"), (1.9 * 1.5, "moved")):
+        shutil.rmtree(b, ignore_errors=True)
+        shutil.copytree(built, b)
+        results_folder.scale_table_ix(b, "elapse_s", scale, digits=3)
+        hostprobe.write(b, hostprobe.HostProbe(0.114, 0.114, 0.0))
+        result = compare.compare(a, b)
+        assert result.speed.ratio == pytest.approx(1.9)
+        assert results_folder.table_ix_labels(result, "elapse_s") == {label}, scale
+    cell = result.rows[(result.rows["column"] == "elapse_s")].iloc[0]
+    assert "B / 1.90 (host-speed probe: a slowdown between 1 and 1.90" in cell["interval"]
+
+
 def test_other_resources_carry_how_far_apart_the_hosts_speeds_were(built, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(built, a)
