@@ -35,20 +35,45 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: order kept otherwise
 
 
+@pytest.fixture(scope="session")
+def shared_zoo(tmp_path_factory) -> Path:
+    """One built zoo (`STUDY_ZOO_DIR`) for the tests that point their outputs at temporary folders (`outdirs`, the
+    smoke run of every notebook), shared by the run's xdist workers: a member is built once a run, not once a test.
+    Builds are keyed and locked (a worker waits for the other's build of the same member), so sharing them is what
+    two `make reproduce` runs on one cache do. Tests of building itself keep a zoo of their own (their own
+    STUDY_CACHE_DIR, without `outdirs`, or `own_zoo`)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / "shared-zoo"
+
+
 @pytest.fixture
-def outdirs(tmp_path, monkeypatch):
-    """Point results/, figures/ and the cache at temporary folders (also for papermill kernels)."""
-    point_outputs_at(monkeypatch, tmp_path)
+def outdirs(tmp_path, monkeypatch, shared_zoo):
+    """Point results/, figures/ and the cache at temporary folders (also for papermill kernels); the built zoo is the
+    run's shared one."""
+    point_outputs_at(monkeypatch, tmp_path, zoo=shared_zoo)
     return {name: tmp_path / name for name in OUT_ENV}
+
+
+@pytest.fixture
+def own_zoo(monkeypatch):
+    """A test that changes what is built (keys, files) builds in its own cache's zoo, never the shared one."""
+    monkeypatch.delenv("STUDY_ZOO_DIR", raising=False)
 
 
 OUT_ENV = {"results": "STUDY_RESULTS_DIR", "figures": "STUDY_FIGURES_DIR", "cache": "STUDY_CACHE_DIR"}
 
 
-def point_outputs_at(mp: pytest.MonkeyPatch, root: Path) -> None:
-    """results/, figures/ and the cache under `root` (also for papermill kernels) while `mp` is active."""
+def point_outputs_at(mp: pytest.MonkeyPatch, root: Path, zoo: Path | None = None) -> None:
+    """results/, figures/ and the cache under `root` (also for papermill kernels) while `mp` is active; the built zoo
+    in `zoo` when given (`shared_zoo`), else in that cache."""
     for name, env in OUT_ENV.items():
         mp.setenv(env, str(root / name))
+    if zoo is not None:
+        mp.setenv("STUDY_ZOO_DIR", str(zoo))
+    else:
+        mp.delenv("STUDY_ZOO_DIR", raising=False)
 
 
 @dataclass
@@ -59,7 +84,7 @@ class SmokeRun:
 
 
 @pytest.fixture(scope="session")
-def smoke_notebooks(tmp_path_factory) -> SmokeRun:
+def smoke_notebooks(tmp_path_factory, shared_zoo) -> SmokeRun:
     """Every notebook once, profile=smoke, in `make reproduce` order into one set of temporary folders; a failing
     notebook is recorded and the rest still run. Shared by tests/test_notebooks.py and tests/draft/test_paper_draft.py,
     so the suite executes each notebook once."""
@@ -68,7 +93,7 @@ def smoke_notebooks(tmp_path_factory) -> SmokeRun:
     root = tmp_path_factory.mktemp("smoke")
     outcomes = {}
     with pytest.MonkeyPatch.context() as mp:
-        point_outputs_at(mp, root)
+        point_outputs_at(mp, root, zoo=shared_zoo)
         for nb in notebooks():
             try:
                 outcomes[nb.stem] = run_if_needed(nb, {"profile": "smoke"})[1]

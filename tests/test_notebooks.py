@@ -144,14 +144,14 @@ def _text(s: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def smoke_build(smoke_notebooks):
+def smoke_build(smoke_notebooks, shared_zoo):
     """`study draft` built once from every notebook's smoke run (the session's shared `smoke_notebooks`)."""
     failed = {stem: out for stem, out in smoke_notebooks.outcomes.items() if isinstance(out, BaseException)}
     if failed:
         pytest.fail(f"notebooks failed, no draft to build: {failed}")
     root = smoke_notebooks.root
     with pytest.MonkeyPatch.context() as mp:
-        point_outputs_at(mp, root)
+        point_outputs_at(mp, root, zoo=shared_zoo)
         result = document.build(PROFILES["smoke"], out=root / "build", results=root / "results", strict=True)
         yield root, result
 
@@ -326,7 +326,8 @@ def test_the_smoke_run_is_judged_against_the_shipped_smoke_reference(smoke_noteb
 @needs_browser
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_the_product_opens_on_the_decisions_member_that_sees_and_answers_a_held_out_image(smoke_notebooks, tmp_path):
+def test_the_product_opens_on_the_decisions_member_that_sees_and_answers_a_held_out_image(smoke_notebooks, shared_zoo,
+                                                                                              tmp_path):
     """`make product` on the smoke run's results: the default release is the decision's choice, a member with
     trained weights (the random MobileNets are listed, never served); the page shows its weights, measured test
     accuracy, browser-test latency and the fidelity of its served format; a held-out test image the fine-tuned
@@ -338,7 +339,7 @@ def test_the_product_opens_on_the_decisions_member_that_sees_and_answers_a_held_
 
     seeing = "efficientnet_lite0_tf"
     with pytest.MonkeyPatch.context() as mp:
-        point_outputs_at(mp, smoke_notebooks.root)
+        point_outputs_at(mp, smoke_notebooks.root, zoo=shared_zoo)
         manifest, releases = product.build_manifest(profile=PROFILES["smoke"])
         server = product.ProductServer(manifest, releases, models_dir=tmp_path / "models")
     by = {r["id"]: r for r in manifest["releases"]}

@@ -315,15 +315,14 @@ def feature_model(i: int, state_dict: dict[str, Any] | None = None):
 
 # ------------------------------------------------------------------------------------------ build and cache
 def saved_model_dir(i: int, cache_root: str | Path | None = None) -> Path:
-    """Where the SavedModel of Lite`i` lives: `<cache_root>/zoo/efficientnet-lite-tf/<handle>/<version>/`."""
-    root = Path(cache_root) if cache_root is not None else config.cache_dir()
-    return root / "zoo" / FOLDER / handle(i) / str(VERSION)
+    """Where the SavedModel of Lite`i` lives: `<zoo>/efficientnet-lite-tf/<handle>/<version>/` (`<cache_root>/zoo`
+    when given, else `config.zoo_dir()`)."""
+    return hub_assets_root(cache_root) / handle(i) / str(VERSION)
 
 
 def hub_assets_root(cache_root: str | Path | None = None) -> Path:
     """The folder to give as `$STUDY_HUB_ASSETS` (`<root>/<handle>/<version>/saved_model.pb`)."""
-    root = Path(cache_root) if cache_root is not None else config.cache_dir()
-    return root / "zoo" / FOLDER
+    return (Path(cache_root) / "zoo" if cache_root is not None else config.zoo_dir()) / FOLDER
 
 
 def build_key(i: int) -> dict[str, Any]:

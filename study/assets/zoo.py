@@ -186,7 +186,7 @@ def catalog() -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------ embedded zoo
 def zoo_dir() -> Path:
-    return config.cache_dir() / "zoo"
+    return config.zoo_dir()
 
 
 def embedded_path(member: Member) -> Path:

@@ -53,7 +53,7 @@ from study.casestudy.sampler import COLUMNS
 from study.errors import StudyError
 
 INSTALL_HINT = ".venv/bin/pip install -c requirements/lock.txt -r requirements/ray.txt"
-_PASSED_ENV = ("STUDY_CACHE_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL",
+_PASSED_ENV = ("STUDY_CACHE_DIR", "STUDY_ZOO_DIR", "TFHUB_CACHE_DIR", "FLOWER_PHOTOS", "TF_CPP_MIN_LOG_LEVEL",
                "STUDY_ASSETS", "TFHUB_MODEL_LOAD_FORMAT",  # the asset folder: a path every node can read
                failpoints.ENV, failpoints.DIR_ENV, failpoints.TIMEOUT_ENV)  # a fault test's, armed in the driver
 

@@ -142,7 +142,7 @@ def test_a_step_under_another_key_or_machine_is_foreign(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # builds an embedded asset twice
-def test_an_embedded_asset_built_under_another_key_is_rebuilt(outdirs, monkeypatch):
+def test_an_embedded_asset_built_under_another_key_is_rebuilt(outdirs, own_zoo, monkeypatch):
     from study.assets import zoo
 
     monkeypatch.delenv("STUDY_FORCE", raising=False)
