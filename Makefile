@@ -79,9 +79,9 @@ check-profile:
 	  *) echo "error: unknown PROFILE=$(PROFILE); valid profiles: $(REPRODUCE_PROFILES)" >&2; exit 2;; esac
 
 # FORCE=1: run even cached notebooks (and recompute their steps); ONLY="04 05": those notebooks; DRY_RUN=1 (or
-# STUDY_DRY_RUN=1): print what would run and why, run nothing. CLUSTER=HOST:PORT (default $RAY_ADDRESS): notebook 04's
-# fine-tuning sweep, notebook 05's browser test and notebook 09's per-member fidelity run on that Ray cluster, one
-# measured task per node (docs/cluster.md).
+# STUDY_DRY_RUN=1): print what would run and why, run nothing. CLUSTER=HOST:PORT (default $RAY_ADDRESS): the
+# deployment matrix (01), the fine-tuning sweep and its repeated runs (04), the browser test (05), the version costs
+# (08) and the per-member fidelity (09) run on that Ray cluster, one measured task per node (docs/cluster.md).
 CLUSTER ?= $(RAY_ADDRESS)
 reproduce: check-profile setup
 	$(PY) -m study reproduce --profile $(PROFILE) $(if $(filter-out 0,$(FORCE)),--force) \

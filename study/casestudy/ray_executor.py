@@ -17,8 +17,9 @@ models, every write atomic. This executor only places runs (`Executor.run_many`)
   failed attempts (`node.attempts`).
 
 The same placement serves other node-holding work: `RayExecutor.each(fn, items, key)` runs `fn(item)` per item
-in a task that holds a node, with the same retries (notebook 05's browser test, a member per task; notebook 09's
-fidelity, a member per task).
+in a task that holds a node, with the same retries (notebook 01's deployment matrix, a part of a framework's formats
+per task; notebook 05's browser test, a member per task; notebook 08's version costs, a version per task; notebook
+09's fidelity, a member per task).
 
 Every node needs this checkout at the same path with its `.venv` (the task runs `study` from there).
 

@@ -9,7 +9,7 @@ from study import config, files
 from study.casestudy.executors import get_executor
 from study.cli.common import add_profile
 from study.deployment import fidelity, matrix
-from study.errors import StudyError, exit_code
+from study.errors import exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,20 +31,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --sweep: which non-faithful rows get their first divergent layer (default: the "
                         "profile's: paper all, else the worst row per format; $STUDY_LOCALISE)")
     p.add_argument("--cluster", metavar="HOST:PORT", default=None,
-                   help="with --sweep: measure each member on a node of this Ray cluster, one member per node "
-                        "(docs/cluster.md); default: this machine")
+                   help="measure on the nodes of this Ray cluster, a task holding a whole node each: with --sweep a "
+                        "member per task, else a part of each framework's formats per task (docs/cluster.md); "
+                        "default: this machine")
     p.add_argument("--retries", type=int, default=1, metavar="N",
-                   help="with --cluster: a member lost with its node is measured again on another, up to N times")
+                   help="with --cluster: a task lost with its node is measured again on another, up to N times")
     p.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
-    if args.cluster and not args.sweep:
-        raise StudyError("--cluster measures a sweep's members (--sweep DIR); the deployment matrix runs here")
     if args.sweep:
         return _sweep(args)
+    executor = get_executor("ray", address=args.cluster, retries=args.retries) if args.cluster else None
     df = matrix.run_matrix(args.framework, quick=args.quick, work=args.work, formats=args.formats, resume=args.resume,
-                    progress=True)
+                           progress=True, executor=executor)
     files.write_table(args.csv, df, what=f"scenarios ({int(df['ok'].sum())} ok)", command="deploy")
     return exit_code(int(matrix.failed(df).sum()))
 

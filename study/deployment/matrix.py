@@ -13,6 +13,11 @@ once per framework by the backend's `noise_floor`; `faithful_fixed` beside it: t
 
 A failing or stuck exporter/runtime gives a row with ok=False and the error; the run goes on. Rows are
 appended to `<work>/rows.jsonl` as they finish, so a killed run keeps what it measured (`--resume`).
+
+On a Ray cluster (`executor`, `deploy --cluster HOST:PORT`, notebook 01's `cluster`) each framework's formats are
+split into parts (`matrix_parts`: as many per framework as the cluster has measuring nodes per framework), each a
+task that holds a whole node (its latencies and load times are measured) and builds its framework's reference there
+(seeded: the same on every node); every row names the node that measured it (`node`, as the local run's rows do).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
+from study.casestudy.cluster import this_node
 from study.cache.keys import web_sources
 from study.cache.step import Step
 from study.deployment import faithful
@@ -49,7 +55,7 @@ COLUMNS = ["framework", "scenario_group", "format", "runtime", "status", "ok", "
            "max_abs_diff", "top1_agreement", "error"]
 EXTRA_COLUMNS = ["latency_p90_ms", "export_s", "peak_rss_mb", "rel_diff", "min_cosine", "images", "model", "quantised",
                  "runtime_process", "warnings", "faithful", "faithful_fixed", "noise_floor", "tolerance", "rel_tolerance",
-                 "tolerance_source"]
+                 "tolerance_source", "node", "measure_s"]
 
 
 # --- measurements --------------------------------------------------------------------------------------------
@@ -86,6 +92,8 @@ class Row:
     tolerance: float | None = None  # absolute
     rel_tolerance: float | None = None  # relative to max |ref|, comparable with rel_diff
     tolerance_source: str = ""
+    node: str = ""  # the machine (and Ray node) that measured it (`cluster.this_node`)
+    measure_s: float | None = None  # the row's wall time: export, runtime process, judgement (`study plan`'s cost)
 
 
 def fidelity(reference: np.ndarray, outputs: np.ndarray, floor=None) -> dict[str, Any]:
@@ -149,7 +157,9 @@ def measure_framework(framework: str, settings: Settings, work: Path, formats: l
                     reference = backend.reference(settings.quick, work)
                     np.save(work / "reference_outputs.npy", reference.outputs)
                     floor = reference_floor(backend, reference, work)
+                t0 = time.perf_counter()
                 _measure_row(row, backend, reference, settings, work, floor)
+                row.measure_s = time.perf_counter() - t0
             except Skipped as exc:
                 row.error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a failing exporter is a row, not the end of the run
@@ -159,6 +169,7 @@ def measure_framework(framework: str, settings: Settings, work: Path, formats: l
                     traceback.print_exc()
         if reference is not None:
             row.model = reference.model_name
+        row.node = this_node()
         rows.append(row)
         if on_row:
             on_row(row)
@@ -224,11 +235,21 @@ def default_work_dir(quick: bool) -> Path:
 
 def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | None = None,
                formats: list[str] | None = None, resume: bool = False, progress: bool = False,
-               reuse: bool = False) -> pd.DataFrame:
+               reuse: bool = False, executor=None) -> pd.DataFrame:
     """The measured deployment matrix for 'tf', 'torch' or 'all' (one row per scenario format).
 
     `resume` keeps the rows of an interrupted run; `reuse` also returns a finished run's rows without measuring.
-    Both only when those rows were made under the current key (`study.cache.step.Step`)."""
+    Both only when those rows were made under the current key (`study.cache.step.Step`). `executor` (a
+    `study.casestudy.ray_executor.RayExecutor`): the rows measured on its cluster, a part per node-holding task
+    (`matrix_parts`); closed at the end."""
+    try:
+        return _run_matrix(framework, quick, work, formats, resume, progress, reuse, executor)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def _run_matrix(framework, quick, work, formats, resume, progress, reuse, executor) -> pd.DataFrame:
     frameworks = list(FRAMEWORKS) if framework == "all" else [framework]
     for f in frameworks:
         _framework_name(f)
@@ -261,17 +282,68 @@ def run_matrix(framework: str = "all", quick: bool = False, work: str | Path | N
             print(f"[deploy] {state} {row.framework:10s} {row.format:26s} "
                   f"{'' if row.ok else row.error[:110]}", file=sys.stderr, flush=True)
 
-    with runtime_pool(work):  # Python rows fork from one process per runtime (study.deployment.worker)
-        for f in frameworks:
-            sub = work / f
-            if not resume and sub.exists():  # artefacts of an earlier run must not stand in for this run's
-                shutil.rmtree(sub)
-            sub.mkdir(parents=True, exist_ok=True)
-            rows += measure_framework(f, settings, sub, [x for x in (formats or [])
-                                                         if x in set(scenarios(f)["format"])]
-                                      or None, done={r.format for r in previous}, on_row=record)
+    subs = {}
+    for f in frameworks:
+        subs[f] = work / f
+        if not resume and subs[f].exists():  # artefacts of an earlier run must not stand in for this run's
+            shutil.rmtree(subs[f])
+        subs[f].mkdir(parents=True, exist_ok=True)
+    wanted = {f: [x for x in (formats or []) if x in set(scenarios(f)["format"])] or list(scenarios(f)["format"])
+              for f in frameworks}
+    done = {r.format for r in previous}
+    if executor is None:
+        with runtime_pool(work):  # Python rows fork from one process per runtime (study.deployment.worker)
+            for f in frameworks:
+                rows += measure_framework(f, settings, subs[f], wanted[f], done=done, on_row=record)
+    else:
+        parts = matrix_parts(wanted, done, subs, settings, nodes=len(executor.nodes))
+        for _, part_rows, history in executor.each(measure_part, parts, part_key, what="deploy"):
+            for row in part_rows:
+                if history:
+                    row.node += "; after " + "; ".join(h["reason"] for h in history)
+                record(row)
+                rows.append(row)
     step.finish()
     return _ordered_frame(rows)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some formats of one framework, measured together in one node-holding task (one reference built for them)."""
+
+    framework: str
+    formats: tuple[str, ...]
+    index: int
+    work: str  # the framework's folder (one part) or a part folder in it (several)
+    settings: Settings
+
+
+def matrix_parts(wanted: dict[str, list[str]], done: set[str], subs: dict[str, Path], settings: Settings,
+                 nodes: int) -> list[Part]:
+    """Each framework's formats not yet done, dealt round-robin into `nodes // frameworks` parts (at least one, at
+    most one per format): on a cluster of N measuring nodes the parts fill them, and every part builds its
+    framework's reference once (a part per format would build it once per format)."""
+    per_framework = max(1, nodes // max(1, len(wanted)))
+    parts = []
+    for framework, formats in wanted.items():
+        todo = [f for f in formats if f not in done]
+        n = min(per_framework, len(todo))
+        for i in range(n):
+            work = subs[framework] if n == 1 else subs[framework] / f"part{i}"
+            parts.append(Part(framework, tuple(todo[i::n]), i, str(work), settings))
+    return parts
+
+
+def part_key(part: Part) -> str:
+    return f"deploy/{part.framework}/part{part.index}"
+
+
+def measure_part(part: Part) -> list[Row]:
+    """One part's rows, measured on the node its Ray task holds (`RayExecutor.each`)."""
+    work = Path(part.work)
+    work.mkdir(parents=True, exist_ok=True)
+    with runtime_pool(work):
+        return measure_framework(part.framework, part.settings, work, list(part.formats))
 
 
 def _ordered_frame(rows: list[Row]) -> pd.DataFrame:
@@ -293,17 +365,18 @@ def _finished_rows(log: Path) -> list[Row]:
     return rows
 
 
-def matrix_for_profile(profile: config.Profile, work: str | Path | None = None) -> pd.DataFrame:
+def matrix_for_profile(profile: config.Profile, work: str | Path | None = None, executor=None) -> pd.DataFrame:
     """The matrix a notebook shows: the profile's `matrix_formats` on the quick path (smoke: a few of each
     framework), or every format when it names none (embedded, paper).
 
     The deployment matrix needs no online input (the models are built or shipped locally), so `paper` measures
     the same as `embedded`. A finished matrix measured under the same key (code, packages, machine) is reused.
+    `executor`: on a Ray cluster (`run_matrix`).
     """
     formats = list(profile.matrix_formats)
     if formats:
-        return run_matrix("all", quick=True, work=work, formats=formats, reuse=True)
-    return run_matrix("all", quick=False, work=work, reuse=True)
+        return run_matrix("all", quick=True, work=work, formats=formats, reuse=True, executor=executor)
+    return run_matrix("all", quick=False, work=work, reuse=True, executor=executor)
 
 
 NOT_RUN = ("not runnable here", "skipped")  # how `measure_framework` words the rows it deliberately did not run

@@ -42,6 +42,7 @@ from study import config, failpoints, files
 from study.assets import efficientnet_tf, refs as asset_refs, zoo
 from study.cache.step import Step
 from study.casestudy import browser, finetune
+from study.casestudy.cluster import this_node
 from study.errors import ResumeWarning, StudyError
 from study.paper import version_notes
 from study.runtime import processes
@@ -433,12 +434,15 @@ def table_viii_beside(out: str | Path) -> pd.DataFrame:
 # ------------------------------------------------------------------------ measuring (Section VII-H)
 def finetune_versions(published: str | Path, out: str | Path, profile: config.Profile,
                       names: Sequence[str] | None = None, *, browser_backends: Sequence[str] = (),
-                      progress: bool = False, **sweep_options: Any) -> pd.DataFrame:
+                      progress: bool = False, executor=None, **sweep_options: Any) -> pd.DataFrame:
     """Fine-tune each published version with the sweep harness (same data, seed and protocol for all) and,
-    with `browser_backends`, run the browser test on the result; one row per version.
+    with `browser_backends`, run the browser test on the result; one row per version, naming the node that measured
+    it (`node`).
 
     Resumable like the harness itself: `out/<version>/sweep/` (Table IX layout) and `out/<version>/browser/`.
-    """
+    `executor` (a `study.casestudy.ray_executor.RayExecutor`): each version in a task that holds a node of its
+    cluster (its fine-tuning and browser test measured there; `out` at the same path on every node); closed at the
+    end."""
     published = Path(published)
     table = read_published(published)
     if names:
@@ -446,25 +450,58 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
         table = table[table["name"].isin(wanted)]
     info = json.loads((published / "checkpoint" / "checkpoint.json").read_text())
     member = _member(info["member"])
-    out = Path(out)
-    rows = []
-    for version in table.itertuples():
-        # the version folder is the asset (study.assets.refs): a local SavedModel at the member's size
-        sweep_out = out / version.name / "sweep"
-        t9 = finetune.sweep(sweep_out, profile, [str(version.path)], input_size=member.input_size, progress=progress,
-                            **sweep_options)
-        row = {"version": version.version, "name": version.name,
-               "paper_vii_h": PAPER_VII_H.get(version.tfhub_version, ""),
-               **t9.iloc[0][["accuracy", "delta_cpu", "delta_mem", "elapse", "elapse_s", "status", "asset_sha256"]]
-               .to_dict()}
-        if browser_backends and row["status"] == "ok":
-            tx = browser.browser_test(sweep_out, out / version.name / "browser", profile=profile,
-                                      backends=tuple(browser_backends), members=[str(version.path)], progress=progress)
-            for r in tx.itertuples():
-                row |= {f"browser_{r.backend}_status": r.status, f"browser_{r.backend}_ms_per_image": r.ms_per_image,
-                        f"browser_{r.backend}_accuracy": r.accuracy}
-        rows.append(row)
-    return pd.DataFrame(rows)
+    jobs = [VersionJob(version.version, version.name, version.tfhub_version, str(version.path), str(Path(out)),
+                       profile, member.input_size, tuple(browser_backends), progress, dict(sweep_options))
+            for version in table.itertuples()]
+    if executor is None:
+        return pd.DataFrame([measure_version(job) for job in jobs])
+    rows = {}
+    try:
+        for job, row, history in executor.each(measure_version, jobs, version_key, what="version costs"):
+            if history:
+                row["node"] += "; after " + "; ".join(h["reason"] for h in history)
+            rows[job.name] = row
+    finally:
+        executor.close()
+    return pd.DataFrame([rows[job.name] for job in jobs])
+
+
+@dataclass(frozen=True)
+class VersionJob:
+    """One published version to fine-tune (and browser-test) with the sweep harness."""
+
+    version: int
+    name: str
+    tfhub_version: Any
+    path: str  # the version folder: the asset (study.assets.refs), a local SavedModel at the member's size
+    out: str
+    profile: config.Profile
+    input_size: int
+    browser_backends: tuple[str, ...]
+    progress: bool
+    sweep_options: dict[str, Any]
+
+
+def version_key(job: VersionJob) -> str:
+    return f"version-costs/{job.name}"
+
+
+def measure_version(job: VersionJob) -> dict[str, Any]:
+    """One version's row: Table IX's columns of its fine-tuning, its browser runs, the node that measured them."""
+    sweep_out = Path(job.out) / job.name / "sweep"
+    t9 = finetune.sweep(sweep_out, job.profile, [job.path], input_size=job.input_size, progress=job.progress,
+                        **job.sweep_options)
+    row = {"version": job.version, "name": job.name, "paper_vii_h": PAPER_VII_H.get(job.tfhub_version, ""),
+           **t9.iloc[0][["accuracy", "delta_cpu", "delta_mem", "elapse", "elapse_s", "status", "asset_sha256"]]
+           .to_dict()}
+    if job.browser_backends and row["status"] == "ok":
+        tx = browser.browser_test(sweep_out, Path(job.out) / job.name / "browser", profile=job.profile,
+                                  backends=job.browser_backends, members=[job.path], progress=job.progress)
+        for r in tx.itertuples():
+            row |= {f"browser_{r.backend}_status": r.status, f"browser_{r.backend}_ms_per_image": r.ms_per_image,
+                    f"browser_{r.backend}_accuracy": r.accuracy}
+    row["node"] = this_node()
+    return row
 
 
 # ------------------------------------------------------------------------------------- CLI
@@ -479,13 +516,14 @@ def member_for(profile: config.Profile, member: str = "") -> str:
 
 def version_costs(published: str | Path, out: str | Path, profile: config.Profile,
                   names: Sequence[str] | None = None, *, browser_backends: Sequence[str] | None = None,
-                  diffs: Sequence[Any] = (), progress: bool = False) -> pd.DataFrame:
+                  diffs: Sequence[Any] = (), progress: bool = False, executor=None) -> pd.DataFrame:
     """`finetune_versions` with the profile's defaults (`profile.version_costs`) for `names` / `browser_backends`
-    left None, and each version's `diff_verdict` from the `version_diff.diff`s of consecutive versions."""
+    left None, and each version's `diff_verdict` from the `version_diff.diff`s of consecutive versions; `executor`:
+    each version on a node of a Ray cluster (`finetune_versions`)."""
     default_names, default_backends = profile.version_costs.versions, profile.version_costs.browser_backends
     costs = finetune_versions(published, out, profile, names or default_names,
                               browser_backends=default_backends if browser_backends is None else browser_backends,
-                              progress=progress)
+                              progress=progress, executor=executor)
     verdicts = {d.b.version["name"]: d.verdict for d in diffs}
     costs.insert(2, "diff_verdict", costs["name"].map(verdicts).fillna("(first version)"))
     return costs

@@ -5,10 +5,12 @@ each notebook's seconds (`<results>/reproduce/<notebook>.json`), each sweep run'
 worker's `features_s` (`finetune/<P>/runs/<member>/r<k>.json`, its `artifacts/result.json`; the repeated runs in
 `finetune/<P>-repeats/`), each conversion's seconds and each browser run's start and `elapse_s`
 (`browser/<P>/conversion.csv`, `runs/*.json`), each fidelity row's `export_s`, `load_ms`, `measure_s` and
-`localise_s` (`finetune/<P>/deploy_fidelity/rows.jsonl`). `plan_profile` turns them into the planned profile's task
-kinds, each part scaled by what that profile changes (members' FLOPs and parameters from `data/zoo_complexity.csv`,
-images, epochs and mode, cool-downs) with the assumption of each factor written beside it. Notebooks 01-03, 06-08
-and 10 have no task kinds here: their measured time carries over, serial.
+`localise_s` (`finetune/<P>/deploy_fidelity/rows.jsonl`), each deployment-matrix row's `measure_s`
+(`tables/rq1_deployment_matrix.csv`), each published version's fine-tuning and browser runs
+(`rq3_versions/<member>/finetune/<version>/{sweep,browser}`). `plan_profile` turns them into the planned profile's
+task kinds, each part scaled by what that profile changes (members' FLOPs and parameters from
+`data/zoo_complexity.csv`, images, epochs and mode, cool-downs) with the assumption of each factor written beside
+it. Notebooks 02, 03, 06, 07 and 10 have no task kinds here: their measured time carries over, serial.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from study.protocol import PAPER
 from study.runs.plan import Factor, NotebookPlan, Part, Plan, TaskKind, serial_part
 
 SWEEP_NB, BROWSER_NB, FIDELITY_NB = "04_case_study_finetuning", "05_case_study_browser", "09_rq1_fidelity_per_member"
+MATRIX_NB, VERSIONS_NB = "01_rq1_deployment", "08_rq3_version_publishing"
 FULL_PASSES = 3.0  # full fine-tuning: an epoch's forward + backward through the backbone ~ 3 forward passes
 BROWSER_MEMBERS = 1  # notebook 09's default: TF members that also get TF.js in headless Chromium
 
@@ -72,6 +75,18 @@ class FidelityRow:
 
 
 @dataclass(frozen=True)
+class MatrixRow:
+    format: str
+    seconds: float  # the row's wall time (`measure_s`; older runs: export + load + every timed pass, estimated)
+
+
+@dataclass(frozen=True)
+class VersionRun:
+    sweep: SweepRun
+    browser_s: float  # its TF.js conversion and browser runs (0: none)
+
+
+@dataclass(frozen=True)
 class Measured:
     """What one measured run of `profile` recorded (every list may be empty where that notebook did not run)."""
 
@@ -85,6 +100,8 @@ class Measured:
     fidelity: list[FidelityRow]
     cores: int
     source: dict[str, str]
+    matrix: list[MatrixRow] = ()
+    versions: list[VersionRun] = ()
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -151,6 +168,41 @@ def _fidelity_rows(path: Path) -> list[FidelityRow]:
             for r in last.values() if r.get("status") != "skipped"]
 
 
+def _matrix_rows(table: Path, profile: config.Profile) -> list[MatrixRow]:
+    """The matrix rows that ran (a runtime process was timed), with their wall time."""
+    if not table.is_file():
+        return []
+    from study.deployment import matrix
+
+    settings = matrix.Settings.of(quick=bool(profile.matrix_formats))
+    rows = []
+    with table.open(encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if not r.get("latency_ms"):
+                continue  # not run here (or failed before its runtime): no cost to plan
+            seconds = r.get("measure_s") or ""
+            if not seconds:  # a run before measure_s was recorded: export + load + the passes it timed
+                seconds = (float(r.get("export_s") or 0) + float(r.get("load_ms") or 0) / 1000
+                           + float(r["latency_ms"]) / 1000 * (settings.warmup + settings.repeats
+                                                              + int(float(r.get("images") or 0))))
+            rows.append(MatrixRow(r["format"], float(seconds)))
+    return rows
+
+
+def _version_runs(results: Path) -> list[VersionRun]:
+    runs = []
+    for folder in sorted(results.glob("rq3_versions/*/finetune/*")):
+        browser = folder / "browser"
+        conversion = browser / "conversion.csv"
+        converted = 0.0
+        if conversion.is_file():
+            with conversion.open(encoding="utf-8") as f:
+                converted = sum(float(r["seconds"]) for r in csv.DictReader(f) if r.get("status") == "ok")
+        browser_s = converted + sum(b.elapse_s for b in _browser_runs(browser))
+        runs += [VersionRun(run, browser_s) for run in _sweep_runs(folder / "sweep")]
+    return runs
+
+
 def _source(results: Path, finished: list[str]) -> dict[str, str]:
     snaps = sorted((results / "history").glob("*/snapshot.json"))
     info = _json(snaps[-1]) if snaps else {}
@@ -180,7 +232,9 @@ def measure(results: str | Path, profile: config.Profile) -> Measured:
         sweep=_sweep_runs(sweep_dir), repeats=_sweep_runs(sweep_dir.with_name(f"{profile.name}-repeats")),
         conversions=conversions, browser=_browser_runs(results / "browser" / profile.name),
         fidelity=_fidelity_rows(sweep_dir / "deploy_fidelity" / "rows.jsonl"), cores=cores,
-        source=_source(results, [str(r.get("finished", "")) for r in records]))
+        source=_source(results, [str(r.get("finished", "")) for r in records]),
+        matrix=_matrix_rows(results / "tables" / "rq1_deployment_matrix.csv", profile),
+        versions=_version_runs(results))
 
 
 # --- scaled to the planned profile ---------------------------------------------------------------------------
@@ -228,7 +282,8 @@ def _ratio(name: str, planned: float, measured: float, what: str) -> Factor:
 
 
 def _sweep_kind(runs: list[SweepRun], target: config.Profile, units: int, cooldown_s: float, name: str,
-                flops: Factor, units_assumption: str) -> TaskKind:
+                flops: Factor, units_assumption: str, notebook: str = SWEEP_NB,
+                extra: tuple[Part, ...] = ()) -> TaskKind:
     cfg = executors.sweep_config(target)
     images, _ = planned_images(target)
     m_images = _mean([r.images for r in runs])
@@ -249,7 +304,7 @@ def _sweep_kind(runs: list[SweepRun], target: config.Profile, units: int, cooldo
                                            f"{cfg.epochs} epochs, each forward + backward through the backbone "
                                            f"~ {FULL_PASSES:g} forward passes (assumed; the measured run was "
                                            f"{m_mode})")))]
-    return TaskKind(SWEEP_NB, name, tuple(parts), units, len(runs), holds_node=True,
+    return TaskKind(notebook, name, (*parts, *extra), units, len(runs), holds_node=True,
                     units_assumption=units_assumption)
 
 
@@ -355,13 +410,51 @@ def _fidelity_kinds(m: Measured, target: config.Profile, planned: list[str]) -> 
     return tuple(kinds)
 
 
+def _matrix_kinds(m: Measured, target: config.Profile) -> tuple[TaskKind, ...]:
+    """Notebook 01's rows: a part of a framework's formats per task, which holds a node (`run_matrix(executor=...)`);
+    planned as one row per task, the reference each part builds left in the serial part."""
+    if not m.matrix:
+        return ()
+    planned = len(target.matrix_formats) or len(m.matrix)
+    same = bool(target.matrix_formats) == bool(m.profile.matrix_formats)
+    return (TaskKind(MATRIX_NB, "deployment row", (Part("export, runtime process, judgement", _mean(
+        [r.seconds for r in m.matrix])),), planned, len(m.matrix), holds_node=True,
+        units_assumption=(f"{planned} formats that ran, as measured" if same else
+                          f"{planned} formats (the profile's); each costs the measured rows' mean (assumed: the "
+                          f"{'quick' if m.profile.matrix_formats else 'full'} path was measured)")),)
+
+
+def _version_kinds(m: Measured, target: config.Profile) -> tuple[TaskKind, ...]:
+    """Notebook 08's versions: each fine-tuned (and browser-tested) in a task that holds a node
+    (`finetune_versions(executor=...)`)."""
+    if not m.versions:
+        return ()
+    from study.releases import publish
+
+    names = target.version_costs.versions
+    units = len(names) if names else len(publish.versions())
+    cfg = executors.sweep_config(target)
+    runs = [v.sweep for v in m.versions]
+    extra = ()
+    if target.version_costs.browser_backends:
+        extra = (Part("TF.js conversion and browser runs (as measured)", _mean([v.browser_s for v in m.versions])),)
+    return (_sweep_kind(runs, target, units, 2 * cfg.cooldown_samples * cfg.interval, "version fine-tuning",
+                        member_factor("member FLOPs", "flops", [target.version_costs.member],
+                                      [m.profile.version_costs.member]),
+                        f"{units} versions ({'the profile' + chr(39) + 's' if names else 'every version'})",
+                        notebook=VERSIONS_NB, extra=extra),)
+
+
 def measured_task_s(m: Measured) -> dict[str, float]:
     """{notebook: seconds its measured run spent in tasks}: the sweep's and the repeated runs, the conversions and
-    the browser runs (first start to last end), the fidelity rows' export, measurement and localisation."""
+    the browser runs (first start to last end), the fidelity rows' export, measurement and localisation, the
+    deployment matrix's rows, the versions' fine-tuning and browser runs."""
     browser = (m.browser[-1].started + m.browser[-1].elapse_s - m.browser[0].started) if m.browser else 0.0
     return {SWEEP_NB: sum(r.elapse_s for r in m.sweep + m.repeats),
             BROWSER_NB: sum(m.conversions.values()) + browser,
-            FIDELITY_NB: sum(r.export_s + r.measure_s + (r.localise_s or 0.0) for r in m.fidelity)}
+            FIDELITY_NB: sum(r.export_s + r.measure_s + (r.localise_s or 0.0) for r in m.fidelity),
+            MATRIX_NB: sum(r.seconds for r in m.matrix),
+            VERSIONS_NB: sum(v.sweep.elapse_s + v.browser_s for v in m.versions)}
 
 
 def plan_profile(m: Measured, target: config.Profile, cores: int | None = None) -> Plan:
@@ -369,7 +462,8 @@ def plan_profile(m: Measured, target: config.Profile, cores: int | None = None) 
     measured node's)."""
     planned = [x.name for x in zoo.members(target)]
     by_nb = {SWEEP_NB: _sweep_kinds(m, target, planned), BROWSER_NB: _browser_kinds(m, target, planned),
-             FIDELITY_NB: _fidelity_kinds(m, target, planned)}
+             FIDELITY_NB: _fidelity_kinds(m, target, planned), MATRIX_NB: _matrix_kinds(m, target),
+             VERSIONS_NB: _version_kinds(m, target)}
     notebooks = []
     for nb, seconds in sorted(m.notebook_s.items()):
         tasks = by_nb.get(nb, ())

@@ -1,6 +1,8 @@
-"""The sweep and the per-member fidelity (notebook 09) on a real 2-node Ray cluster (loopback): the same rows as
-local, one measured task per node, a killed Ray worker recorded and retried elsewhere. Skips, with the install
-command, when the optional `ray` is absent."""
+"""The study's expensive work on a real 2-node Ray cluster (loopback): the sweep (04), the browser test (05), the
+deployment matrix (01), the version costs (08) and the per-member fidelity (09) give the same rows as local, one
+measured task per node, every row naming its node; a killed Ray worker is recorded and retried elsewhere, and a node
+lost mid-sweep (its raylet killed) has its member measured again on the other. Skips, with the install command,
+when the optional `ray` is absent (fails under CI)."""
 from __future__ import annotations
 
 import json
@@ -20,6 +22,7 @@ from study.casestudy.cluster import LocalCluster, node_identity
 from study.errors import StudyError
 from tests.conftest import needs_browser, needs_ray
 from tests.failpoint import Armed
+from tests.releases.conftest import published  # noqa: F401 - the session's published versions (a fixture)
 
 pytestmark = [needs_ray, pytest.mark.slow, pytest.mark.stress]
 
@@ -198,6 +201,74 @@ def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tm
     assert there["node"].str.match(rf"{re.escape(hostname)}/[0-9a-f]{{8}} ").all(), there["node"].tolist()
     assert (tmp_path / "ray" / "runs" / f"{BROWSER_MEMBER}__wasm.json").exists()  # the node wrote where asked
 
+
+
+MATRIX_FORMATS = ["saved_model", "state_dict"]  # one format of each framework: a part per framework, one per node
+
+
+def test_the_deployment_matrix_on_the_cluster_gives_the_local_rows_a_part_per_node(sweeps, tmp_path):
+    """Notebook 01's work on the cluster (`deploy --cluster`): each framework's formats a task that holds a node (two
+    frameworks, two nodes: one each, both named); the rows equal a local run's in everything but timings."""
+    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache")}
+    args = [sys.executable, "-m", "study", "deploy", "--quick", "--formats", *MATRIX_FORMATS]
+    runs = {k: subprocess.Popen([*args, "--work", str(tmp_path / k / "work"), "--csv", str(tmp_path / k / "m.csv"),
+                                 *extra], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}  # side by side
+    try:
+        logs = {k: proc.communicate(timeout=600) for k, proc in runs.items()}
+    finally:
+        for proc in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for k, proc in runs.items():
+        assert proc.returncode == 0, logs[k][1][-3000:]
+    here, there = (pd.read_csv(tmp_path / k / "m.csv").set_index("format") for k in ("local", "ray"))
+    assert list(there.index) == list(here.index) == MATRIX_FORMATS
+    assert there["ok"].all() and here["ok"].all()
+    for col in ("framework", "runtime", "status", "ok", "images", "model", "faithful", "top1_agreement"):
+        assert there[col].tolist() == here[col].tolist(), col
+    assert (there["max_abs_diff"] <= there["tolerance"]).all() and (there["measure_s"] > 0).all()
+    hostname = node_identity()["hostname"]
+    assert here["node"].str.startswith(f"{hostname}/local ").all()
+    named = {m for text in there["node"] for m in re.findall(rf"{re.escape(hostname)}/([0-9a-f]{{8}}) ", text)}
+    assert len(named) == 2, there["node"].tolist()  # each part on a node of its own
+
+
+def test_the_version_costs_on_the_cluster_give_the_local_row(sweeps, published, tmp_path):
+    """Notebook 08's work on the cluster (`finetune_versions(executor=...)`): a version fine-tuned in a task that
+    holds a node; its row equals a local run's in accuracy and status, and names the Ray node."""
+    code = ("import sys, pandas as pd\nfrom study.casestudy.executors import get_executor\n"
+            "from study.config import PROFILES\nfrom study.releases import publish\n"
+            "address = sys.argv[3] or None\n"
+            "ex = get_executor('ray', address=address, retries=1) if address else None\n"
+            "t = publish.finetune_versions(sys.argv[1], sys.argv[2], PROFILES['smoke'], ['v5'], executor=ex)\n"
+            "t.to_csv(sys.argv[2] + '/costs.csv', index=False)\n")
+    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache")}
+    runs = {}
+    for k, address in (("local", ""), ("ray", sweeps["cluster"].address)):
+        (tmp_path / k).mkdir()
+        runs[k] = subprocess.Popen([sys.executable, "-c", code, str(published), str(tmp_path / k), address], env=env,
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # side by side
+    try:
+        logs = {k: proc.communicate(timeout=600) for k, proc in runs.items()}
+    finally:
+        for proc in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for k, proc in runs.items():
+        assert proc.returncode == 0, logs[k][1][-3000:]
+    here, there = (pd.read_csv(tmp_path / k / "costs.csv") for k in ("local", "ray"))
+    assert here["name"].tolist() == there["name"].tolist() == ["v5_tf2_saved_model"]
+    assert (here["status"] == "ok").all() and (there["status"] == "ok").all()
+    # one test image, as the sweep's rows (the node's thread count may reorder floating-point sums)
+    (predictions,) = (tmp_path / "ray" / "v5_tf2_saved_model" / "sweep" / "predictions").glob("*.csv")
+    n_test = len(pd.read_csv(predictions))
+    assert abs(there["accuracy"].iloc[0] - here["accuracy"].iloc[0]) <= 1 / n_test + 1e-9, (here, there)
+    assert there["asset_sha256"].tolist() == here["asset_sha256"].tolist()
+    hostname = node_identity()["hostname"]
+    assert here["node"].str.startswith(f"{hostname}/local ").all()
+    assert there["node"].str.match(rf"{re.escape(hostname)}/[0-9a-f]{{8}} ").all(), there["node"].tolist()
+    assert (tmp_path / "ray" / "v5_tf2_saved_model" / "sweep" / "table_ix.csv").is_file()  # the node wrote there
 
 
 # Last of the cluster's tests: it loses a node (the tests before it need both).

@@ -108,3 +108,50 @@ def test_the_command_without_measurements_is_one_error_naming_the_command(tmp_pa
     assert len(lines) == 1 and lines[0].startswith("error: plan: no measured run")
     assert "python -m study reproduce --profile embedded" in lines[0]
     assert run.stdout == ""
+
+
+def test_the_deployment_matrix_rows_are_planned_one_per_node_from_their_recorded_seconds(tmp_path):
+    """Notebook 01's rows (`measure_s`; a row of an older run estimated from what it timed; a row that did not run
+    costs nothing): the embedded matrix planned for the paper profile (the same formats) on 1 and 2 nodes."""
+    _record(tmp_path, "01_rq1_deployment", 100.0, "embedded")
+    (tmp_path / "tables").mkdir()
+    prof = config.get_profile("embedded")  # the full path: 5 warm-up + 50 timed passes, and each image once
+    (tmp_path / "tables" / "rq1_deployment_matrix.csv").write_text(
+        "format,latency_ms,export_s,load_ms,images,measure_s\n"
+        "saved_model,2.0,1.0,100,8,10.0\n"
+        "onnx,4.0,2.0,200,8,20.0\n"
+        "tflite_gpu,,,,,\n"  # not runnable here
+        "torchscript,10.0,1.5,500,8,\n")  # before measure_s: 1.5 + 0.5 + 0.010 x (5 + 50 + 8)
+    m = task_costs.measure(tmp_path, prof)
+    assert [r.format for r in m.matrix] == ["saved_model", "onnx", "torchscript"]
+    assert m.matrix[2].seconds == pytest.approx(1.5 + 0.5 + 0.010 * (5 + 50 + 8))
+    p = task_costs.plan_profile(m, config.get_profile("paper"), cores=2)
+    (nb,) = p.notebooks
+    (kind,) = nb.tasks
+    assert kind.holds_node and kind.units == 3
+    mean = (10.0 + 20.0 + m.matrix[2].seconds) / 3
+    assert nb.serial_s == pytest.approx(100.0 - 3 * mean)
+    assert p.wall_s(1) == pytest.approx(100.0) and p.wall_s(2) == pytest.approx(nb.serial_s + 2 * mean)
+    assert p.wall_s(3) == pytest.approx(nb.serial_s + mean)
+
+
+def test_the_versions_are_planned_one_per_node_from_their_sweep_records(tmp_path):
+    """Notebook 08's versions: each version's sweep run (and its browser runs) a task; the embedded profile's three
+    fine-tuned versions planned for embedded again (nothing scaled) on 1 and 3 nodes."""
+    _record(tmp_path, "08_rq3_version_publishing", 200.0, "embedded")
+    prof = config.get_profile("embedded")
+    cfg = {"cooldown_samples": 3, "interval": 0.5, "epochs": 2, "mode": "frozen"}
+    for name, elapse in (("v1_initial", 20.0), ("v4_quantization_boundary", 22.0), ("v5_tf2_saved_model", 24.0)):
+        run = tmp_path / "rq3_versions" / prof.version_costs.member / "finetune" / name / "sweep" / "runs" / name
+        run.mkdir(parents=True)
+        (run / "r0.json").write_text(json.dumps({"member": name, "status": "ok", "elapse_s": elapse, "train_s": 5.0,
+                                                 "config": cfg}))
+    m = task_costs.measure(tmp_path, prof)
+    assert sorted(v.sweep.elapse_s for v in m.versions) == [20.0, 22.0, 24.0]
+    p = task_costs.plan_profile(m, prof, cores=2)
+    (nb,) = p.notebooks
+    (kind,) = nb.tasks
+    assert kind.holds_node and kind.units == len(prof.version_costs.versions) == 3
+    assert kind.unit_s == pytest.approx(22.0)  # as measured: the same profile, images and member
+    assert nb.serial_s == pytest.approx(200.0 - 66.0)
+    assert p.wall_s(1) == pytest.approx(200.0) and p.wall_s(3) == pytest.approx(134.0 + 22.0)
