@@ -173,17 +173,11 @@ def _deploy(sweep: Path, out: Path, env: dict[str, str], *extra: str) -> subproc
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@needs_browser
-def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tmp_path):
-    """Notebook 05's work on the cluster (`browser-test --cluster`): the member's conversion and Chromium run in a
-    task that holds a node; Table X's rows equal a local run's and name the Ray node."""
-    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
-           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
-    args = [sys.executable, "-m", "study", "browser-test", "--profile", "smoke", "--models", str(sweeps["local"]),
-            "--members", BROWSER_MEMBER, "--out"]
-    runs = {k: subprocess.Popen([*args, str(tmp_path / k), *extra], env=env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)  # side by side: no timing is compared
-            for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}
+def _side_by_side(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Run the commands at once (a local run beside a cluster run: no timing is compared), each to a zero exit;
+    their (stdout, stderr). Whatever is left is stopped by PID."""
+    runs = {k: subprocess.Popen(cmd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for k, cmd in commands.items()}
     try:
         logs = {k: proc.communicate(timeout=600) for k, proc in runs.items()}
     finally:
@@ -192,6 +186,19 @@ def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tm
                 proc.kill()
     for k, proc in runs.items():
         assert proc.returncode == 0, logs[k][1][-3000:]
+    return logs
+
+
+@needs_browser
+def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tmp_path):
+    """Notebook 05's work on the cluster (`browser-test --cluster`): the member's conversion and Chromium run in a
+    task that holds a node; Table X's rows equal a local run's and name the Ray node."""
+    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"),
+           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
+    args = [sys.executable, "-m", "study", "browser-test", "--profile", "smoke", "--models", str(sweeps["local"]),
+            "--members", BROWSER_MEMBER, "--out"]
+    _side_by_side({k: [*args, str(tmp_path / k), *extra]
+                   for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}, env)
     here, there = (pd.read_csv(tmp_path / k / "table_x.csv").set_index(["model", "backend"]) for k in ("local", "ray"))
     assert list(there.index) == list(here.index) == [(BROWSER_MEMBER, "wasm")]
     for col in ("status", "n_images", "accuracy", "runtime", "weights", "asset_sha256"):
@@ -211,17 +218,8 @@ def test_the_deployment_matrix_on_the_cluster_gives_the_local_rows_a_part_per_no
     frameworks, two nodes: one each, both named); the rows equal a local run's in everything but timings."""
     env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache")}
     args = [sys.executable, "-m", "study", "deploy", "--quick", "--formats", *MATRIX_FORMATS]
-    runs = {k: subprocess.Popen([*args, "--work", str(tmp_path / k / "work"), "--csv", str(tmp_path / k / "m.csv"),
-                                 *extra], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}  # side by side
-    try:
-        logs = {k: proc.communicate(timeout=600) for k, proc in runs.items()}
-    finally:
-        for proc in runs.values():
-            if proc.poll() is None:
-                proc.kill()
-    for k, proc in runs.items():
-        assert proc.returncode == 0, logs[k][1][-3000:]
+    _side_by_side({k: [*args, "--work", str(tmp_path / k / "work"), "--csv", str(tmp_path / k / "m.csv"), *extra]
+                   for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}, env)
     here, there = (pd.read_csv(tmp_path / k / "m.csv").set_index("format") for k in ("local", "ray"))
     assert list(there.index) == list(here.index) == MATRIX_FORMATS
     assert there["ok"].all() and here["ok"].all()
@@ -244,19 +242,10 @@ def test_the_version_costs_on_the_cluster_give_the_local_row(sweeps, published, 
             "t = publish.finetune_versions(sys.argv[1], sys.argv[2], PROFILES['smoke'], ['v5'], executor=ex)\n"
             "t.to_csv(sys.argv[2] + '/costs.csv', index=False)\n")
     env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache")}
-    runs = {}
-    for k, address in (("local", ""), ("ray", sweeps["cluster"].address)):
+    for k in ("local", "ray"):
         (tmp_path / k).mkdir()
-        runs[k] = subprocess.Popen([sys.executable, "-c", code, str(published), str(tmp_path / k), address], env=env,
-                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # side by side
-    try:
-        logs = {k: proc.communicate(timeout=600) for k, proc in runs.items()}
-    finally:
-        for proc in runs.values():
-            if proc.poll() is None:
-                proc.kill()
-    for k, proc in runs.items():
-        assert proc.returncode == 0, logs[k][1][-3000:]
+    _side_by_side({k: [sys.executable, "-c", code, str(published), str(tmp_path / k), address]
+                   for k, address in (("local", ""), ("ray", sweeps["cluster"].address))}, env)
     here, there = (pd.read_csv(tmp_path / k / "costs.csv") for k in ("local", "ray"))
     assert here["name"].tolist() == there["name"].tolist() == ["v5_tf2_saved_model"]
     assert (here["status"] == "ok").all() and (there["status"] == "ok").all()
