@@ -34,12 +34,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("STUDY_CACHE_DIR", ROOT / ".cache"))
 
 
-def zoo_dir() -> Path:
-    """The built embedded zoo (`<cache>/zoo`; `STUDY_ZOO_DIR` overrides: one zoo for several caches, e.g. the test
-    suite's, whose builds are keyed and locked like any other)."""
-    return Path(os.environ.get("STUDY_ZOO_DIR") or cache_dir() / "zoo")
-
-
 # What each profile means lives on one page, `study.profiles`; these are its entry points.
 PROFILES: dict[str, Profile] = profiles.PROFILES
 DEFAULT_PROFILE = profiles.DEFAULT_PROFILE  # when none is given

@@ -4,14 +4,12 @@ A fault test must not guess how fast this machine is ("kill 1 s after Chromium s
 code under test reaches it and waits there, and the test sends its kill while the event holds (the technique of
 FreeBSD's fail(9), etcd's gofail, TiKV's fail-rs). Disarmed (no $STUDY_FAILPOINTS), `reached` returns at once.
 
-    STUDY_FAILPOINTS="sweep.cooldown-after@1,training.running@2"   which points, and at which hit (default 1)
-    STUDY_FAILPOINTS="fidelity.on-node@1,fidelity.on-node@2"        two arrivals of one point wait, each its own
+    STUDY_FAILPOINTS="sweep.cooldown-after,training.running@2,training.running@3"   points, hits (default 1)
     STUDY_FAILPOINT_DIR=/tmp/fp                                       where hits, pauses and releases meet
 
 Hits are counted across every process that inherits the environment (a driver, its workers, Ray's workers): the
-Nth arrival at a point, machine-wide, is the one that waits. While it waits it holds `<dir>/<name>@<N>.paused`
-(JSON: pid, hit); it goes on when `<dir>/<name>@<N>.release` appears, when its timeout passes (recorded in
-`<name>@<N>.timed-out`), or never, when the test kills it. Every point is listed in POINTS with what holds while it waits (docs/faults.md).
+Nth arrival at a point, machine-wide, waits, holding `<dir>/<name>@<N>.paused` (JSON: pid, hit), until
+`<name>@<N>.release` appears, its timeout passes (`.timed-out`) or the test kills it (POINTS: docs/faults.md).
 """
 from __future__ import annotations
 
@@ -44,8 +42,7 @@ POINTS: dict[str, str] = {  # name -> what holds while a process waits there
 }
 
 
-def _armed() -> dict[str, set[int]]:
-    """The armed points and, for each, the arrivals that wait."""
+def _armed() -> dict[str, set[int]]:  # point -> the arrivals that wait
     spec = os.environ.get(ENV, "")
     armed: dict[str, set[int]] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
@@ -54,11 +51,6 @@ def _armed() -> dict[str, set[int]]:
             raise ValueError(f"${ENV}: unknown failpoint {name!r}; known: {', '.join(POINTS)}")
         armed.setdefault(name, set()).add(int(hit or 1))
     return armed
-
-
-def stem(name: str, hit: int) -> str:
-    """The file stem of one armed arrival (`<stem>.paused`, `.release`, `.timed-out`)."""
-    return f"{name}@{hit}"
 
 
 def _count(folder: Path, name: str) -> int:
@@ -85,14 +77,15 @@ def reached(name: str) -> None:
     hit = _count(folder, name)
     if hit not in hits:
         return
-    paused = folder / f"{stem(name, hit)}.paused"
+    at = f"{name}@{hit}"  # this arrival's files: <at>.paused, .release, .timed-out
+    paused = folder / f"{at}.paused"
     tmp = paused.with_suffix(".paused.tmp")
     tmp.write_text(json.dumps({"pid": os.getpid(), "hit": hit}))
     os.replace(tmp, paused)  # whole or absent: the test never reads half a record
     deadline = time.monotonic() + float(os.environ.get(TIMEOUT_ENV, "600"))
-    release = folder / f"{stem(name, hit)}.release"
+    release = folder / f"{at}.release"
     while not release.exists():
         if time.monotonic() > deadline:
-            (folder / f"{stem(name, hit)}.timed-out").write_text(f"{os.getpid()}\n")
+            (folder / f"{at}.timed-out").write_text(f"{os.getpid()}\n")
             return
         time.sleep(0.01)

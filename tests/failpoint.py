@@ -25,10 +25,10 @@ class Armed:
         """`name@N` as given, or `name` with the one hit this test armed for it."""
         point, _, hit = name.partition("@")
         if hit:
-            return failpoints.stem(point, int(hit))
+            return f"{point}@{int(hit)}"  # as study.failpoints names an arrival's files
         hits = [int(p.partition("@")[2] or 1) for p in self.points if p.partition("@")[0] == point]
         assert len(hits) == 1, f"{point} is armed for hits {hits}: say which ({point}@N)"
-        return failpoints.stem(point, hits[0])
+        return f"{point}@{hits[0]}"
 
     def wait(self, name: str, driver: subprocess.Popen | None = None, timeout: float = 600) -> int:
         """The PID of the process waiting at `name` (`point` or `point@N`), once one is (the driver must stay alive

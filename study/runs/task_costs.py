@@ -24,9 +24,10 @@ from typing import Any
 from study import config, paper
 from study.assets import flowers, zoo
 from study.casestudy import executors, noise_runs
-from study.deployment import fidelity, fidelity_analysis
+from study.deployment import fidelity, fidelity_analysis, matrix
 from study.errors import StudyError
 from study.protocol import PAPER
+from study.releases import publish
 from study.runs.plan import Factor, NotebookPlan, Part, Plan, TaskKind, serial_part
 
 SWEEP_NB, BROWSER_NB, FIDELITY_NB = "04_case_study_finetuning", "05_case_study_browser", "09_rq1_fidelity_per_member"
@@ -172,8 +173,6 @@ def _matrix_rows(table: Path, profile: config.Profile) -> list[MatrixRow]:
     """The matrix rows that ran (a runtime process was timed), with their wall time."""
     if not table.is_file():
         return []
-    from study.deployment import matrix
-
     settings = matrix.Settings.of(quick=bool(profile.matrix_formats))
     rows = []
     with table.open(encoding="utf-8") as f:
@@ -429,8 +428,6 @@ def _version_kinds(m: Measured, target: config.Profile) -> tuple[TaskKind, ...]:
     (`finetune_versions(executor=...)`)."""
     if not m.versions:
         return ()
-    from study.releases import publish
-
     names = target.version_costs.versions
     units = len(names) if names else len(publish.versions())
     cfg = executors.sweep_config(target)
