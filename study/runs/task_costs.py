@@ -24,7 +24,7 @@ from typing import Any
 from study import config, paper
 from study.assets import flowers, zoo
 from study.casestudy import executors, noise_runs
-from study.deployment import fidelity, fidelity_analysis, matrix
+from study.deployment import fidelity, fidelity_analysis, matrix, scenarios
 from study.errors import StudyError
 from study.protocol import PAPER
 from study.releases import publish
@@ -414,13 +414,15 @@ def _matrix_kinds(m: Measured, target: config.Profile) -> tuple[TaskKind, ...]:
     planned as one row per task, the reference each part builds left in the serial part."""
     if not m.matrix:
         return ()
-    planned = len(target.matrix_formats) or len(m.matrix)
+    table = scenarios.scenarios()
+    here = table[table.apply(scenarios.runnable, axis=1)]["format"]  # formats that run on this kind of machine
+    planned = int(here.isin(target.matrix_formats).sum()) if target.matrix_formats else len(here)
+    path = "quick" if m.profile.matrix_formats else "full"
     same = bool(target.matrix_formats) == bool(m.profile.matrix_formats)
     return (TaskKind(MATRIX_NB, "deployment row", (Part("export, runtime process, judgement", _mean(
         [r.seconds for r in m.matrix])),), planned, len(m.matrix), holds_node=True,
-        units_assumption=(f"{planned} formats that ran, as measured" if same else
-                          f"{planned} formats (the profile's); each costs the measured rows' mean (assumed: the "
-                          f"{'quick' if m.profile.matrix_formats else 'full'} path was measured)")),)
+        units_assumption=f"{planned} formats that run here, each the measured rows' mean"
+                         + ("" if same else f" (assumed: the {path} path was measured)")),)
 
 
 def _version_kinds(m: Measured, target: config.Profile) -> tuple[TaskKind, ...]:
