@@ -213,51 +213,43 @@ def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tm
 MATRIX_FORMATS = ["saved_model", "state_dict"]  # one format of each framework: a part per framework, one per node
 
 
-def test_the_deployment_matrix_on_the_cluster_gives_the_local_rows_a_part_per_node(sweeps, tmp_path):
+def test_the_deployment_matrix_on_the_cluster_measures_a_part_per_node(sweeps, tmp_path):
     """Notebook 01's work on the cluster (`deploy --cluster`): each framework's formats a task that holds a node (two
-    frameworks, two nodes: one each, both named); the rows equal a local run's in everything but timings."""
+    frameworks, two nodes: one each, both named). Both formats are lossless exports of a seeded reference, so their
+    rows are what any run gives (the local matrix's own tests: tests/deployment/test_matrix.py): ok, faithful, every
+    image's class kept."""
     env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache")}
-    args = [sys.executable, "-m", "study", "deploy", "--quick", "--formats", *MATRIX_FORMATS]
-    _side_by_side({k: [*args, "--work", str(tmp_path / k / "work"), "--csv", str(tmp_path / k / "m.csv"), *extra]
-                   for k, extra in (("local", []), ("ray", ["--cluster", sweeps["cluster"].address]))}, env)
-    here, there = (pd.read_csv(tmp_path / k / "m.csv").set_index("format") for k in ("local", "ray"))
-    assert list(there.index) == list(here.index) == MATRIX_FORMATS
-    assert there["ok"].all() and here["ok"].all()
-    for col in ("framework", "runtime", "status", "ok", "images", "model", "faithful", "top1_agreement"):
-        assert there[col].tolist() == here[col].tolist(), col
-    assert (there["max_abs_diff"] <= there["tolerance"]).all() and (there["measure_s"] > 0).all()
+    _side_by_side({"ray": [sys.executable, "-m", "study", "deploy", "--quick", "--formats", *MATRIX_FORMATS,
+                           "--cluster", sweeps["cluster"].address, "--work", str(tmp_path / "work"),
+                           "--csv", str(tmp_path / "m.csv")]}, env)
+    there = pd.read_csv(tmp_path / "m.csv").set_index("format")
+    assert list(there.index) == MATRIX_FORMATS and there["framework"].tolist() == ["TensorFlow", "PyTorch"]
+    assert there["ok"].all() and there["faithful"].all() and (there["top1_agreement"] == 1.0).all(), there.T
+    assert (there["images"] > 0).all() and (there["measure_s"] > 0).all() and (there["latency_ms"] > 0).all()
     hostname = node_identity()["hostname"]
-    assert here["node"].str.startswith(f"{hostname}/local ").all()
     named = {m for text in there["node"] for m in re.findall(rf"{re.escape(hostname)}/([0-9a-f]{{8}}) ", text)}
     assert len(named) == 2, there["node"].tolist()  # each part on a node of its own
+    assert {p.name for p in (tmp_path / "work").iterdir()} >= {"tf", "torch", "rows.jsonl"}  # where a local run puts them
 
 
-def test_the_version_costs_on_the_cluster_give_the_local_row(sweeps, published, tmp_path):
-    """Notebook 08's work on the cluster (`finetune_versions(executor=...)`): a version fine-tuned in a task that
-    holds a node; its row equals a local run's in accuracy and status, and names the Ray node."""
-    code = ("import sys, pandas as pd\nfrom study.casestudy.executors import get_executor\n"
-            "from study.config import PROFILES\nfrom study.releases import publish\n"
-            "address = sys.argv[3] or None\n"
-            "ex = get_executor('ray', address=address, retries=1) if address else None\n"
+def test_the_version_costs_on_the_cluster_fine_tune_a_version_on_a_node(sweeps, published, tmp_path):
+    """Notebook 08's work on the cluster (`finetune_versions(executor=...)`): a version fine-tuned by the sweep
+    harness in a task that holds a node; its row is the sweep's Table IX row there and names the Ray node."""
+    code = ("import sys\nfrom study.casestudy.executors import get_executor\nfrom study.config import PROFILES\n"
+            "from study.releases import publish\n"
+            "ex = get_executor('ray', address=sys.argv[3], retries=1)\n"
             "t = publish.finetune_versions(sys.argv[1], sys.argv[2], PROFILES['smoke'], ['v5'], executor=ex)\n"
             "t.to_csv(sys.argv[2] + '/costs.csv', index=False)\n")
     env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache")}
-    for k in ("local", "ray"):
-        (tmp_path / k).mkdir()
-    _side_by_side({k: [sys.executable, "-c", code, str(published), str(tmp_path / k), address]
-                   for k, address in (("local", ""), ("ray", sweeps["cluster"].address))}, env)
-    here, there = (pd.read_csv(tmp_path / k / "costs.csv") for k in ("local", "ray"))
-    assert here["name"].tolist() == there["name"].tolist() == ["v5_tf2_saved_model"]
-    assert (here["status"] == "ok").all() and (there["status"] == "ok").all()
-    # one test image, as the sweep's rows (the node's thread count may reorder floating-point sums)
-    (predictions,) = (tmp_path / "ray" / "v5_tf2_saved_model" / "sweep" / "predictions").glob("*.csv")
-    n_test = len(pd.read_csv(predictions))
-    assert abs(there["accuracy"].iloc[0] - here["accuracy"].iloc[0]) <= 1 / n_test + 1e-9, (here, there)
-    assert there["asset_sha256"].tolist() == here["asset_sha256"].tolist()
+    _side_by_side({"ray": [sys.executable, "-c", code, str(published), str(tmp_path), sweeps["cluster"].address]}, env)
+    costs = pd.read_csv(tmp_path / "costs.csv")
+    t9 = pd.read_csv(tmp_path / "v5_tf2_saved_model" / "sweep" / "table_ix.csv")  # the node wrote where asked
+    assert costs["name"].tolist() == ["v5_tf2_saved_model"] and costs["status"].tolist() == ["ok"]
+    assert costs["accuracy"].tolist() == t9["accuracy"].tolist() and 0 <= costs["accuracy"].iloc[0] <= 1
+    assert costs["asset_sha256"].tolist() == t9["asset_sha256"].tolist()
     hostname = node_identity()["hostname"]
-    assert here["node"].str.startswith(f"{hostname}/local ").all()
-    assert there["node"].str.match(rf"{re.escape(hostname)}/[0-9a-f]{{8}} ").all(), there["node"].tolist()
-    assert (tmp_path / "ray" / "v5_tf2_saved_model" / "sweep" / "table_ix.csv").is_file()  # the node wrote there
+    assert costs["node"].str.match(rf"{re.escape(hostname)}/[0-9a-f]{{8}} ").all(), costs["node"].tolist()
+    assert t9["node"].tolist() == costs["node"].tolist()  # the harness's row and the version's name the same node
 
 
 # Last of the cluster's tests: it loses a node (the tests before it need both).
