@@ -42,7 +42,7 @@ from study.assets.refs import asset_id
 from study.cache.keys import web_sources
 from study.cache.step import Step
 from study.casestudy import finetune, onnx_web
-from study.casestudy.cluster import this_node
+from study.casestudy.cluster import after_lost, this_node
 from study.casestudy.stand_ins import tiny_classifiers
 from study.casestudy.stats_server import StatsServer
 from study.errors import ResumeWarning, StudyError
@@ -419,8 +419,7 @@ def _tested(jobs: list[MemberTest], executor) -> Iterator[tuple[MemberTest, Conv
         return
     for job, (conv, rows), history in executor.each(run_member, jobs, _member_key, what="browser-test"):
         for row in rows:
-            if history:
-                row["node"] = f"{row['node']}; after " + "; ".join(h["reason"] for h in history)
+            row["node"] += after_lost(history)
         _say(job, "on the cluster: " + ", ".join(f"{r['backend']} {r['status']}" for r in rows))
         yield job, conv, rows
 

@@ -114,6 +114,11 @@ def node_label(node: dict[str, Any]) -> str:
            f"GPU: {node.get('gpu', 'none')})"
 
 
+def after_lost(history: list[dict[str, Any]]) -> str:
+    """What a row's `node` adds for the attempts lost before it (`RayExecutor.each`'s history): "" when none."""
+    return "; after " + "; ".join(h["reason"] for h in history) if history else ""
+
+
 @functools.lru_cache(maxsize=1)
 def this_node() -> str:
     """`node_label` of the machine this process runs on (inside a Ray worker: with its node id), for a table's

@@ -56,7 +56,7 @@ import pandas as pd
 from study import config, failpoints, files
 from study.casestudy import dataset
 from study.casestudy.browser import find_models
-from study.casestudy.cluster import this_node
+from study.casestudy.cluster import after_lost, this_node
 from study.casestudy.training import load_torch_classifier
 from study.deployment import faithful, localise
 from study.deployment.backend import Export, get_backend, size_mb
@@ -481,8 +481,7 @@ def _measured(jobs: Sequence[MemberJob], measure, executor) -> Iterator[dict[str
     for _, rows, history in executor.each(functools.partial(_measure_held, measure), jobs, _task_key,
                                           what="deploy --sweep"):
         for row in rows:
-            if history:
-                row["node"] += "; after " + "; ".join(h["reason"] for h in history)
+            row["node"] += after_lost(history)
             yield row
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from study import config, files
-from study.casestudy.cluster import this_node
+from study.casestudy.cluster import after_lost, this_node
 from study.cache.keys import web_sources
 from study.cache.step import Step
 from study.deployment import faithful
@@ -299,8 +299,7 @@ def _run_matrix(framework, quick, work, formats, resume, progress, reuse, execut
         parts = matrix_parts(wanted, done, subs, settings, nodes=len(executor.nodes))
         for _, part_rows, history in executor.each(measure_part, parts, part_key, what="deploy"):
             for row in part_rows:
-                if history:
-                    row.node += "; after " + "; ".join(h["reason"] for h in history)
+                row.node += after_lost(history)
                 record(row)
                 rows.append(row)
     step.finish()

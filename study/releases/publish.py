@@ -42,7 +42,7 @@ from study import config, failpoints, files
 from study.assets import efficientnet_tf, refs as asset_refs, zoo
 from study.cache.step import Step
 from study.casestudy import browser, finetune
-from study.casestudy.cluster import this_node
+from study.casestudy.cluster import after_lost, this_node
 from study.errors import ResumeWarning, StudyError
 from study.paper import version_notes
 from study.runtime import processes
@@ -458,8 +458,7 @@ def finetune_versions(published: str | Path, out: str | Path, profile: config.Pr
     rows = {}
     try:
         for job, row, history in executor.each(measure_version, jobs, version_key, what="version costs"):
-            if history:
-                row["node"] += "; after " + "; ".join(h["reason"] for h in history)
+            row["node"] += after_lost(history)
             rows[job.name] = row
     finally:
         executor.close()
