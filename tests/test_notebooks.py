@@ -316,7 +316,7 @@ def test_the_smoke_run_is_judged_against_the_shipped_smoke_reference(smoke_noteb
     assert judged.status == "compared", "\n".join(judged.lines())
     assert judged.cells > 0 and judged.counts.get("identical", 0) > 0, judged.counts
     # no cell flips, but for an audit claim's noise label moving between "within noise" and a verdict: it is judged
-    # by the smoke run's own noise model (2 members x 2 repeats), so a claim at its border may cross it (issue 38)
+    # by the smoke run's own noise model (one member's 2 repeats), so a claim at its border may cross it (issue 38)
     flipped = judged.changed[judged.changed["label"] == "flipped"]
     border = (flipped["table"] == "audit_paper_claims") & (flipped["column"] == "noise") & \
         ((flipped["a"] == "within noise") | (flipped["b"] == "within noise"))

@@ -24,11 +24,13 @@ SMOKE = ["mobilenet_v1_025_128", "mobilenet_v2_035_96"]  # the smoke profile's t
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """One generated-inputs cache for the module (synthetic flowers + embedded assets are built once)."""
+def env(tmp_path_factory, shared_zoo):
+    """One generated-inputs cache for the module (synthetic flowers); the embedded assets from the run's shared zoo
+    (built once a run: no test here is about building)."""
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDY_CACHE_DIR", str(cache))
+        mp.setenv("STUDY_ZOO_DIR", str(shared_zoo))
         mp.setenv("STUDY_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
         yield {**os.environ}
 

@@ -53,9 +53,10 @@ def test_loopback_addresses():
 
 @pytest.mark.slow
 @needs_ray
-def test_finetune_on_ray_without_an_address_listens_on_loopback_only(tmp_path):
+def test_finetune_on_ray_without_an_address_listens_on_loopback_only(tmp_path, shared_zoo):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env |= {"STUDY_CACHE_DIR": str(tmp_path / "cache"), "STUDY_RESULTS_DIR": str(tmp_path / "results")}
+    env |= {"STUDY_CACHE_DIR": str(tmp_path / "cache"), "STUDY_RESULTS_DIR": str(tmp_path / "results"),
+            "STUDY_ZOO_DIR": str(shared_zoo)}  # the member built once a run
     out = tmp_path / "sweep"
     log_file = tmp_path / "finetune.log"
     with open(log_file, "w") as fh:  # a file, not a pipe nobody reads while it runs (a full pipe would block it)

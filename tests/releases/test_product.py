@@ -165,7 +165,7 @@ def test_the_command_serves_loopback_only_prints_the_url_and_stops_on_ctrl_c(tmp
 # --- the page in Chromium ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
+def released(tmp_path_factory, shared_zoo):
     """Two published versions of MEMBER (real `publish`) and, as each version's fine-tuned classifier in notebook
     08's layout (`finetune/<version>/sweep/models/<id>/`), one of two small real classifiers of different input
     sizes (`stand_ins.tiny_classifiers`: seconds instead of two fine-tuning runs)."""
@@ -175,6 +175,7 @@ def released(tmp_path_factory):
     root = tmp_path_factory.mktemp("product")
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_CACHE_DIR", str(root / "cache"))
+    mp.setenv("STUDY_ZOO_DIR", str(shared_zoo))  # the member built once a run
     stand_ins.tiny_classifiers(root / "tiny", profile=PROFILES["smoke"])
     publish.publish(MEMBER, root / "published", ["v1", "v2"], progress=False)
     for version, model in (("v1_initial", "tiny_mobilenet_32"), ("v2_variable_input", "tiny_mobilenet_48")):

@@ -156,7 +156,7 @@ def test_the_default_measurements_name_real_versions_and_backends():
 
 
 @pytest.mark.slow
-def test_an_efficientnet_lite_member_that_sees_is_published(tmp_path, monkeypatch):
+def test_an_efficientnet_lite_member_that_sees_is_published(tmp_path, monkeypatch, shared_zoo):
     """RQ3 on a member with ImageNet weights: v1 computes the port's features (its own input range, (255 x - 127) /
     128), v4 moves the upper input bound by 0.05 %, and every version records that its weights are trained."""
     import tensorflow_hub as hub
@@ -164,6 +164,7 @@ def test_an_efficientnet_lite_member_that_sees_is_published(tmp_path, monkeypatc
     from study.assets import efficientnet_tf, zoo
 
     monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("STUDY_ZOO_DIR", str(shared_zoo))  # the port as the smoke run builds it (once a run)
     out = tmp_path / "versions"
     table = publish.publish("efficientnet_lite0_tf", out, ["v1", "v4"], progress=False)
     x = _images(224, 4)
