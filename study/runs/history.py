@@ -25,7 +25,7 @@ from typing import Any
 
 from study import files
 from study.cache import keys
-from study.config import ROOT, results_dir
+from study.config import PROFILES, ROOT, results_dir
 from study.errors import StudyError
 from study.report import git_commit, read_manifest
 from study.runs import hostprobe, lockfile
@@ -119,12 +119,19 @@ def _name(root: Path, now: dt.datetime) -> str:
     return name
 
 
+def profile_definition(profile: str) -> str | None:
+    """A digest of the profile's definition (`study.profiles`: members, sweep, noise plan, ...): a reference made
+    under another definition of the same profile name is a different experiment, and the verdict says so."""
+    return keys.digest(repr(PROFILES[profile]))[:12] if profile in PROFILES else None
+
+
 def describe(results: Path, *, profile: str, versions: dict[str, str], notebooks: Sequence[dict[str, Any]] = (),
              now: dt.datetime | None = None) -> dict[str, Any]:
     """What a snapshot's `snapshot.json` says of the run in `results` (besides its digest and file count)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     return {"created": now.isoformat(timespec="seconds"), "commit": git_commit(), "machine": keys.machine(),
-            "profile": profile, "notebooks": list(notebooks), "source": str(results),
+            "profile": profile, "profile_definition": profile_definition(profile), "notebooks": list(notebooks),
+            "source": str(results),
             "code": code_versions(results), "table_versions": dict(versions), "libraries": libraries()}
 
 

@@ -114,6 +114,9 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any], code_changed: list[s
         out["libraries"] = "not recorded by " + " and ".join(unrecorded)
     if a.get("profile") != b.get("profile"):
         out["profile"] = f"{a.get('profile')} -> {b.get('profile')}"
+    elif a.get("profile_definition") and b.get("profile_definition") and \
+            a["profile_definition"] != b["profile_definition"]:  # same name, changed in study/profiles.py
+        out["profile"] = f"{b.get('profile')}: its definition changed since the reference (study/profiles.py)"
     if code_changed:
         out["code"] = f"notebooks changed since the reference: {', '.join(code_changed)}"
     if speed is not None:

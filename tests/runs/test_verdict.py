@@ -57,6 +57,23 @@ def test_a_cell_moved_beyond_noise_is_moved_and_named_with_what_differs(built, t
     assert (out / "verdict.txt").read_text().splitlines() == got.lines()
 
 
+def test_a_reference_made_under_another_definition_of_the_profile_is_named_as_the_difference(built, tmp_path):
+    """Same profile name, another definition in study/profiles.py (e.g. other members): every moved cell names it,
+    never "nothing recorded differs"."""
+    run = reference_run.made(tmp_path, built)
+    info = json.loads((run.reference / history.INFO).read_text())
+    assert info["profile_definition"] == history.profile_definition(run.profile.name) != \
+        history.profile_definition("smoke")  # recorded, and one profile's differs from another's
+    info["profile_definition"] = "0" * 12  # the reference's profile was defined otherwise
+    (run.reference / history.INFO).write_text(json.dumps(info))
+    move_cpu(run.results)
+    got = verdict.against(run.results, run.profile, ref=run.reference)
+    assert got.differences["profile"] == f"{run.profile.name}: its definition changed since the reference " \
+                                         "(study/profiles.py)"
+    (cell,) = got.changed.to_dict("records")
+    assert "its definition changed" in cell["why"] and "nothing recorded differs" not in cell["why"]
+
+
 def test_no_shipped_reference_is_said(built, tmp_path):
     run = reference_run.made(tmp_path, built)
     got = verdict.against(run.results, run.profile, ref=tmp_path / "nowhere")
