@@ -209,7 +209,8 @@ def _pct(x: float) -> str:
 class CvEstimate:
     """A measured relative noise of one resource: the median over members of each member's coefficient of
     variation over its repeats, its percentile bootstrap interval (members resampled, each with its own cv: a
-    cluster bootstrap), and the runs and members it comes from."""
+    cluster bootstrap; NaN from a single member, where resampling members has nothing to vary), and the runs and
+    members it comes from."""
 
     cv: float
     lo: float
@@ -218,6 +219,8 @@ class CvEstimate:
     members: int
 
     def label(self) -> str:
+        if self.members < 2:
+            return f"measured: cv {_pct(self.cv)} from {self.runs} runs of one member (no interval)"
         return f"measured: cv {_pct(self.cv)} [{_pct(self.lo)}, {_pct(self.hi)}] from {self.runs} runs"
 
 
@@ -228,10 +231,13 @@ def _cv_estimate(groups: Sequence[np.ndarray], *, n_resamples: int, seed: int, l
     if not groups:
         return None
     cvs = np.array([g.std(ddof=1) / abs(g.mean()) for g in groups])
+    runs = int(sum(len(g) for g in groups))
+    if len(cvs) == 1:  # the bootstrap resamples members: one member would give a zero-width interval, not one
+        return CvEstimate(float(cvs[0]), math.nan, math.nan, runs, 1)
     medians = np.median(cvs[np.random.default_rng(seed).integers(0, len(cvs), (n_resamples, len(cvs)))], axis=1)
     tail = 100 * (1 - level) / 2
     return CvEstimate(float(np.median(cvs)), float(np.percentile(medians, tail)),
-                      float(np.percentile(medians, 100 - tail)), int(sum(len(g) for g in groups)), len(groups))
+                      float(np.percentile(medians, 100 - tail)), runs, len(groups))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,20 @@ def test_the_label_says_measured_or_assumed():
     assert uncertainty.NoiseModel.from_repeats(one_run).label("ix.delta_cpu") == "assumed: cv 10%"
 
 
+def test_one_member_gives_its_cv_and_no_interval():
+    """The interval resamples members: from one member it would have zero width (a false certainty), so it is NaN
+    and the label says why; the cv is that member's own (computed here from its runs)."""
+    one = repeats({"delta_cpu": 0.05, "delta_mem": 0.02, "elapse": 0.1}, members=1, runs=2, seed=3)
+    noise = uncertainty.NoiseModel.from_repeats(one)
+    cpu = one["delta_cpu"].to_numpy()
+    est = noise.evidence["ix.delta_cpu"]
+    assert est.cv == pytest.approx(cpu.std(ddof=1) / cpu.mean()) and (est.runs, est.members) == (2, 1)
+    assert np.isnan(est.lo) and np.isnan(est.hi)
+    assert noise.label("ix.delta_cpu") == f"measured: cv {100 * est.cv:.2g}% from 2 runs of one member (no interval)"
+    back = uncertainty.NoiseModel.from_frame(noise.to_frame())  # what notebook 04 writes and `compare` reads
+    assert back.label("ix.delta_cpu") == noise.label("ix.delta_cpu")
+
+
 def test_a_saved_noise_model_reads_back_the_same():
     noise = uncertainty.NoiseModel.from_repeats(repeats({"delta_cpu": 0.05, "delta_mem": 0.02, "elapse": 0.1}),
                                                 default_cv=0.08)
