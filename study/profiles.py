@@ -117,10 +117,8 @@ class Profile:
     version_costs: VersionCosts = field(default_factory=VersionCosts)  # `publish.version_costs`
 
 
-# One member of each kind (`zoo.weights`), the fewest that exercise every part: the smallest of Table IX, a
-# random-init stand-in the decision must label and never choose, and the smallest member that sees (ImageNet weights,
-# TF), the one the decision and the product choose. (Round 4 had a second random MobileNet here: it repeated the
-# first one's path at a sixth of the suite's smoke run, issue 35.)
+# One member of each kind (`zoo.weights`): the smallest of Table IX (random init: labelled, never chosen) and the
+# smallest member that sees (ImageNet weights, TF), which the decision and the product choose (issue 35).
 SMOKE_MEMBERS = ("mobilenet_v1_025_128",)
 SMOKE_SEEING = ("efficientnet_lite0_tf",)
 
@@ -130,10 +128,8 @@ SMOKE = Profile(
     members=SMOKE_MEMBERS + SMOKE_SEEING,
     sweep=Sweep(epochs=1, mode="frozen", interval=0.1, cooldown_samples=3, timeout_s=240),
     synth=SynthSpec(per_class=20, size=64),
-    # tests run every notebook with smoke: its tiny member twice (the fewest runs that give a coefficient of
-    # variation; pooling over several members is tested on known runs, tests/decision) with 1.2 s cool-downs, enough
-    # for the 1 s interval; the coarser intervals then have no cool-down sample at most phase offsets and are
-    # reported as invalid (computed).
+    # tests run every notebook with smoke: its tiny member twice (the fewest runs that give a cv) with 1.2 s cool-downs
+    # (the 1 s interval's); coarser intervals lack a cool-down sample at most phase offsets: reported invalid.
     noise_plan=RepeatPlan(SMOKE_MEMBERS, 2, 0.1, 1.2),
     browser_limits=Limits(start=30, stall=30, total=90),
     # fewer timing repeats; localise only the worst row per format (the cold `make reproduce` budget)

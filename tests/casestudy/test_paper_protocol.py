@@ -147,11 +147,13 @@ def test_paper_profile_end_to_end_from_an_offline_asset_folder(tmp_path, outdirs
     assert sorted(x["model"]) == SWEPT and (x["status"] == "ok").all() and (x["assets_lock"] == digest).all()
 
     # the decision and audit notebooks with the paper profile (as `make reproduce PROFILE=paper` runs them), 06 told
-    # which sweep is ours (notebooks 04/05 with the paper profile would measure all 38 members)
+    # which sweep is ours (notebooks 04/05 with the paper profile would measure all 38 members) and resampling 100
+    # times, not the profile's 1,000 (what is checked is which tables it reads and how it labels them)
     code = ("from study.assets import folder as asset_folder\nfrom study.config import PROFILES\n"
             "from study.runs.reproduce import reproduce\nasset_folder.activate(None)\n"
             f"reproduce(PROFILES['paper'], ['06_decision'], {{'table_ix': {str(sweep / 'table_ix.csv')!r}, "
-            f"'table_x': {str(browser_out / 'table_x.csv')!r}, 'noise_model': ''}}, progress=False)\n"
+            f"'table_x': {str(browser_out / 'table_x.csv')!r}, 'noise_model': '', 'n_resamples': 100}}, "
+            "progress=False)\n"
             "reproduce(PROFILES['paper'], ['07_paper_audit'], {'noise_model': '', 'sampling': ''}, progress=False)\n")
     proc = subprocess.run([sys.executable, "-c", code], env=env, text=True, capture_output=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
