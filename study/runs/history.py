@@ -131,8 +131,7 @@ def describe(results: Path, *, profile: str, versions: dict[str, str], notebooks
     now = now or dt.datetime.now(dt.timezone.utc)
     return {"created": now.isoformat(timespec="seconds"), "commit": git_commit(), "machine": keys.machine(),
             "profile": profile, "profile_definition": profile_definition(profile), "notebooks": list(notebooks),
-            "source": str(results),
-            "code": code_versions(results), "table_versions": dict(versions), "libraries": libraries()}
+            "source": str(results), "code": code_versions(results), "table_versions": dict(versions), "libraries": libraries()}
 
 
 def snapshot(results: str | Path | None = None, *, tables: Iterable[str], profile: str,

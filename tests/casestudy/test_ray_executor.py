@@ -70,8 +70,7 @@ def sweeps(tmp_path_factory, shared_zoo):
         killed = {"pid": worker.pid, "pids": _kill_ray_worker(worker)}
         ray_out, ray_err = ray_run.communicate(timeout=400)
         yield {"root": root, "local": root / "local", "ray": root / "ray", "killed": killed, "cluster": cluster,
-               "zoo": shared_zoo,
-               "ray_rc": ray_run.returncode, "ray_log": ray_out + ray_err}
+               "env": env, "ray_rc": ray_run.returncode, "ray_log": ray_out + ray_err}
     finally:
         if local.poll() is None:
             local.kill()
@@ -196,8 +195,7 @@ def _side_by_side(commands: dict[str, list[str]], env: dict[str, str]) -> dict[s
 def test_the_browser_test_on_the_cluster_gives_the_local_table_x_rows(sweeps, tmp_path):
     """Notebook 05's work on the cluster (`browser-test --cluster`): the member's conversion and Chromium run in a
     task that holds a node; Table X's rows equal a local run's and name the Ray node."""
-    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"), "STUDY_ZOO_DIR": str(sweeps["zoo"]),
-           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
+    env = sweeps["env"]  # the sweeps' cache, results and zoo
     args = [sys.executable, "-m", "study", "browser-test", "--profile", "smoke", "--models", str(sweeps["local"]),
             "--members", BROWSER_MEMBER, "--out"]
     _side_by_side({k: [*args, str(tmp_path / k), *extra]
@@ -221,7 +219,7 @@ def test_the_deployment_matrix_on_the_cluster_measures_a_part_per_node(sweeps, t
     frameworks, two nodes: one each, both named). Both formats are lossless exports of a seeded reference, so their
     rows are what any run gives (the local matrix's own tests: tests/deployment/test_matrix.py): ok, faithful, every
     image's class kept."""
-    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"), "STUDY_ZOO_DIR": str(sweeps["zoo"])}
+    env = sweeps["env"]  # the sweeps' cache, results and zoo
     _side_by_side({"ray": [sys.executable, "-m", "study", "deploy", "--quick", "--formats", *MATRIX_FORMATS,
                            "--cluster", sweeps["cluster"].address, "--work", str(tmp_path / "work"),
                            "--csv", str(tmp_path / "m.csv")]}, env)
@@ -243,7 +241,7 @@ def test_the_version_costs_on_the_cluster_fine_tune_a_version_on_a_node(sweeps, 
             "ex = get_executor('ray', address=sys.argv[3], retries=1)\n"
             "t = publish.finetune_versions(sys.argv[1], sys.argv[2], PROFILES['smoke'], ['v5'], executor=ex)\n"
             "t.to_csv(sys.argv[2] + '/costs.csv', index=False)\n")
-    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"), "STUDY_ZOO_DIR": str(sweeps["zoo"])}
+    env = sweeps["env"]  # the sweeps' cache, results and zoo
     _side_by_side({"ray": [sys.executable, "-c", code, str(published), str(tmp_path), sweeps["cluster"].address]}, env)
     costs = pd.read_csv(tmp_path / "costs.csv")
     t9 = pd.read_csv(tmp_path / "v5_tf2_saved_model" / "sweep" / "table_ix.csv")  # the node wrote where asked
@@ -261,8 +259,7 @@ def test_a_node_lost_mid_sweep_its_member_is_measured_again_and_every_fidelity_r
     wait on their nodes (a failpoint: the node told to the driver, nothing measured yet); the worker node's raylet is
     killed (the node lost, as when its machine dies) and the other member released. The lost member is measured again
     on the head; every row completes, equals a local run's, and names the nodes; nothing of the lost node survives."""
-    env = {**os.environ, "STUDY_CACHE_DIR": str(sweeps["root"] / "cache"), "STUDY_ZOO_DIR": str(sweeps["zoo"]),
-           "STUDY_RESULTS_DIR": str(sweeps["root"] / "results")}
+    env = sweeps["env"]  # the sweeps' cache, results and zoo
     local = _deploy(sweeps["local"], tmp_path / "local", env)  # beside the cluster run: no timing is compared
     armed = Armed(tmp_path / "failpoints", "fidelity.on-node@1", "fidelity.on-node@2")
     cluster = sweeps["cluster"]
