@@ -108,6 +108,7 @@ class Profile:
     synth: SynthSpec | None  # the synthetic flowers it fine-tunes on; None: Flower Photos (`flowers.synth_spec`)
     noise_plan: RepeatPlan | None  # members repeated beside the sweep (`noise_runs.plan`); None: none
     browser_limits: Limits  # the browser test's watchdog (`browser.profile_limits`)
+    latency_members: int = 2  # notebook 05's backends compared on the smallest N TF.js models (`browser`)
     fidelity: FidelitySettings = field(default_factory=FidelitySettings)  # `fidelity.Settings.of`
     # the formats notebook 09 measures per member (`fidelity_analysis.formats_for_profile`); (): every format
     fidelity_formats: tuple[str, ...] = ()
@@ -132,10 +133,9 @@ SMOKE = Profile(
     # (the 1 s interval's); coarser intervals lack a cool-down sample at most phase offsets: reported invalid.
     noise_plan=RepeatPlan(SMOKE_MEMBERS, 2, 0.1, 1.2),
     browser_limits=Limits(start=30, stall=30, total=90),
-    # fewer timing repeats; localise only the worst row per format (the cold `make reproduce` budget)
-    fidelity=FidelitySettings(warmup=2, repeats=5, timeout=180, localise="worst"),
-    # notebook 09: a few formats (about a minute on 2 cores with the tiny classifiers)
-    fidelity_formats=("saved_model", "tfjs_graph_model_node", "litert_full_int8"),
+    latency_members=1,  # the 224 px member that sees on TF.js cpu and SwiftShader WebGL: many times the cost
+    fidelity=FidelitySettings(warmup=2, repeats=5, timeout=180, localise="worst"),  # fewer repeats; the worst row
+    fidelity_formats=("saved_model", "tfjs_graph_model_node", "litert_full_int8"),  # notebook 09: a few formats
     # notebook 01 (tests, CI): a few formats of each framework on the --quick path, about a minute
     matrix_formats=("saved_model", "litert_float32", "litert_dynamic_int8", "saved_model_c_api", "state_dict",
                     "dynamic_int8", "torchserve"),

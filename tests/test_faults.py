@@ -38,11 +38,13 @@ GONE_WITHIN_S = 60.0
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """One cache (synthetic flowers, embedded assets) for the module; outputs in temporary folders."""
+def env(tmp_path_factory, shared_zoo):
+    """One cache (synthetic flowers) for the module; the run's built zoo (no fault here hits a build: the clean sweep
+    builds what the others read); outputs in temporary folders."""
     root = tmp_path_factory.mktemp("faults")
     return {**os.environ, "STUDY_CACHE_DIR": str(root / "cache"), "STUDY_RESULTS_DIR": str(root / "results"),
-            "STUDY_FIGURES_DIR": str(root / "figures"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            "STUDY_FIGURES_DIR": str(root / "figures"), "STUDY_ZOO_DIR": str(shared_zoo),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
 def _study(args: list[str], env: dict, pid_log: Path, **kw) -> subprocess.Popen:

@@ -496,13 +496,21 @@ class TableX:
     latency_members: list[str]
 
 
+def latency_members_for(profile: config.Profile, given: int = 0) -> int:
+    """How many of the smallest TF.js models the latency comparison runs on: `given`, or 0 for the profile's."""
+    if given < 0:
+        raise StudyError(f"latency_members must be 0 (the profile's: {profile.latency_members}) or more, not {given}")
+    return given or profile.latency_members
+
+
 def table_x_and_latency_runs(models: str | Path, out: str | Path, *, profile: config.Profile,
                              backend: str = "wasm", latency_backends: tuple[str, ...] = BACKENDS,
-                             latency_members: int = 2, executor=None) -> TableX:
+                             latency_members: int = 0, executor=None) -> TableX:
     """Table X on `backend` for every member, then `latency_backends` on the `latency_members` smallest TF.js
-    models (by converted size) for the latency comparison, beside which the smallest ONNX model (a PyTorch member)
-    is compared on its Table X row; both resumable in `out`. With `executor` (a `RayExecutor`, closed at the end)
-    the members run on its cluster, one per node."""
+    models (by converted size; 0: the profile's number, `latency_members_for`) for the latency comparison, beside
+    which the smallest ONNX model (a PyTorch member) is compared on its Table X row; both resumable in `out`. With
+    `executor` (a `RayExecutor`, closed at the end) the members run on its cluster, one per node."""
+    latency_members = latency_members_for(profile, latency_members)
     try:
         table = browser_test(models, out, profile=profile, backends=(backend,), executor=executor)
         conversion = _read_table(Path(out) / "conversion.csv", CONVERSION_COLUMNS)

@@ -111,12 +111,12 @@ def test_watchdog_records_a_page_that_never_stops(tiny, tmp_path, page, status, 
     (model,) = [m for m in browser.find_models(tiny / "sweep") if m.input_size == 32]
     conv = browser.convert(model, tmp_path / "tfjs")
     # The product's limits, but the one this page trips shortened to what the property needs: the silent page never
-    # calls /start, however fast Chromium loads it (any start limit fires); the stalling page reports its progress in
-    # the same script turn as /start's answer and then does nothing, so 10 s without progress (hundreds of times a
-    # local fetch's latency, also under load) can only be the stall. Both limits stay the watchdog's own code path.
+    # calls /start, however fast Chromium loads it (any start limit fires: 3 s); the stalling page reports its
+    # progress in the same script turn as /start's answer and then does nothing, so 10 s without progress (hundreds of
+    # times a local fetch's latency, also under load) can only be the stall. Both limits stay the watchdog's own code.
     smoke = browser.profile_limits(PROFILES["smoke"])
     limits = (dataclasses.replace(smoke, stall=min(smoke.stall, 10.0)) if n
-              else dataclasses.replace(smoke, start=min(smoke.start, 10.0)))
+              else dataclasses.replace(smoke, start=min(smoke.start, 3.0)))
     run = browser.run_browser(model, conv.model_json, tmp_path / "out", limits=limits, page=tmp_path / "page")
     assert run.row["status"] == status and run.row["n_images"] == n, run.record
     if n:
@@ -252,3 +252,13 @@ def test_bad_input_gets_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StudyError, match="Chromium is not installed.*\n.*apt-get install -y chromium"):
         browser.browser_test(tmp_path, tmp_path / "o", profile=PROFILES["smoke"])
+
+
+def test_the_latency_comparison_runs_on_as_many_members_as_the_profile_says():
+    """Notebook 05's `latency_members = 0`: the profile's number (the smoke run compares the backends on its smallest
+    member only); a number given wins; a negative one is one clear error."""
+    assert browser.latency_members_for(PROFILES["smoke"]) == PROFILES["smoke"].latency_members == 1
+    assert browser.latency_members_for(PROFILES["embedded"]) == PROFILES["embedded"].latency_members == 2
+    assert browser.latency_members_for(PROFILES["smoke"], 3) == 3
+    with pytest.raises(StudyError, match="latency_members must be 0 .the profile's: 1. or more, not -1"):
+        browser.latency_members_for(PROFILES["smoke"], -1)

@@ -156,7 +156,8 @@ def test_a_killed_ray_worker_is_recorded_and_retried_on_another_node(sweeps):
                    for p in sweeps["killed"]["pids"])
 
 
-FIDELITY_FORMATS = ["saved_model", "litert_float32"]  # two formats that run in seconds for a tiny member
+# one format (the node loss is per member: a task holds a node for all of its formats; more formats repeat the rows)
+FIDELITY_FORMATS = ["litert_float32"]
 BROWSER_MEMBER = SMOKE[0]
 
 

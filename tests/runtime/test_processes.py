@@ -108,11 +108,14 @@ def test_deploy_resume_drops_a_row_cut_mid_write(tmp_path):
 
 
 def test_tensorflow_load_lines_stay_off_stderr_unless_verbose():
-    code = "from study.runtime.processes import quiet_tensorflow; quiet_tensorflow(); import tensorflow"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "STUDY_VERBOSE"))}
+    code = ("from study.runtime.processes import quiet_tensorflow; quiet_tensorflow(); import tensorflow as tf\n"
+            "import sys; print(tf.keras.__name__, sorted(m for m in sys.modules if m.split('.')[0] == 'keras'))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "STUDY_VERBOSE", "TF_USE_LEGACY"))}
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                            env={**env, "PYTHONPATH": str(ROOT)})
     assert quiet.returncode == 0 and "absl::InitializeLog" not in quiet.stderr and "oneDNN" not in quiet.stderr
+    # importing study made tf.keras Keras 2 (tf-keras, what hub.KerasLayer needs): Keras 3 never loaded
+    assert quiet.stdout.split() == ["tf_keras.api._v2.keras", "[]"], quiet.stdout
     loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**env, "PYTHONPATH": str(ROOT), "STUDY_VERBOSE": "1"})
     assert "oneDNN custom operations are on" in loud.stderr  # the filter is what removes it; oneDNN stays on
