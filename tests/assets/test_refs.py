@@ -1,7 +1,11 @@
 """Asset references and a team's own data (issue 20): local stand-ins only, nothing downloaded."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 
 import pandas as pd
@@ -9,7 +13,7 @@ import pytest
 
 from study.assets import flowers, refs as asset_refs
 from study.casestudy import dataset
-from study.config import NOTEBOOKS, PROFILES
+from study.config import NOTEBOOKS, PROFILES, ROOT
 from study.errors import DatasetWarning, StudyError
 from study.runs.reproduce import run_notebook
 
@@ -166,6 +170,29 @@ def test_saved_model_folder_read_from_its_signature(saved_model_outside_the_zoo,
     tf.saved_model.save(m, str(tmp_path / "tabular"), signatures={"serving_default": m.serve})
     with pytest.raises(StudyError, match="no image feature-vector signature"):
         asset_refs.resolve(str(tmp_path / "tabular"), PROFILES["smoke"])
+
+
+@pytest.mark.slow
+def test_a_saved_model_is_read_here_when_tensorflow_is_loaded_as_a_subprocess_reads_it(saved_model_outside_the_zoo,
+                                                                                      tmp_path, monkeypatch):
+    """A caller with TensorFlow loaded (a kernel, this test) inspects in process: no second TensorFlow start-up, and
+    the same Asset as a caller without TensorFlow gets from the subprocess (caches apart: each path inspects)."""
+    import tensorflow  # noqa: F401 - loaded here: the in-process path
+
+    ref = str(saved_model_outside_the_zoo)
+    with monkeypatch.context() as mp:
+        mp.setenv("STUDY_CACHE_DIR", str(tmp_path / "here"))
+        mp.setattr(asset_refs.processes, "run", lambda *a, **k: pytest.fail(f"a subprocess was started: {a[0]}"))
+        here = asset_refs.resolve(ref, PROFILES["smoke"])
+    code = ("import json, sys\nfrom study.assets import refs\nfrom study.config import PROFILES\n"
+            "asset = refs.resolve(sys.argv[1], PROFILES['smoke'])\n"
+            "print(json.dumps([asset.to_dict(), 'tensorflow' in sys.modules]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, ref], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "STUDY_CACHE_DIR": str(tmp_path / "there"), "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    there, loaded_there = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not loaded_there  # that caller never imported TensorFlow: its inspection ran in a subprocess
+    assert there == here.to_dict() and here.feature_dim == 1280 and here.input_size == 96
 
 
 @pytest.mark.slow
