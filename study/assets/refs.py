@@ -19,8 +19,9 @@ not fit is one StudyError saying what was found and how to fix it.
 `resolve(ref, profile)` is THE place a reference becomes an `Asset`; `_resolve_handle` is the one place a handle
 is looked up (offline asset folders extend it). Inspecting a SavedModel or a torch function needs TensorFlow /
 torch, so it runs in a subprocess (the sweep's driver never imports them; a SavedModel is read in the calling process
-when TensorFlow is loaded there already) and its answer is cached keyed by the asset's content hash. The hash (sha256 of the SavedModel folder, the weights file, or the function's source file)
-is the asset's identity, recorded with its reference in every run record, Table IX row and model's meta.json.
+when TensorFlow is loaded there already) and its answer is cached keyed by the asset's content hash. The hash
+(sha256 of the SavedModel folder, the weights file, or the function's source file) is the asset's identity, recorded
+with its reference in every run record, Table IX row and model's meta.json.
 """
 from __future__ import annotations
 
