@@ -20,6 +20,6 @@ import os
 __version__ = "0.1.0"
 
 # `tf.keras` is Keras 2 (tf-keras) in every process of the study, as TF Hub asks for `hub.KerasLayer` on TF >= 2.16:
-# set before TensorFlow loads (children inherit it), so Keras 3, which no code here uses, is never imported (about
-# 0.9 CPU-s in each TensorFlow process: docs/measured/tests.md). A value the user set stays.
+# set before TensorFlow loads (children inherit it), so Keras 3, which no code here uses, is never imported beside
+# tf-keras (about 0.9 CPU-s in each process that uses tf-keras: docs/measured/tests.md). A value the user set stays.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
