@@ -30,12 +30,14 @@ help:
 setup: venv npm chromium tex cc
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements/base.txt requirements/nodeps.txt requirements/ray.txt requirements/lock.txt pyproject.toml
+$(VENV)/.installed: requirements/base.txt requirements/nodeps.txt requirements/ray.txt requirements/removed.txt \
+                   requirements/lock.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q pip==25.3
-	$(PIP) install -c requirements/lock.txt -r requirements/base.txt
+	$(PIP) install -c requirements/lock.txt -c requirements/removed.txt -r requirements/base.txt
 	$(PIP) install --no-deps -r requirements/nodeps.txt
-	$(PIP) install -c requirements/lock.txt -r requirements/ray.txt
+	$(PIP) install -c requirements/lock.txt -c requirements/removed.txt -r requirements/ray.txt
+	$(PIP) uninstall -y -q -r requirements/removed.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
 	@touch $@
 

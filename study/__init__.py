@@ -15,7 +15,9 @@ Importing `study` is cheap: nothing heavy (TensorFlow, torch) and nothing from t
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -23,3 +25,14 @@ __version__ = "0.1.0"
 # set before TensorFlow loads (children inherit it), so Keras 3, which no code here uses, is never imported beside
 # tf-keras (about 0.9 CPU-s in each process that uses tf-keras: docs/measured/tests.md). A value the user set stays.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+# TF Hub's `hub.KerasLayer(path)` first asks for Keras 2's load options as `keras.saving.legacy.saved_model`: with
+# Keras 3 installed (TensorFlow's dependency) that imports all of Keras 3, and matplotlib, only to fail, and TF Hub
+# then loads without options. Where the installed `keras` has no such module, it is marked absent (None in
+# sys.modules: the import fails at once): the same outcome without the import (about 0.45 CPU-s and tens of MB in
+# each process that builds a KerasLayer, the training workers included: docs/measured/tests.md).
+_keras = importlib.util.find_spec("keras")
+if _keras is not None and _keras.origin and not os.path.isdir(
+        os.path.join(os.path.dirname(_keras.origin), "saving", "legacy", "saved_model")):
+    sys.modules.setdefault("keras.saving.legacy.saved_model", None)
+del _keras

@@ -164,17 +164,14 @@ def scatter(df, x: str, y: str, *, hue: str | None = None, label: str | None = N
 # (study.draft.document.figure_tex, study.page).
 
 
-def saved_size(fig) -> tuple[float, float]:
-    """(width, height) in inches of `fig` as saved (`savefig.bbox = tight`)."""
-    fig.canvas.draw()
-    box = fig.get_tightbbox(fig.canvas.get_renderer())
-    return float(box.width), float(box.height)
+def saved_box(fig):
+    """savefig's padded tight box (inches) from `fig`'s last draw: as `bbox_inches`, a format saves with one draw."""
+    return fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
 
 
-def printed_scale(fig) -> float:
-    """How much the draft scales `fig` to place it (never up)."""
-    w, h = saved_size(fig)
-    return min(1.0, page.TEXT_WIDTH_IN / w, page.FIGURE_MAX_HEIGHT_IN / h)
+def printed_scale(width_in: float, height_in: float) -> float:
+    """How much the draft scales a figure saved at this size to place it (never up)."""
+    return min(1.0, page.TEXT_WIDTH_IN / width_in, page.FIGURE_MAX_HEIGHT_IN / height_in)
 
 
 def _texts(fig) -> list:
@@ -220,6 +217,8 @@ def _overlap(a, b, hair: float) -> bool:
     """Do two convex quadrilaterals intersect by more than `hair` along every separating axis? (SAT)"""
     import numpy as np
 
+    if (a.max(axis=0) < b.min(axis=0)).any() or (b.max(axis=0) < a.min(axis=0)).any():  # extents apart: a gap
+        return False
     for poly in (a, b):
         for i in range(4):
             edge = poly[(i + 1) % 4] - poly[i]
@@ -233,10 +232,10 @@ def _overlap(a, b, hair: float) -> bool:
 def text_problems(fig) -> dict:
     """Overlapping texts and the smallest font at the printed size: {"overlaps": ["'a' / 'b'", ...],
     "smallest_printed_pt": x, "too_small": ["'label' 5.2 pt", ...], "size_in": [w, h]}. Two texts overlap when
-    their drawn (rotated) boxes intersect by more than a hair (0.5 pt)."""
-    scale = printed_scale(fig)
+    their drawn (rotated) boxes intersect by more than a hair (0.5 pt). One draw, which `saved_box` reads too."""
+    texts = _texts(fig)  # draws
     renderer = fig.canvas.get_renderer()
-    texts = _texts(fig)
+    size = [float(v) for v in fig.get_tightbbox(renderer).size]
     boxes = []
     for t in texts:
         try:
@@ -246,7 +245,7 @@ def text_problems(fig) -> dict:
     hair = 0.5 * fig.dpi / 72
     overlaps = [f"{a.get_text()!r} / {b.get_text()!r}"
                 for i, (a, ca) in enumerate(boxes) for b, cb in boxes[i + 1:] if _overlap(ca, cb, hair)]
-    sizes = [(t.get_fontsize() * scale, t.get_text()) for t in texts]
+    sizes = [(t.get_fontsize() * printed_scale(*size), t.get_text()) for t in texts]
     too_small = [f"{text!r} {pt:.1f} pt" for pt, text in sizes if pt < page.MIN_PRINTED_PT - 0.05]
     return {"overlaps": overlaps, "smallest_printed_pt": round(float(min((pt for pt, _ in sizes), default=0.0)), 2),
-            "too_small": too_small, "size_in": [round(v, 3) for v in saved_size(fig)]}
+            "too_small": too_small, "size_in": [round(v, 3) for v in size]}

@@ -83,16 +83,17 @@ class Report:
 
     def figure(self, fig, name: str, *, inputs: Iterable[str | Path] = (), caption: str | None = None) -> list[Path]:
         """Write `fig` as `figures/<name>.pdf` (for the draft) and `.png`, and record both."""
-        from study.plots import text_problems  # heavy (matplotlib, seaborn): only when drawing
+        from study.plots import saved_box, text_problems  # heavy (matplotlib, seaborn): only when drawing
 
+        # overlapping texts and fonts below 7 pt as printed: recorded (tests/test_notebooks.py fails on them);
+        # `size_in` tells the draft the figure's own size. Its draw gives the tight box both formats save.
+        layout, box = text_problems(fig), saved_box(fig)
         paths = []
         for suffix in (".pdf", ".png"):
             path = self.figures / f"{name}{suffix}"
-            files.atomic_write(path, lambda tmp, s=suffix: fig.savefig(tmp, format=s[1:]))
+            files.atomic_write(path, lambda tmp, s=suffix: fig.savefig(tmp, format=s[1:], bbox_inches=box))
             paths.append(path)
-        # overlapping texts and fonts below 7 pt as printed: recorded (tests/test_notebooks.py fails on them);
-        # `size_in` tells the draft the figure's own size
-        self._record(paths, "figure", inputs, caption=caption, extra={"layout": text_problems(fig)})
+        self._record(paths, "figure", inputs, caption=caption, extra={"layout": layout})
         return paths
 
     def number(self, name: str, value: int | float | str, *, fmt: str | None = None,

@@ -39,6 +39,25 @@ def test_figure_writes_pdf_and_png(outdirs):
     assert set(read_manifest(outdirs["results"] / "manifest.json")["artifacts"]) == {str(pdf), str(png)}
 
 
+def test_both_formats_are_cropped_to_the_size_the_draft_is_told(outdirs):
+    """The PDF page and the PNG are the recorded `size_in` (what the draft places the figure by) plus savefig's pad
+    on each side, for a figure with rotated tick labels (whose extents differ a little between renderers)."""
+    import re
+
+    from PIL import Image
+
+    fig, ax = plots.figure("full", 0.4)
+    ax.bar([f"member_{i}_with_a_long_name" for i in range(10)], range(10))
+    ax.tick_params(axis="x", rotation=45)
+    pdf, png = Report("99_test").figure(fig, "f2")
+    w, h = read_manifest(outdirs["results"] / "manifest.json")["artifacts"][str(pdf)]["layout"]["size_in"]
+    pad = 2 * plots.plt.rcParams["savefig.pad_inches"]
+    box = [float(v) for v in re.search(rb"/MediaBox \[([^\]]*)\]", pdf.read_bytes()).group(1).split()]
+    assert box[2] - box[0] == pytest.approx((w + pad) * 72, abs=0.5) and box[3] - box[1] == pytest.approx((h + pad) * 72, abs=0.5)
+    dpi = plots.plt.rcParams["savefig.dpi"]
+    assert Image.open(png).size == pytest.approx(((w + pad) * dpi, (h + pad) * dpi), abs=2)
+
+
 def test_rerun_replaces_manifest_entries(outdirs):
     report = Report("99_test")
     df = pd.DataFrame({"x": [1]})

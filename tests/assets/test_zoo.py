@@ -18,9 +18,13 @@ SMOKE = ("mobilenet_v1_025_128", "mobilenet_v2_035_96")
 
 
 @pytest.fixture(scope="module")
-def cache(module_cache):
-    """One cache for the module: each embedded member is built once (a few seconds each)."""
-    return module_cache
+def cache(module_cache, shared_zoo):
+    """The module's own cache, its built zoo the run's shared one (`STUDY_ZOO_DIR`): a smoke member is built once a
+    run, here or by the sweeps and notebooks that use it too (keyed and locked). Building itself: tests/cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STUDY_ZOO_DIR", str(shared_zoo))
+    yield shared_zoo
+    mp.undo()
 
 
 def test_the_38_assets_of_tables_ix_and_x():

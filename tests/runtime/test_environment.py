@@ -24,6 +24,18 @@ def test_every_pin_is_exact_and_in_the_lock():
             assert lock.get(pkg) == version, f"{name}: {pkg}=={version} but lock has {lock.get(pkg)}"
 
 
+def test_the_removed_packages_are_pinned_absent_from_the_lock_and_not_installed():
+    """requirements/removed.txt: exact pins (what pip installs before `make venv` removes them), never in the lock
+    (the environment after removal), and gone from this environment: jsonschema (nbformat's, Ray's) imports no
+    rfc3987-syntax grammar. Fails on an environment `make setup` did not make."""
+    import importlib.util
+
+    removed = read_pins(REQ / "removed.txt")
+    assert removed and all(re.fullmatch(r"\d+(\.\d+)*", v) for v in removed.values()), removed
+    assert not set(removed) & set(read_pins(REQ / "lock.txt"))
+    assert importlib.util.find_spec("rfc3987_syntax") is None, "rfc3987-syntax is installed: run make setup"
+
+
 def test_torch_is_the_pinned_cpu_release():
     assert read_pins(REQ / "base.txt")["torch"] == "2.13.0"
     assert read_pins(REQ / "lock.txt")["torch"] == "2.13.0"

@@ -107,9 +107,12 @@ def test_deploy_resume_drops_a_row_cut_mid_write(tmp_path):
         assert _finished_rows(log) == []
 
 
-def test_tensorflow_load_lines_stay_off_stderr_unless_verbose():
+KERAS_3_LOADED = "sorted(m for m, v in sys.modules.items() if m.split('.')[0] == 'keras' and v is not None)"
+
+
+def test_tensorflow_load_lines_stay_off_stderr_unless_verbose(tmp_path):
     code = ("from study.runtime.processes import quiet_tensorflow; quiet_tensorflow(); import tensorflow as tf\n"
-            "import sys; print(tf.keras.__name__, sorted(m for m in sys.modules if m.split('.')[0] == 'keras'))")
+            f"import sys; print(tf.keras.__name__, {KERAS_3_LOADED})")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "STUDY_VERBOSE", "TF_USE_LEGACY"))}
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                            env={**env, "PYTHONPATH": str(ROOT)})
@@ -119,3 +122,17 @@ def test_tensorflow_load_lines_stay_off_stderr_unless_verbose():
     loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**env, "PYTHONPATH": str(ROOT), "STUDY_VERBOSE": "1"})
     assert "oneDNN custom operations are on" in loud.stderr  # the filter is what removes it; oneDNN stays on
+    # nor when TF Hub builds a KerasLayer from a SavedModel path (its lookup of Keras 2's load options would import
+    # Keras 3 only to fail): the layer loads and computes as before
+    code = ("import study, sys, numpy as np, tensorflow as tf, tensorflow_hub as hub\n"
+            "class Double(tf.Module):\n"
+            "    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])\n"
+            "    def __call__(self, x):\n"
+            "        return 2.0 * x\n"
+            "tf.saved_model.save(Double(), sys.argv[1])\n"
+            "y = hub.KerasLayer(sys.argv[1])(np.ones((1, 2), np.float32)).numpy().tolist()\n"
+            f"print(y, {KERAS_3_LOADED}, 'matplotlib' in sys.modules)")
+    layer = subprocess.run([sys.executable, "-c", code, str(tmp_path / "double")], capture_output=True, text=True,
+                           timeout=120, env={**env, "PYTHONPATH": str(ROOT)})
+    assert layer.returncode == 0, layer.stderr[-3000:]
+    assert layer.stdout.split("\n")[-2] == "[[2.0, 2.0]] [] False", layer.stdout
