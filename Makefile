@@ -7,9 +7,11 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PROFILE ?= embedded
 REPRODUCE_PROFILES := embedded paper
 PYTEST_ARGS ?=
-# pytest-xdist workers, a test module per unit, the longest first (tests/conftest.py); TEST_WORKERS=0 runs in-process
+# pytest-xdist workers, a test module per unit, the longest first (tests/conftest.py), plus one worker for the modules
+# that mostly wait (tests/conftest.py: WAITING), which it runs alone; TEST_WORKERS=0 runs in-process
 TEST_WORKERS ?= 2
-XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
+XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(shell echo $$(($(TEST_WORKERS) + 1))) --dist loadscope \
+         --no-loadscope-reorder)
 
 .PHONY: help setup venv npm chromium tex cc test-stress reproduce paper memo product test test-fast lab clean distclean lock benchmarks check compare reference artifact
 

@@ -19,11 +19,52 @@ from study.config import SHARED, WEB, ZOO_SNAPSHOTS
 # `make test` runs on pytest-xdist workers with `--dist loadscope`: a module is one unit of work, so its module- and
 # session-scoped fixtures are built once per suite as long as one module uses them (the notebooks' smoke run:
 # tests/test_notebooks.py). The modules that take longest start first, so that no worker is left with one of them at
-# the end while the other idles (the slowest units: docs/measured/tests.md). (Starting the paper-protocol test, which
-# mostly waits, beside the Ray module instead of the smoke notebooks was measured worse: both wait on their own.)
+# the end while the other idles (the slowest units: docs/measured/tests.md).
 LONGEST_FIRST = ("tests/test_notebooks.py", "tests/casestudy/test_paper_protocol.py", "tests/test_faults.py",
                  "tests/casestudy/test_ray_executor.py", "tests/assets/test_refs.py", "tests/casestudy/test_finetune.py",
                  "tests/releases/test_publish.py", "tests/casestudy/test_ray_loopback.py")
+# Modules that mostly wait: the paper protocol's 5 s samples and 30 s cool-downs leave its worker's core idle while
+# the other worker's tests use one core (docs/measured/tests.md: a third of both cores idle in its first minutes). With
+# one worker more than the cores (`make test`: TEST_WORKERS + 1), the last worker runs these modules alone and the
+# others never get them, so the waiting costs no core; with fewer workers they go to any worker as before.
+WAITING = ("tests/casestudy/test_paper_protocol.py",)
+WAITING_APART_FROM = 3  # workers: the last one is the waiting modules' (gw2 of three)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # optional: a run without xdist has no such hook
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope`, but the waiting modules on a worker of their own (WAITING)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WaitingApart(LoadScopeScheduling):
+        def _fits(self, node, scope: str) -> bool:
+            workers = len(self.nodes)
+            if workers < WAITING_APART_FROM:
+                return True
+            return (scope.split("::", 1)[0] in WAITING) == (node.gateway.id == f"gw{workers - 1}")
+
+        def _assign_work_unit(self, node) -> None:
+            scope = next((s for s in self.workqueue if self._fits(node, s)), None)
+            if scope is None:  # nothing left for this worker: it ends once its queued tests are done
+                node.shutdown()
+                return
+            work_unit = self.workqueue.pop(scope)
+            self.assigned_work.setdefault(node, {})[scope] = work_unit
+            indices = self.registered_collections[node]
+            node.send_runtest_some([indices.index(nodeid) for nodeid, done in work_unit.items() if not done])
+
+        def _reschedule(self, node) -> None:
+            if node.shutting_down:
+                return
+            if not any(self._fits(node, s) for s in self.workqueue):
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) <= 2:
+                self._assign_work_unit(node)
+
+    return WaitingApart(config, log)
 
 
 def pytest_collection_modifyitems(items):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ci_semantics
+from tests.conftest import WAITING, ci_semantics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +86,18 @@ def test_every_skip_goes_through_needs_tool():
             if pattern.search(line) and not any(rel == f and why in line for f, why in allowed):
                 found.append(f"{rel}:{number}: {line.strip()}")
     assert not found, "skips outside tests/conftest.py's markers:\n" + "\n".join(found)
+
+
+def test_with_a_worker_more_than_the_cores_the_waiting_modules_run_alone_on_the_last():
+    """`make test`'s `-n TEST_WORKERS+1`: the modules that mostly wait (WAITING) go to the last worker and nothing
+    else does; the others share the rest (the end-to-end test itself deselected: only where its module runs)."""
+    import re
+
+    others = ["tests/test_config.py", "tests/test_columns.py", "tests/zoos/test_versions.py"]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "3", "--dist", "loadscope", "--no-loadscope-reorder",
+                           "-p", "no:cacheprovider", "-v", "-k", "not end_to_end", *WAITING, *others],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    ran = {(w, m) for w, m in re.findall(r"\[(gw\d)\] \[ *\d+%\] PASSED (tests/[\w/]+\.py)", proc.stdout)}
+    assert {m for w, m in ran if w == "gw2"} == set(WAITING), sorted(ran)
+    assert {m for w, m in ran if w != "gw2"} == set(others), sorted(ran)
