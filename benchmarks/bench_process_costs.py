@@ -8,8 +8,8 @@ Each probe runs in a fresh interpreter (`python -c`), alternating with its pair,
   pays (rfc3987-syntax, which `make venv` removes, built its grammar here: requirements/removed.txt);
 - `hub.KerasLayer(path)` after `import study` (Keras 3 not imported) against the same with the module `study` marks
   absent put back (TF Hub's lookup then imports Keras 3, and matplotlib, only to fail);
-- one figure through `Report.figure` (one draw for its checks and both formats) against savefig's own tight crop per
-  format plus the checks (the path before: seven draws).
+- one figure's checks and both formats as `Report.figure` makes them (one draw for the checks, whose box both formats
+  save with) against savefig's own tight crop per format plus the checks' three draws (the path before: seven).
 """
 from __future__ import annotations
 
@@ -45,7 +45,6 @@ FIGURE = """
 import os
 os.environ["STUDY_RESULTS_DIR"], os.environ["STUDY_FIGURES_DIR"] = sys.argv[1] + "/results", sys.argv[1] + "/figures"
 from study import plots
-from study.report import Report
 fig, ax = plots.figure("full", 0.4)
 ax.bar([f"member_{{i}}_with_a_long_name" for i in range(12)], range(12))
 ax.tick_params(axis="x", rotation=45)
@@ -55,7 +54,9 @@ t0 = time.process_time()
 {save}
 print("BENCH_FIGURE", time.process_time() - t0)
 """
-SAVE_NOW = 'Report("99_bench").figure(fig, "bench")'
+# now (what Report.figure does, less its manifest entry): the checks' one draw, whose box both formats save with
+SAVE_NOW = ('plots.text_problems(fig); box = plots.saved_box(fig)\nfor fmt in ("pdf", "png"):\n'
+            '    fig.savefig(f"{sys.argv[1]}/now.{fmt}", format=fmt, bbox_inches=box)')
 # before: savefig's own tight crop (a draw to measure, a draw to save) per format, then the checks, which drew the
 # figure twice for its saved size and once for its texts
 SAVE_BEFORE = ('for fmt in ("pdf", "png"):\n    fig.savefig(f"{sys.argv[1]}/before.{fmt}", format=fmt)\n'
