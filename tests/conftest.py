@@ -28,7 +28,7 @@ LONGEST_FIRST = ("tests/test_notebooks.py", "tests/casestudy/test_paper_protocol
 # one worker more than the cores (`make test`: TEST_WORKERS + 1), the last worker runs these modules alone and the
 # others never get them, so the waiting costs no core; with fewer workers they go to any worker as before.
 WAITING = ("tests/casestudy/test_paper_protocol.py",)
-WAITING_APART_FROM = 3  # workers: the last one is the waiting modules' (gw2 of three)
+WAITING_APART_FROM = 3  # workers: the last one (gw2 of three) is the waiting modules'
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # optional: a run without xdist has no such hook
@@ -40,10 +40,11 @@ def pytest_xdist_make_scheduler(config, log):
 
     class WaitingApart(LoadScopeScheduling):
         def _fits(self, node, scope: str) -> bool:
-            workers = len(self.nodes)
-            if workers < WAITING_APART_FROM:
+            nodes = self.nodes
+            if len(nodes) < WAITING_APART_FROM:
                 return True
-            return (scope.split("::", 1)[0] in WAITING) == (node.gateway.id == f"gw{workers - 1}")
+            last = max(nodes, key=lambda n: int(n.gateway.id.removeprefix("gw")))  # a restarted worker is numbered on
+            return (scope.split("::", 1)[0] in WAITING) == (node is last)
 
         def _assign_work_unit(self, node) -> None:
             scope = next((s for s in self.workqueue if self._fits(node, s)), None)
