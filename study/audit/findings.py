@@ -131,7 +131,7 @@ def measure_decision(run: Run, claim: pd.Series, synthetic: bool) -> Measured | 
     d = run.get("decision_ours_beside_paper")
     if d is None or not {"tables", "selected", "paper_choice"} <= set(d.columns):
         return None
-    stated = d["paper_choice"].fillna("").astype(str).str.strip() != ""  # the rows of the paper's own tables
+    stated = d["paper_choice"].astype("string").fillna("").str.strip() != ""  # the rows of the paper's own tables
     theirs, ours = d[stated], d[~stated]
     if len(theirs) < 2 or len(ours) < 2:
         return None
