@@ -242,10 +242,9 @@ def text_problems(fig) -> dict:
             boxes.append((t, _corners(t, renderer)))
         except (RuntimeError, ValueError):
             continue
-    hair = 0.5 * fig.dpi / 72
+    hair, scale = 0.5 * fig.dpi / 72, printed_scale(*size)
     overlaps = [f"{a.get_text()!r} / {b.get_text()!r}"
                 for i, (a, ca) in enumerate(boxes) for b, cb in boxes[i + 1:] if _overlap(ca, cb, hair)]
-    scale = printed_scale(*size)
     sizes = [(t.get_fontsize() * scale, t.get_text()) for t in texts]
     too_small = [f"{text!r} {pt:.1f} pt" for pt, text in sizes if pt < page.MIN_PRINTED_PT - 0.05]
     return {"overlaps": overlaps, "smallest_printed_pt": round(float(min((pt for pt, _ in sizes), default=0.0)), 2),
